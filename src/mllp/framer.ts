@@ -1,0 +1,241 @@
+import { MLLP_END, MLLP_START, MLLP_TRAILER } from './types.js';
+
+/** Receives what the framer finds in the byte stream. Calls happen synchronously inside push(). */
+export interface FrameSink {
+  /**
+   * One complete payload: the bytes between VT and FS, exclusive. The buffer may be a view into a
+   * chunk passed to push(), so it stays valid only as long as the caller does not reuse that chunk's
+   * memory (socket 'data' chunks are never reused).
+   */
+  frame(frame: Buffer): void;
+  /** Bytes that belong to no delivered frame (see MllpFramer for the exact accounting). */
+  discarded(bytes: number): void;
+  /**
+   * The current frame grew past maxFrameBytes. Called once per such frame; its bytes are dropped
+   * and everything up to the next FS is skipped, so memory stays bounded.
+   */
+  oversize(bytesSoFar: number): void;
+}
+
+export interface MllpFramerOptions {
+  /** Largest payload (bytes between VT and FS) that is delivered; one more byte is oversize. */
+  readonly maxFrameBytes: number;
+}
+
+const OUTSIDE = 0; // waiting for VT
+const IN_FRAME = 1; // between VT and FS
+const AFTER_END = 2; // just saw FS; a CR here is the trailer
+const SKIPPING = 3; // oversize frame: ignore bytes until FS
+type State = typeof OUTSIDE | typeof IN_FRAME | typeof AFTER_END | typeof SKIPPING;
+
+// Segment ids that can start an HL7 v2 message or batch (MSH, BHS, FHS), as ASCII bytes.
+const M = 0x4d;
+const S = 0x53;
+const H = 0x48;
+const B = 0x42;
+const F = 0x46;
+
+/**
+ * Byte-level MLLP framing for one connection. Never decodes, never throws on input.
+ *
+ * Cost is linear in the input: a frame that spans chunks is kept as a list of chunk views and
+ * joined once when its FS arrives; only new bytes are ever scanned. A frame inside one chunk is
+ * delivered as a zero-copy view of that chunk.
+ *
+ * Every input byte ends up in exactly one of: the payload of a delivered frame, the envelope of
+ * a delivered frame (its VT, its FS, and a CR directly after that FS), discarded(), or buffered.
+ * Discarded bytes are: bytes outside frames (garbage before a VT, between FS and the next VT,
+ * including FS or CR bytes out of place), an abandoned frame's VT and bytes (see below), and all
+ * bytes of an oversize frame including its VT, FS and trailer CR.
+ *
+ * Choices where MLLP itself is silent:
+ * - FS without CR: the frame ends at FS; the next byte is read as outside bytes (or a VT).
+ * - VT inside a frame: if the VT is directly followed by "MSH", "BHS" or "FHS", the sender has
+ *   given up on the earlier frame and started a new message, so the frame restarts there and the
+ *   earlier bytes are reported as discarded. Any other VT is kept as payload: real senders leave
+ *   stray VT bytes inside messages (e.g. a VT before the final CR), and restarting there would
+ *   throw away the whole message and deliver a fragment. The decision is made when FS arrives, so
+ *   it does not depend on how the stream was chunked; abandoned bytes count towards
+ *   maxFrameBytes until then.
+ * - Oversize: measured on payload bytes; exactly maxFrameBytes is delivered, one more is not.
+ *   After oversize() the framer skips to the next FS even across VT bytes: the frame's end is
+ *   the only safe point to resynchronise, and the listener closes the connection anyway.
+ */
+export class MllpFramer {
+  readonly #maxFrameBytes: number;
+  #state: State = OUTSIDE;
+  #parts: Buffer[] = [];
+  #partsBytes = 0;
+  #sawStartInFrame = false;
+  #trailerIsDiscarded = false;
+
+  constructor(opts: MllpFramerOptions) {
+    // A non-finite or negative limit would silently disable the memory bound; clamp instead of
+    // throwing because the framer promises never to throw.
+    const max = Math.floor(opts.maxFrameBytes);
+    this.#maxFrameBytes = Number.isFinite(max) && max >= 0 ? max : 0;
+  }
+
+  /** Payload bytes held for the frame in progress (never more than maxFrameBytes). */
+  get buffered(): number {
+    return this.#partsBytes;
+  }
+
+  /** Forget any partial frame, e.g. when the connection is replaced. */
+  reset(): void {
+    this.#state = OUTSIDE;
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#sawStartInFrame = false;
+    this.#trailerIsDiscarded = false;
+  }
+
+  push(chunk: Buffer, sink: FrameSink): void {
+    const n = chunk.length;
+    let i = 0;
+    let pending = 0; // discarded bytes not yet reported, flushed before any other event
+    const flush = (): void => {
+      if (pending > 0) {
+        sink.discarded(pending);
+        pending = 0;
+      }
+    };
+
+    while (i < n) {
+      switch (this.#state) {
+        case AFTER_END: {
+          if (chunk[i] === MLLP_TRAILER) {
+            if (this.#trailerIsDiscarded) pending++;
+            i++;
+          }
+          this.#state = OUTSIDE;
+          break;
+        }
+        case OUTSIDE: {
+          const vt = chunk.indexOf(MLLP_START, i);
+          if (vt === -1) {
+            pending += n - i;
+            i = n;
+          } else {
+            pending += vt - i;
+            i = vt + 1;
+            this.#state = IN_FRAME;
+          }
+          break;
+        }
+        case SKIPPING: {
+          const fs = chunk.indexOf(MLLP_END, i);
+          if (fs === -1) {
+            pending += n - i;
+            i = n;
+          } else {
+            pending += fs + 1 - i;
+            i = fs + 1;
+            this.#state = AFTER_END;
+            this.#trailerIsDiscarded = true;
+          }
+          break;
+        }
+        case IN_FRAME: {
+          const fs = chunk.indexOf(MLLP_END, i);
+          const end = fs === -1 ? n : fs;
+          const total = this.#partsBytes + (end - i);
+          if (total > this.#maxFrameBytes) {
+            flush();
+            sink.oversize(total);
+            pending += 1 + total; // its VT and every payload byte seen so far
+            this.#parts = [];
+            this.#partsBytes = 0;
+            this.#sawStartInFrame = false;
+            if (fs === -1) {
+              this.#state = SKIPPING;
+              i = n;
+            } else {
+              pending += 1; // its FS
+              this.#state = AFTER_END;
+              this.#trailerIsDiscarded = true;
+              i = fs + 1;
+            }
+            break;
+          }
+          if (!this.#sawStartInFrame && end > i && chunk.subarray(i, end).indexOf(MLLP_START) !== -1) {
+            this.#sawStartInFrame = true;
+          }
+          if (fs === -1) {
+            if (end > i) {
+              this.#parts.push(chunk.subarray(i, end));
+              this.#partsBytes = total;
+            }
+            i = n;
+            break;
+          }
+          let frame: Buffer;
+          if (this.#parts.length === 0) {
+            frame = chunk.subarray(i, fs);
+          } else {
+            if (fs > i) this.#parts.push(chunk.subarray(i, fs));
+            frame = Buffer.concat(this.#parts, total);
+          }
+          const restarted = this.#sawStartInFrame;
+          this.#parts = [];
+          this.#partsBytes = 0;
+          this.#sawStartInFrame = false;
+          this.#state = AFTER_END;
+          this.#trailerIsDiscarded = false;
+          i = fs + 1;
+          if (restarted) {
+            const vt = lastRestart(frame);
+            if (vt !== -1) {
+              pending += 1 + vt; // the abandoned frame's VT and its bytes
+              frame = frame.subarray(vt + 1);
+            }
+          }
+          flush();
+          sink.frame(frame);
+          break;
+        }
+      }
+    }
+    flush();
+  }
+}
+
+/** Position of the last VT in the payload that starts a new message, or -1. */
+function lastRestart(payload: Buffer): number {
+  let v = payload.lastIndexOf(MLLP_START);
+  while (v !== -1) {
+    if (startsMessage(payload, v + 1)) return v;
+    v = v === 0 ? -1 : payload.lastIndexOf(MLLP_START, v - 1);
+  }
+  return -1;
+}
+
+function startsMessage(b: Buffer, at: number): boolean {
+  if (at + 3 > b.length) return false;
+  const c0 = b[at];
+  const c1 = b[at + 1];
+  const c2 = b[at + 2];
+  if (c0 === M) return c1 === S && c2 === H;
+  return (c0 === B || c0 === F) && c1 === H && c2 === S;
+}
+
+const START_BYTE = Buffer.from([MLLP_START]);
+const END_BYTES = Buffer.from([MLLP_END, MLLP_TRAILER]);
+
+/**
+ * The MLLP block for one payload: VT payload FS CR. Returned as three buffers so a socket can
+ * write them (corked) without copying a large payload.
+ */
+export function frameParts(payload: Buffer): readonly [Buffer, Buffer, Buffer] {
+  return [START_BYTE, payload, END_BYTES];
+}
+
+/** The MLLP block for one payload as a single buffer (one copy; fine for ACK-sized payloads). */
+export function encodeFrame(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(payload.length + 3);
+  out[0] = MLLP_START;
+  payload.copy(out, 1);
+  out[payload.length + 1] = MLLP_END;
+  out[payload.length + 2] = MLLP_TRAILER;
+  return out;
+}
