@@ -1,0 +1,18 @@
+export type {
+  Delimiters,
+  MshSummary,
+  ParseError,
+  ParseErrorCode,
+} from './types.js';
+export { DEFAULT_DELIMITERS } from './types.js';
+export { parseMessage, type ParseResult } from './parse.js';
+export { Hl7Message, Hl7Segment, serializeMessage } from './message.js';
+export { splitBatch, type BatchParts } from './batch.js';
+export { escapeValue, unescapeValue } from './escape.js';
+export {
+  readDelimiters,
+  inspectDelimiters,
+  encodingCharacters,
+  type DelimiterInspection,
+} from './delimiters.js';
+export { parsePath, parseFieldPath, type Hl7Path, type FieldPath } from './path.js';
