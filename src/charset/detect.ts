@@ -1,0 +1,154 @@
+/**
+ * Rules 1-4 of ENGINE.md §3: which charset decodes a message's bytes. Reads the bytes only; the
+ * text repairs happen afterwards in decode-message.ts.
+ */
+import { isAscii, isUtf8 } from 'node:buffer';
+import { detectBom } from './bom.js';
+import { decodeBytes, resolveCharset } from './codec.js';
+import { readMsh18Field, type Msh18 } from './msh18.js';
+import { charsetFamily, hl7CharsetToIconv, isKnownWithoutDecoder } from './table-0211.js';
+import type { CharsetDecision, CharsetFailure, Repair } from './types.js';
+import { firstInvalidUtf8Offset } from './utf8-offset.js';
+
+export interface CharsetChoice {
+  readonly ok: true;
+  readonly decision: CharsetDecision;
+  /** Bytes of BOM to skip before decoding. */
+  readonly skip: number;
+  readonly repairs: Repair[];
+}
+
+/** isAscii/isUtf8 of the whole message, each computed at most once. */
+class ByteFacts {
+  private ascii: boolean | undefined;
+  private utf8: boolean | undefined;
+  constructor(readonly bytes: Buffer) {}
+  isAscii(): boolean {
+    this.ascii ??= isAscii(this.bytes);
+    return this.ascii;
+  }
+  isUtf8(): boolean {
+    this.utf8 ??= this.ascii === true || isUtf8(this.bytes);
+    return this.utf8;
+  }
+}
+
+function countReplacements(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) n += 1;
+  return n;
+}
+
+/** Why the bytes cannot be in the declared charset, or null when they can. */
+function contradiction(facts: ByteFacts, charset: string): string | null {
+  switch (charsetFamily(charset)) {
+    case 'utf-8':
+      return facts.isUtf8() ? null : 'the bytes are not valid UTF-8';
+    case 'ascii':
+    case 'iso-2022':
+      return facts.isAscii() ? null : 'the bytes include 8-bit values, which this 7-bit charset cannot have';
+    case 'single-byte':
+      return !facts.isAscii() && facts.isUtf8() ? 'the bytes are valid non-ASCII UTF-8' : null;
+    case 'wide':
+      return 'MSH-18 was readable as single-byte text, so the message is not UTF-16/UTF-32';
+    case 'multi-byte': {
+      // Short runs of CJK double-byte text can happen to be valid UTF-8 too; only call the
+      // declaration wrong when the declared decoder also fails on bytes UTF-8 accepts.
+      if (facts.isAscii() || !facts.isUtf8()) return null;
+      const declaredBad = countReplacements(decodeBytes(facts.bytes, charset));
+      const utf8Bad = countReplacements(facts.bytes.toString('utf8'));
+      return declaredBad > utf8Bad ? 'the bytes are valid UTF-8 but invalid in the declared charset' : null;
+    }
+  }
+}
+
+/**
+ * An empty default with ISO IR87/IR159 as an alternate ("~ISO IR87") is how HL7 sends kanji
+ * through ISO 2022 escapes in an otherwise ASCII message; ISO-2022-JP decoding of the ASCII part
+ * is the identity, so the whole message is decoded that way when escapes are present.
+ */
+function usesIso2022Alternate(msh18: Msh18, first: string | null, bytes: Buffer): boolean {
+  if (first !== null && first !== 'us-ascii') return false;
+  return (
+    msh18.repetitions.slice(1).some((r) => hl7CharsetToIconv(r) === 'iso-2022-jp') && bytes.indexOf(0x1b) >= 0
+  );
+}
+
+export function chooseCharset(
+  bytes: Buffer,
+  fallback: string,
+): CharsetChoice | CharsetFailure {
+  const bom = detectBom(bytes);
+  if (bom) {
+    // UTF-16/32 bytes are not ASCII-safe; decode-message.ts reads MSH-18 from the text instead.
+    const declared = bom.charset === 'utf-8' ? readMsh18Field(bytes).value : '';
+    return {
+      ok: true,
+      decision: { source: 'bom', charset: bom.charset, declared },
+      skip: bom.length,
+      repairs: [{ kind: 'bom-removed', count: 1, detail: `${bom.charset} byte order mark (${bom.length} bytes) removed` }],
+    };
+  }
+
+  const facts = new ByteFacts(bytes);
+  const msh18 = readMsh18Field(bytes);
+  const declared = msh18.value;
+  const repairs: Repair[] = [];
+  const first = msh18.repetitions[0] ?? '';
+  const firstCharset = first === '' ? null : hl7CharsetToIconv(first);
+
+  if (declared !== '' && usesIso2022Alternate(msh18, firstCharset, bytes) && facts.isAscii()) {
+    return { ok: true, decision: { source: 'msh18', charset: 'iso-2022-jp', declared }, skip: 0, repairs };
+  }
+  if (first !== '' && firstCharset === null) {
+    repairs.push({
+      kind: 'unknown-declared-charset',
+      count: 1,
+      detail: isKnownWithoutDecoder(first)
+        ? 'MSH-18 names CNS 11643-1992 (EUC-TW), which has no decoder here; charset decided from the bytes'
+        : `MSH-18 first repetition (${first.length} chars) is not an HL7 table 0211 value; charset decided from the bytes`,
+    });
+  } else if (firstCharset !== null) {
+    const why = contradiction(facts, firstCharset);
+    if (why === null) {
+      return { ok: true, decision: { source: 'msh18', charset: firstCharset, declared }, skip: 0, repairs };
+    }
+    repairs.push({
+      kind: 'declared-charset-contradicted',
+      count: 1,
+      detail: `MSH-18 declares ${firstCharset} but ${why}; charset decided from the bytes`,
+    });
+  }
+
+  if (facts.isUtf8()) {
+    return { ok: true, decision: { source: 'utf8-valid', charset: 'utf-8', declared }, skip: 0, repairs };
+  }
+
+  if (fallback.trim().toLowerCase() === 'reject') {
+    const offset = firstInvalidUtf8Offset(bytes);
+    const declaredNote =
+      declared === ''
+        ? 'MSH-18 declares no charset'
+        : repairs[0]?.kind === 'declared-charset-contradicted'
+          ? `MSH-18 declares ${firstCharset ?? 'a charset'} but the bytes contradict it`
+          : 'MSH-18 names no usable charset';
+    return {
+      ok: false,
+      category: 'charset',
+      message:
+        `bytes are not valid UTF-8 (first invalid sequence at byte offset ${offset}), ${declaredNote}, ` +
+        `and the channel's charset fallback is "reject"; set a fallback charset for this channel or have the sender declare MSH-18`,
+      decision: { source: 'fallback', charset: '', declared },
+    };
+  }
+  const fallbackCharset = resolveCharset(fallback);
+  if (fallbackCharset === null) {
+    return {
+      ok: false,
+      category: 'charset',
+      message: `bytes are not valid UTF-8 and the channel's charset fallback "${fallback}" is not a supported charset; fix the channel setting`,
+      decision: { source: 'fallback', charset: '', declared },
+    };
+  }
+  return { ok: true, decision: { source: 'fallback', charset: fallbackCharset, declared }, skip: 0, repairs };
+}
