@@ -1,0 +1,110 @@
+/**
+ * A channel as the rest of the engine sees it: every default filled in, every path absolute, so
+ * the listener, ingest and ACK code never re-derive a default or guess a base folder.
+ */
+
+/** ENGINE.md §2 ACK styles. `auto` picks enhanced only when the message fills MSH-15 or MSH-16. */
+export type AckMode = 'original' | 'enhanced' | 'auto';
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** HL7 table 0103. */
+export type ProcessingId = 'P' | 'T' | 'D';
+
+/** `charset.fallback` value that refuses undecidable messages instead of guessing. */
+export const CHARSET_REJECT = 'reject';
+
+export interface TlsConfig {
+  /** Absolute path of the PEM private key. */
+  readonly key: string;
+  /** Absolute path of the PEM certificate chain. */
+  readonly cert: string;
+  /** Absolute path of the PEM CA bundle for client certificates, or null for the system roots. */
+  readonly ca: string | null;
+  readonly requestCert: boolean;
+  readonly rejectUnauthorized: boolean;
+  /** Client certificate subject CNs or full subject strings; null = any certificate `ca` signed. */
+  readonly allowedSubjects: readonly string[] | null;
+  readonly minVersion: TlsMinVersion;
+}
+
+export interface ListenerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly maxFrameBytes: number;
+  /** 0 = never time out. */
+  readonly idleTimeoutSeconds: number;
+  readonly maxConnections: number;
+  /** null = plain TCP. */
+  readonly tls: TlsConfig | null;
+  /** IPs or CIDR ranges (see isAddressAllowed); null = any address. Never empty. */
+  readonly allowedAddresses: readonly string[] | null;
+}
+
+/** Each list: null = accept all. Lists are never empty. */
+export interface AcceptConfig {
+  /** Patterns for matchesMessageType, e.g. "ADT^*". */
+  readonly messageTypes: readonly string[] | null;
+  readonly sendingApplications: readonly string[] | null;
+  readonly sendingFacilities: readonly string[] | null;
+  readonly processingIds: readonly ProcessingId[] | null;
+}
+
+export interface CharsetConfig {
+  /** An iconv-lite encoding name, or CHARSET_REJECT. */
+  readonly fallback: string;
+}
+
+export interface AckConfig {
+  readonly mode: AckMode;
+  readonly timeoutMs: number;
+  /** Our MSH-3 in ACKs. */
+  readonly application: string;
+  /** Our MSH-4 in ACKs. */
+  readonly facility: string;
+}
+
+export interface TopicsConfig {
+  readonly raw: string;
+  readonly fhir: string;
+  readonly dlq: string;
+}
+
+export interface DedupeConfig {
+  /** 0 = duplicate detection off. */
+  readonly windowSeconds: number;
+  readonly maxEntries: number;
+}
+
+export interface ChannelConfig {
+  readonly name: string;
+  /** The channel file as it was given to the loader, for messages and hot reload. */
+  readonly file: string;
+  readonly listener: ListenerConfig;
+  readonly accept: AcceptConfig;
+  readonly charset: CharsetConfig;
+  readonly ack: AckConfig;
+  readonly topics: TopicsConfig;
+  readonly dedupe: DedupeConfig;
+  /** Reserved for the mapping stage; null until a channel names one. */
+  readonly mapping: string | null;
+  /** Reserved for site overlays; null until a channel names one. */
+  readonly site: string | null;
+}
+
+/** Defaults that do not depend on the channel name or file. The schema's `default`s must agree. */
+export const CHANNEL_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  maxFrameBytes: 16 * 1024 * 1024,
+  idleTimeoutSeconds: 300,
+  maxConnections: 100,
+  requestCert: false,
+  rejectUnauthorized: true,
+  minVersion: 'TLSv1.2' as TlsMinVersion,
+  charsetFallback: 'windows-1252',
+  ackMode: 'auto' as AckMode,
+  ackTimeoutMs: 5000,
+  ackApplication: 'HL7ENGINE',
+  dedupeWindowSeconds: 86400,
+  dedupeMaxEntries: 100000,
+});
