@@ -1,3 +1,5 @@
+import { isBlank } from './lines.js';
+
 /**
  * Splitting a file or batch (FHS/BHS ... BTS/FTS, or just several MSH messages one after
  * another) into its messages. Boundaries are found only at segment starts, so a field value
@@ -25,15 +27,7 @@ function isIdCode(c: number): boolean {
 }
 
 function classify(text: string, start: number, end: number): Kind {
-  let blank = true;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 32 && c !== 9) {
-      blank = false;
-      break;
-    }
-  }
-  if (blank) return 'blank';
+  if (isBlank(text, start, end)) return 'blank';
   // The id must be followed by a non-alphanumeric (the field separator) or the end of the line.
   if (end - start < 3 || (end - start > 3 && isIdCode(text.charCodeAt(start + 3)))) return 'other';
   if (text.startsWith('MSH', start)) return 'msh';

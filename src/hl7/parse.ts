@@ -1,5 +1,6 @@
 import { inspectDelimiters } from './delimiters.js';
 import { Hl7Message } from './message.js';
+import { isBlank } from './lines.js';
 import type { ParseError, ParseErrorCode } from './types.js';
 
 export type ParseResult =
@@ -9,7 +10,6 @@ export type ParseResult =
 const CR = 13;
 const LF = 10;
 const SPACE = 32;
-const TAB = 9;
 
 function fail(
   code: ParseErrorCode,
@@ -23,14 +23,6 @@ function isIdCode(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39);
 }
 
-/** A line of only spaces and tabs is a blank line some editors leave behind, not a segment. */
-function isBlank(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== SPACE && c !== TAB) return false;
-  }
-  return true;
-}
 
 /**
  * Parses one message. Segments may end in CR, LF or CRLF (each keeps its own), blank lines are
