@@ -137,7 +137,7 @@ export function chooseCharset(
       category: 'charset',
       message:
         `bytes are not valid UTF-8 (first invalid sequence at byte offset ${offset}), ${declaredNote}, ` +
-        `and the channel's charset fallback is "reject"; set a fallback charset for this channel or have the sender declare MSH-18`,
+        `and the channel's charset fallback is "reject"; set a fallback charset for this channel or have the sender declare the charset it really uses in MSH-18`,
       decision: { source: 'fallback', charset: '', declared },
     };
   }
