@@ -234,7 +234,15 @@ function readChannel(file: string): FileResult {
     return { channel: null, errors: errors.sort(byPosition), locate };
   }
 
-  const raw: unknown = doc.toJS();
+  let parsed: unknown;
+  try {
+    parsed = doc.toJS();
+  } catch (err) {
+    // Only alias expansion can fail here ("billion laughs" guard); the parse itself succeeded.
+    const detail = `YAML aliases cannot be expanded: ${err instanceof Error ? err.message : 'unknown reason'}`;
+    return { channel: null, errors: [new ConfigError(file, 1, 1, detail, 'syntax')], locate };
+  }
+  const raw = parsed;
   if (raw === null || raw === undefined) {
     const detail = 'the channel file is empty; a channel needs at least listener.port';
     return { channel: null, errors: [new ConfigError(file, 1, 1, detail, 'required')], locate };
@@ -291,7 +299,8 @@ function listenersClash(a: ChannelConfig, b: ChannelConfig): boolean {
  * Loads every *.yaml / *.yml channel in `dir` (in file-name order; dot-files skipped, symlinks
  * followed as Kubernetes ConfigMap mounts need). A broken file, or one whose name or host:port
  * repeats an earlier file's, is reported and left out; the others still load, so one analyst's
- * typo does not take down every channel.
+ * typo does not take down every channel. A missing or unreadable `dir` throws the fs error (it
+ * names the folder), since then there is no file to point at.
  */
 export function loadChannels(dir: string): { channels: ChannelConfig[]; errors: ConfigError[] } {
   const files = readdirSync(dir)
