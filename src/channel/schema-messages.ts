@@ -69,6 +69,10 @@ function knownKeys(error: SchemaError): string[] {
 }
 
 function unknownKeyHint(key: string, known: readonly string[]): string {
+  // A shortened key ("idleTimeout" for "idleTimeoutSeconds") is as common as a misspelt one.
+  const lower = key.toLowerCase();
+  const extended = known.find((k) => lower.length >= 3 && k.toLowerCase().startsWith(lower));
+  if (extended !== undefined) return `; did you mean '${extended}'?`;
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const k of known) {
