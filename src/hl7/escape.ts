@@ -106,6 +106,8 @@ function decodeHex(raw: string, start: number, end: number): string | null {
  */
 export function escapeValue(value: string, d: Delimiters): string {
   if (d.escape === '') return value;
+  // With "." as a delimiter or the escape character, "\.br\" would itself be cut apart; \X0A\ means the same.
+  const lineFeed = isDelimiter('.', d) ? 'X0A' : '.br';
   let out = '';
   let copied = 0;
   for (let i = 0; i < value.length; i++) {
@@ -117,7 +119,7 @@ export function escapeValue(value: string, d: Delimiters): string {
     else if (ch === d.subcomponent) seq = 'T';
     else if (ch === d.repetition) seq = 'R';
     else if (ch === d.truncation) seq = 'P';
-    else if (ch === '\n') seq = '.br';
+    else if (ch === '\n') seq = lineFeed;
     else if (ch === '\r') seq = 'X0D';
     if (seq !== null) {
       out += value.slice(copied, i) + d.escape + seq + d.escape;
@@ -125,4 +127,15 @@ export function escapeValue(value: string, d: Delimiters): string {
     }
   }
   return copied === 0 ? value : out + value.slice(copied);
+}
+
+function isDelimiter(ch: string, d: Delimiters): boolean {
+  return (
+    ch === d.escape ||
+    ch === d.field ||
+    ch === d.component ||
+    ch === d.repetition ||
+    ch === d.subcomponent ||
+    ch === d.truncation
+  );
 }

@@ -82,3 +82,9 @@ test('unescapeValue undoes escapeValue for a value holding every special charact
   const value = 'a|b^c~d\\e&f#g\nh\ri \\F\\ literal';
   assert.equal(unescapeValue(escapeValue(value, withTruncation), withTruncation), value);
 });
+
+test('a line feed is escaped as \\X0A\\ when "." is a delimiter, since \\.br\\ would be cut apart', () => {
+  const dotField: Delimiters = { ...DEFAULT_DELIMITERS, field: '.' };
+  assert.equal(escapeValue('a\nb', dotField), 'a\\X0A\\b');
+  assert.equal(unescapeValue('a\\X0A\\b', dotField), 'a\nb');
+});
