@@ -12,15 +12,20 @@ export interface FrameSink {
   discarded(bytes: number): void;
   /**
    * The current frame grew past maxFrameBytes. Called once per such frame; its bytes are dropped
-   * and everything up to the next FS is skipped, so memory stays bounded.
+   * and everything up to the next FS is skipped, so memory stays bounded. `head` is a copy of the
+   * frame's first bytes (at most OVERSIZE_HEAD_BYTES), enough to read MSH-10 for a matching AR
+   * and to show an analyst what was refused.
    */
-  oversize(bytesSoFar: number): void;
+  oversize(bytesSoFar: number, head: Buffer): void;
 }
 
 export interface MllpFramerOptions {
   /** Largest payload (bytes between VT and FS) that is delivered; one more byte is oversize. */
   readonly maxFrameBytes: number;
 }
+
+/** How much of an oversize frame is kept for oversize(): the MSH segment and a little more. */
+export const OVERSIZE_HEAD_BYTES = 1024;
 
 const OUTSIDE = 0; // waiting for VT
 const IN_FRAME = 1; // between VT and FS
@@ -90,6 +95,19 @@ export class MllpFramer {
     this.#trailerIsDiscarded = false;
   }
 
+  /** A copy of the current frame's first bytes, taken before the parts are dropped. */
+  #head(tail: Buffer): Buffer {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for (const p of [...this.#parts, tail]) {
+      if (size >= OVERSIZE_HEAD_BYTES) break;
+      const take = p.subarray(0, OVERSIZE_HEAD_BYTES - size);
+      parts.push(take);
+      size += take.length;
+    }
+    return Buffer.concat(parts, size);
+  }
+
   push(chunk: Buffer, sink: FrameSink): void {
     const n = chunk.length;
     let i = 0;
@@ -142,7 +160,7 @@ export class MllpFramer {
           const total = this.#partsBytes + (end - i);
           if (total > this.#maxFrameBytes) {
             flush();
-            sink.oversize(total);
+            sink.oversize(total, this.#head(chunk.subarray(i, end)));
             pending += 1 + total; // its VT and every payload byte seen so far
             this.#parts = [];
             this.#partsBytes = 0;

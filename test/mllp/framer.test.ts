@@ -175,6 +175,17 @@ test('a frame of maxFrameBytes + 1 is reported oversize once and not delivered',
   assert.equal(seen.discarded, 1 + 10 + 1 + 1); // VT, payload, FS, CR of the dropped frame
 });
 
+test('oversize() hands over a copy of the frame head, so MSH-10 can still be answered', () => {
+  const msh = 'MSH|^~\\&|LAB|HOSP|ENG|HOSP|20261121||ADT^A01|BIG-1|P|2.5.1' + CR;
+  const framer = new MllpFramer({ maxFrameBytes: 2000 });
+  const heads: string[] = [];
+  const sink: FrameSink = { frame: () => assert.fail('not delivered'), discarded: () => {}, oversize: (_n, head) => heads.push(head.toString('latin1')) };
+  framer.push(bytes(VT + msh.slice(0, 10)), sink);
+  framer.push(bytes(msh.slice(10) + 'OBX|1|ED|' + 'A'.repeat(3000)), sink);
+  assert.equal(heads.length, 1);
+  assert.equal(heads[0], (msh + 'OBX|1|ED|' + 'A'.repeat(3000)).slice(0, 1024));
+});
+
 test('an endless frame keeps memory bounded, is reported once, and the next frame is delivered', () => {
   const max = 1000;
   const framer = new MllpFramer({ maxFrameBytes: max });
@@ -254,7 +265,7 @@ test('property: any chunking of any bytes never throws, matches byte-at-a-time f
             s1.frame(f);
           },
           discarded: (n) => s1.discarded(n),
-          oversize: (n) => s1.oversize(n),
+          oversize: (n, head) => s1.oversize(n, head),
         };
         for (pos = 0; pos < input.length; pos++) single.push(input.subarray(pos, pos + 1), countingSink);
 
