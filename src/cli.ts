@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * hl7-engine start | check | send
+ * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadChannels } from './channel/index.js';
+import { Engine } from './engine/index.js';
+import { brokersFromEnv, LocalKafka } from './kafka/index.js';
+import { createLogger, EngineMetrics } from './ops/index.js';
+import { splitMessagesInFile } from './mllp/split-file.js';
+import { MllpSender } from './mllp/sender.js';
+
+const USAGE = `usage:
+  hl7-engine start [--channels DIR]
+      Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
+      when unset, a local Apache Kafka is assembled and started for you.
+  hl7-engine check [--channels DIR]
+      Validates the channel files and exits; starts nothing.
+  hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]
+                  [--insecure] [--timeout MS] [--retries N]
+      Sends every message in the files, one at a time, and waits for each ACK (matched by
+      MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function loadOrExit(dir: string) {
+  const { channels, errors } = loadChannels(dir);
+  if (errors.length > 0) {
+    for (const e of errors) process.stderr.write(`${e.message}\n`);
+    fail(`${errors.length} error(s) in ${dir}; nothing started`);
+  }
+  if (channels.length === 0) fail(`no channel files (*.yaml) in ${dir}`);
+  return channels;
+}
+
+async function start(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' } } });
+  const dir = resolve(values.channels!);
+  const channels = loadOrExit(dir);
+  const logger = createLogger();
+  let brokers = brokersFromEnv();
+  let local: LocalKafka | null = null;
+  if (!brokers) {
+    local = new LocalKafka({ name: 'dev' });
+    process.stdout.write('KAFKA_BROKERS is unset: starting a local Apache Kafka (first run downloads it from Maven Central)...\n');
+    await local.start();
+    brokers = [local.bootstrap];
+    process.stdout.write(`local Kafka serving at ${local.bootstrap} (log: ${local.logFile})\n`);
+  }
+  const metrics = new EngineMetrics();
+  const engine = new Engine({ channels, brokers, logger, metrics });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight ACKs');
+    await engine.stop().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'stop failed'));
+    if (local) await local.stop({ removeData: false });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  try {
+    await engine.start();
+  } catch (err) {
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, 'engine failed to start');
+    if (local) await local.stop({ removeData: false });
+    process.exit(1);
+  }
+  logger.info(
+    { channels: channels.map((c) => ({ name: c.name, host: c.listener.host, port: c.listener.port, tls: c.listener.tls !== null, accept: c.accept.messageTypes, topics: c.topics })), brokers },
+    'engine started',
+  );
+  for (const r of engine.channels) {
+    const a = r.listener.address;
+    const types = r.channel.accept.messageTypes?.join(', ') ?? 'all message types';
+    process.stdout.write(`channel ${r.channel.name}: send MLLP${r.channel.listener.tls ? ' over TLS' : ''} to ${a.address}:${a.port} (${types}) -> ${r.channel.topics.raw}\n`);
+  }
+  process.stdout.write(`try: npx hl7-engine send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nCtrl-C stops.\n`);
+}
+
+function check(argv: string[]): void {
+  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' } } });
+  const dir = resolve(values.channels!);
+  const channels = loadOrExit(dir);
+  for (const c of channels) {
+    process.stdout.write(`ok ${c.file}: channel ${c.name} on ${c.listener.host}:${c.listener.port}\n`);
+  }
+}
+
+async function send(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      to: { type: 'string' },
+      tls: { type: 'boolean', default: false },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      servername: { type: 'string' },
+      insecure: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '10000' },
+      retries: { type: 'string', default: '3' },
+    },
+  });
+  if (!values.to) fail(`send needs --to HOST:PORT\n${USAGE}`);
+  if (positionals.length === 0) fail(`send needs at least one FILE\n${USAGE}`);
+  const m = /^(.*):(\d+)$/.exec(values.to);
+  if (!m) fail(`--to must be HOST:PORT, got ${values.to}`);
+  const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(m[2]);
+  const useTls = values.tls || Boolean(values.ca || values.cert);
+  const sender = new MllpSender({
+    host,
+    port,
+    ackTimeoutMs: Number(values.timeout),
+    retries: Number(values.retries),
+    backoffMs: 500,
+    ...(useTls
+      ? {
+          tls: {
+            ...(values.ca ? { ca: readFileSync(values.ca) } : {}),
+            ...(values.cert ? { cert: readFileSync(values.cert) } : {}),
+            ...(values.key ? { key: readFileSync(values.key) } : {}),
+            ...(values.servername ? { servername: values.servername } : {}),
+            rejectUnauthorized: !values.insecure,
+          },
+        }
+      : {}),
+  });
+  let total = 0;
+  let accepted = 0;
+  try {
+    await sender.connect();
+    for (const file of positionals) {
+      const messages = splitMessagesInFile(readFileSync(file));
+      if (messages.length === 0) process.stdout.write(`${file}: no HL7 message found\n`);
+      for (let i = 0; i < messages.length; i++) {
+        total++;
+        const label = `${file}#${i + 1}`;
+        try {
+          const ack = await sender.send(messages[i]!);
+          const ok = ack.code === 'AA' || ack.code === 'CA';
+          if (ok) accepted++;
+          process.stdout.write(`${label} ${ack.controlId}: ${ack.code}${ack.text ? ` (${ack.text})` : ''}\n`);
+        } catch (err) {
+          process.stdout.write(`${label}: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        }
+      }
+    }
+  } finally {
+    await sender.close();
+  }
+  process.stdout.write(`${accepted}/${total} messages acknowledged AA\n`);
+  process.exit(accepted === total && total > 0 ? 0 : 1);
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case 'start':
+      return start(rest);
+    case 'check':
+      return check(rest);
+    case 'send':
+      return send(rest);
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command ${cmd}\n${USAGE}`);
+  }
+}
+
+main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), 1));

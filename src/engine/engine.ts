@@ -1,0 +1,118 @@
+/**
+ * Wires channels to listeners, ingest and Kafka, and owns their lifecycle: start in dependency
+ * order (Kafka, topics, duplicate memory, listeners), stop in reverse with in-flight ACKs
+ * finished first.
+ */
+import type { Kafka } from 'kafkajs';
+import type { ChannelConfig } from '../channel/types.js';
+import { AddressAllowList } from '../channel/index.js';
+import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '../kafka/index.js';
+import { DedupeMemory, Ingest } from '../ingest/index.js';
+import { MllpListener } from '../mllp/listener.js';
+import type { EngineMetrics } from '../ops/metrics.js';
+import type { Logger } from '../ops/logger.js';
+
+export interface EngineOptions {
+  readonly channels: readonly ChannelConfig[];
+  readonly brokers: string[];
+  readonly logger: Logger;
+  readonly metrics: EngineMetrics;
+  /** Partitions for topics the engine creates. */
+  readonly partitions?: number;
+}
+
+export interface RunningChannel {
+  readonly channel: ChannelConfig;
+  readonly listener: MllpListener;
+  readonly ingest: Ingest;
+}
+
+export class Engine {
+  private readonly opts: EngineOptions;
+  private readonly kafka: Kafka;
+  private producer: GroupCommitProducer | null = null;
+  private readonly running: RunningChannel[] = [];
+
+  constructor(opts: EngineOptions) {
+    this.opts = opts;
+    this.kafka = createKafka(opts.brokers, opts.logger);
+  }
+
+  get channels(): readonly RunningChannel[] {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    const { logger, metrics, channels } = this.opts;
+    const producer = new GroupCommitProducer(this.kafka, {
+      onBatch: (records, seconds, ok) => {
+        metrics.publishSeconds.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
+        metrics.publishBatchRecords.observe(records);
+      },
+    });
+    this.producer = producer;
+    const topics = channels.flatMap((c) => [c.topics.raw, c.topics.fhir, c.topics.dlq]);
+    await ensureTopics(
+      this.kafka,
+      topics.map((topic) => ({ topic, partitions: this.opts.partitions ?? 3 })),
+    );
+    await producer.connect();
+    await producer.learnTopics(topics);
+
+    for (const channel of channels) {
+      const dedupe = new DedupeMemory(channel.dedupe);
+      if (channel.dedupe.windowSeconds > 0) {
+        const entries = await recoverDedupe(this.kafka, channel.topics.raw, channel.dedupe);
+        for (const e of entries) dedupe.remember(e.key, e.at);
+        logger.info({ channel: channel.name, remembered: dedupe.size }, 'duplicate memory rebuilt from the raw topic');
+      }
+      const ingest = new Ingest(channel, { producer, dedupe, metrics, logger });
+      const name = channel.name;
+      const allow = channel.listener.allowedAddresses ? new AddressAllowList(channel.listener.allowedAddresses) : null;
+      const listener = new MllpListener(
+        {
+          channel: name,
+          host: channel.listener.host,
+          port: channel.listener.port,
+          maxFrameBytes: channel.listener.maxFrameBytes,
+          idleTimeoutSeconds: channel.listener.idleTimeoutSeconds,
+          maxConnections: channel.listener.maxConnections,
+          tls: channel.listener.tls,
+          isAddressAllowed: (a) => (allow ? allow.allows(a) : true),
+        },
+        ingest,
+        {
+          connectionOpened: (peer, tls) => {
+            metrics.connections.inc({ channel: name });
+            logger.info({ channel: name, peer, tls }, 'connection opened');
+          },
+          connectionClosed: (peer, frames) => {
+            metrics.connections.dec({ channel: name });
+            logger.info({ channel: name, peer, frames }, 'connection closed');
+          },
+          connectionRefused: (peer, reason) => {
+            metrics.connectionsRefused.inc({ channel: name, reason });
+            logger.warn({ channel: name, peer, reason }, 'connection refused');
+          },
+          discarded: (bytes) => metrics.discardedBytes.inc({ channel: name }, bytes),
+          answered: (a, seconds) => {
+            metrics.acks.inc({ channel: name, code: a.code });
+            metrics.ackLatency.observe({ channel: name }, seconds);
+            logger.debug({ channel: name, type: a.type, controlId: a.controlId, ack: a.code, outcome: a.outcome }, 'message answered');
+          },
+          handlerFailed: (err) => logger.error({ channel: name, err: err instanceof Error ? err.name : 'unknown' }, 'frame handler failed; answered AE'),
+        },
+      );
+      const addr = await listener.listen();
+      this.running.push({ channel, listener, ingest });
+      logger.info({ channel: name, host: addr.address, port: addr.port, tls: channel.listener.tls !== null }, 'listening');
+    }
+  }
+
+  async stop(graceMs = 10_000): Promise<void> {
+    await Promise.all(this.running.map((r) => r.listener.close(graceMs)));
+    this.running.length = 0;
+    if (this.producer) await this.producer.disconnect();
+    this.producer = null;
+  }
+}

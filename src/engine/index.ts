@@ -1,0 +1,1 @@
+export { Engine, type EngineOptions, type RunningChannel } from './engine.js';

@@ -1,0 +1,365 @@
+/**
+ * Ingest: one MLLP frame in, one ACK out, and the frame's bytes in Kafka before any AA.
+ *
+ *   bytes ─▶ charset (decode + repairs) ─▶ parser ─▶ accept rules ─▶ duplicate memory
+ *         ─▶ raw topic (acks=all, group commit) ─▶ AA
+ * Anything that cannot be stored as a message goes to the DLQ first and is then answered AR;
+ * if Kafka cannot take it either, the answer is AE so the sender keeps the message and resends.
+ */
+import type { ChannelConfig } from '../channel/types.js';
+import { CHARSET_REJECT } from '../channel/types.js';
+import { matchesMessageType } from '../channel/index.js';
+import { decodeMessage, encodeText } from '../charset/index.js';
+import type { CharsetDecision, Repair } from '../charset/types.js';
+import { parseMessage, readDelimiters, splitBatch } from '../hl7/index.js';
+import type { Hl7Message } from '../hl7/index.js';
+import { DEFAULT_DELIMITERS, type Delimiters, type MshSummary, type ParseError } from '../hl7/types.js';
+import { buildAck, newControlId, ackCodeFor, shouldSendAck } from '../mllp/ack.js';
+import type { AckCode, AckError, AckOutcome } from '../mllp/ack.js';
+import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
+import { DEDUPE_HEADER } from '../kafka/dedupe-recovery.js';
+import type { EngineMetrics } from '../ops/metrics.js';
+import type { Logger } from '../ops/logger.js';
+import { DedupeMemory, dedupeKey } from './dedupe.js';
+import {
+  ENVELOPE_VERSION,
+  envelopeHeaders,
+  newEnvelopeId,
+  recordKey,
+  sha256Hex,
+  type DlqCategory,
+  type DlqRecord,
+  type RawEnvelope,
+} from './envelope.js';
+
+/** HL7 table 0357 codes the ingest uses. */
+const ERR_SEGMENT_SEQUENCE = 100;
+const ERR_REQUIRED_FIELD = 101;
+const ERR_DATA_TYPE = 102;
+const ERR_UNSUPPORTED_TYPE = 200;
+const ERR_UNSUPPORTED_EVENT = 201;
+const ERR_UNSUPPORTED_PROCESSING_ID = 202;
+const ERR_UNSUPPORTED_VERSION = 203;
+const ERR_INTERNAL = 207;
+
+/** How much of an oversize frame is kept for the DLQ record: enough to see whose it was. */
+export const OVERSIZE_HEAD_BYTES = 64 * 1024;
+
+export interface FrameMeta {
+  readonly remoteAddress: string;
+  readonly listener: string;
+  readonly receivedAt: Date;
+}
+
+export interface IngestResult {
+  /** The encoded ACK message (no MLLP envelope), or null when MSH-15 says not to answer. */
+  readonly ack: Buffer | null;
+  readonly code: AckCode;
+  /** What happened, for logs and metrics: never message content. */
+  readonly outcome: 'stored' | 'duplicate' | 'dlq' | 'storage-unavailable';
+  readonly controlId: string;
+  readonly type: string;
+  readonly stored?: StoredAt;
+}
+
+export interface IngestDeps {
+  readonly producer: GroupCommitProducer;
+  readonly dedupe: DedupeMemory;
+  readonly metrics: EngineMetrics;
+  readonly logger: Logger;
+}
+
+interface Decoded {
+  readonly text: string | null;
+  readonly decision: CharsetDecision | null;
+  readonly repairs: readonly Repair[];
+  readonly failure?: string;
+}
+
+interface MessageVerdict {
+  readonly outcome: AckOutcome;
+  readonly error?: AckError;
+  readonly result: IngestResult['outcome'];
+  readonly stored?: StoredAt;
+}
+
+function errorOf(code: number, text: string, location?: AckError['location']): AckError {
+  return location ? { code, severity: 'E', text, location } : { code, severity: 'E', text };
+}
+
+function parseErrorToAck(e: ParseError): AckError {
+  const code = e.code === 'bad-delimiters' ? ERR_DATA_TYPE : e.code === 'missing-field' ? ERR_REQUIRED_FIELD : ERR_SEGMENT_SEQUENCE;
+  const location = e.segment ? { segment: e.segment, sequence: 1, ...(e.field ? { field: e.field } : {}) } : undefined;
+  return errorOf(code, `message cannot be parsed: ${e.message}`, location);
+}
+
+/** Reads just MSH from a message whose later segments are broken, so the AR can still name it. */
+function headerOnly(text: string): { msh: MshSummary | null; delimiters: Delimiters } {
+  const delimiters = readDelimiters(text) ?? DEFAULT_DELIMITERS;
+  const end = text.search(/[\r\n]/);
+  const first = end < 0 ? text : text.slice(0, end);
+  const p = parseMessage(first);
+  return { msh: p.ok ? p.message.msh() : null, delimiters };
+}
+
+export class Ingest {
+  private channel: ChannelConfig;
+  private readonly deps: IngestDeps;
+
+  constructor(channel: ChannelConfig, deps: IngestDeps) {
+    this.channel = channel;
+    this.deps = deps;
+  }
+
+  /** Hot reload: later frames follow the new settings. */
+  setChannel(channel: ChannelConfig): void {
+    this.channel = channel;
+  }
+
+  get name(): string {
+    return this.channel.name;
+  }
+
+  async handleFrame(frame: Buffer, meta: FrameMeta): Promise<IngestResult> {
+    const batch = this.splitIfBatch(frame);
+    if (batch) return this.handleBatch(frame, batch, meta);
+    return this.handleMessage(frame, meta);
+  }
+
+  /** A frame larger than the channel allows: keep its head in the DLQ, answer AR. */
+  async handleOversize(head: Buffer, totalBytes: number, meta: FrameMeta): Promise<IngestResult> {
+    this.deps.metrics.oversizeFrames.inc({ channel: this.channel.name });
+    const latin = head.toString('latin1');
+    const { msh, delimiters } = headerOnly(latin.startsWith('MSH') ? latin : '');
+    const env = this.envelope(head, meta, { text: null, decision: null, repairs: [] }, msh, { truncated: true });
+    const text = `frame of ${totalBytes} bytes exceeds the channel maximum of ${this.channel.listener.maxFrameBytes} bytes`;
+    const verdict = await this.deadLetter(env, 'frame', text, { frameBytes: totalBytes, maxFrameBytes: this.channel.listener.maxFrameBytes, keptBytes: head.length });
+    return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_INTERNAL, text) }, msh, delimiters, 'utf-8');
+  }
+
+  private splitIfBatch(frame: Buffer): string[] | null {
+    // Byte-level split through latin1 (one char per byte), so each message keeps its exact bytes.
+    let i = 0;
+    if (frame[0] === 0xef && frame[1] === 0xbb && frame[2] === 0xbf) return null;
+    if ((frame[0] === 0xff && frame[1] === 0xfe) || (frame[0] === 0xfe && frame[1] === 0xff)) return null;
+    while (i < frame.length && (frame[i] === 0x20 || frame[i] === 0x0d || frame[i] === 0x0a || frame[i] === 0x09)) i++;
+    const head = frame.toString('latin1', i, i + 3);
+    if (head !== 'FHS' && head !== 'BHS') return null;
+    const split = splitBatch(frame.toString('latin1'));
+    return split.messages.length > 0 ? split.messages : null;
+  }
+
+  private async handleBatch(frame: Buffer, messages: string[], meta: FrameMeta): Promise<IngestResult> {
+    const results: IngestResult[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      results.push(await this.handleMessage(Buffer.from(messages[i]!, 'latin1'), meta, { index: i + 1, count: messages.length }));
+    }
+    // One answer for the whole frame: the worst outcome wins, so AA means every message is stored.
+    const rank: Record<IngestResult['outcome'], number> = { stored: 0, duplicate: 0, dlq: 1, 'storage-unavailable': 2 };
+    let worst = results[0]!;
+    for (const r of results) if (rank[r.outcome] > rank[worst.outcome]) worst = r;
+    return worst;
+  }
+
+  private decode(bytes: Buffer): Decoded {
+    const r = decodeMessage(bytes, { fallback: this.channel.charset.fallback });
+    const m = this.deps.metrics;
+    const channel = this.channel.name;
+    if (!r.ok) {
+      m.charsetDecisions.inc({ channel, source: r.decision.source, charset: r.decision.charset });
+      return { text: null, decision: r.decision, repairs: [], failure: r.message };
+    }
+    m.charsetDecisions.inc({ channel, source: r.decision.source, charset: r.decision.charset });
+    for (const rep of r.repairs) m.charsetRepairs.inc({ channel, kind: rep.kind }, 1);
+    return { text: r.text, decision: r.decision, repairs: r.repairs };
+  }
+
+  private async handleMessage(bytes: Buffer, meta: FrameMeta, batch?: { index: number; count: number }): Promise<IngestResult> {
+    const decoded = this.decode(bytes);
+    const ackCharset = decoded.decision?.charset ?? 'utf-8';
+    if (decoded.text === null) {
+      const { msh, delimiters } = headerOnly(bytes.toString('latin1'));
+      const env = this.envelope(bytes, meta, decoded, msh, batch ? { batch } : {});
+      const text = `bytes cannot be decoded: ${decoded.failure ?? 'unknown charset'}`;
+      const v = await this.deadLetter(env, 'charset', text, { fallback: this.channel.charset.fallback === CHARSET_REJECT ? 'reject' : this.channel.charset.fallback });
+      return this.answer(v.outcome === 'error' ? v : { ...v, error: errorOf(ERR_DATA_TYPE, text) }, msh, delimiters, 'utf-8');
+    }
+
+    const parsed = parseMessage(decoded.text);
+    if (!parsed.ok) {
+      const { msh, delimiters } = headerOnly(decoded.text);
+      const env = this.envelope(bytes, meta, decoded, msh, batch ? { batch } : {});
+      const v = await this.deadLetter(env, 'parse', `message cannot be parsed: ${parsed.error.message}`, {
+        code: parsed.error.code,
+        segmentIndex: parsed.error.segmentIndex ?? null,
+        segment: parsed.error.segment ?? null,
+        field: parsed.error.field ?? null,
+      });
+      return this.answer(v.outcome === 'error' ? v : { ...v, error: parseErrorToAck(parsed.error) }, msh, delimiters, ackCharset);
+    }
+
+    const message = parsed.message;
+    const msh = message.msh();
+    const env = this.envelope(bytes, meta, decoded, msh, batch ? { batch } : {}, message);
+    const refusal = this.refusal(msh);
+    if (refusal) {
+      const v = await this.deadLetter(env, 'rejected', refusal.text, { errCode: refusal.code, messageType: msh.messageType ? `${msh.messageCode}^${msh.triggerEvent}` : '' });
+      return this.answer(v.outcome === 'error' ? v : { ...v, error: refusal }, msh, message.delimiters, ackCharset);
+    }
+
+    this.deps.metrics.messagesReceived.inc({ channel: this.channel.name, type: this.typeLabel(msh) });
+    const sender = `${msh.sendingApplication}|${msh.sendingFacility}`;
+    const dkey = dedupeKey(this.channel.name, sender, msh.controlId, env.rawSha256);
+    if (this.channel.dedupe.windowSeconds > 0 && this.deps.dedupe.has(dkey)) {
+      this.deps.metrics.duplicates.inc({ channel: this.channel.name });
+      return this.answer({ outcome: 'accepted', result: 'duplicate' }, msh, message.delimiters, ackCharset);
+    }
+    const key = recordKey(msh, message.get('PID-3[1].1') || undefined, message.get('PID-3[1].4.1') || undefined);
+    const publish = this.deps.producer.publish(
+      { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [DEDUPE_HEADER]: dkey }) },
+      this.channel.ack.timeoutMs,
+    );
+    // Remember the message whenever Kafka confirms it, even after we gave up waiting and
+    // answered AE: the sender's resend is then recognised instead of stored twice.
+    publish.then(
+      () => this.deps.dedupe.remember(dkey),
+      () => undefined,
+    );
+    try {
+      const stored = await publish;
+      return this.answer({ outcome: 'accepted', result: 'stored', stored }, msh, message.delimiters, ackCharset);
+    } catch (err) {
+      return this.answer(this.storageUnavailable(err), msh, message.delimiters, ackCharset);
+    }
+  }
+
+  private storageUnavailable(err: unknown): MessageVerdict {
+    const why = err instanceof PublishTimeoutError ? err.message : 'Kafka refused or failed the write';
+    this.deps.logger.warn({ channel: this.channel.name, err: err instanceof Error ? err.name : 'unknown', reason: why }, 'storage unavailable; answering with an error so the sender resends');
+    return { outcome: 'error', result: 'storage-unavailable', error: { code: ERR_INTERNAL, severity: 'E', text: `message not stored, please resend: ${why}` } };
+  }
+
+  /** Why the channel refuses this message, as an ERR; null when it accepts it. */
+  private refusal(msh: MshSummary): AckError | null {
+    const a = this.channel.accept;
+    if (!msh.messageCode) return errorOf(ERR_REQUIRED_FIELD, 'MSH-9 (message type) is empty', { segment: 'MSH', sequence: 1, field: 9 });
+    if (!msh.controlId) return errorOf(ERR_REQUIRED_FIELD, 'MSH-10 (message control id) is empty', { segment: 'MSH', sequence: 1, field: 10 });
+    if (msh.version && !/^2\.[1-8](\.\d+)?$/.test(msh.version)) {
+      return errorOf(ERR_UNSUPPORTED_VERSION, `HL7 version ${msh.version} is not supported (2.1 to 2.8)`, { segment: 'MSH', sequence: 1, field: 12 });
+    }
+    if (a.messageTypes && !a.messageTypes.some((p) => matchesMessageType(p, msh.messageCode, msh.triggerEvent))) {
+      const code = msh.messageCode.toUpperCase();
+      const codeKnown = a.messageTypes.some((p) => (p.split('^')[0] ?? '').toUpperCase() === code);
+      return codeKnown
+        ? errorOf(ERR_UNSUPPORTED_EVENT, `event ${msh.triggerEvent || '(none)'} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 9 })
+        : errorOf(ERR_UNSUPPORTED_TYPE, `message type ${msh.messageCode} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 9 });
+    }
+    const processing = msh.processingId.split(DEFAULT_DELIMITERS.component)[0] ?? '';
+    if (a.processingIds && !a.processingIds.some((p) => p === processing)) {
+      return errorOf(ERR_UNSUPPORTED_PROCESSING_ID, `processing id ${processing || '(empty)'} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 11 });
+    }
+    if (a.sendingApplications && !a.sendingApplications.includes(msh.sendingApplication)) {
+      return errorOf(ERR_INTERNAL, `sending application is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 3 });
+    }
+    if (a.sendingFacilities && !a.sendingFacilities.includes(msh.sendingFacility)) {
+      return errorOf(ERR_INTERNAL, `sending facility is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 4 });
+    }
+    return null;
+  }
+
+  /** Bounded label: the channel's own accepted types are few; anything else is "other". */
+  private typeLabel(msh: MshSummary): string {
+    const t = `${msh.messageCode}^${msh.triggerEvent}`;
+    return /^[A-Z0-9]{3}\^[A-Z0-9]{0,3}$/.test(t) ? t : 'other';
+  }
+
+  private envelope(
+    bytes: Buffer,
+    meta: FrameMeta,
+    decoded: Decoded,
+    msh: MshSummary | null,
+    extra: { batch?: { index: number; count: number }; truncated?: boolean },
+    _message?: Hl7Message,
+  ): RawEnvelope {
+    return {
+      v: ENVELOPE_VERSION,
+      id: newEnvelopeId(),
+      channel: this.channel.name,
+      listener: meta.listener,
+      remoteAddress: meta.remoteAddress,
+      receivedAt: meta.receivedAt.toISOString(),
+      raw: bytes.toString('base64'),
+      rawSha256: sha256Hex(bytes),
+      rawLength: bytes.length,
+      text: decoded.text,
+      charset: {
+        source: decoded.decision?.source ?? null,
+        charset: decoded.decision?.charset ?? null,
+        declared: decoded.decision?.declared ?? '',
+        repairs: decoded.repairs,
+      },
+      msh,
+      ...(extra.batch ? { batch: extra.batch } : {}),
+      ...(extra.truncated ? { truncated: true } : {}),
+    };
+  }
+
+  /** Stores a failure in the DLQ. AR if it is stored; AE if even the DLQ cannot take it. */
+  private async deadLetter(
+    env: RawEnvelope,
+    category: DlqCategory,
+    message: string,
+    detail: Record<string, string | number | boolean | null>,
+  ): Promise<MessageVerdict> {
+    const now = new Date().toISOString();
+    const record: DlqRecord = { ...env, failure: { category, stage: 'ingest', message, detail, attempts: 1, firstAt: now, lastAt: now } };
+    try {
+      await this.deps.producer.publish(
+        {
+          topic: this.channel.topics.dlq,
+          key: recordKey(env.msh, undefined, undefined),
+          value: JSON.stringify(record),
+          headers: envelopeHeaders(env, { dlq_category: category, dlq_stage: 'ingest' }),
+        },
+        this.channel.ack.timeoutMs,
+      );
+      this.deps.metrics.dlq.inc({ channel: this.channel.name, category });
+      this.deps.logger.info({ channel: this.channel.name, category, controlId: env.msh?.controlId ?? null, reason: message }, 'frame dead-lettered');
+      return { outcome: 'rejected', result: 'dlq' };
+    } catch (err) {
+      return this.storageUnavailable(err);
+    }
+  }
+
+  private answer(v: MessageVerdict, msh: MshSummary | null, delimiters: Delimiters, charset: string): IngestResult {
+    const mode = this.channel.ack.mode;
+    const enhanced = ackCodeFor('accepted', mode, msh) === 'CA';
+    // The ACK contract (ENGINE.md §2): storage trouble is answered CR in enhanced mode (AE in
+    // original mode), so the sender keeps the message and resends it.
+    const outcome: AckOutcome = v.result === 'storage-unavailable' && enhanced ? 'rejected' : v.outcome;
+    const code = ackCodeFor(outcome, mode, msh);
+    const send = shouldSendAck(v.outcome, mode, msh);
+    const text = buildAck({
+      inbound: msh,
+      delimiters,
+      outcome,
+      mode,
+      ...(v.error ? { error: v.error } : {}),
+      text: v.error?.text ?? (v.result === 'duplicate' ? 'duplicate of a stored message' : 'stored'),
+      controlId: newControlId(),
+      now: new Date(),
+      sendingApplication: this.channel.ack.application,
+      sendingFacility: this.channel.ack.facility,
+    });
+    const controlId = msh?.controlId ?? '';
+    const type = msh ? this.typeLabel(msh) : 'unknown';
+    return {
+      ack: send ? encodeText(text, charset) : null,
+      code,
+      outcome: v.result,
+      controlId,
+      type,
+      ...(v.stored ? { stored: v.stored } : {}),
+    };
+  }
+}

@@ -1,0 +1,56 @@
+/** One kafkajs client per process, logging through our logger (kafkajs never sees message content). */
+import kafkajs, { type Kafka, type logCreator } from 'kafkajs';
+import type { Logger } from '../ops/logger.js';
+
+const { Kafka: KafkaClient, logLevel } = kafkajs;
+
+export function brokersFromEnv(value = process.env['KAFKA_BROKERS']): string[] | null {
+  if (!value || !value.trim()) return null;
+  return value.split(',').map((b) => b.trim()).filter(Boolean);
+}
+
+export function createKafka(brokers: string[], logger: Logger, clientId = 'hl7-engine'): Kafka {
+  const toPino: logCreator = () => ({ level, log }) => {
+    const { message, ...extra } = log;
+    const fields = { component: 'kafkajs', broker: extra['broker'], error: extra['error'] };
+    if (level === logLevel.ERROR) logger.error(fields, message);
+    else if (level === logLevel.WARN) logger.warn(fields, message);
+    else logger.debug(fields, message);
+  };
+  return new KafkaClient({
+    clientId,
+    brokers,
+    logLevel: logLevel.WARN,
+    logCreator: toPino,
+    connectionTimeout: 3000,
+    requestTimeout: 15000,
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 3000 },
+  });
+}
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly partitions: number;
+}
+
+/** Creates the channel topics if missing; raw and DLQ topics accept frames up to 64 MiB. */
+export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions,
+          configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }],
+        })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

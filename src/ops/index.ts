@@ -1,0 +1,2 @@
+export { EngineMetrics } from './metrics.js';
+export { createLogger, type Logger } from './logger.js';

@@ -1,0 +1,94 @@
+/**
+ * The engine's Prometheus metrics (ENGINE.md §7). Labels are bounded: channel, message type
+ * (MSH-9.1^9.2 only from the channel's accepted set, else "other"), ACK code, category, repair
+ * kind. Never a control id, a patient id or a peer address.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class EngineMetrics {
+  readonly registry = new Registry();
+  readonly messagesReceived = new Counter({
+    name: 'hl7_messages_received_total',
+    help: 'HL7 messages received, by channel and message type',
+    labelNames: ['channel', 'type'] as const,
+    registers: [this.registry],
+  });
+  readonly acks = new Counter({
+    name: 'hl7_acks_total',
+    help: 'ACKs sent, by channel and acknowledgment code',
+    labelNames: ['channel', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly ackLatency = new Histogram({
+    name: 'hl7_ack_latency_seconds',
+    help: 'Time from a complete frame to its ACK being written',
+    labelNames: ['channel'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly charsetDecisions = new Counter({
+    name: 'hl7_charset_decisions_total',
+    help: 'How each message charset was decided (bom, msh18, utf8-valid, fallback)',
+    labelNames: ['channel', 'source', 'charset'] as const,
+    registers: [this.registry],
+  });
+  readonly charsetRepairs = new Counter({
+    name: 'hl7_charset_repairs_total',
+    help: 'Repairs applied to decoded messages, by kind',
+    labelNames: ['channel', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly dlq = new Counter({
+    name: 'hl7_dlq_total',
+    help: 'Records written to the dead-letter topic, by category',
+    labelNames: ['channel', 'category'] as const,
+    registers: [this.registry],
+  });
+  readonly duplicates = new Counter({
+    name: 'hl7_duplicates_total',
+    help: 'Resent messages recognised as already stored (ACKed AA, not republished)',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly discardedBytes = new Counter({
+    name: 'hl7_mllp_discarded_bytes_total',
+    help: 'Bytes received outside MLLP frames and discarded',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly oversizeFrames = new Counter({
+    name: 'hl7_mllp_oversize_frames_total',
+    help: 'Frames larger than the channel maximum (answered AR, connection closed)',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: 'hl7_connections',
+    help: 'Open MLLP connections',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'hl7_connections_refused_total',
+    help: 'Connections refused (address not allowed, certificate subject not allowed, too many connections)',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly publishSeconds = new Histogram({
+    name: 'hl7_kafka_publish_seconds',
+    help: 'Duration of one Kafka produce request (a group commit of several records)',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly publishBatchRecords = new Histogram({
+    name: 'hl7_kafka_publish_batch_records',
+    help: 'Records per Kafka produce request (group commit size)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+}
