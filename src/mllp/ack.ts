@@ -206,7 +206,7 @@ function usesErl(version: string): boolean {
  * HL7 escaping of one value with the message's own delimiters. CR and LF become hex escapes so a
  * value can never end the segment early.
  */
-export function escapeValue(value: string, d: Delimiters): string {
+function escapeValue(value: string, d: Delimiters): string {
   let out = '';
   let from = 0;
   for (let i = 0; i < value.length; i++) {
