@@ -1,3 +1,3 @@
-export { Ingest, OVERSIZE_HEAD_BYTES, type IngestResult, type FrameMeta, type IngestDeps } from './pipeline.js';
+export { Ingest, type IngestResult, type FrameMeta, type IngestDeps } from './pipeline.js';
 export { DedupeMemory, dedupeKey } from './dedupe.js';
 export * from './envelope.js';

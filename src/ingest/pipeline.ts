@@ -42,9 +42,6 @@ const ERR_UNSUPPORTED_PROCESSING_ID = 202;
 const ERR_UNSUPPORTED_VERSION = 203;
 const ERR_INTERNAL = 207;
 
-/** How much of an oversize frame is kept for the DLQ record: enough to see whose it was. */
-export const OVERSIZE_HEAD_BYTES = 64 * 1024;
-
 export interface FrameMeta {
   readonly remoteAddress: string;
   readonly listener: string;
@@ -336,13 +333,14 @@ export class Ingest {
     const enhanced = ackCodeFor('accepted', mode, msh) === 'CA';
     // The ACK contract (ENGINE.md §2): storage trouble is answered CR in enhanced mode (AE in
     // original mode), so the sender keeps the message and resends it.
-    const outcome: AckOutcome = v.result === 'storage-unavailable' && enhanced ? 'rejected' : v.outcome;
-    const code = ackCodeFor(outcome, mode, msh);
+    const outcome = v.outcome;
+    const code: AckCode = v.result === 'storage-unavailable' && enhanced ? 'CR' : ackCodeFor(outcome, mode, msh);
     const send = shouldSendAck(v.outcome, mode, msh);
     const text = buildAck({
       inbound: msh,
       delimiters,
       outcome,
+      code,
       mode,
       ...(v.error ? { error: v.error } : {}),
       text: v.error?.text ?? (v.result === 'duplicate' ? 'duplicate of a stored message' : 'stored'),
