@@ -69,7 +69,7 @@ export function decodeMessage(bytes: Buffer, options: CharsetOptions = DEFAULT_C
     }
   }
 
-  if (MOJIBAKE_PRONE.has(decision.charset)) {
+  if (!choice.ascii && MOJIBAKE_PRONE.has(decision.charset)) {
     const mojibake = repairDoubleEncodedUtf8(text);
     if (mojibake) {
       text = mojibake.text;

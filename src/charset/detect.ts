@@ -15,6 +15,8 @@ export interface CharsetChoice {
   readonly decision: CharsetDecision;
   /** Bytes of BOM to skip before decoding. */
   readonly skip: number;
+  /** All bytes are 7-bit, so no double-encoded UTF-8 can be in the text. */
+  readonly ascii: boolean;
   readonly repairs: Repair[];
 }
 
@@ -23,12 +25,18 @@ class ByteFacts {
   private ascii: boolean | undefined;
   private utf8: boolean | undefined;
   constructor(readonly bytes: Buffer) {}
+  /** Whether isAscii already ran and said yes; never triggers a scan of its own. */
+  isAsciiKnown(): boolean {
+    return this.ascii === true;
+  }
   isAscii(): boolean {
     this.ascii ??= isAscii(this.bytes);
     return this.ascii;
   }
   isUtf8(): boolean {
-    this.utf8 ??= this.ascii === true || isUtf8(this.bytes);
+    // isAscii costs about what isUtf8 does, answers it for most messages, and lets
+    // decode-message.ts skip the mojibake scan.
+    this.utf8 ??= this.isAscii() || isUtf8(this.bytes);
     return this.utf8;
   }
 }
@@ -86,6 +94,7 @@ export function chooseCharset(
       ok: true,
       decision: { source: 'bom', charset: bom.charset, declared },
       skip: bom.length,
+      ascii: false,
       repairs: [{ kind: 'bom-removed', count: 1, detail: `${bom.charset} byte order mark (${bom.length} bytes) removed` }],
     };
   }
@@ -98,7 +107,7 @@ export function chooseCharset(
   const firstCharset = first === '' ? null : hl7CharsetToIconv(first);
 
   if (declared !== '' && usesIso2022Alternate(msh18, firstCharset, bytes) && facts.isAscii()) {
-    return { ok: true, decision: { source: 'msh18', charset: 'iso-2022-jp', declared }, skip: 0, repairs };
+    return { ok: true, decision: { source: 'msh18', charset: 'iso-2022-jp', declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
   }
   if (first !== '' && firstCharset === null) {
     repairs.push({
@@ -111,7 +120,7 @@ export function chooseCharset(
   } else if (firstCharset !== null) {
     const why = contradiction(facts, firstCharset);
     if (why === null) {
-      return { ok: true, decision: { source: 'msh18', charset: firstCharset, declared }, skip: 0, repairs };
+      return { ok: true, decision: { source: 'msh18', charset: firstCharset, declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
     }
     repairs.push({
       kind: 'declared-charset-contradicted',
@@ -121,7 +130,7 @@ export function chooseCharset(
   }
 
   if (facts.isUtf8()) {
-    return { ok: true, decision: { source: 'utf8-valid', charset: 'utf-8', declared }, skip: 0, repairs };
+    return { ok: true, decision: { source: 'utf8-valid', charset: 'utf-8', declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
   }
 
   if (fallback.trim().toLowerCase() === 'reject') {
@@ -150,5 +159,5 @@ export function chooseCharset(
       decision: { source: 'fallback', charset: '', declared },
     };
   }
-  return { ok: true, decision: { source: 'fallback', charset: fallbackCharset, declared }, skip: 0, repairs };
+  return { ok: true, decision: { source: 'fallback', charset: fallbackCharset, declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
 }
