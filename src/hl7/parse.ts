@@ -30,10 +30,8 @@ function isIdCode(c: number): boolean {
  * to strip, so it is reported here rather than skipped. Never throws.
  */
 export function parseMessage(text: string): ParseResult {
-  if (/^\s*$/.test(text)) {
-    return fail('empty', 'message is empty or whitespace only');
-  }
   if (!text.startsWith('MSH')) {
+    if (/^\s*$/.test(text)) return fail('empty', 'message is empty or whitespace only');
     return fail('no-msh', 'message does not start with an MSH segment', { segmentIndex: 1 });
   }
   const delims = inspectDelimiters(text, 0);
