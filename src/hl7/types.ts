@@ -3,7 +3,12 @@
  * the ingest pipeline and (later) the mapping stage read them.
  */
 
-/** Encoding characters from MSH-1 and MSH-2. `truncation` is the v2.7 fifth character, if sent. */
+/**
+ * Encoding characters from MSH-1 and MSH-2. `truncation` is the v2.7 fifth character, if sent.
+ * Some senders put only three characters in MSH-2 (e.g. "^~&" with no escape character); the
+ * parser accepts that and leaves the missing role as "" (that message has no such character), so
+ * concatenating the roles still reproduces MSH-2 exactly. Never split or search on a "" role.
+ */
 export interface Delimiters {
   readonly field: string;
   readonly component: string;
