@@ -76,7 +76,9 @@ export function decodeMessage(bytes: Buffer, options: CharsetOptions = DEFAULT_C
       repairs.push({
         kind: 'double-encoded-utf8',
         count: mojibake.count,
-        detail: `${plural(mojibake.count, 'character')} restored from ${plural(mojibake.runs, 'double-encoded UTF-8 run')}`,
+        detail:
+          `${plural(mojibake.count, 'character')} restored from ` +
+          plural(mojibake.runs, 'double-encoded UTF-8 run'),
       });
     }
   }

@@ -7,7 +7,7 @@ import { detectBom } from './bom.js';
 import { decodeBytes, resolveCharset } from './codec.js';
 import { readMsh18Field, type Msh18 } from './msh18.js';
 import { charsetFamily, hl7CharsetToIconv, isKnownWithoutDecoder } from './table-0211.js';
-import type { CharsetDecision, CharsetFailure, Repair } from './types.js';
+import type { CharsetDecision, CharsetFailure, CharsetSource, Repair } from './types.js';
 import { firstInvalidUtf8Offset } from './utf8-offset.js';
 
 export interface CharsetChoice {
@@ -82,10 +82,7 @@ function usesIso2022Alternate(msh18: Msh18, first: string | null, bytes: Buffer)
   );
 }
 
-export function chooseCharset(
-  bytes: Buffer,
-  fallback: string,
-): CharsetChoice | CharsetFailure {
+export function chooseCharset(bytes: Buffer, fallback: string): CharsetChoice | CharsetFailure {
   const bom = detectBom(bytes);
   if (bom) {
     // UTF-16/32 bytes are not ASCII-safe; decode-message.ts reads MSH-18 from the text instead.
@@ -95,7 +92,9 @@ export function chooseCharset(
       decision: { source: 'bom', charset: bom.charset, declared },
       skip: bom.length,
       ascii: false,
-      repairs: [{ kind: 'bom-removed', count: 1, detail: `${bom.charset} byte order mark (${bom.length} bytes) removed` }],
+      repairs: [
+        { kind: 'bom-removed', count: 1, detail: `${bom.charset} byte order mark (${bom.length} bytes) removed` },
+      ],
     };
   }
 
@@ -105,9 +104,16 @@ export function chooseCharset(
   const repairs: Repair[] = [];
   const first = msh18.repetitions[0] ?? '';
   const firstCharset = first === '' ? null : hl7CharsetToIconv(first);
+  const chosen = (source: CharsetSource, charset: string): CharsetChoice => ({
+    ok: true,
+    decision: { source, charset, declared },
+    skip: 0,
+    ascii: facts.isAsciiKnown(),
+    repairs,
+  });
 
   if (declared !== '' && usesIso2022Alternate(msh18, firstCharset, bytes) && facts.isAscii()) {
-    return { ok: true, decision: { source: 'msh18', charset: 'iso-2022-jp', declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
+    return chosen('msh18', 'iso-2022-jp');
   }
   if (first !== '' && firstCharset === null) {
     repairs.push({
@@ -115,12 +121,13 @@ export function chooseCharset(
       count: 1,
       detail: isKnownWithoutDecoder(first)
         ? 'MSH-18 names CNS 11643-1992 (EUC-TW), which has no decoder here; charset decided from the bytes'
-        : `MSH-18 first repetition (${first.length} chars) is not an HL7 table 0211 value; charset decided from the bytes`,
+        : `MSH-18 first repetition (${first.length} chars) is not an HL7 table 0211 value; ` +
+          'charset decided from the bytes',
     });
   } else if (firstCharset !== null) {
     const why = contradiction(facts, firstCharset);
     if (why === null) {
-      return { ok: true, decision: { source: 'msh18', charset: firstCharset, declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
+      return chosen('msh18', firstCharset);
     }
     repairs.push({
       kind: 'declared-charset-contradicted',
@@ -130,7 +137,7 @@ export function chooseCharset(
   }
 
   if (facts.isUtf8()) {
-    return { ok: true, decision: { source: 'utf8-valid', charset: 'utf-8', declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
+    return chosen('utf8-valid', 'utf-8');
   }
 
   if (fallback.trim().toLowerCase() === 'reject') {
@@ -146,7 +153,8 @@ export function chooseCharset(
       category: 'charset',
       message:
         `bytes are not valid UTF-8 (first invalid sequence at byte offset ${offset}), ${declaredNote}, ` +
-        `and the channel's charset fallback is "reject"; set a fallback charset for this channel or have the sender declare the charset it really uses in MSH-18`,
+        `and the channel's charset fallback is "reject"; set a fallback charset for this channel ` +
+        'or have the sender declare the charset it really uses in MSH-18',
       decision: { source: 'fallback', charset: '', declared },
     };
   }
@@ -155,9 +163,11 @@ export function chooseCharset(
     return {
       ok: false,
       category: 'charset',
-      message: `bytes are not valid UTF-8 and the channel's charset fallback "${fallback}" is not a supported charset; fix the channel setting`,
+      message:
+        `bytes are not valid UTF-8 and the channel's charset fallback "${fallback}" ` +
+        'is not a supported charset; fix the channel setting',
       decision: { source: 'fallback', charset: '', declared },
     };
   }
-  return { ok: true, decision: { source: 'fallback', charset: fallbackCharset, declared }, skip: 0, ascii: facts.isAsciiKnown(), repairs };
+  return chosen('fallback', fallbackCharset);
 }

@@ -17,7 +17,7 @@ const CP1252_SPECIALS: ReadonlyMap<number, number> = new Map([
   [0x0153, 0x9c], [0x017e, 0x9e], [0x0178, 0x9f],
 ]);
 
-const SPECIALS = '\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178';
+const SPECIALS = String.fromCharCode(...CP1252_SPECIALS.keys());
 /** A UTF-8 lead byte (C2-F4) read as a character, followed by a continuation byte (80-BF). */
 const CANDIDATE = new RegExp(`[\\u00c2-\\u00f4][\\u0080-\\u00bf${SPECIALS}]`);
 const RUN = new RegExp(`[\\u0080-\\u00ff${SPECIALS}]+`, 'g');
