@@ -37,11 +37,12 @@ export function decodeBytes(bytes: Buffer, charset: string): string {
 
 /**
  * Encodes text in the charset of an inbound message (used to write its ACK). No BOM is added.
- * Throws RangeError for a charset name nothing here knows: that is a programming or
+ * An empty charset means UTF-8. Throws RangeError for a charset name nothing here knows: that is a programming or
  * configuration error, never caused by message content.
  */
 export function encodeText(text: string, charset: string): Buffer {
-  const resolved = resolveCharset(charset);
+  // An ACK must still go out when a caller has no charset at hand; UTF-8 is the engine default.
+  const resolved = charset.trim() === '' ? 'utf-8' : resolveCharset(charset);
   if (resolved === null || (resolved !== 'iso-2022-jp' && !iconv.encodingExists(resolved))) {
     throw new RangeError(
       `cannot encode in charset "${charset}": not an iconv-lite name nor an HL7 table 0211 value`,

@@ -20,6 +20,12 @@ export interface CharsetChoice {
   readonly repairs: Repair[];
 }
 
+/**
+ * The decision of a refused message. Nothing was decoded; the charset is the one its NAK can be
+ * written in without guessing (the ingest stage encodes the ACK with decision.charset).
+ */
+const REFUSED = (declared: string): CharsetDecision => ({ source: 'fallback', charset: 'us-ascii', declared });
+
 /** isAscii/isUtf8 of the whole message, each computed at most once. */
 class ByteFacts {
   private ascii: boolean | undefined;
@@ -155,7 +161,7 @@ export function chooseCharset(bytes: Buffer, fallback: string): CharsetChoice | 
         `bytes are not valid UTF-8 (first invalid sequence at byte offset ${offset}), ${declaredNote}, ` +
         `and the channel's charset fallback is "reject"; set a fallback charset for this channel ` +
         'or have the sender declare the charset it really uses in MSH-18',
-      decision: { source: 'fallback', charset: '', declared },
+      decision: REFUSED(declared),
     };
   }
   const fallbackCharset = resolveCharset(fallback);
@@ -166,7 +172,7 @@ export function chooseCharset(bytes: Buffer, fallback: string): CharsetChoice | 
       message:
         `bytes are not valid UTF-8 and the channel's charset fallback "${fallback}" ` +
         'is not a supported charset; fix the channel setting',
-      decision: { source: 'fallback', charset: '', declared },
+      decision: REFUSED(declared),
     };
   }
   return chosen('fallback', fallbackCharset);

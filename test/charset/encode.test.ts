@@ -41,6 +41,10 @@ test('an ACK written in the decided charset decodes back to the same text', () =
   assert.equal(decodeBytes(encodeText(ack, inbound.decision.charset), inbound.decision.charset), ack);
 });
 
+test('encodeText with an empty charset writes UTF-8', () => {
+  assert.deepEqual([...encodeText('é', '')], [0xc3, 0xa9]);
+});
+
 test('encodeText throws a RangeError naming an unknown charset', () => {
   assert.throws(() => encodeText('x', 'klingon-8'), (e: unknown) => e instanceof RangeError && /klingon-8/.test(e.message));
 });

@@ -55,6 +55,12 @@ test('fallback "reject" refuses invalid UTF-8 and names the byte offset of the f
   assert.equal(result.decision.source, 'fallback');
 });
 
+test('a refused message carries us-ascii as its charset, so its NAK can still be encoded', () => {
+  const result = decodeMessage(Buffer.from([0x4d, 0x53, 0x48, 0x7c, 0xff]), { fallback: 'reject' });
+  assert.equal(result.ok, false);
+  assert.equal(result.decision.charset, 'us-ascii');
+});
+
 test('fallback "reject" still accepts valid UTF-8', () => {
   const result = decodeMessage(Buffer.from('MSH|^~\\&|A\rPID|1||JOSÉ\r', 'utf8'), { fallback: 'reject' });
   assert.ok(result.ok);
