@@ -114,7 +114,9 @@ class Connection {
     });
     if (opts.idleTimeoutSeconds > 0) {
       socket.setTimeout(opts.idleTimeoutSeconds * 1000, () => {
-        if (this.pending === 0) socket.end();
+        // Already ended by us and still open: the peer never closed its side; free the slot.
+        if (socket.writableEnded) socket.destroy();
+        else if (this.pending === 0) socket.end();
       });
     }
     socket.on('error', () => undefined); // 'close' follows; a reset peer is not our failure
@@ -160,9 +162,10 @@ class Connection {
 
   private onOversize(total: number, head?: Buffer): void {
     this.frames++;
-    // Nothing after an oversize frame on this connection can be trusted to be framed right.
+    // Nothing after an oversize frame on this connection can be trusted to be framed right, so
+    // later bytes are dropped unread. Reading goes on (not pause()): a paused socket never sees
+    // the peer's FIN behind the bytes still in flight, and the connection would never close.
     this.closing = true;
-    this.socket.pause();
     this.enqueue(this.handler.handleOversize(head ?? Buffer.alloc(0), total, this.ctx()), () => this.socket.end());
   }
 
@@ -211,10 +214,12 @@ export class MllpListener {
       if (t.ca) options.ca = readFileSync(t.ca);
       server = createTlsServer(options, (socket) => this.accept(socket, true));
     } else {
-      server = createTcpServer((socket) => this.accept(socket, false));
+      server = createTcpServer();
     }
-    // Refuse early, on the raw TCP connection, before a TLS handshake costs anything.
+    // Refuse early, on the raw TCP connection, before a TLS handshake costs anything. For plain
+    // TCP the screen must run before accept(), or a refused peer is first reported as opened.
     server.on('connection', (raw: Socket) => this.screen(raw));
+    if (!t) server.on('connection', (socket: Socket) => this.accept(socket, false));
     server.on('tlsClientError', () => undefined);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
