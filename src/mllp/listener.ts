@@ -64,11 +64,15 @@ export interface ListenerEvents {
   handlerFailed?(err: unknown): void;
 }
 
-function subjectString(subject: Record<string, string | string[]> | undefined): string {
-  if (!subject) return '';
-  return Object.entries(subject)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
-    .join(',');
+/**
+ * The subject as "K=V,K=V" in both orders: as the certificate writes its DN (C=…,O=…,CN=…) and
+ * in RFC 4514 order (CN=…,O=…,C=…), which is what the channel schema documents and what
+ * `openssl x509 -subject -nameopt RFC2253` prints, so an operator may copy either.
+ */
+function subjectStrings(subject: Record<string, string | string[]> | undefined): readonly string[] {
+  if (!subject) return [];
+  const parts = Object.entries(subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`);
+  return [parts.join(','), [...parts].reverse().join(',')];
 }
 
 /** An AE for when the handler itself failed: the sender must resend, nothing was promised. */
@@ -259,8 +263,8 @@ export class MllpListener {
       const cert = (socket as TLSSocket).getPeerCertificate();
       const subject = cert?.subject as unknown as Record<string, string | string[]> | undefined;
       const cn = subject?.['CN'];
-      const full = subjectString(subject);
-      const ok = allowed.some((s) => s === full || (typeof cn === 'string' && s === cn) || (Array.isArray(cn) && cn.includes(s)));
+      const full = subjectStrings(subject);
+      const ok = allowed.some((s) => full.includes(s) || (typeof cn === 'string' && s === cn) || (Array.isArray(cn) && cn.includes(s)));
       if (!ok) {
         this.events.connectionRefused?.(socket.remoteAddress ?? '', 'subject');
         socket.destroy();

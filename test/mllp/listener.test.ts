@@ -399,8 +399,11 @@ test('a 50 MB stream without FS keeps the listener\'s memory far below 50 MB', {
       sent += chunk.length;
       if (!client.socket.write(chunk)) {
         await new Promise<void>((resolve) => {
-          client.socket.once('drain', resolve);
-          client.socket.once('close', resolve);
+          const done = (): void => {
+            client.socket.off('drain', done).off('close', done);
+            resolve();
+          };
+          client.socket.on('drain', done).on('close', done);
         });
       }
       if (sent % (4 * 1024 * 1024) === 0) sample();
