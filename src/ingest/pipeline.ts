@@ -124,13 +124,14 @@ export class Ingest {
   }
 
   /** A frame larger than the channel allows: keep its head in the DLQ, answer AR. */
-  async handleOversize(head: Buffer, totalBytes: number, meta: FrameMeta): Promise<IngestResult> {
+  async handleOversize(head: Buffer, receivedBytes: number, meta: FrameMeta): Promise<IngestResult> {
     this.deps.metrics.oversizeFrames.inc({ channel: this.channel.name });
     const latin = head.toString('latin1');
     const { msh, delimiters } = headerOnly(latin.startsWith('MSH') ? latin : '');
     const env = this.envelope(head, meta, { text: null, decision: null, repairs: [] }, msh, { truncated: true });
-    const text = `frame of ${totalBytes} bytes exceeds the channel maximum of ${this.channel.listener.maxFrameBytes} bytes`;
-    const verdict = await this.deadLetter(env, 'frame', text, { frameBytes: totalBytes, maxFrameBytes: this.channel.listener.maxFrameBytes, keptBytes: head.length });
+    // The AR goes out as soon as the limit is crossed, so the frame's full size is never known.
+    const text = `frame exceeds the channel maximum of ${this.channel.listener.maxFrameBytes} bytes (refused after ${receivedBytes} bytes; connection closed)`;
+    const verdict = await this.deadLetter(env, 'frame', text, { receivedBytes, maxFrameBytes: this.channel.listener.maxFrameBytes, keptBytes: head.length });
     return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_INTERNAL, text) }, msh, delimiters, 'utf-8');
   }
 

@@ -91,7 +91,8 @@ export class RawMllpClient {
 
 /** MSA-1, MSA-2 and MSA-3 of an ACK (the field separator is the 4th byte). */
 export function readAck(ack: Buffer): { code: string; controlId: string; text: string; err: string | null; segments: string[] } {
-  const text = ack.toString('latin1');
+  // An ACK to a UTF-16 message is UTF-16 too (the engine answers in the inbound charset).
+  const text = ack.length > 1 && ack[1] === 0 ? ack.toString('utf16le') : ack.toString('latin1');
   const fs = text[3] ?? '|';
   const segments = text.split(/\r/).filter(Boolean);
   const msa = segments.find((s) => s.startsWith('MSA'))?.split(fs) ?? [];
