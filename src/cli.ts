@@ -82,7 +82,7 @@ async function start(argv: string[]): Promise<void> {
     const types = r.channel.accept.messageTypes?.join(', ') ?? 'all message types';
     process.stdout.write(`channel ${r.channel.name}: send MLLP${r.channel.listener.tls ? ' over TLS' : ''} to ${a.address}:${a.port} (${types}) -> ${r.channel.topics.raw}\n`);
   }
-  process.stdout.write(`try: npx hl7-engine send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nCtrl-C stops.\n`);
+  process.stdout.write(`try: node dist/src/cli.js send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nCtrl-C stops.\n`);
 }
 
 function check(argv: string[]): void {
