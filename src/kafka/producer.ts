@@ -71,6 +71,9 @@ export class GroupCommitProducer {
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
+      // Records carry an explicit partition from the same (Java-compatible) partitioner; naming
+      // it here also keeps kafkajs from warning about its v2 default change at every start.
+      createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     });
