@@ -116,13 +116,19 @@ async function send(argv: string[]): Promise<void> {
   if (!m) fail(`--to must be HOST:PORT, got ${values.to}`);
   const host = m[1]!.replace(/^\[(.*)\]$/, '$1');
   const port = Number(m[2]);
+  const ackTimeoutMs = Number(values.timeout);
+  const retries = Number(values.retries);
+  // NaN would make every ACK wait time out at once, or skip every attempt.
+  if (!Number.isInteger(ackTimeoutMs) || ackTimeoutMs <= 0) fail(`--timeout must be a positive number of milliseconds, got ${values.timeout}`);
+  if (!Number.isInteger(retries) || retries < 0) fail(`--retries must be a whole number >= 0, got ${values.retries}`);
+  const backoffMs = 500;
   const useTls = values.tls || Boolean(values.ca || values.cert);
   const sender = new MllpSender({
     host,
     port,
-    ackTimeoutMs: Number(values.timeout),
-    retries: Number(values.retries),
-    backoffMs: 500,
+    ackTimeoutMs,
+    retries,
+    backoffMs,
     ...(useTls
       ? {
           tls: {
@@ -138,7 +144,7 @@ async function send(argv: string[]): Promise<void> {
   let total = 0;
   let accepted = 0;
   try {
-    await sender.connect();
+    await connectWithRetries(sender, retries, backoffMs);
     for (const file of positionals) {
       const messages = splitMessagesInFile(readFileSync(file));
       if (messages.length === 0) process.stdout.write(`${file}: no HL7 message found\n`);
@@ -160,6 +166,23 @@ async function send(argv: string[]): Promise<void> {
   }
   process.stdout.write(`${accepted}/${total} messages acknowledged AA\n`);
   process.exit(accepted === total && total > 0 ? 0 : 1);
+}
+
+/**
+ * The first connection gets the same retries and backoff as a lost one, so `send` started while
+ * the engine restarts waits for it instead of failing at once.
+ */
+async function connectWithRetries(sender: MllpSender, retries: number, backoffMs: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sender.connect();
+      return;
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      if (attempt >= retries) throw new Error(`${why} (${attempt + 1} attempt(s)); nothing was sent`);
+      await new Promise((r) => setTimeout(r, backoffMs * 2 ** attempt));
+    }
+  }
 }
 
 async function main(): Promise<void> {
