@@ -199,7 +199,7 @@ export class Ingest {
     const message = parsed.message;
     const msh = message.msh();
     const env = this.envelope(bytes, meta, decoded, msh, batch ? { batch } : {}, message);
-    const refusal = this.refusal(msh);
+    const refusal = this.refusal(msh, message.delimiters);
     if (refusal) {
       const v = await this.deadLetter(env, 'rejected', refusal.text, { errCode: refusal.code, messageType: msh.messageType ? `${msh.messageCode}^${msh.triggerEvent}` : '' });
       return this.answer(v.outcome === 'error' ? v : { ...v, error: refusal }, msh, message.delimiters, ackCharset);
@@ -238,7 +238,7 @@ export class Ingest {
   }
 
   /** Why the channel refuses this message, as an ERR; null when it accepts it. */
-  private refusal(msh: MshSummary): AckError | null {
+  private refusal(msh: MshSummary, delimiters: Delimiters): AckError | null {
     const a = this.channel.accept;
     if (!msh.messageCode) return errorOf(ERR_REQUIRED_FIELD, 'MSH-9 (message type) is empty', { segment: 'MSH', sequence: 1, field: 9 });
     if (!msh.controlId) return errorOf(ERR_REQUIRED_FIELD, 'MSH-10 (message control id) is empty', { segment: 'MSH', sequence: 1, field: 10 });
@@ -252,7 +252,8 @@ export class Ingest {
         ? errorOf(ERR_UNSUPPORTED_EVENT, `event ${msh.triggerEvent || '(none)'} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 9 })
         : errorOf(ERR_UNSUPPORTED_TYPE, `message type ${msh.messageCode} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 9 });
     }
-    const processing = msh.processingId.split(DEFAULT_DELIMITERS.component)[0] ?? '';
+    // MSH-11 is "id^mode" in the message's own delimiters, which need not be '^'.
+    const processing = msh.processingId.split(delimiters.component)[0] ?? '';
     if (a.processingIds && !a.processingIds.some((p) => p === processing)) {
       return errorOf(ERR_UNSUPPORTED_PROCESSING_ID, `processing id ${processing || '(empty)'} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 11 });
     }
