@@ -483,3 +483,15 @@ test('at log level debug, neither a stored message nor a parse failure puts pati
     { logLevel: 'debug' },
   );
 });
+
+test('the processing id is read with the message\'s own component separator: MSH-11 "P*I" in a "MSH#*~\\&" message passes processingIds [P]', async () => {
+  const msg = hl7(
+    'MSH#*~\\&#SENDAPP#SENDFAC#RECVAPP#RECVFAC#20260301120000##ADT*A01*ADT_A01#PMODE0001#P*I#2.5.1',
+    'EVN#A01#20260301120000',
+    'PID#1##PMODE-MRN***SENDFAC*MR##TEST*PATIENT',
+  );
+  await withEngine(await channelYaml('ack-pmode', `${ACCEPT_ADT}  processingIds: [P]\n`), async (te) => {
+    const [ack] = await exchange(te.port, msg);
+    assert.equal(readAck(ack!).code, 'AA', `answered ${readAck(ack!).code}: ${readAck(ack!).err ?? ''}`);
+  });
+});
