@@ -102,6 +102,8 @@ function headerOnly(text: string): { msh: MshSummary | null; delimiters: Delimit
 export class Ingest {
   private channel: ChannelConfig;
   private readonly deps: IngestDeps;
+  /** Raw records handed to Kafka and not yet confirmed, by dedupe key. */
+  private readonly storing = new Map<string, Promise<StoredAt>>();
 
   constructor(channel: ChannelConfig, deps: IngestDeps) {
     this.channel = channel;
@@ -208,7 +210,18 @@ export class Ingest {
     this.deps.metrics.messagesReceived.inc({ channel: this.channel.name, type: this.typeLabel(msh) });
     const sender = `${msh.sendingApplication}|${msh.sendingFacility}`;
     const dkey = dedupeKey(this.channel.name, sender, msh.controlId, env.rawSha256);
-    if (this.channel.dedupe.windowSeconds > 0 && this.deps.dedupe.has(dkey)) {
+    const dedupeOn = this.channel.dedupe.windowSeconds > 0;
+    const storing = dedupeOn ? this.storing.get(dkey) : undefined;
+    if (storing || (dedupeOn && this.deps.dedupe.has(dkey))) {
+      // A resend of a copy Kafka has not confirmed yet (the sender gave up waiting and came back
+      // on another connection) shares that copy's fate instead of being stored a second time.
+      if (storing) {
+        try {
+          await storing;
+        } catch (err) {
+          return this.answer(this.storageUnavailable(err), msh, message.delimiters, ackCharset);
+        }
+      }
       this.deps.metrics.duplicates.inc({ channel: this.channel.name });
       return this.answer({ outcome: 'accepted', result: 'duplicate' }, msh, message.delimiters, ackCharset);
     }
@@ -223,6 +236,14 @@ export class Ingest {
       () => this.deps.dedupe.remember(dkey),
       () => undefined,
     );
+    if (dedupeOn) {
+      this.storing.set(dkey, publish);
+      // Registered after remember(), so the key is always in one of the two places until settled.
+      const settled = (): void => {
+        if (this.storing.get(dkey) === publish) this.storing.delete(dkey);
+      };
+      publish.then(settled, settled);
+    }
     try {
       const stored = await publish;
       return this.answer({ outcome: 'accepted', result: 'stored', stored }, msh, message.delimiters, ackCharset);
