@@ -495,3 +495,26 @@ test('the processing id is read with the message\'s own component separator: MSH
     assert.equal(readAck(ack!).code, 'AA', `answered ${readAck(ack!).code}: ${readAck(ack!).err ?? ''}`);
   });
 });
+
+test('a resend that arrives while the first copy is still being stored is answered AA and not stored twice', async () => {
+  const msg = hl7(
+    'MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20260301120000||ADT^A01^ADT_A01|INFLIGHT01|P|2.5.1',
+    'EVN|A01|20260301120000',
+    'PID|1||INFLIGHT-MRN^^^SENDFAC^MR||TEST^PATIENT',
+  );
+  await withEngine(await channelYaml('ack-inflight', ACCEPT_ADT), async (te) => {
+    // Two connections, as a sender that gave up waiting and reconnected would use.
+    const [first, resend] = await Promise.all([RawMllpClient.open(te.port), RawMllpClient.open(te.port)]);
+    try {
+      first.writeFrame(msg);
+      resend.writeFrame(msg);
+      const [a, b] = await Promise.all([first.nextAnswer(), resend.nextAnswer()]);
+      assert.equal(readAck(a!).code, 'AA');
+      assert.equal(readAck(b!).code, 'AA');
+    } finally {
+      first.close();
+      resend.close();
+    }
+    assert.equal(await recordCount(te.channel.topics.raw), 1);
+  });
+});
