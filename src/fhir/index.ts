@@ -1,0 +1,1 @@
+export { deterministicId, uuidv5, uuidUrn, ID_NAMESPACE } from './ids.js';
