@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { loadChannels } from './channel/index.js';
 import { Engine } from './engine/index.js';
 import { brokersFromEnv, LocalKafka } from './kafka/index.js';
-import { createLogger, EngineMetrics } from './ops/index.js';
+import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
 
@@ -55,12 +55,23 @@ async function start(argv: string[]): Promise<void> {
   }
   const metrics = new EngineMetrics();
   const engine = new Engine({ channels, brokers, logger, metrics });
+  // Operations HTTP server, up before the engine so /healthz answers and /readyz says 503 while
+  // topics are created and listeners bind.
+  let ops: OpsServer;
+  try {
+    ops = await startOpsServer({ registry: metrics.registry, readiness: () => engine.readiness(), logger });
+  } catch (err) {
+    if (local) await local.stop({ removeData: false });
+    fail(err instanceof Error ? err.message : String(err), 1);
+  }
+  process.stdout.write(`operations: ${ops.url}/metrics, ${ops.url}/healthz, ${ops.url}/readyz\n`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight ACKs');
     await engine.stop().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'stop failed'));
+    await ops.close();
     if (local) await local.stop({ removeData: false });
     process.exit(0);
   };

@@ -11,6 +11,7 @@ import { DedupeMemory, Ingest } from '../ingest/index.js';
 import { MllpListener } from '../mllp/listener.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
+import { KafkaProbe, type Readiness } from '../ops/readiness.js';
 
 export interface EngineOptions {
   readonly channels: readonly ChannelConfig[];
@@ -109,7 +110,24 @@ export class Engine {
     }
   }
 
+  // --- Operations: readiness for /readyz and hl7_kafka_up (served by src/ops/http.ts) ---
+  private kafkaProbe: KafkaProbe | null = null;
+
+  /** Ready when every channel's listener is bound and Kafka answers a describeCluster in time. */
+  async readiness(): Promise<Readiness> {
+    const checks: Record<string, boolean> = {};
+    const bound = new Set(this.running.map((r) => r.channel.name));
+    for (const c of this.opts.channels) checks[`listener:${c.name}`] = bound.has(c.name);
+    this.kafkaProbe ??= new KafkaProbe(this.kafka, { onResult: (up) => this.opts.metrics.kafkaUp.set(up ? 1 : 0) });
+    checks['kafka'] = await this.kafkaProbe.check();
+    return { ready: Object.values(checks).every(Boolean), checks };
+  }
+  // --- end operations ---
+
   async stop(graceMs = 10_000): Promise<void> {
+    const probe = this.kafkaProbe;
+    this.kafkaProbe = null;
+    await probe?.close();
     await Promise.all(this.running.map((r) => r.listener.close(graceMs)));
     this.running.length = 0;
     if (this.producer) await this.producer.disconnect();

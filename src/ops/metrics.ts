@@ -88,6 +88,54 @@ export class EngineMetrics {
     registers: [this.registry],
   });
 
+  // Operations: set by the readiness probe, which the ops server also runs before each scrape so
+  // the value is fresh even when nothing polls /readyz.
+  readonly kafkaUp = new Gauge({
+    name: 'hl7_kafka_up',
+    help: '1 when the last Kafka reachability check (describeCluster) succeeded in time, else 0',
+    registers: [this.registry],
+  });
+
+  // ---- transform stage (issue 3: src/transform/) -------------------------------------------
+  readonly conversionSeconds = new Histogram({
+    name: 'hl7_conversion_seconds',
+    help: 'Time to turn one raw record into a Bundle or a dead letter (envelope, parse, mapping)',
+    labelNames: ['channel', 'outcome'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly bundlesPublished = new Counter({
+    name: 'hl7_bundles_published_total',
+    help: 'FHIR Bundles Kafka acknowledged on the fhir topic (a redelivered record counts again)',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly conversionIssues = new Counter({
+    name: 'hl7_conversion_issues_total',
+    help: 'Issues reported by conversions, by issue code',
+    labelNames: ['channel', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly unknownCodes = new Counter({
+    name: 'hl7_unknown_codes_total',
+    help: 'Codes not found in their code table (original coding kept), by table',
+    labelNames: ['channel', 'table'] as const,
+    registers: [this.registry],
+  });
+  readonly transformLag = new Gauge({
+    name: 'hl7_transform_lag_records',
+    help: 'Raw records not yet transformed, per raw partition, as of the last fetched batch',
+    labelNames: ['channel', 'partition'] as const,
+    registers: [this.registry],
+  });
+  readonly transformPublishFailures = new Counter({
+    name: 'hl7_transform_publish_failures_total',
+    help: 'Failed writes of a Bundle or dead letter; the transform retries and does not commit meanwhile',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  // ---- end of transform stage ----------------------------------------------------------------
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
