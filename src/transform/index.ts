@@ -1,0 +1,14 @@
+export { TransformWorker, transformGroupId, type TransformWorkerOptions } from './worker.js';
+export { transformRecord, type RawRecordIn, type TransformOutcome, type TransformTarget } from './transform-record.js';
+export {
+  bundleRecord,
+  dlqRecord,
+  issuesHeader,
+  messageTypeOf,
+  outputKey,
+  BUNDLE_EVENT_TYPE,
+  FHIR_CONTENT_TYPE,
+  MAX_ISSUES_IN_HEADER,
+  TRANSFORM_HEADERS,
+} from './records.js';
+export type { ConversionResult, MessageConverter, RawRecordRef, RecordPublisher } from './types.js';

@@ -1,0 +1,250 @@
+/**
+ * A transform worker: one member of the channel's consumer group on `<channel>.raw`. It converts
+ * each raw record and publishes a Bundle to `<channel>.fhir` or a dead letter to `<channel>.dlq`,
+ * with the raw record's key, so one patient's messages stay on one partition and in order.
+ *
+ * Delivery is at-least-once with idempotent output: a raw offset is committed only after Kafka
+ * acknowledged what it produced. A crash between the two means the record is converted again on
+ * redelivery, and because conversion and headers are deterministic the repeat is byte-identical
+ * (same key, value and headers), which downstream upserts absorb. A write that fails (fhir or
+ * dlq) is retried with backoff and nothing after it is committed, so progress stops rather than
+ * a record being skipped.
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { ChannelConfig } from '../channel/index.js';
+import type { OutRecord, StoredAt } from '../kafka/index.js';
+import type { EngineMetrics } from '../ops/metrics.js';
+import type { Logger } from '../ops/logger.js';
+import { transformRecord, type TransformOutcome } from './transform-record.js';
+import type { MessageConverter, RecordPublisher } from './types.js';
+
+export interface TransformWorkerOptions {
+  readonly channel: ChannelConfig;
+  readonly kafka: Kafka;
+  readonly publisher: RecordPublisher;
+  readonly convert: MessageConverter;
+  readonly logger: Logger;
+  readonly metrics: EngineMetrics;
+  /** Default `hl7-engine-transform-<channel>`; every worker of a channel must share it. */
+  readonly groupId?: string;
+  /** How long one fhir/dlq write may wait for Kafka before it counts as failed. Default 30 s. */
+  readonly publishTimeoutMs?: number;
+  /** Backoff between retries of a failed write: doubles from `initial` up to `max`. */
+  readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
+  /** Raw partitions this worker converts at the same time (order is kept within each). Default 3. */
+  readonly partitionsConcurrently?: number;
+}
+
+/** The consumer group all transform workers of a channel join. */
+export function transformGroupId(channel: string): string {
+  return `hl7-engine-transform-${channel}`;
+}
+
+interface Pending {
+  readonly offset: string;
+  readonly outcome: TransformOutcome;
+  done: Promise<StoredAt>;
+}
+
+export class TransformWorker {
+  private readonly opts: TransformWorkerOptions;
+  private readonly consumer: Consumer;
+  private readonly channelName: string;
+  private readonly publishTimeoutMs: number;
+  private aborted = false;
+  private stopping = false;
+  private wakeSleepers: Array<() => void> = [];
+
+  constructor(opts: TransformWorkerOptions) {
+    this.opts = opts;
+    this.channelName = opts.channel.name;
+    this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.consumer = opts.kafka.consumer({
+      groupId: opts.groupId ?? transformGroupId(opts.channel.name),
+      allowAutoTopicCreation: false,
+      // A raw record can be as large as a frame the listener accepts (64 MiB topic limit).
+      maxBytesPerPartition: 16 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      const err = e.payload.error;
+      opts.logger.error(
+        { channel: this.channelName, err: err.name, reason: err.message, restart: e.payload.restart },
+        'transform consumer crashed; uncommitted raw records will be converted again',
+      );
+    });
+  }
+
+  /** Joins the consumer group and starts converting; resolves once consuming has begun. */
+  async start(): Promise<void> {
+    const { channel } = this.opts;
+    await this.consumer.connect();
+    // A new group starts at the beginning of the raw topic: messages stored before the channel
+    // had a mapping (or before the first worker ran) are converted, not skipped.
+    await this.consumer.subscribe({ topics: [channel.topics.raw], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.opts.partitionsConcurrently ?? 3,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    this.opts.logger.info(
+      { channel: channel.name, raw: channel.topics.raw, fhir: channel.topics.fhir, dlq: channel.topics.dlq },
+      'transform worker started',
+    );
+  }
+
+  /** Finishes the records in hand (their writes acknowledged and committed), then leaves the group. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.consumer.disconnect();
+  }
+
+  /**
+   * Stops at once, committing nothing more, as a crash would: whatever was published but not
+   * committed is converted again by the next member of the group.
+   */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    this.wake();
+    await this.consumer.disconnect();
+  }
+
+  private wake(): void {
+    const w = this.wakeSleepers;
+    this.wakeSleepers = [];
+    for (const f of w) f();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wakeSleepers.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private live(p: EachBatchPayload): boolean {
+    return !this.aborted && !this.stopping && p.isRunning() && !p.isStale();
+  }
+
+  private convert(topic: string, partition: number, m: KafkaMessage): TransformOutcome {
+    const started = process.hrtime.bigint();
+    const outcome = transformRecord(m, { topic, partition, offset: m.offset }, { channel: this.opts.channel, convert: this.opts.convert });
+    const { metrics } = this.opts;
+    const channel = this.channelName;
+    metrics.conversionSeconds.observe({ channel, outcome: outcome.kind }, Number(process.hrtime.bigint() - started) / 1e9);
+    for (const issue of outcome.issues) {
+      metrics.conversionIssues.inc({ channel, code: issue.code });
+      if (issue.code === 'unknown-code' && issue.table) metrics.unknownCodes.inc({ channel, table: issue.table });
+    }
+    return outcome;
+  }
+
+  private publish(record: OutRecord): Promise<StoredAt> {
+    const done = this.opts.publisher.publish(record, this.publishTimeoutMs);
+    // Awaited later, in offset order; this keeps a failure seen before its turn from being
+    // reported as unhandled.
+    done.catch(() => undefined);
+    return done;
+  }
+
+  private async handleBatch(p: EachBatchPayload): Promise<void> {
+    const { batch } = p;
+    const { topic, partition } = batch;
+    this.opts.metrics.transformLag.set({ channel: this.channelName, partition: String(partition) }, Number(batch.offsetLag()));
+    const pending: Pending[] = [];
+    let beat = Date.now();
+    for (const m of batch.messages) {
+      if (!this.live(p)) break;
+      const outcome = this.convert(topic, partition, m);
+      pending.push({ offset: m.offset, outcome, done: this.publish(outcome.record) });
+      if (Date.now() - beat > 1000) {
+        await p.heartbeat();
+        beat = Date.now();
+      }
+    }
+    await this.settle(p, pending);
+  }
+
+  /**
+   * Waits for the writes in offset order and commits after the last acknowledged one. A failed
+   * write is retried (with everything after it, in order) until it succeeds or the worker stops;
+   * records after a failure are never committed before it.
+   */
+  private async settle(p: EachBatchPayload, pending: Pending[]): Promise<void> {
+    const { partition } = p.batch;
+    const backoff = this.opts.retryBackoffMs ?? { initial: 500, max: 30_000 };
+    let delay = backoff.initial;
+    let from = 0;
+    while (from < pending.length) {
+      let acked: string | null = null;
+      let failure: unknown = null;
+      let i = from;
+      for (; i < pending.length; i++) {
+        const item = pending[i]!;
+        try {
+          await item.done;
+        } catch (err) {
+          failure = err;
+          break;
+        }
+        acked = item.offset;
+        this.count(item.outcome);
+      }
+      if (acked !== null) await this.commit(p, acked);
+      if (failure === null) return;
+
+      const failed = pending[i]!;
+      this.opts.metrics.transformPublishFailures.inc({ channel: this.channelName });
+      this.opts.logger.warn(
+        {
+          channel: this.channelName,
+          partition,
+          offset: failed.offset,
+          target: failed.outcome.record.topic,
+          err: failure instanceof Error ? failure.message : String(failure),
+          retryInMs: delay,
+        },
+        'could not write a transform result; retrying, and committing nothing after this raw record',
+      );
+      await this.sleepWithHeartbeat(p, delay);
+      if (!this.live(p)) return;
+      delay = Math.min(delay * 2, backoff.max);
+      for (let j = i; j < pending.length; j++) pending[j]!.done = this.publish(pending[j]!.outcome.record);
+      from = i;
+    }
+  }
+
+  private async sleepWithHeartbeat(p: EachBatchPayload, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until && this.live(p)) {
+      await this.sleep(Math.min(1000, until - Date.now()));
+      if (this.live(p)) await p.heartbeat();
+    }
+  }
+
+  private async commit(p: EachBatchPayload, offset: string): Promise<void> {
+    if (this.aborted) return;
+    const { topic, partition } = p.batch;
+    p.resolveOffset(offset);
+    await p.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(offset) + 1n).toString() }] }] });
+  }
+
+  private count(outcome: TransformOutcome): void {
+    const { metrics, logger } = this.opts;
+    const channel = this.channelName;
+    if (outcome.kind === 'bundle') {
+      metrics.bundlesPublished.inc({ channel });
+      return;
+    }
+    metrics.dlq.inc({ channel, category: outcome.category });
+    logger.info(
+      { channel, category: outcome.category, controlId: outcome.envelope.msh?.controlId ?? null, type: outcome.record.headers['hl7_message_type'] ?? null },
+      'raw record dead-lettered by the transform',
+    );
+  }
+}
