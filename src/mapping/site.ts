@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError } from '../channel/config-error.js';
-import { describeSchemaError, pointerSegments, settingName } from '../channel/schema-messages.js';
+import { describeSchemaError, pointerSegments } from '../channel/schema-messages.js';
 import { YamlLocator, type SourcePosition } from '../channel/yaml-locator.js';
 import type { SiteConfig } from './types.js';
 
@@ -88,6 +88,18 @@ const PATTERN_HINTS: ReadonlyArray<readonly [string, string]> = [
   ['/properties/type/pattern', 'must be an identifier type code from HL7 table 0203, e.g. MR'],
 ];
 
+/** "map.F.code", "map[\"X.400\"]": these files hold no lists, so digits are codes, not indexes. */
+function settingName(segments: readonly string[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (/^[^.\s[\]"]+$/.test(s)) out += out === '' ? s : `.${s}`;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+const YAML_READS: Readonly<Record<string, string>> = { number: 'a number', boolean: 'a boolean', null: 'empty (null)' };
+
 function typeList(expected: string): string {
   return expected
     .split(',')
@@ -119,7 +131,7 @@ function describe(error: ErrorObject, kind: string, doc: Document, text: string)
     const written = sourceText(doc, text, path);
     if (expected.includes('string') && actual !== 'object' && actual !== 'array' && written !== null) {
       // YAML turns 01, true, no and ~ into numbers, booleans and null; codes are text.
-      detail += `; YAML reads ${written} as ${TYPE_WORDS[actual] ?? actual}, so quote it: '${written}'`;
+      detail += `; YAML reads ${written} as ${YAML_READS[actual] ?? actual}, so quote it: '${written}'`;
     }
     return { at: path, atKey: false, detail };
   }
@@ -134,6 +146,15 @@ function describe(error: ErrorObject, kind: string, doc: Document, text: string)
       : 'must not be empty';
     return { at: [...path, key], atKey: true, detail: `key '${key}' in ${name} ${hint}` };
   }
+  if (error.keyword === 'required') {
+    const missing = String(params['missingProperty']);
+    return { at: path, atKey: false, detail: `${settingName([...path, missing])} is required but missing from ${name}` };
+  }
+  if (error.keyword === 'enum') {
+    const allowed = Array.isArray(params['allowedValues']) ? params['allowedValues'] : [];
+    return { at: path, atKey: false, detail: `${name} must be one of: ${allowed.join(', ')}` };
+  }
+  // additionalProperties and the rest: the channel wording, with its "did you mean" hints.
   const message = describeSchemaError(error);
   return { at: [...message.at], atKey: message.atKey, detail: message.detail.replace('the channel file', `the ${kind} file`) };
 }
@@ -154,7 +175,7 @@ function keyTypeErrors(doc: Document, text: string, file: string, lines: LineCou
       const detail =
         written === ''
           ? 'a key is empty; write the code before the colon'
-          : `key ${written} is read by YAML as ${TYPE_WORDS[jsonType(key.value)] ?? 'a non-text value'}, not as the code written; quote it: '${written}'`;
+          : `key ${written} is read by YAML as ${YAML_READS[jsonType(key.value)] ?? 'a non-text value'}, not as the code written; quote it: '${written}'`;
       errors.push(new ConfigError(file, pos.line, pos.col, detail, 'key-type'));
     },
   });

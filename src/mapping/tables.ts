@@ -57,7 +57,8 @@ function fold(code: string): string {
  * can be (a name where a sex code belongs), so only short code-like values are quoted.
  */
 function quotable(code: string): string {
-  return /^[\x21-\x7e]( ?[\x21-\x7e]){0,19}$/.test(code) ? `'${code}'` : `of ${code.length} characters`;
+  // HL7 delimiters mean a whole field or component was sent (a name, an address), not a code.
+  return /^[!-\x5b\x5d\x5f-\x7b\x7d]( ?[!-\x5b\x5d\x5f-\x7b\x7d]){0,19}$/.test(code) && !/[&|]/.test(code) ? `'${code}'` : `of ${code.length} characters`;
 }
 
 /** The registry converters use: one mapping set's tables with one site's additions applied. */
