@@ -1,0 +1,169 @@
+/**
+ * OBX-5 by OBX-2 → Observation.value[x], following the OBX-5 rows of IG OBX[Observation]. The
+ * result is an object whose single key names the choice ({ valueQuantity: … }); the evaluator
+ * merges it into the Observation.
+ */
+import type { Attachment, Extension } from '@medplum/fhirtypes';
+import type { ConverterContext, V2Value } from '../types.js';
+import { type Args, argText, argValue, clean, comp, compact, quoted, report, within } from './context.js';
+import { cwe } from './cwe.js';
+import { nr, parseNumber, readSn, unitsOf } from './quantity.js';
+import { ft, text } from './text.js';
+import { period, toDate, toDateTime, toTime } from './ts.js';
+
+export type ObservationValue = Readonly<Record<string, unknown>>;
+
+/**
+ * IG row "ED AND OBX-5.4 = Base64": R4 Observation has no valueAttachment, so the IG carries it
+ * in this R5 cross-version extension. The URL is the IG's, letter for letter.
+ */
+export const OBSERVATION_VALUE_ATTACHMENT = 'https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment';
+
+/** ED.2 type of data (table 0191) → MIME top-level type. */
+const MIME_TOP: Readonly<Record<string, string>> = {
+  AP: 'application', APPLICATION: 'application', IM: 'image', IMAGE: 'image', AU: 'audio', AUDIO: 'audio',
+  TEXT: 'text', TX: 'text', MULTIPART: 'multipart', VIDEO: 'video', NS: 'application', SD: 'application', SI: 'application',
+};
+
+/**
+ * contentType from ED.2/ED.3. The IG maps ED.3 alone, but a bare subtype ("PDF") is not a MIME
+ * type; joined with ED.2's top-level type it is ("application/pdf").
+ */
+function contentType(typeOfData: string | undefined, subtype: string | undefined): string | undefined {
+  if (subtype !== undefined && subtype.includes('/')) return subtype.toLowerCase();
+  const top = typeOfData === undefined ? undefined : MIME_TOP[typeOfData.toUpperCase()];
+  if (top === undefined) return subtype === undefined ? undefined : `application/${subtype.toLowerCase()}`;
+  const sub = subtype === undefined ? (top === 'text' ? 'plain' : 'octet-stream') : subtype.toLowerCase();
+  return `${top}/${sub}`;
+}
+
+/** ED → Attachment: data as base64 whatever ED.4 says it was sent as (IG: "convert from A or HEX"). */
+export function edAttachment(value: V2Value, ctx: ConverterContext): Attachment | undefined {
+  const data = value.at(5);
+  if (clean(data) === undefined) return undefined;
+  const encoding = comp(value, 4)?.toUpperCase();
+  let base64: string;
+  if (encoding === 'BASE64') {
+    base64 = data.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 === 1) {
+      report(ctx, 'warning', 'invalid-value', 'ED data declared Base64 is not valid base64; left out', within(ctx, 5));
+      return undefined;
+    }
+  } else if (encoding === 'HEX') {
+    const hex = data.replace(/\s+/g, '');
+    if (!/^([0-9A-Fa-f]{2})*$/.test(hex)) {
+      report(ctx, 'warning', 'invalid-value', 'ED data declared Hex is not hexadecimal; left out', within(ctx, 5));
+      return undefined;
+    }
+    base64 = Buffer.from(hex, 'hex').toString('base64');
+  } else {
+    base64 = Buffer.from(data, 'utf8').toString('base64');
+  }
+  return compact<Attachment>({ contentType: contentType(comp(value, 2), comp(value, 3)), data: base64 });
+}
+
+function asString(s: string | undefined): ObservationValue | undefined {
+  return s === undefined ? undefined : { valueString: s };
+}
+
+/**
+ * args: `type` (OBX-2), `units` (OBX-6). An unknown or missing value type keeps the value as a
+ * string with a warning: the result is kept rather than lost, and the issue says why it is untyped.
+ */
+export function obxValue(value: V2Value, args: Args, ctx: ConverterContext): ObservationValue | undefined {
+  if (value.isEmpty) return undefined;
+  const type = argText(args, 'type', 0)?.toUpperCase();
+  const units = argValue(args, 'units', 1);
+  switch (type) {
+    case 'NM': {
+      const t = clean(value.at(1));
+      if (t === undefined) return undefined;
+      const n = parseNumber(t);
+      if (n !== undefined) return { valueQuantity: { value: n, ...unitsOf(units, ctx) } };
+      // "<5" or ">=10" under NM is an SN in the wrong type: read it as one rather than lose the result.
+      const sn = /^(<=|>=|<|>)\s*\S/.test(t) ? readSn(value, units, ctx) : undefined;
+      if (sn?.kind === 'Quantity') {
+        report(ctx, 'information', 'invalid-value', 'NM value carries a comparator; read as a structured numeric');
+        return { valueQuantity: sn.value };
+      }
+      report(ctx, 'warning', 'invalid-value', 'NM value is not a number; kept as valueString');
+      return { valueString: t };
+    }
+    case 'SN': {
+      const sn = readSn(value, units, ctx);
+      if (sn === undefined) return undefined;
+      switch (sn.kind) {
+        case 'Quantity':
+          return { valueQuantity: sn.value };
+        case 'Range':
+          return { valueRange: sn.value };
+        case 'Ratio':
+          return { valueRatio: sn.value };
+        default:
+          return { valueString: sn.value };
+      }
+    }
+    case 'NR': {
+      const r = nr(value, args, ctx);
+      return r === undefined ? undefined : { valueRange: r };
+    }
+    case 'ST':
+    case 'TX':
+      return asString(text(value, args, ctx));
+    case 'FT':
+      return asString(ft(value, args, ctx));
+    case 'CWE':
+    case 'CE':
+    case 'CNE':
+    case 'CF': {
+      const cc = cwe(value, args, ctx);
+      return cc === undefined ? undefined : { valueCodeableConcept: cc };
+    }
+    // IG IS[CodeableConcept]: the code alone. ID is not in the IG's OBX-5 rows; it is a coded
+    // value like IS, so it gets the same treatment.
+    case 'IS':
+    case 'ID': {
+      const c = comp(value, 1);
+      return c === undefined ? undefined : { valueCodeableConcept: { coding: [{ code: c }] } };
+    }
+    case 'DT': {
+      const d = toDate(value.at(1), ctx);
+      return d === undefined ? undefined : { valueDateTime: d };
+    }
+    case 'DTM':
+    case 'TS': {
+      const d = toDateTime(value.at(1), ctx);
+      return d === undefined ? undefined : { valueDateTime: d };
+    }
+    case 'TM': {
+      const t = toTime(value.at(1), ctx);
+      return t === undefined ? undefined : { valueTime: t };
+    }
+    case 'DR': {
+      const p = period(value, args, ctx);
+      return p === undefined ? undefined : { valuePeriod: p };
+    }
+    case 'VR': {
+      const low = comp(value, 1);
+      const high = comp(value, 2);
+      return low === undefined && high === undefined ? undefined : { valueString: `${low ?? ''}-${high ?? ''}` };
+    }
+    case 'ED': {
+      const attachment = edAttachment(value, ctx);
+      if (attachment === undefined) return undefined;
+      const extension: Extension[] = [{ url: OBSERVATION_VALUE_ATTACHMENT, valueAttachment: attachment }];
+      return { extension };
+    }
+    default: {
+      report(
+        ctx,
+        'warning',
+        'invalid-value',
+        type === undefined
+          ? 'observation value sent without a value type (OBX-2); kept as valueString'
+          : `value type (OBX-2) ${quoted(type)} is not mapped; kept as valueString`,
+      );
+      return asString(text(value, args, ctx));
+    }
+  }
+}
