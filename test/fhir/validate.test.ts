@@ -73,6 +73,16 @@ test('a v2 date left in HL7 form (YYYYMMDD) is not a FHIR date', () => {
   assert.deepEqual(problems, [{ path: 'Patient.birthDate', message: 'Invalid date format' }]);
 });
 
+test('a dateTime with a time needs a time zone (the site zone must be applied, never left out)', () => {
+  const obs = (effectiveDateTime: string): Resource => asResource({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, effectiveDateTime });
+  assert.deepEqual(validateResource(obs('2024-03-01T10:15:00')), [
+    { path: 'Observation.effectiveDateTime', message: 'dateTime with a time but no time zone (R4 requires Z or ±hh:mm)' },
+  ]);
+  assert.deepEqual(validateResource(obs('2024-03-01T10:15:00-05:00')), []);
+  assert.deepEqual(validateResource(obs('2024-03-01T15:15:00Z')), []);
+  assert.deepEqual(validateResource(obs('2024-03')), []);
+});
+
 test('a single value where R4 wants an array is reported', () => {
   const problems = validateResource(asResource({ resourceType: 'Patient', name: [{ family: 'Doe', given: 'Jane' }] }));
   assert.deepEqual(problems, [{ path: 'Patient.name.given', message: 'Expected array of values for property' }]);
