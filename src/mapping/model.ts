@@ -1,0 +1,56 @@
+/** A mapping file after loading: parsed expressions, resolved structure, ready to evaluate. */
+import type { Expr } from './expression.js';
+import type { GroupDef } from './structure.js';
+
+export type Rule =
+  | { readonly kind: 'expr'; readonly expr: Expr; readonly source: string; readonly when?: Expr }
+  | { readonly kind: 'const'; readonly value: unknown; readonly when?: Expr }
+  | { readonly kind: 'ref'; readonly name: string; readonly many: boolean; readonly when?: Expr }
+  | { readonly kind: 'first'; readonly rules: readonly Rule[]; readonly when?: Expr }
+  | { readonly kind: 'build'; readonly forEach?: Expr; readonly map: MapNode; readonly when?: Expr }
+  | { readonly kind: 'list'; readonly items: readonly Rule[] }
+  | { readonly kind: 'object'; readonly map: MapNode };
+
+export interface MapEntry {
+  /** FHIR element path below the object being built, split at dots ("period.start"). */
+  readonly path: readonly string[];
+  /** The key ends in "[x]": the value is an object such as {valueQuantity: …} merged in. */
+  readonly choice: boolean;
+  readonly rule: Rule;
+}
+
+export type MapNode = readonly MapEntry[];
+
+export type RequestMode = 'conditional' | 'put' | 'create-if-absent';
+
+export interface IdentityDef {
+  /** Yields Identifier(s); the first with system and value is the business key. */
+  readonly identifier?: Expr;
+  /** Yields the texts joined with "|" into the business key. */
+  readonly key?: readonly Expr[];
+  readonly request: RequestMode;
+}
+
+export interface ResourceDef {
+  readonly name: string;
+  readonly type: string;
+  /** Build one instance only when this segment or group is present (in scope). */
+  readonly from?: string;
+  /** Build one instance per occurrence of this segment or group in scope. */
+  readonly forEach?: string;
+  readonly when?: Expr;
+  readonly identity: IdentityDef;
+  readonly map: MapNode;
+  readonly children: readonly ResourceDef[];
+}
+
+export interface MessageMapping {
+  readonly id: string;
+  readonly file: string;
+  /** Message type patterns (MSH-9.1^MSH-9.2, "*" allowed), e.g. "ADT^A01". */
+  readonly messages: readonly string[];
+  readonly groups: ReadonlyMap<string, GroupDef>;
+  readonly resources: readonly ResourceDef[];
+  /** Segments not reported as unmapped even if no rule reads them. */
+  readonly ignore: readonly string[];
+}

@@ -1,0 +1,98 @@
+/**
+ * Message structure: the segments of a message arranged into the groups a mapping declares
+ * (ORDER = ORC/OBR with its NTE, OBSERVATION = OBX with its NTE, …). Paths resolve against the
+ * group they are evaluated in, then its parents, so an OBX mapping reads its own NTE and the
+ * message's PID without spelling out where each lives. Segments that fit no group stay at the
+ * root: the structure is permissive, like the feeds it reads.
+ */
+import type { Hl7Message } from '../hl7/index.js';
+
+export interface GroupDef {
+  readonly name: string;
+  /** The segment that begins an instance of the group (a second one begins the next instance). */
+  readonly start: string;
+  /** Segments that may precede `start` in the same instance (ORC before OBR). */
+  readonly leading: readonly string[];
+  /** Segment ids and group names an instance holds directly. */
+  readonly members: readonly string[];
+}
+
+export interface GroupNode {
+  readonly name: string;
+  /** Message segment indices (0-based) held directly by this instance, in order. */
+  readonly segments: number[];
+  readonly children: GroupNode[];
+  readonly parent: GroupNode | null;
+  started: boolean;
+}
+
+export const ROOT = '$message';
+
+function newNode(name: string, parent: GroupNode | null): GroupNode {
+  const n: GroupNode = { name, segments: [], children: [], parent, started: false };
+  parent?.children.push(n);
+  return n;
+}
+
+export function buildTree(message: Hl7Message, groups: ReadonlyMap<string, GroupDef>): GroupNode {
+  const nested = new Set<string>();
+  for (const g of groups.values()) for (const m of g.members) if (groups.has(m)) nested.add(m);
+  const rootMembers = [...groups.keys()].filter((g) => !nested.has(g));
+  const root = newNode(ROOT, null);
+  root.started = true;
+  const stack: GroupNode[] = [root];
+  const ids = message.segmentIds();
+
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    for (;;) {
+      const cur = stack[stack.length - 1]!;
+      if (cur === root) {
+        const g = rootMembers.map((n) => groups.get(n)!).find((d) => d.start === id || d.leading.includes(id));
+        if (g) {
+          const node = newNode(g.name, root);
+          node.segments.push(i);
+          node.started = g.start === id;
+          stack.push(node);
+        } else {
+          root.segments.push(i);
+        }
+        break;
+      }
+      const def = groups.get(cur.name)!;
+      if (cur.started && (id === def.start || def.leading.includes(id))) {
+        stack.pop();
+        continue;
+      }
+      if (id === def.start) {
+        cur.segments.push(i);
+        cur.started = true;
+        break;
+      }
+      const sub = def.members.map((m) => groups.get(m)).find((d) => d && (d.start === id || d.leading.includes(id)));
+      if (sub && !(def.members.includes(id) && !groups.has(id) && sub.start !== id)) {
+        const node = newNode(sub.name, cur);
+        node.segments.push(i);
+        node.started = sub.start === id;
+        stack.push(node);
+        break;
+      }
+      if (def.members.includes(id) || def.leading.includes(id)) {
+        cur.segments.push(i);
+        break;
+      }
+      stack.pop();
+    }
+  }
+  return root;
+}
+
+/** Group instances named `name` below `node` (not looking inside instances of that same name). */
+export function descendants(node: GroupNode, name: string): GroupNode[] {
+  const out: GroupNode[] = [];
+  for (const c of node.children) {
+    if (c.name === name) out.push(c);
+    else out.push(...descendants(c, name));
+  }
+  return out;
+}
