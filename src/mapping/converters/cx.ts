@@ -78,7 +78,7 @@ export function cx(value: V2Value, args: Args, ctx: ConverterContext): Identifie
   if (use !== undefined && !isIdentifierUse(use)) {
     report(ctx, 'error', 'invalid-value', 'cx use argument is not an Identifier.use code; fix the mapping');
   }
-  const authority = resolveAuthority(authorityAt(value.part(4), 1, true), ctx, within(ctx, 4));
+  const authority = resolveAuthority(authorityAt(value.part(4), 1), ctx, within(ctx, 4));
   return buildIdentifier(
     {
       value: id,

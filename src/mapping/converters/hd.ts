@@ -21,9 +21,12 @@ export interface ResolvedAuthority {
   readonly assignerDisplay?: string;
 }
 
-/** The three HD parts of a value whose parts n, n+1, n+2 are HD.1-3 (components or subcomponents). */
-export function authorityAt(v: V2Value, n: number, sub?: boolean): Authority {
-  const read = (k: number): string | undefined => (sub === true ? clean(v.at(n, k)) : clean(v.at(n + k - 1)));
+/**
+ * The HD parts of a value whose parts n, n+1, n+2 are HD.1-3: components of a field (EI.2-4,
+ * an HD field) or subcomponents of a component (CX.4 passed as `value.part(4)`, n = 1).
+ */
+export function authorityAt(v: V2Value, n: number): Authority {
+  const read = (k: number): string | undefined => clean(v.at(n + k - 1));
   return compact({ namespace: read(1), universalId: read(2), universalIdType: read(3) });
 }
 

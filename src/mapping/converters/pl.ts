@@ -44,7 +44,7 @@ export function pl(value: V2Value, _args: Args, ctx: ConverterContext): Resource
   let identifier: Identifier | undefined;
   const comprehensive = comp(value, 10, 1);
   if (comprehensive !== undefined) {
-    const authority = resolveAuthority(authorityAt(value.part(10), 2, true), ctx, within(ctx, 10));
+    const authority = resolveAuthority(authorityAt(value.part(10), 2), ctx, within(ctx, 10));
     identifier = compact<Identifier>({
       system: authority.system,
       value: comprehensive,

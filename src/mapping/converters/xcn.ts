@@ -21,7 +21,7 @@ export function xcn(value: V2Value, args: Args, ctx: ConverterContext): Resource
   const id = comp(value, 1);
   let identifier: Identifier | undefined;
   if (id !== undefined) {
-    const authority = resolveAuthority(authorityAt(value.part(9), 1, true), ctx, within(ctx, 9));
+    const authority = resolveAuthority(authorityAt(value.part(9), 1), ctx, within(ctx, 9));
     identifier = buildIdentifier({ value: id, typeCode: comp(value, 13), checkDigit: comp(value, 11) }, authority, ctx, within(ctx, 13));
   }
   const name = practitionerName(value, args, ctx);

@@ -18,7 +18,7 @@ export function xon(value: V2Value, _args: Args, ctx: ConverterContext): Resourc
   const id = comp(value, 10) ?? comp(value, 3);
   let identifier: Identifier | undefined;
   if (id !== undefined) {
-    const authority = resolveAuthority(authorityAt(value.part(6), 1, true), ctx, within(ctx, 6));
+    const authority = resolveAuthority(authorityAt(value.part(6), 1), ctx, within(ctx, 6));
     identifier = buildIdentifier({ value: id, typeCode: comp(value, 7), checkDigit: comp(value, 4) }, authority, ctx, within(ctx, 7));
   }
   if (identifier === undefined && name === undefined) return undefined;
