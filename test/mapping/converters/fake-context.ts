@@ -34,6 +34,8 @@ const TABLES: Readonly<Record<string, Readonly<Record<string, TableHit>>>> = {
   },
   'hl7-0203': {
     MR: { code: 'MR', system: 'http://terminology.hl7.org/CodeSystem/v2-0203', display: 'Medical record number', unmapped: false },
+    NPI: { code: 'NPI', system: 'http://terminology.hl7.org/CodeSystem/v2-0203', unmapped: false },
+    XX: { code: 'XX', system: 'http://terminology.hl7.org/CodeSystem/v2-0203', unmapped: false },
   },
 };
 
