@@ -214,7 +214,11 @@ export class Conversion {
   /** A Practitioner, Location or Organization a converter produced: one entry per key, then a Reference. */
   private referenceTo(ref: ResourceRef): { reference: string } {
     const type = ref.resource.resourceType;
-    const id = deterministicId(this.env.site.name, type, ref.key);
+    // Without a system-qualified identifier, a bare id ("1") or a name is not enough to say two
+    // references are the same person or place: the content decides, so different people sent
+    // with the same bare id do not collapse into one resource.
+    const key = ref.identifierQuery ? ref.key : `${ref.key}|${JSON.stringify(ref.resource)}`;
+    const id = deterministicId(this.env.site.name, type, key);
     if (!this.refEntries.has(id)) {
       this.refEntries.set(id, id);
       const resource: Record<string, unknown> = { resourceType: type };
