@@ -77,8 +77,18 @@ async function recordCount(topic: string): Promise<number> {
   const admin = testKafka().admin();
   await admin.connect();
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+      } catch (err) {
+        // A busy broker may briefly answer "not the leader" for a young topic; that says nothing
+        // about the records, so ask again.
+        const retriable = err instanceof Error && (err as Error & { retriable?: boolean }).retriable === true;
+        if (!retriable || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
   } finally {
     await admin.disconnect();
   }
