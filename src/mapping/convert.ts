@@ -90,6 +90,8 @@ export class Conversion {
   private readonly all: Instance[] = [];
   private readonly refEntries = new Map<string, string>();
   private readonly touched = new Set<number>();
+  private readonly usedIds = new Set<string>();
+  private readonly usedQueries = new Set<string>();
   private readonly messageKey: string;
 
   constructor(
@@ -156,8 +158,23 @@ export class Conversion {
 
   private buildOne(def: ResourceDef, scope: Scope, enclosing: Scope): void {
     const ordinal = enclosing.lookup(def.name).length + 1;
-    const { key, identifierQuery, identifiers } = this.identity(def, scope, ordinal);
-    const id = deterministicId(this.env.site.name, def.type, key);
+    const found = this.identity(def, scope, ordinal);
+    let { key } = found;
+    const { identifierQuery, identifiers } = found;
+    let id = deterministicId(this.env.site.name, def.type, key);
+    if (this.usedIds.has(id)) {
+      // Two instances with the same business key in one message (the same OBX code twice
+      // without a sub-id): a transaction cannot PUT one URL twice, so the later one is told
+      // apart by its position, which is stable for the same message.
+      key = `${key}|#${ordinal}`;
+      id = deterministicId(this.env.site.name, def.type, key);
+      this.issues.push({
+        severity: 'warning',
+        code: 'identity-fallback',
+        message: `${def.type} "${def.name}" repeats the business key of an earlier one in this message; told apart by its position (${ordinal})`,
+      });
+    }
+    this.usedIds.add(id);
     const inst: Instance = { def, id, key, identifierQuery, scope, resource: null };
     // Registered before its children and its own map, so both can refer to it.
     if (scope !== enclosing) scope.register(inst);
@@ -168,9 +185,21 @@ export class Conversion {
     this.buildAll(def.children, scope);
     const body = this.buildObject(def.map, scope, def.name);
     const resource: Record<string, unknown> = { resourceType: def.type };
-    const request = this.request(def, id, identifierQuery, identifiers);
+    const dupQuery = identifierQuery !== null && this.usedQueries.has(`${def.type}|${identifierQuery}`);
+    if (identifierQuery !== null) this.usedQueries.add(`${def.type}|${identifierQuery}`);
+    const request = this.request(def, id, dupQuery ? null : identifierQuery, identifiers);
     if (request.method === 'PUT' && !request.url.includes('?')) resource['id'] = id;
     Object.assign(resource, body);
+    for (const el of def.required) {
+      if (resource[el] === undefined) {
+        this.issues.push({
+          severity: 'error',
+          code: 'missing-required',
+          message: `${def.type}.${el} is required by FHIR but the message gives nothing for it (mapping ${this.mapping.id}, resource ${def.name})`,
+          location: def.name,
+        });
+      }
+    }
     inst.resource = resource;
     this.entries[entryIndex] = { fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request };
   }
@@ -257,7 +286,14 @@ export class Conversion {
       if (entry.choice) {
         // value[x]: the converter names the type ({valueQuantity: …}); merge it in.
         const v = values[0];
-        if (v && typeof v === 'object' && !Array.isArray(v)) Object.assign(target, v);
+        if (v && typeof v === 'object' && !Array.isArray(v)) {
+          for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+            // An attachment arrives as an extension (R4 has no valueAttachment): append, never
+            // overwrite extensions the map already set.
+            const prev = target[k];
+            target[k] = Array.isArray(prev) && Array.isArray(x) ? [...prev, ...x] : x;
+          }
+        }
         continue;
       }
       if (entry.rule.kind === 'list') {

@@ -175,7 +175,7 @@ class FileCompiler {
       const rm = (r['map'] ?? {}) as Record<string, unknown>;
       r = { ...t, ...r, map: { ...tm, ...rm } };
     }
-    const allowed = new Set(['name', 'type', 'from', 'forEach', 'when', 'identity', 'map', 'resources', 'use']);
+    const allowed = new Set(['name', 'type', 'from', 'forEach', 'when', 'identity', 'map', 'resources', 'use', 'required']);
     for (const k of Object.keys(r)) if (!allowed.has(k)) this.error([...path, k], `unknown key "${k}" in a resource (use ${[...allowed].join(', ')})`, 'additionalProperties', true);
     const name = r['name'];
     const type = r['type'];
@@ -212,8 +212,12 @@ class FileCompiler {
       const d = this.resource(c, [...path, 'resources', String(i)], names);
       if (d) children.push(d);
     });
+    const reqSrc = r['required'] ?? [];
+    const required = Array.isArray(reqSrc) && reqSrc.every((x) => typeof x === 'string') ? (reqSrc as string[]) : [];
+    if (!Array.isArray(reqSrc) || required.length !== reqSrc.length) this.error([...path, 'required'], 'required must be a list of element names, e.g. [subject]', 'type');
     if (!ok) return undefined;
     return {
+      required,
       name: name as string,
       type: type as string,
       ...(typeof r['from'] === 'string' ? { from: r['from'] } : {}),

@@ -42,6 +42,8 @@ export interface ResourceDef {
   readonly identity: IdentityDef;
   readonly map: MapNode;
   readonly children: readonly ResourceDef[];
+  /** Elements FHIR requires that this message may not supply: a missing one is reported. */
+  readonly required: readonly string[];
 }
 
 export interface MessageMapping {

@@ -17,6 +17,7 @@ import { xcn } from './xcn.js';
 import { xon } from './xon.js';
 import { practitionerName, xpn } from './xpn.js';
 import { xtn } from './xtn.js';
+import { uriPart } from './uri.js';
 
 export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   cx,
@@ -51,6 +52,7 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   obxValue,
   text,
   ft,
+  uriPart,
 });
 
 export { parseDtm, toDate, toDateTime, toInstant, toTime, wallTimeOffset, type V2DateTime } from './ts.js';

@@ -203,14 +203,16 @@ export function toDate(text: string, ctx: ConverterContext, where?: string): str
   return datePart(d);
 }
 
-/** v2 DTM text → FHIR instant; a value without seconds does not name an instant. */
+/** v2 DTM text → FHIR instant; a value without a time of day does not name an instant. */
 export function toInstant(text: string, ctx: ConverterContext, where?: string): string | undefined {
   const t = clean(text);
   if (t === undefined) return undefined;
   const d = parseDtm(t);
   if (d === undefined) return invalid(ctx, 'date/time', where);
-  if (d.second === undefined) {
-    report(ctx, 'warning', 'invalid-value', 'an instant needs a time to the second; value left out', where);
+  // A time to the minute is padded to seconds (reported as padded-precision by toDateTime);
+  // a date alone names no instant.
+  if (d.hour === undefined || d.minute === undefined) {
+    report(ctx, 'warning', 'invalid-value', 'an instant needs a time (at least hours and minutes); value left out', where);
     return undefined;
   }
   return toDateTime(t, ctx, where);

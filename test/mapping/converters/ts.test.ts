@@ -93,9 +93,15 @@ test('date keeps the calendar date as written and drops the time', () => {
   assert.deepEqual(codes(ctx), []);
 });
 
-test('an instant needs seconds: a value to the minute is reported and left out', () => {
+test('an instant to the minute is padded to seconds and the padding reported', () => {
   const ctx = context({}, 'OBR-22');
-  assert.equal(instant(field('202611210830'), args(), ctx), undefined);
+  assert.equal(instant(field('202611210830'), args(), ctx), '2026-11-21T08:30:00-06:00');
+  assert.deepEqual(codes(ctx), ['padded-precision']);
+});
+
+test('an instant needs a time of day: a date alone is reported and left out', () => {
+  const ctx = context({}, 'OBR-22');
+  assert.equal(instant(field('20261121'), args(), ctx), undefined);
   assert.deepEqual(codes(ctx), ['invalid-value']);
 });
 
