@@ -7,7 +7,7 @@ import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/types.js';
 import { AddressAllowList } from '../channel/index.js';
 import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '../kafka/index.js';
-import { DedupeMemory, Ingest } from '../ingest/index.js';
+import { DedupeMemory, Ingest, type Durability } from '../ingest/index.js';
 import { MllpListener } from '../mllp/listener.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
@@ -20,6 +20,12 @@ export interface EngineOptions {
   readonly metrics: EngineMetrics;
   /** Partitions for topics the engine creates. */
   readonly partitions?: number;
+  /**
+   * FOR BENCHMARKS AND COMPARISON ONLY (see Durability in src/ingest/pipeline.ts). 'none' answers
+   * AA without Kafka: no topics, producer connection, duplicate memory or transform. Default
+   * 'kafka'. Channel YAML and the CLI cannot reach 'none'.
+   */
+  readonly durability?: Durability;
 }
 
 export interface RunningChannel {
@@ -51,23 +57,26 @@ export class Engine {
         metrics.publishBatchRecords.observe(records);
       },
     });
-    this.producer = producer;
-    const topics = channels.flatMap((c) => [c.topics.raw, c.topics.fhir, c.topics.dlq]);
-    await ensureTopics(
-      this.kafka,
-      topics.map((topic) => ({ topic, partitions: this.opts.partitions ?? 3 })),
-    );
-    await producer.connect();
-    await producer.learnTopics(topics);
+    const durability = this.opts.durability ?? 'kafka';
+    if (durability === 'kafka') {
+      this.producer = producer;
+      const topics = channels.flatMap((c) => [c.topics.raw, c.topics.fhir, c.topics.dlq]);
+      await ensureTopics(
+        this.kafka,
+        topics.map((topic) => ({ topic, partitions: this.opts.partitions ?? 3 })),
+      );
+      await producer.connect();
+      await producer.learnTopics(topics);
+    }
 
     for (const channel of channels) {
       const dedupe = new DedupeMemory(channel.dedupe);
-      if (channel.dedupe.windowSeconds > 0) {
+      if (durability === 'kafka' && channel.dedupe.windowSeconds > 0) {
         const entries = await recoverDedupe(this.kafka, channel.topics.raw, channel.dedupe);
         for (const e of entries) dedupe.remember(e.key, e.at);
         logger.info({ channel: channel.name, remembered: dedupe.size }, 'duplicate memory rebuilt from the raw topic');
       }
-      const ingest = new Ingest(channel, { producer, dedupe, metrics, logger });
+      const ingest = new Ingest(channel, { producer, dedupe, metrics, logger, durability });
       const name = channel.name;
       const allow = channel.listener.allowedAddresses ? new AddressAllowList(channel.listener.allowedAddresses) : null;
       const listener = new MllpListener(
