@@ -28,32 +28,32 @@ interface Report {
 }
 
 /** Measured recall, rounded down to 2 decimals (never above what was measured). */
-const OVERALL_FLOOR = 0.83; // 1299/1551
+const OVERALL_FLOOR = 0.92; // 1437/1551
 const KIND_FLOORS: Readonly<Record<string, number>> = {
   'allergy.code': 0.57, // 4/7
-  'condition.code': 0.00, // 0/3
+  'condition.code': 0.33, // 1/3
   'encounter.class': 0.82, // 14/17
   'encounter.end': 1.00, // 4/4
   'encounter.identifier': 0.81, // 18/22
   'encounter.start': 0.91, // 11/12
-  'observation.effective': 0.81, // 120/148
-  'observation.interpretation': 0.97, // 116/119
-  'observation.status': 0.84, // 176/208
-  'observation.unit': 0.95, // 78/82
-  'observation.value': 0.82, // 203/245
+  'observation.effective': 0.97, // 145/148
+  'observation.interpretation': 1.00, // 119/119
+  'observation.status': 0.97, // 203/208
+  'observation.unit': 1.00, // 82/82
+  'observation.value': 0.94, // 232/245
   'order.code': 1.00, // 114/114
   'order.intent': 0.71, // 5/7
   'patient.address': 1.00, // 16/16
   'patient.birthDate': 1.00, // 28/28
-  'patient.gender': 0.90, // 18/20
-  'patient.identifier': 0.93, // 56/60
-  'patient.name': 0.97, // 41/42
+  'patient.gender': 0.95, // 19/20
+  'patient.identifier': 0.95, // 57/60
+  'patient.name': 1.00, // 42/42
   'patient.telecom': 0.84, // 11/13
-  'practitioner.name': 0.32, // 35/107
-  'relatedPerson.name': 0.16, // 3/18
+  'practitioner.name': 0.59, // 64/107
+  'relatedPerson.name': 0.88, // 16/18
   'report.code': 0.95, // 111/116
   'report.status': 0.83, // 111/133
-  'specimen.type': 0.60, // 6/10
+  'specimen.type': 1.00, // 10/10
 };
 
 let report: Promise<Report> | undefined;
@@ -74,7 +74,6 @@ const table = (r: Report): string =>
  * issue 3 (their facts still count as missed in the recall below).
  */
 const OUT_OF_SCOPE: Readonly<Record<string, string>> = {
-  'GoogleCloudPlatform-healthcare-data-harmonization/rde_o01_ex3.hl7': 'RDE^O01 (pharmacy order) is not in issue 3',
   'HL7-v2-to-fhir/Message.hl7_MDM_T02.txt': 'MDM^T02 (documents) is not in issue 3',
   'CDCgov-prime-reportstream/mappinginventory/catchall/msg/MSG-to-Coding-missing-msg2.hl7': 'MSH-9 without a trigger event matches no mapping',
 };
