@@ -77,6 +77,15 @@ function isEmptyValue(v: unknown): boolean {
   return false;
 }
 
+/**
+ * An object that says nothing: empty, or an extension with its url but no value (FHIR's ext-1
+ * forbids those), as happens when the v2 field behind the value was sent empty.
+ */
+function isHollow(o: Record<string, unknown>): boolean {
+  const keys = Object.keys(o);
+  return keys.length === 0 || (keys.length === 1 && keys[0] === 'url');
+}
+
 function textOf(v: Value): string {
   if (v instanceof V2Value) return v.text;
   if (typeof v === 'string') return v;
@@ -338,7 +347,7 @@ export class Conversion {
         return rule.items.flatMap((r) => this.evalRule(r, scope, loc));
       case 'object': {
         const o = this.buildObject(rule.map, scope, loc);
-        return isEmptyValue(o) ? [] : [o];
+        return isHollow(o) ? [] : [o];
       }
       case 'build': {
         const inputs = rule.forEach ? this.evalExpr(rule.forEach, scope, loc).filter((v) => !isEmptyValue(v)) : [null];
@@ -346,7 +355,7 @@ export class Conversion {
         for (const input of inputs) {
           const s = input === null ? scope : scope.child({ current: input instanceof V2Value ? input : new V2Value(textOf(input), 0, this.message.delimiters) });
           const o = this.buildObject(rule.map, s, loc);
-          if (!isEmptyValue(o)) out.push(o);
+          if (!isHollow(o)) out.push(o);
         }
         return out;
       }
