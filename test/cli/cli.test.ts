@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { REPO_DIR } from '../support/corpus.js';
-import { startEngine, uniqueChannel } from '../support/engine.js';
+import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
+import { testKafka } from '../support/kafka.js';
 
 const CLI = join(REPO_DIR, 'dist', 'src', 'cli.js');
 
@@ -52,8 +53,31 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'hl7-engine-cli-'));
 }
 
-const ADT_ONLY = (name: string, port: number) =>
-  `name: ${name}\nlistener:\n  port: ${port}\naccept:\n  messageTypes: ["ADT^*"]\nack:\n  mode: original\n`;
+/**
+ * An engine on a fresh ADT-only channel. Its topics are created and answering first: on a busy
+ * broker a just-created topic refuses offset requests for a moment, which fails the engine's start.
+ */
+async function adtEngine(prefix: string): Promise<TestEngine> {
+  const name = uniqueChannel(prefix);
+  const topics = ['raw', 'fhir', 'dlq'].map((t) => `${name}.${t}`);
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 3 })) });
+        for (const t of topics) await admin.fetchTopicOffsets(t);
+        break;
+      } catch (err) {
+        if ((err as { retriable?: boolean }).retriable !== true || attempt >= 60) throw err;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return startEngine(`name: ${name}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: ["ADT^*"]\nack:\n  mode: original\n`);
+}
 
 // ---------------------------------------------------------------------------------------------
 // check
@@ -87,7 +111,7 @@ test('check on a folder with a broken channel file exits 2 and points at file:li
 // send
 
 test('send of a file holding 3 messages separated by blank lines prints AA for each and exits 0', async () => {
-  const te = await startEngine(ADT_ONLY(uniqueChannel('cli-send'), await freePort()));
+  const te = await adtEngine('cli-send');
   try {
     const file = join(tempDir(), 'three.hl7');
     // As a text editor saves it: LF line ends, a blank line between messages.
@@ -112,7 +136,7 @@ test('send of a file holding 3 messages separated by blank lines prints AA for e
 });
 
 test('send exits non-zero and prints the AR when a message is refused (MFN^M02 on an ADT-only channel)', async () => {
-  const te = await startEngine(ADT_ONLY(uniqueChannel('cli-refused'), await freePort()));
+  const te = await adtEngine('cli-refused');
   try {
     // MSH|^~\&|EPIC|GENHOSP|HL7ENGINE|GENHOSP|20261121083000||MFN^M02^MFN_M02|MFN0001|P|2.5.1
     const file = join(REPO_DIR, 'test-messages', 'bad', 'mfn-not-accepted.hl7');

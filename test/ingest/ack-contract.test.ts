@@ -28,7 +28,42 @@ async function channelYaml(prefix: string, extra = ''): Promise<string> {
   return `name: ${uniqueChannel(prefix)}\nlistener:\n  port: ${await freePort()}\n${extra}`;
 }
 
+function isRetriable(err: unknown): boolean {
+  return err instanceof Error && (err as Error & { retriable?: boolean }).retriable === true;
+}
+
+/**
+ * Creates the channel's topics and waits until every partition answers, before the engine starts.
+ * On a busy broker a just-created topic can refuse offset requests for a few seconds ("not the
+ * leader"), which fails the engine's start; these tests are about the ACK, not about that.
+ */
+async function topicsReady(channelName: string): Promise<void> {
+  const topics = ['raw', 'fhir', 'dlq'].map((t) => `${channelName}.${t}`);
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await admin.createTopics({
+          topics: topics.map((topic) => ({ topic, numPartitions: 3, configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }] })),
+        });
+        for (const t of topics) await admin.fetchTopicOffsets(t);
+        return;
+      } catch (err) {
+        if (!isRetriable(err) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 async function withEngine<T>(yaml: string, run: (te: TestEngine) => Promise<T>, opts: { logLevel?: string } = {}): Promise<T> {
+  const name = /^name: (\S+)$/m.exec(yaml)?.[1];
+  assert.ok(name, 'the channel YAML names the channel');
+  await topicsReady(name);
   const te = await startEngine(yaml, opts);
   try {
     return await run(te);
@@ -84,8 +119,7 @@ async function recordCount(topic: string): Promise<number> {
       } catch (err) {
         // A busy broker may briefly answer "not the leader" for a young topic; that says nothing
         // about the records, so ask again.
-        const retriable = err instanceof Error && (err as Error & { retriable?: boolean }).retriable === true;
-        if (!retriable || attempt >= 10) throw err;
+        if (!isRetriable(err) || attempt >= 10) throw err;
         await new Promise((r) => setTimeout(r, 300));
       }
     }
