@@ -6,9 +6,20 @@
 // Every send carries a fresh MSH-10, otherwise the engine's duplicate memory would answer from
 // memory and the benchmark would never touch Kafka.
 //
+// Open loop (--rate R): each connection still has one message in flight, but sends on a fixed
+// schedule (R/N per second per connection) and latency is counted from when the message was
+// due, not from when it went out, so a slow ACK that delays the next send is charged in full
+// (no coordinated omission).
+//
+// ACK matching (--ack-match): 'own' (default) takes the next ACK as the answer and notes a
+// wrong MSA-2 as a problem; 'skip-stale' waits for the ACK naming its own MSH-10 and counts the
+// others as stale (node-hl7-server 2.5.0 re-answers earlier messages); 'any' accepts any ACK
+// (the echo ceiling answers with a fixed one).
+//
 // Usage (after `npx tsc -p .`):
 //   node bench/load-driver.mjs --port 2575 [--host 127.0.0.1] [--connections 16]
 //        [--duration 15] [--warmup 3] [--message test-messages/adt/adt-a01.hl7] [--json]
+//        [--rate MSGS_PER_S] [--ack-match own|skip-stale|any] [--ack-timeout S]
 // Started with an IPC channel (child_process.fork), it reports phases and the result over IPC,
 // so a runner can sample the engine's CPU over exactly the measured window.
 import { connect } from 'node:net';
@@ -98,6 +109,8 @@ export function percentile(sorted, q) {
  * @param {number} [o.warmupMs] unmeasured lead-in (JIT, producer metadata, broker page cache)
  * @param {Buffer} [o.message] HL7 message bytes, segments ending in CR
  * @param {number} [o.ackTimeoutMs] a connection that waits longer than this for an ACK is given up
+ * @param {number} [o.rate] open loop: messages per second offered over all connections
+ * @param {'own' | 'skip-stale' | 'any'} [o.ackMatch]
  * @param {(phase: 'measure' | 'drain') => void} [o.onPhase]
  */
 export async function runLoad(o) {
@@ -107,6 +120,12 @@ export async function runLoad(o) {
   const warmupMs = o.warmupMs ?? 3_000;
   const ackTimeoutMs = o.ackTimeoutMs ?? 30_000;
   const message = o.message ?? readFileSync(DEFAULT_MESSAGE);
+  const ackMatch = o.ackMatch ?? 'own';
+  if (!['own', 'skip-stale', 'any'].includes(ackMatch)) throw new Error(`ack-match must be own, skip-stale or any, got ${ackMatch}`);
+  const rate = o.rate ?? 0;
+  if (!(rate >= 0)) throw new Error(`rate must be >= 0, got ${o.rate}`);
+  // Open loop: per-connection interval between due times.
+  const interval = rate > 0 ? (connections * 1000) / rate : 0;
   if (!Number.isInteger(connections) || connections < 1 || connections > MAX_CONNECTIONS) {
     throw new Error(`connections must be 1..${MAX_CONNECTIONS}, got ${connections}`);
   }
@@ -118,6 +137,8 @@ export async function runLoad(o) {
   const problems = Object.create(null); // kind -> count; kinds are codes, never message text
   let measured = 0;
   let sent = 0;
+  let stale = 0;
+  let lateSends = 0;
   let measuring = false;
   let stopping = false;
   let measureStart = 0;
@@ -137,15 +158,35 @@ export async function runLoad(o) {
     new Promise((resolve, reject) => {
       const { frame, seqAt } = frameTemplate(message, runTag, index);
       const idText = () => frame.toString('latin1', seqAt - (ID_LENGTH - SEQ_DIGITS), seqAt + SEQ_DIGITS);
-      const c = { socket: null, seq: 0, sentAt: 0, waiting: false, expect: '', done: false };
+      const c = { socket: null, seq: 0, sentAt: 0, due: 0, from: 0, waiting: false, expect: '', done: false };
       const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
       const send = () => {
+        if (c.done) return;
         writeDigits(frame, seqAt, ++c.seq);
         c.expect = idText();
         c.waiting = true;
         sent++;
         c.sentAt = performance.now();
+        if (interval === 0) c.due = c.sentAt;
+        // Late: counted from when it was due. Early (timers may fire a little early): from the send.
+        c.from = Math.min(c.due, c.sentAt);
         c.socket.write(frame);
+      };
+      const next = () => {
+        if (interval === 0) return send();
+        c.due += interval;
+        const wait = c.due - performance.now();
+        if (wait > 0.25) setTimeout(send, wait);
+        else {
+          if (wait < -interval) lateSends++;
+          send();
+        }
+      };
+      c.start = () => {
+        if (interval === 0) return send();
+        // Connections are spread over one interval so the offered load is smooth, not bursts of N.
+        c.due = performance.now() + (index * interval) / connections;
+        setTimeout(send, c.due - performance.now());
       };
       const finish = () => {
         if (c.done) return;
@@ -155,21 +196,25 @@ export async function runLoad(o) {
       const sink = {
         frame(ack) {
           const now = performance.now();
+          const msa = readMsa(ack);
+          if (ackMatch === 'skip-stale' && (!c.waiting || (msa && msa.controlId !== c.expect))) {
+            stale++;
+            return;
+          }
           if (!c.waiting) {
             note('ack-without-message');
             return;
           }
           c.waiting = false;
-          const msa = readMsa(ack);
           const code = msa ? msa.code : '(no MSA)';
           codes[code] = (codes[code] ?? 0) + 1;
-          if (msa && msa.controlId !== c.expect) note('ack-for-another-message');
+          if (ackMatch === 'own' && msa && msa.controlId !== c.expect) note('ack-for-another-message');
           if (measuring) {
             measured++;
-            latencies.push(now - c.sentAt);
+            latencies.push(now - c.from);
           }
           if (stopping) finish();
-          else send();
+          else next();
         },
         discarded: () => note('bytes-outside-frames'),
         oversize: () => note('oversize-ack'),
@@ -198,7 +243,7 @@ export async function runLoad(o) {
 
   await Promise.all(Array.from({ length: connections }, (_, i) => startConnection(i)));
   const began = performance.now();
-  for (const c of conns) c.send();
+  for (const c of conns) c.start();
 
   const watchdog = setInterval(() => {
     const now = performance.now();
@@ -236,6 +281,10 @@ export async function runLoad(o) {
   const mean = latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : NaN;
   return {
     connections,
+    offeredRate: rate > 0 ? rate : null,
+    ackMatch,
+    staleAcks: stale,
+    lateSends,
     seconds,
     warmupSeconds: warmupMs / 1000,
     messageBytes: frameTemplate(message, runTag, 0).frame.length - 3,
@@ -270,7 +319,9 @@ export function formatResult(r) {
     .join(' ');
   return [
     `${r.connections} connection(s), ${r.seconds.toFixed(1)} s measured after ${r.warmupSeconds} s warm-up`,
-    `  ${Math.round(r.msgsPerSecond)} msgs/s (${r.measured} ACKs in the window, ${r.sent} sent in all)`,
+    `  ${Math.round(r.msgsPerSecond)} msgs/s (${r.measured} ACKs in the window, ${r.sent} sent in all)` +
+      (r.offeredRate ? `, offered ${r.offeredRate} msgs/s (${r.lateSends} sends a whole interval late)` : ''),
+    ...(r.staleAcks ? [`  stale ACKs skipped (answers to earlier messages): ${r.staleAcks}`] : []),
     `  ACK latency ms: p50 ${f(r.latencyMs.p50)}  p99 ${f(r.latencyMs.p99)}  max ${f(r.latencyMs.max)}`,
     `  ACK codes: ${codes || '(none)'}${r.unexpectedAcks ? `  <-- ${r.unexpectedAcks} not AA/CA` : ''}`,
     ...(problems ? [`  problems: ${problems}`] : []),
@@ -287,6 +338,9 @@ async function main() {
       warmup: { type: 'string', default: '3' },
       message: { type: 'string' },
       json: { type: 'boolean', default: false },
+      rate: { type: 'string', default: '0' },
+      'ack-match': { type: 'string', default: 'own' },
+      'ack-timeout': { type: 'string', default: '30' },
     },
   });
   if (!values.port) {
@@ -301,6 +355,9 @@ async function main() {
     durationMs: Number(values.duration) * 1000,
     warmupMs: Number(values.warmup) * 1000,
     ...(values.message ? { message: readFileSync(values.message) } : {}),
+    rate: Number(values.rate),
+    ackMatch: values['ack-match'],
+    ackTimeoutMs: Number(values['ack-timeout']) * 1000,
     onPhase: ipc ? (phase) => process.send({ phase }) : undefined,
   });
   if (ipc) {

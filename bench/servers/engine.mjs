@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// This engine as a contender, in one of the issue's three modes:
+//   --mode ack-on-receipt  durability 'none': AA after parse and accept checks, no Kafka
+//   --mode durable         AA after Kafka acks=all holds the raw envelope; no transform
+//   --mode end-to-end      durable, plus the transform worker writing Bundles to <channel>.fhir
+// Started by bench/run.mjs; `{ stats: true }` answers with the group-commit totals and the
+// event loop's utilisation so far, which the runner differences over its measured window.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { fail, serve } from './harness.mjs';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const { Engine } = await import('../../dist/src/engine/index.js');
+const { loadChannelFile } = await import('../../dist/src/channel/index.js');
+const { createLogger, EngineMetrics } = await import('../../dist/src/ops/index.js');
+
+async function totals(histogram) {
+  const m = await histogram.get();
+  let sum = 0;
+  let count = 0;
+  for (const v of m.values) {
+    if (v.metricName?.endsWith('_sum')) sum += v.value;
+    else if (v.metricName?.endsWith('_count')) count += v.value;
+  }
+  return { sum, count };
+}
+
+serve(
+  async ({ port, args }) => {
+    const mode = args.mode ?? 'durable';
+    if (!['ack-on-receipt', 'durable', 'end-to-end'].includes(mode)) throw new Error(`unknown --mode ${mode}`);
+    const dir = mkdtempSync(join(tmpdir(), 'hl7-engine-bench-'));
+    const file = join(dir, `${args.channel}.yaml`);
+    writeFileSync(
+      file,
+      [
+        `name: ${args.channel}`,
+        'listener:',
+        '  host: 127.0.0.1',
+        `  port: ${port}`,
+        '  maxConnections: 200',
+        'accept:',
+        '  messageTypes: ["ADT^*", "ORU^R01"]',
+        'ack:',
+        '  mode: original',
+        ...(mode === 'end-to-end' ? ['mapping: default'] : []),
+        '',
+      ].join('\n'),
+    );
+    const channel = loadChannelFile(file);
+    const metrics = new EngineMetrics({ defaultMetrics: false });
+    const engine = new Engine({
+      channels: [channel],
+      brokers: args.brokers ? args.brokers.split(',') : [],
+      logger: createLogger({ level: 'error' }),
+      metrics,
+      durability: mode === 'ack-on-receipt' ? 'none' : 'kafka',
+      transform: mode === 'end-to-end' ? { mappingsRoot: join(root, 'mappings') } : false,
+    });
+    await engine.start();
+    return {
+      stats: async () => ({
+        elu: performance.eventLoopUtilization(),
+        batches: await totals(metrics.publishBatchRecords),
+        publish: await totals(metrics.publishSeconds),
+      }),
+      stop: async () => {
+        await engine.stop(2000);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  { mode: { type: 'string' }, channel: { type: 'string' }, brokers: { type: 'string' } },
+).catch(fail);
