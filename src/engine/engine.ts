@@ -121,19 +121,24 @@ export class Engine {
 
   // --- Operations: readiness for /readyz and hl7_kafka_up (served by src/ops/http.ts) ---
   private kafkaProbe: KafkaProbe | null = null;
+  // A probe made after stop() would hold an admin connection nobody closes.
+  private stopped = false;
 
   /** Ready when every channel's listener is bound and Kafka answers a describeCluster in time. */
   async readiness(): Promise<Readiness> {
     const checks: Record<string, boolean> = {};
     const bound = new Set(this.running.map((r) => r.channel.name));
     for (const c of this.opts.channels) checks[`listener:${c.name}`] = bound.has(c.name);
-    this.kafkaProbe ??= new KafkaProbe(this.kafka, { onResult: (up) => this.opts.metrics.kafkaUp.set(up ? 1 : 0) });
-    checks['kafka'] = await this.kafkaProbe.check();
+    if (!this.stopped) {
+      this.kafkaProbe ??= new KafkaProbe(this.kafka, { onResult: (up) => this.opts.metrics.kafkaUp.set(up ? 1 : 0) });
+    }
+    checks['kafka'] = this.kafkaProbe ? await this.kafkaProbe.check() : false;
     return { ready: Object.values(checks).every(Boolean), checks };
   }
   // --- end operations ---
 
   async stop(graceMs = 10_000): Promise<void> {
+    this.stopped = true;
     const probe = this.kafkaProbe;
     this.kafkaProbe = null;
     await probe?.close();
