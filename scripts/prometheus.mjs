@@ -9,7 +9,7 @@
 //
 // As a module: ensureDebianPackage(), ensurePrometheus(), startPrometheus().
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +22,28 @@ function which(binary) {
 }
 
 let aptUpdated = false;
+
+/**
+ * Test files run in parallel and may both need a package: apt's own lock on the package lists
+ * makes a concurrent `apt-get update` fail rather than wait, so installs queue on this lock.
+ */
+function aptLock() {
+  const dir = join(tmpdir(), 'hl7-engine-apt.lock');
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      // A holder killed mid-install leaves the folder behind; apt itself is done long before this.
+      const age = Date.now() - statSync(dir, { throwIfNoEntry: false })?.mtimeMs;
+      if (age > 10 * 60_000) rmSync(dir, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`waited 10 minutes for ${dir} (another apt-get install); remove it if no install runs`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
+}
 
 /**
  * Installs a Debian package when `binary` is not on PATH. apt waits for dpkg's lock, so two test
@@ -39,12 +61,20 @@ export function ensureDebianPackage(pkg, binary, log = (m) => process.stderr.wri
       throw new Error(`apt-get ${args.join(' ')} failed (exit ${r.status}; installing needs root): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
     }
   };
-  log(`${binary} not found: installing Debian's ${pkg} package`);
-  if (!aptUpdated) {
-    run(['update', '-q']);
-    aptUpdated = true;
+  const release = aptLock();
+  try {
+    // Another process may have installed it while this one waited for the lock.
+    const meanwhile = which(binary);
+    if (meanwhile) return meanwhile;
+    log(`${binary} not found: installing Debian's ${pkg} package`);
+    if (!aptUpdated) {
+      run(['update', '-q']);
+      aptUpdated = true;
+    }
+    run(['install', '-y', '-q', '--no-install-recommends', pkg]);
+  } finally {
+    release();
   }
-  run(['install', '-y', '-q', '--no-install-recommends', pkg]);
   const installed = which(binary);
   if (!installed) throw new Error(`installed Debian's ${pkg} but ${binary} is still not on PATH`);
   return installed;
@@ -84,9 +114,10 @@ function configYaml({ targets, ruleFiles, scrapeIntervalSeconds, evaluationInter
 
 /**
  * Starts Prometheus on 127.0.0.1 scraping `targets` (host:port) as job "hl7-engine".
- * Resolves once /-/ready answers; stop() kills it and removes its folder.
+ * Resolves once /-/ready answers and (unless waitForFirstScrape is false) every target was scraped
+ * once; stop() kills it and removes its folder.
  */
-export async function startPrometheus({ targets, ruleFiles = [], scrapeIntervalSeconds = 1, evaluationIntervalSeconds = 1, port, readyTimeoutMs = 30_000, log } = {}) {
+export async function startPrometheus({ targets, ruleFiles = [], scrapeIntervalSeconds = 1, evaluationIntervalSeconds = 1, port, readyTimeoutMs = 30_000, waitForFirstScrape = true, log } = {}) {
   if (!targets || targets.length === 0) throw new Error('startPrometheus needs at least one scrape target (host:port)');
   const { prometheus } = ensurePrometheus(log);
   const dir = mkdtempSync(join(tmpdir(), 'hl7-prometheus-'));
@@ -136,6 +167,22 @@ export async function startPrometheus({ targets, ruleFiles = [], scrapeIntervalS
       throw new Error(`prometheus on ${url} not ready after ${readyTimeoutMs} ms (log: ${logFile})`);
     }
     await new Promise((r) => setTimeout(r, 200));
+  }
+  // Prometheus applies discovered targets only every 5 s, so the first scrape comes a few
+  // seconds after /-/ready; callers that generate traffic next want it counted from a baseline.
+  if (waitForFirstScrape) {
+    for (;;) {
+      const active = await fetch(`${url}/api/v1/targets`)
+        .then((r) => r.json())
+        .then((b) => b.data.activeTargets, () => []);
+      const scraped = active.filter((t) => !t.lastScrape.startsWith('0001-'));
+      if (active.length === targets.length && scraped.length === targets.length) break;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`prometheus on ${url} did not scrape ${targets.join(', ')} within ${readyTimeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
   return { url, port: listenPort, dir, configFile, logFile, pid: child.pid, stop };
 }
