@@ -49,6 +49,22 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
           configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }],
         })),
       });
+      // A topic just created can still answer "not the leader" or "does not host this
+      // partition" for a moment after its leaders are elected: wait until every partition of
+      // every new topic serves offsets, so the start that follows never trips on it.
+      const deadline = Date.now() + 30_000;
+      for (const t of missing) {
+        for (;;) {
+          try {
+            const offsets = await admin.fetchTopicOffsets(t.topic);
+            if (offsets.length >= t.partitions) break;
+          } catch (err) {
+            if (Date.now() > deadline) throw err;
+          }
+          if (Date.now() > deadline) throw new Error(`topic ${t.topic} did not become available within 30 s`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
     }
   } finally {
     await admin.disconnect();
