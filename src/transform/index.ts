@@ -12,3 +12,5 @@ export {
   TRANSFORM_HEADERS,
 } from './records.js';
 export type { ConversionResult, MessageConverter, RawRecordRef, RecordPublisher } from './types.js';
+export { converterForChannel, convertChecked, mappingSetDir, type ChannelConverterOptions, type CheckedConversion } from './mapping-converter.js';
+export { runConvert, CONVERT_USAGE, type CommandIo, type ExitCode } from './convert-command.js';

@@ -1,0 +1,67 @@
+/**
+ * Binds a channel to its mapping set: where the set lives, loading it for the channel's site,
+ * and a converter that also validates each Bundle against FHIR R4, so an invalid Bundle becomes
+ * a `validation` dead letter instead of a record a FHIR server would refuse.
+ */
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Bundle } from '@medplum/fhirtypes';
+import type { ChannelConfig } from '../channel/index.js';
+import type { Hl7Message } from '../hl7/index.js';
+import { loadFhirDefinitions, validateBundle } from '../fhir/index.js';
+import { convertMessage, loadMappingSet, type MappingSet } from '../mapping/index.js';
+import type { ConversionIssue } from '../mapping/types.js';
+import type { ConversionResult, MessageConverter } from './types.js';
+
+/**
+ * The folder of a channel's mapping set. `mapping: default` names a set in the mappings root
+ * (by default the `mappings/` folder beside the channel folder, as in this repository); a value
+ * with a slash or starting with "." is a folder path, relative to the channel file.
+ */
+export function mappingSetDir(channel: ChannelConfig, mappingsRoot?: string): string | null {
+  const m = channel.mapping;
+  if (m === null) return null;
+  const channelDir = dirname(channel.file);
+  if (isAbsolute(m)) return m;
+  if (m.startsWith('.') || m.includes('/') || m.includes('\\')) return resolve(channelDir, m);
+  return join(mappingsRoot ?? resolve(channelDir, '..', 'mappings'), m);
+}
+
+/** A conversion after validation; `rejected` keeps a Bundle that failed it, for the analyst to see. */
+export interface CheckedConversion extends ConversionResult {
+  readonly rejected: Bundle | null;
+}
+
+/**
+ * Converts and validates. A Bundle with validation problems is withheld (bundle null) and each
+ * problem becomes a `validation` issue naming the element path and rule, never a value.
+ */
+export function convertChecked(message: Hl7Message, set: MappingSet, opts: { validate?: boolean } = {}): CheckedConversion {
+  const r = convertMessage(message, set);
+  if (!r.bundle || opts.validate === false) return { bundle: r.bundle, issues: r.issues, unsupported: r.unsupported, rejected: null };
+  const problems = validateBundle(r.bundle);
+  if (problems.length === 0) return { bundle: r.bundle, issues: r.issues, unsupported: false, rejected: null };
+  const invalid: ConversionIssue[] = problems.map((p) => ({ severity: 'error', code: 'validation', message: p.message, location: p.path }));
+  return { bundle: null, issues: [...r.issues, ...invalid], unsupported: false, rejected: r.bundle };
+}
+
+export interface ChannelConverterOptions {
+  /** Root folder of mapping sets; see mappingSetDir. */
+  readonly mappingsRoot?: string;
+  /** Validate each Bundle against FHIR R4 before publishing (default true). */
+  readonly validate?: boolean;
+}
+
+/**
+ * The converter for a channel, or null when the channel names no mapping set (its messages
+ * then stay in the raw topic until it does). Throws MappingLoadError (file:line:col of every
+ * problem) when the set does not load, so a broken mapping stops the start instead of
+ * dead-lettering every message.
+ */
+export function converterForChannel(channel: ChannelConfig, opts: ChannelConverterOptions = {}): MessageConverter | null {
+  const dir = mappingSetDir(channel, opts.mappingsRoot);
+  if (dir === null) return null;
+  const set = loadMappingSet(dir, channel.site ?? undefined);
+  const validate = opts.validate ?? true;
+  if (validate) loadFhirDefinitions();
+  return (message) => convertChecked(message, set, { validate });
+}
