@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send
+ * hl7-engine start | check | send | convert
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -12,17 +12,22 @@ import { brokersFromEnv, LocalKafka } from './kafka/index.js';
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
+import { CONVERT_USAGE, runConvert } from './transform/index.js';
+import { MappingLoadError } from './mapping/index.js';
 
 const USAGE = `usage:
-  hl7-engine start [--channels DIR]
+  hl7-engine start [--channels DIR] [--mappings DIR]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
-      when unset, a local Apache Kafka is assembled and started for you.
+      when unset, a local Apache Kafka is assembled and started for you. A channel naming a
+      mapping set also converts its messages to FHIR; sets are looked up in --mappings
+      (default: the mappings folder beside the channels folder).
   hl7-engine check [--channels DIR]
       Validates the channel files and exits; starts nothing.
   hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]
                   [--insecure] [--timeout MS] [--retries N]
       Sends every message in the files, one at a time, and waits for each ACK (matched by
-      MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).`;
+      MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).
+${CONVERT_USAGE}`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -40,7 +45,7 @@ function loadOrExit(dir: string) {
 }
 
 async function start(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' } } });
+  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' } } });
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
   const logger = createLogger();
@@ -54,7 +59,7 @@ async function start(argv: string[]): Promise<void> {
     process.stdout.write(`local Kafka serving at ${local.bootstrap} (log: ${local.logFile})\n`);
   }
   const metrics = new EngineMetrics();
-  const engine = new Engine({ channels, brokers, logger, metrics });
+  const engine = new Engine({ channels, brokers, logger, metrics, transform: values.mappings ? { mappingsRoot: resolve(values.mappings) } : {} });
   // Operations HTTP server, up before the engine so /healthz answers and /readyz says 503 while
   // topics are created and listeners bind.
   let ops: OpsServer;
@@ -82,6 +87,8 @@ async function start(argv: string[]): Promise<void> {
   } catch (err) {
     logger.error({ err: err instanceof Error ? err.message : String(err) }, 'engine failed to start');
     if (local) await local.stop({ removeData: false });
+    // A broken mapping set is a configuration error: list each problem's file:line:col.
+    if (err instanceof MappingLoadError) fail(err.message);
     process.exit(1);
   }
   logger.info(
@@ -205,6 +212,8 @@ async function main(): Promise<void> {
       return check(rest);
     case 'send':
       return send(rest);
+    case 'convert':
+      process.exit(runConvert(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
     case undefined:
     case '-h':
     case '--help':

@@ -12,6 +12,7 @@ import { MllpListener } from '../mllp/listener.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { KafkaProbe, type Readiness } from '../ops/readiness.js';
+import { TransformWorker, converterForChannel, type MessageConverter } from '../transform/index.js';
 
 export interface EngineOptions {
   readonly channels: readonly ChannelConfig[];
@@ -26,6 +27,18 @@ export interface EngineOptions {
    * 'kafka'. Channel YAML and the CLI cannot reach 'none'.
    */
   readonly durability?: Durability;
+  /**
+   * The transform stage (raw → FHIR). By default every channel that names a mapping set gets a
+   * transform worker; `false` runs ingest only.
+   */
+  readonly transform?: TransformSetup | false;
+}
+
+export interface TransformSetup {
+  /** Root folder of mapping sets (default: `mappings/` beside each channel's folder). */
+  readonly mappingsRoot?: string;
+  /** The converter for a channel, or null to leave its raw topic alone. Default: its mapping set. */
+  readonly converterFor?: (channel: ChannelConfig) => MessageConverter | null;
 }
 
 export interface RunningChannel {
@@ -39,9 +52,12 @@ export class Engine {
   private readonly kafka: Kafka;
   private producer: GroupCommitProducer | null = null;
   private readonly running: RunningChannel[] = [];
+  private transformProducer: GroupCommitProducer | null = null;
+  private readonly transformWorkers: TransformWorker[] = [];
 
   constructor(opts: EngineOptions) {
-    this.opts = opts;
+    // Without Kafka there is no raw topic to transform.
+    this.opts = opts.durability === 'none' ? { ...opts, transform: false } : opts;
     this.kafka = createKafka(opts.brokers, opts.logger);
   }
 
@@ -51,6 +67,9 @@ export class Engine {
 
   async start(): Promise<void> {
     const { logger, metrics, channels } = this.opts;
+    // Mapping sets load before anything listens: a broken mapping refuses the start, with every
+    // error's file:line:col, instead of dead-lettering each message later.
+    const converters = this.transformConverters();
     const producer = new GroupCommitProducer(this.kafka, {
       onBatch: (records, seconds, ok) => {
         metrics.publishSeconds.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
@@ -117,6 +136,43 @@ export class Engine {
       this.running.push({ channel, listener, ingest });
       logger.info({ channel: name, host: addr.address, port: addr.port, tls: channel.listener.tls !== null }, 'listening');
     }
+    await this.startTransform(converters);
+  }
+
+  private transformConverters(): Array<{ channel: ChannelConfig; convert: MessageConverter }> {
+    const setup = this.opts.transform;
+    if (setup === false) return [];
+    const pick = setup?.converterFor ?? ((c: ChannelConfig) => converterForChannel(c, setup?.mappingsRoot ? { mappingsRoot: setup.mappingsRoot } : {}));
+    const out: Array<{ channel: ChannelConfig; convert: MessageConverter }> = [];
+    for (const channel of this.opts.channels) {
+      const convert = pick(channel);
+      if (convert) out.push({ channel, convert });
+      else this.opts.logger.info({ channel: channel.name }, 'channel names no mapping set: raw messages are stored, not converted');
+    }
+    return out;
+  }
+
+  /** Transform writes get their own producer, so a burst of Bundles never delays an ACK's commit. */
+  private async startTransform(converters: ReadonlyArray<{ channel: ChannelConfig; convert: MessageConverter }>): Promise<void> {
+    if (converters.length === 0) return;
+    const { logger, metrics } = this.opts;
+    const producer = new GroupCommitProducer(this.kafka);
+    this.transformProducer = producer;
+    await producer.connect();
+    await producer.learnTopics(converters.flatMap(({ channel }) => [channel.topics.fhir, channel.topics.dlq]));
+    for (const { channel, convert } of converters) {
+      const worker = new TransformWorker({ channel, kafka: this.kafka, publisher: producer, convert, logger, metrics });
+      await worker.start();
+      this.transformWorkers.push(worker);
+    }
+  }
+
+  /** Transform workers leave their group after their writes are committed. */
+  private async stopTransform(): Promise<void> {
+    await Promise.all(this.transformWorkers.map((w) => w.stop()));
+    this.transformWorkers.length = 0;
+    if (this.transformProducer) await this.transformProducer.disconnect();
+    this.transformProducer = null;
   }
 
   // --- Operations: readiness for /readyz and hl7_kafka_up (served by src/ops/http.ts) ---
@@ -142,7 +198,7 @@ export class Engine {
     const probe = this.kafkaProbe;
     this.kafkaProbe = null;
     await probe?.close();
-    await Promise.all(this.running.map((r) => r.listener.close(graceMs)));
+    await Promise.all([...this.running.map((r) => r.listener.close(graceMs)), this.stopTransform()]);
     this.running.length = 0;
     if (this.producer) await this.producer.disconnect();
     this.producer = null;

@@ -1,1 +1,1 @@
-export { Engine, type EngineOptions, type RunningChannel } from './engine.js';
+export { Engine, type EngineOptions, type RunningChannel, type TransformSetup } from './engine.js';
