@@ -39,6 +39,8 @@ export interface TransformSetup {
   readonly mappingsRoot?: string;
   /** The converter for a channel, or null to leave its raw topic alone. Default: its mapping set. */
   readonly converterFor?: (channel: ChannelConfig) => MessageConverter | null;
+  /** Validate each Bundle against FHIR R4 before publishing (default true; roughly triples conversion CPU). */
+  readonly validate?: boolean;
 }
 
 export interface RunningChannel {
@@ -142,7 +144,11 @@ export class Engine {
   private transformConverters(): Array<{ channel: ChannelConfig; convert: MessageConverter }> {
     const setup = this.opts.transform;
     if (setup === false) return [];
-    const pick = setup?.converterFor ?? ((c: ChannelConfig) => converterForChannel(c, setup?.mappingsRoot ? { mappingsRoot: setup.mappingsRoot } : {}));
+    const options = {
+      ...(setup?.mappingsRoot !== undefined ? { mappingsRoot: setup.mappingsRoot } : {}),
+      ...(setup?.validate !== undefined ? { validate: setup.validate } : {}),
+    };
+    const pick = setup?.converterFor ?? ((c: ChannelConfig) => converterForChannel(c, options));
     const out: Array<{ channel: ChannelConfig; convert: MessageConverter }> = [];
     for (const channel of this.opts.channels) {
       const convert = pick(channel);

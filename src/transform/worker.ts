@@ -10,6 +10,7 @@
  * dlq) is retried with backoff and nothing after it is committed, so progress stops rather than
  * a record being skipped.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
 import type { OutRecord, StoredAt } from '../kafka/index.js';
@@ -34,6 +35,12 @@ export interface TransformWorkerOptions {
   /** Raw partitions this worker converts at the same time (order is kept within each). Default 3. */
   readonly partitionsConcurrently?: number;
 }
+
+/**
+ * Conversion is synchronous CPU work; ingest shares the process and its ACKs wait on the event
+ * loop, so a batch gives way at least this often (ms) instead of holding the loop for seconds.
+ */
+const YIELD_EVERY_MS = 10;
 
 /** The consumer group all transform workers of a channel join. */
 export function transformGroupId(channel: string): string {
@@ -158,11 +165,17 @@ export class TransformWorker {
     this.opts.metrics.transformLag.set({ channel: this.channelName, partition: String(partition) }, Number(batch.offsetLag()));
     const pending: Pending[] = [];
     let beat = Date.now();
+    let slice = beat;
     for (const m of batch.messages) {
       if (!this.live(p)) break;
       const outcome = this.convert(topic, partition, m);
       pending.push({ offset: m.offset, outcome, done: this.publish(outcome.record) });
-      if (Date.now() - beat > 1000) {
+      const now = Date.now();
+      if (now - slice >= YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        slice = Date.now();
+      }
+      if (now - beat > 1000) {
         await p.heartbeat();
         beat = Date.now();
       }

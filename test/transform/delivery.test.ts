@@ -196,3 +196,43 @@ test('one patient’s messages reach <channel>.fhir in the order they were store
   assert.equal(seen.size, patients);
   for (const [patient, s] of seen) assert.deepEqual(s.seq, Array.from({ length: perPatient }, (_, i) => i), `patient ${patient} out of order`);
 });
+
+test('a batch of slow conversions gives way to the event loop, which ingest ACKs share', async () => {
+  const kafka = testKafka();
+  const channel = await channelWithTopics('tx-fair', kafka);
+  const count = 90;
+  await writeRaw(kafka, channel, Array.from({ length: count }, (_, i) => ({ text: adt('MRN1', `F${i}`), key: 'pt:one-partition' })));
+  const producer = await realProducer(kafka, [channel.topics.fhir, channel.topics.dlq]);
+  // 10 ms of CPU per message: one raw partition's batch of 90 is ~0.9 s of synchronous work.
+  const slow = (m: Parameters<typeof fakeConverter>[0]) => {
+    const until = Date.now() + 10;
+    while (Date.now() < until);
+    return fakeConverter(m);
+  };
+  let converted = 0;
+  let worstGapMs = 0;
+  let last = Date.now();
+  let convertedAtLast = 0;
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    // A gap counts when conversions were under way during it.
+    if (converted > 0 && convertedAtLast < count) worstGapMs = Math.max(worstGapMs, now - last);
+    last = now;
+    convertedAtLast = converted;
+  }, 5);
+  const counting = (m: Parameters<typeof fakeConverter>[0]) => {
+    converted++;
+    return slow(m);
+  };
+  const { logger } = quietLogger();
+  const worker = new TransformWorker({ channel, kafka, publisher: producer, convert: counting, logger, metrics: freshMetrics() });
+  await worker.start();
+  try {
+    assert.ok(await eventually(async () => converted >= count, 30_000), `converted ${converted} of ${count}`);
+  } finally {
+    clearInterval(ticker);
+    await worker.stop();
+    await producer.disconnect();
+  }
+  assert.ok(worstGapMs < 250, `the event loop was held for ${worstGapMs} ms while converting`);
+});
