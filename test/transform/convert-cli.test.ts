@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import { validateBundle } from '../../src/fhir/index.js';
+import { freePort } from '../../src/kafka/local-broker.js';
 import { REPO_DIR } from '../support/corpus.js';
 
 const CLI = join(REPO_DIR, 'dist', 'src', 'cli.js');
@@ -24,10 +25,11 @@ interface CliRun {
   readonly stderr: string;
 }
 
-function cli(args: string[]): Promise<CliRun> {
+function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
   // No broker address at all: convert must not need one.
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env['KAFKA_BROKERS'];
+  Object.assign(env, extraEnv);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_DIR, env });
     let stdout = '';
@@ -147,4 +149,18 @@ test('convert without --channel or --mappings, or with both, is a usage error (e
     assert.equal(r.code, 2);
     assert.match(r.stderr, /exactly one of --channel NAME or --mappings DIR/);
   }
+});
+
+test('start refuses a channel whose mapping set does not load: exit 2, each problem at file:line:col, before Kafka is needed', async () => {
+  const dir = tempDir();
+  const set = join(dir, 'mappings', 'broken');
+  mkdirSync(join(set, 'messages'), { recursive: true });
+  writeFileSync(join(set, 'messages', 'broken.yaml'), 'id: broken\nmessages: ["ADT^A01"]\nresources:\n  - name: patient\n    type: 42\n');
+  mkdirSync(join(dir, 'channels'));
+  const port = await freePort();
+  writeFileSync(join(dir, 'channels', 'adt.yaml'), `name: broken-map\nlistener:\n  port: ${port}\nmapping: broken\n`);
+  // An unreachable broker: the set (found in mappings/ beside channels/) is refused before Kafka is used.
+  const r = await cli(['start', '--channels', join(dir, 'channels')], { KAFKA_BROKERS: '127.0.0.1:1', METRICS_PORT: String(await freePort()) });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /broken\.yaml:5:11: type must be a FHIR resource type/);
 });
