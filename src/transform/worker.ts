@@ -34,6 +34,11 @@ export interface TransformWorkerOptions {
   readonly retryBackoffMs?: { readonly initial: number; readonly max: number };
   /** Raw partitions this worker converts at the same time (order is kept within each). Default 3. */
   readonly partitionsConcurrently?: number;
+  /**
+   * How long the group waits for a silent member before handing its partitions to the others
+   * (Kafka's session timeout; default 30 s, broker minimum usually 6 s).
+   */
+  readonly sessionTimeoutMs?: number;
 }
 
 /**
@@ -69,6 +74,7 @@ export class TransformWorker {
     this.consumer = opts.kafka.consumer({
       groupId: opts.groupId ?? transformGroupId(opts.channel.name),
       allowAutoTopicCreation: false,
+      ...(opts.sessionTimeoutMs !== undefined ? { sessionTimeout: opts.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 5)) } : {}),
       // A raw record can be as large as a frame the listener accepts (64 MiB topic limit).
       maxBytesPerPartition: 16 * 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
