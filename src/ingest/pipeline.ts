@@ -237,15 +237,12 @@ export class Ingest {
       return this.answer({ outcome: 'accepted', result: 'duplicate' }, msh, message.delimiters, ackCharset);
     }
     const key = recordKey(msh, message.get('PID-3[1].1') || undefined, message.get('PID-3[1].4.1') || undefined);
+    // Remember the message whenever Kafka confirms it, even after we gave up waiting and
+    // answered AE: the sender's resend is then recognised instead of stored twice.
     const publish = this.deps.producer.publish(
       { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [DEDUPE_HEADER]: dkey }) },
       this.channel.ack.timeoutMs,
-    );
-    // Remember the message whenever Kafka confirms it, even after we gave up waiting and
-    // answered AE: the sender's resend is then recognised instead of stored twice.
-    publish.then(
       () => this.deps.dedupe.remember(dkey),
-      () => undefined,
     );
     if (dedupeOn) {
       this.storing.set(dkey, publish);

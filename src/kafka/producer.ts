@@ -97,8 +97,12 @@ export class GroupCommitProducer {
     }
   }
 
-  /** Resolves once Kafka has the record (acks=all); rejects on failure or after `timeoutMs`. */
-  publish(record: OutRecord, timeoutMs: number): Promise<StoredAt> {
+  /**
+   * Resolves once Kafka has the record (acks=all); rejects on failure or after `timeoutMs`.
+   * `onStored` runs whenever Kafka does acknowledge the record, even after the timeout already
+   * rejected the promise: a record sent just before the timeout may still land.
+   */
+  publish(record: OutRecord, timeoutMs: number, onStored?: (at: StoredAt) => void): Promise<StoredAt> {
     if (this.closed) return Promise.reject(new Error('producer is closed'));
     return new Promise<StoredAt>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -107,6 +111,7 @@ export class GroupCommitProducer {
         bytes: (typeof record.value === 'string' ? Buffer.byteLength(record.value) : record.value.length) + record.key.length,
         resolve: (at) => {
           if (timer) clearTimeout(timer);
+          onStored?.(at);
           resolve(at);
         },
         reject: (err) => {
