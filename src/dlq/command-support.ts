@@ -1,0 +1,62 @@
+/**
+ * What the operator commands (`dlq`, `replay`) share: output streams, exit codes, finding Kafka
+ * and the channels the way `start` does.
+ */
+import { resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { loadChannels, type ChannelConfig } from '../channel/index.js';
+import { brokersFromEnv, createKafka } from '../kafka/client.js';
+import { LocalKafka } from '../kafka/local-broker.js';
+import { createLogger } from '../ops/logger.js';
+
+export interface CommandIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+/** 0 done, 1 runtime failure (Kafka, nothing matched, messages failed again), 2 usage or config. */
+export type ExitCode = 0 | 1 | 2;
+
+export class UsageError extends Error {}
+
+export interface CommandDeps {
+  /** A Kafka client to use instead of $KAFKA_BROKERS (tests). */
+  readonly kafka?: Kafka;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly now?: () => Date;
+}
+
+/**
+ * $KAFKA_BROKERS, else the local broker `start` runs when that is unset (if it is up). Kafka's
+ * own logs go to stderr at warn, so stdout stays the command's output.
+ */
+export async function kafkaFor(deps: CommandDeps): Promise<Kafka> {
+  if (deps.kafka) return deps.kafka;
+  let brokers = brokersFromEnv((deps.env ?? process.env)['KAFKA_BROKERS']);
+  if (!brokers) {
+    const local = new LocalKafka({ name: 'dev' });
+    if (!(await local.running())) {
+      throw new UsageError('KAFKA_BROKERS is unset and no local Kafka started by `hl7-engine start` is running; set KAFKA_BROKERS=host:port');
+    }
+    brokers = [local.bootstrap];
+  }
+  return createKafka(brokers, createLogger({ level: 'warn', destination: process.stderr }), 'hl7-engine-operator');
+}
+
+/** The channels of DIR; the named one only when `name` is given. */
+export function channelsFor(dir: string | undefined, name: string | undefined): ChannelConfig[] {
+  const channelsDir = resolve(dir ?? 'channels');
+  const { channels, errors } = loadChannels(channelsDir);
+  if (errors.length > 0) throw new UsageError(`${errors.map((e) => e.message).join('\n')}\n${errors.length} error(s) in ${channelsDir}`);
+  if (name === undefined) {
+    if (channels.length === 0) throw new UsageError(`no channel files (*.yaml) in ${channelsDir}`);
+    return channels;
+  }
+  const c = channels.find((x) => x.name === name);
+  if (!c) throw new UsageError(`no channel named ${name} in ${channelsDir} (channels: ${channels.map((x) => x.name).join(', ') || 'none'})`);
+  return [c];
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

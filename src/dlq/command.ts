@@ -1,0 +1,226 @@
+/**
+ * `hl7-engine dlq list|show|stats`: what is waiting in the dead-letter queues, grouped by
+ * category and cause. Nothing identifying a patient is printed unless `show --show-phi` asks,
+ * and that request is written to the audit topic before anything is displayed.
+ */
+import { parseArgs } from 'node:util';
+import type { Kafka } from 'kafkajs';
+import type { ChannelConfig } from '../channel/index.js';
+import { AUDIT_TOPIC, currentOperator, ensureAuditTopic, newAuditRecord, writeAudit } from './audit.js';
+import { channelsFor, errorText, kafkaFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
+import { contentOf, type DeadLetterSummary } from './dead-letter.js';
+import {
+  filterDeadLetters,
+  groupByCause,
+  loadDeadLetters,
+  parseOffsetRef,
+  parseTime,
+  type DlqFilter,
+  type InspectedDeadLetter,
+} from './inspect.js';
+
+export const DLQ_USAGE = `  hl7-engine dlq list|stats [--channel C] [--category K] [--since T] [--until T] [--all] [--json]
+  hl7-engine dlq show (P:O | --offset P:O | --control-id ID) [--channel C] [--show-phi --reason "…"]
+      What waits in each channel's <channel>.dlq, grouped by category and cause. T is ISO 8601
+      or an age (30m, 2h, 7d). --all adds dead letters already replayed. No message content
+      is shown unless 'show --show-phi' is given; that is written to the audit topic
+      (${AUDIT_TOPIC}) with the operator ($HL7_OPERATOR or the OS user) first.`;
+
+const OPTIONS = {
+  channel: { type: 'string' },
+  channels: { type: 'string' },
+  category: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  offset: { type: 'string', multiple: true },
+  'control-id': { type: 'string', multiple: true },
+  all: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  'show-phi': { type: 'boolean', default: false },
+  reason: { type: 'string' },
+  'audit-topic': { type: 'string' },
+} as const;
+
+function detailText(d: DeadLetterSummary['detail']): string {
+  const parts = Object.entries(d).map(([k, v]) => `${k}=${v === null ? '-' : String(v)}`);
+  return parts.length > 0 ? parts.join(', ') : '-';
+}
+
+function refText(r: { topic: string; partition: number; offset: string } | null): string {
+  return r ? `${r.topic} ${r.partition}:${r.offset}` : '-';
+}
+
+function row(d: InspectedDeadLetter): string {
+  const s = d.summary;
+  const status = d.status === 'waiting' ? '' : `  [${d.status}]`;
+  return `  ${s.ref.partition}:${s.ref.offset}  attempts ${s.attempts}  last ${s.lastAt}  ${s.messageType || '-'}  ${s.controlId || '-'}  ${s.sendingApplication || '-'}|${s.sendingFacility || '-'}${status}`;
+}
+
+function describe(d: InspectedDeadLetter): string {
+  const s = d.summary;
+  const lines: Array<[string, string]> = [
+    ['category', s.category],
+    ['stage', s.stage],
+    ['message', s.message],
+    ['detail', detailText(s.detail)],
+    ['attempts', String(s.attempts)],
+    ['first failure', s.firstAt],
+    ['last failure', s.lastAt],
+    ['received', s.receivedAt || '-'],
+    ['message type', s.messageType || '-'],
+    ['control id', s.controlId || '-'],
+    ['sender', `${s.sendingApplication || '-'} / ${s.sendingFacility || '-'}`],
+    ['receiver', `${s.receivingApplication || '-'} / ${s.receivingFacility || '-'}`],
+    ['version', s.version || '-'],
+    ['raw bytes', `${s.rawLength}${s.truncated ? ' (head of an oversize frame only)' : ''}, sha256 ${s.rawSha256 || '-'}`],
+    ['charset', s.charset ?? 'undecided'],
+    ['raw record', refText(s.rawRecord)],
+    ['replay of', refText(s.replayOf)],
+    ['envelope id', s.envelopeId || '-'],
+  ];
+  return `dead letter ${s.ref.topic} ${s.ref.partition}:${s.ref.offset} (${d.status})\n${lines.map(([k, v]) => `  ${k.padEnd(14)}${v}`).join('\n')}\n`;
+}
+
+function filterFrom(values: { category?: string; since?: string; until?: string; all?: boolean }, now: Date): DlqFilter {
+  return {
+    ...(values.category !== undefined ? { category: values.category } : {}),
+    ...(values.since !== undefined ? { since: parseTime(values.since, now) } : {}),
+    ...(values.until !== undefined ? { until: parseTime(values.until, now) } : {}),
+    all: values.all ?? false,
+  };
+}
+
+interface Loaded {
+  readonly channel: ChannelConfig;
+  readonly letters: InspectedDeadLetter[];
+}
+
+async function loadAll(kafka: Kafka, channels: readonly ChannelConfig[], auditTopic: string): Promise<Loaded[]> {
+  const out: Loaded[] = [];
+  for (const channel of channels) out.push({ channel, letters: await loadDeadLetters(kafka, channel.topics.dlq, { channel: channel.name, auditTopic }) });
+  return out;
+}
+
+function statusCounts(list: readonly InspectedDeadLetter[]): string {
+  const n = (s: string): number => list.filter((d) => d.status === s).length;
+  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay`;
+}
+
+function printList(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
+  for (const { channel, letters } of loaded) {
+    const picked = filterDeadLetters(letters, filter);
+    io.stdout(`channel ${channel.name}: ${picked.length} ${filter.all ? 'dead letter(s)' : 'waiting'} in ${channel.topics.dlq} (${statusCounts(letters)})\n`);
+    for (const g of groupByCause(picked)) {
+      io.stdout(`${g.category} at ${g.stage} (${g.count}): ${g.cause}\n`);
+      for (const d of g.items) io.stdout(`${row(d)}\n`);
+    }
+  }
+}
+
+function printStats(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
+  for (const { channel, letters } of loaded) {
+    const picked = filterDeadLetters(letters, filter);
+    io.stdout(`channel ${channel.name}: ${channel.topics.dlq} holds ${letters.length} dead letter(s): ${statusCounts(letters)}\n`);
+    const byCategory = new Map<string, number>();
+    for (const d of picked) byCategory.set(d.summary.category, (byCategory.get(d.summary.category) ?? 0) + 1);
+    io.stdout(`${filter.all ? 'all' : 'waiting'} by category:\n`);
+    for (const [c, n] of [...byCategory].sort((a, b) => b[1] - a[1])) io.stdout(`  ${c.padEnd(12)} ${n}\n`);
+    io.stdout(`${filter.all ? 'all' : 'waiting'} by cause:\n`);
+    for (const g of groupByCause(picked)) {
+      const types = [...g.messageTypes].map(([t, n]) => `${t} x${n}`).join(', ');
+      io.stdout(`  ${String(g.count).padStart(5)}  ${g.category}/${g.stage}  ${g.cause}  (${types}; ${g.oldest} .. ${g.newest})\n`);
+    }
+  }
+}
+
+/** Runs the command; never exits the process, so tests call it like the CLI does. */
+export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = {}): Promise<ExitCode> {
+  const now = (deps.now ?? (() => new Date()))();
+  let sub: string;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>['values'];
+  let positionals: string[];
+  let channels: ChannelConfig[];
+  let filter: DlqFilter;
+  try {
+    const parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+    values = parsed.values;
+    [sub = '', ...positionals] = parsed.positionals;
+    if (!['list', 'show', 'stats'].includes(sub)) throw new UsageError(`dlq needs list, show or stats, got ${sub || 'nothing'}`);
+    if (values['show-phi'] && sub !== 'show') throw new UsageError('--show-phi works with show only: pick the one dead letter whose content you need');
+    if (values['show-phi'] && !values.reason?.trim()) throw new UsageError('--show-phi needs --reason "…" (it is written to the audit topic)');
+    channels = channelsFor(values.channels, values.channel);
+    filter = filterFrom(values, now);
+    if (sub === 'show') {
+      const offsets = [...positionals, ...(values.offset ?? [])].map(parseOffsetRef);
+      const controlIds = values['control-id'] ?? [];
+      if (offsets.length === 0 && controlIds.length === 0) throw new UsageError('show needs a record: PARTITION:OFFSET, --offset P:O or --control-id ID');
+      if (offsets.length > 0 && channels.length > 1) throw new UsageError('an offset names a record in one DLQ topic: add --channel C');
+      filter = { ...filter, all: true, ...(offsets.length > 0 ? { offsets } : {}), ...(controlIds.length > 0 ? { controlIds } : {}) };
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof TypeError || (err instanceof Error && /not a (time|record position)/.test(err.message))) {
+      io.stderr(`${errorText(err)}\nusage:\n${DLQ_USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const auditTopic = values['audit-topic'] ?? AUDIT_TOPIC;
+  let kafka: Kafka;
+  let loaded: Loaded[];
+  try {
+    kafka = await kafkaFor(deps);
+    loaded = await loadAll(kafka, channels, auditTopic);
+  } catch (err) {
+    io.stderr(`${errorText(err)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+
+  if (values.json) {
+    const out = loaded.flatMap(({ letters }) => filterDeadLetters(letters, filter).map((d) => ({ ...d.summary, status: d.status })));
+    io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  }
+  if (sub === 'list') printList(io, loaded, filter);
+  if (sub === 'stats') printStats(io, loaded, filter);
+  if (sub !== 'show') return 0;
+
+  const matches = loaded.flatMap(({ letters }) => filterDeadLetters(letters, filter));
+  if (matches.length === 0) {
+    io.stderr(`no dead letter matches in ${channels.map((c) => c.topics.dlq).join(', ')}\n`);
+    return 1;
+  }
+  if (values['show-phi']) {
+    // The audit record goes first: if it cannot be written, nothing is shown.
+    try {
+      await ensureAuditTopic(kafka, auditTopic);
+      await writeAudit(
+        kafka,
+        newAuditRecord({
+          kind: 'dlq-phi-shown',
+          channel: matches[0]!.summary.channel || channels[0]!.name,
+          reason: values.reason ?? null,
+          outcome: 'shown',
+          shown: matches.map((d) => ({ ...d.summary.ref, controlId: d.summary.controlId || null })),
+          operator: currentOperator(deps.env ?? process.env),
+          at: now,
+        }),
+        auditTopic,
+      );
+    } catch (err) {
+      io.stderr(`content not shown: the audit record could not be written to ${auditTopic} (${errorText(err)})\n`);
+      return 1;
+    }
+  }
+  for (const d of matches) {
+    io.stdout(describe(d));
+    if (!values['show-phi']) {
+      io.stdout('  content       hidden (add --show-phi --reason "…" to see it; that use is audited)\n');
+      continue;
+    }
+    const c = contentOf(d.letter);
+    if (c.text !== null) io.stdout(`  content (decoded text, segments one per line):\n${c.text.split(/\r\n|\r|\n/).filter(Boolean).map((l) => `    ${l}`).join('\n')}\n`);
+    else io.stdout(`  content (raw bytes, base64; they could not be decoded):\n    ${c.rawBase64 ?? '-'}\n`);
+  }
+  return 0;
+}

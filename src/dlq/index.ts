@@ -1,0 +1,29 @@
+export { runDlq, DLQ_USAGE } from './command.js';
+export { kafkaFor, channelsFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
+export {
+  AUDIT_TOPIC,
+  currentOperator,
+  ensureAuditTopic,
+  newAuditRecord,
+  readAudit,
+  writeAudit,
+  toRanges,
+  inRanges,
+  type AuditKind,
+  type AuditRecord,
+  type OffsetRange,
+  type RecordRef,
+} from './audit.js';
+export { readDeadLetter, summarize, causeOf, contentOf, type DeadLetter, type DeadLetterSummary, type ReplayMark, type StoredDeadLetter } from './dead-letter.js';
+export {
+  loadDeadLetters,
+  filterDeadLetters,
+  groupByCause,
+  parseTime,
+  parseOffsetRef,
+  type CauseGroup,
+  type DeadLetterStatus,
+  type DlqFilter,
+  type InspectedDeadLetter,
+} from './inspect.js';
+export { readTopicRange, topicBounds, type TopicRecord, type TopicBounds, type Offsets, type ReadRangeOptions } from './read-topic.js';
