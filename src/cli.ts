@@ -7,13 +7,13 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadChannels } from './channel/index.js';
+import { loadMappingSet, MappingLoadError } from './mapping/index.js';
+import { mappingSetDir, CONVERT_USAGE, runConvert } from './transform/index.js';
 import { Engine } from './engine/index.js';
 import { brokersFromEnv, LocalKafka } from './kafka/index.js';
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
-import { CONVERT_USAGE, runConvert } from './transform/index.js';
-import { MappingLoadError } from './mapping/index.js';
 
 const USAGE = `usage:
   hl7-engine start [--channels DIR] [--mappings DIR]
@@ -104,12 +104,27 @@ async function start(argv: string[]): Promise<void> {
 }
 
 function check(argv: string[]): void {
-  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' } } });
+  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' } } });
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
+  let failed = 0;
   for (const c of channels) {
-    process.stdout.write(`ok ${c.file}: channel ${c.name} on ${c.listener.host}:${c.listener.port}\n`);
+    // A channel is only good if its mapping set loads too: the same check `start` makes.
+    const setDir = mappingSetDir(c, values.mappings ? resolve(values.mappings) : undefined);
+    if (setDir) {
+      try {
+        loadMappingSet(setDir, c.site ?? undefined);
+      } catch (err) {
+        failed++;
+        if (err instanceof MappingLoadError) for (const e of err.errors) process.stderr.write(`${e.message}\n`);
+        else process.stderr.write(`${c.file}: mapping set ${setDir}: ${err instanceof Error ? err.message : String(err)}\n`);
+        continue;
+      }
+    }
+    const mapping = setDir ? `, mapping ${c.mapping}${c.site ? ` (site ${c.site})` : ''}` : ', raw only (no mapping)';
+    process.stdout.write(`ok ${c.file}: channel ${c.name} on ${c.listener.host}:${c.listener.port}${mapping}\n`);
   }
+  if (failed > 0) fail(`${failed} channel(s) with a mapping set that does not load`);
 }
 
 async function send(argv: string[]): Promise<void> {
