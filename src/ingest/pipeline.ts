@@ -111,7 +111,7 @@ function headerOnly(text: string): { msh: MshSummary | null; delimiters: Delimit
 
 export class Ingest {
   private channel: ChannelConfig;
-  private readonly deps: IngestDeps;
+  private deps: IngestDeps;
   /** Raw records handed to Kafka and not yet confirmed, by dedupe key. */
   private readonly storing = new Map<string, Promise<StoredAt>>();
 
@@ -120,9 +120,13 @@ export class Ingest {
     this.deps = deps;
   }
 
-  /** Hot reload: later frames follow the new settings. */
-  setChannel(channel: ChannelConfig): void {
+  /**
+   * Hot reload: later frames follow the new settings. `dedupe` replaces the duplicate memory when
+   * its window or size changed (a DedupeMemory's limits are fixed when it is made).
+   */
+  setChannel(channel: ChannelConfig, swap: { readonly dedupe?: DedupeMemory } = {}): void {
     this.channel = channel;
+    if (swap.dedupe) this.deps = { ...this.deps, dedupe: swap.dedupe };
   }
 
   get name(): string {

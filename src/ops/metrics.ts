@@ -136,6 +136,20 @@ export class EngineMetrics {
   });
   // ---- end of transform stage ----------------------------------------------------------------
 
+  // ---- hot reload (src/engine/reload.ts) -----------------------------------------------------
+  readonly configReloads = new Counter({
+    name: 'hl7_config_reloads_total',
+    help: 'Configuration reloads (channels/ and mappings/), by result: success, or failure when an edit was rejected and the last good config kept running',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly configLastReloadSuccess = new Gauge({
+    name: 'hl7_config_last_reload_success_timestamp_seconds',
+    help: 'Unix time of the last configuration that loaded and was applied (the start-up config counts)',
+    registers: [this.registry],
+  });
+  // ---- end of hot reload ---------------------------------------------------------------------
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

@@ -53,6 +53,18 @@ export function transformGroupId(channel: string): string {
   return `hl7-engine-transform-${channel}`;
 }
 
+/**
+ * A converter and the raw offsets (per partition) from which it applies. Hot reload appends one;
+ * choosing by raw offset, not by the moment of conversion, means a message Kafka held before the
+ * reload is converted with the old mapping even if the worker reaches it afterwards, and a
+ * redelivered record gets the same converter (and so the same bytes) again.
+ */
+interface ConverterEra {
+  readonly convert: MessageConverter;
+  /** Partition → first offset; a partition not listed (created later) starts at 0. */
+  readonly from: ReadonlyMap<number, bigint>;
+}
+
 interface Pending {
   readonly offset: string;
   readonly outcome: TransformOutcome;
@@ -67,9 +79,12 @@ export class TransformWorker {
   private aborted = false;
   private stopping = false;
   private wakeSleepers: Array<() => void> = [];
+  /** Oldest first; the first era applies from offset 0 everywhere. */
+  private eras: ConverterEra[];
 
   constructor(opts: TransformWorkerOptions) {
     this.opts = opts;
+    this.eras = [{ convert: opts.convert, from: new Map() }];
     this.channelName = opts.channel.name;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
     this.consumer = opts.kafka.consumer({
@@ -125,6 +140,47 @@ export class TransformWorker {
     await this.consumer.disconnect();
   }
 
+  /**
+   * Hot reload: raw records at or after `from` (partition → offset, e.g. the raw topic's end
+   * offsets when the reload was applied) are converted with `convert`, earlier ones as before.
+   * Takes effect between two messages; never in the middle of one.
+   */
+  setConverter(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
+    const bounds = new Map<number, bigint>();
+    for (const [partition, offset] of from) bounds.set(partition, BigInt(offset));
+    this.eras.push({ convert, from: bounds });
+  }
+
+  /** The converter for records stored from now on (the latest setConverter, else the first). */
+  get currentConverter(): MessageConverter {
+    return this.eras[this.eras.length - 1]!.convert;
+  }
+
+  private converterFor(partition: number, offset: string): MessageConverter {
+    const at = BigInt(offset);
+    for (let i = this.eras.length - 1; i > 0; i--) {
+      const era = this.eras[i]!;
+      if (at >= (era.from.get(partition) ?? 0n)) {
+        this.forgetErasBefore(i, partition, at);
+        return era.convert;
+      }
+    }
+    return this.eras[0]!.convert;
+  }
+
+  /** Past era `i`'s start on every partition it names, nothing older is needed here again. */
+  private readonly reached = new Map<number, bigint>();
+  private forgetErasBefore(i: number, partition: number, at: bigint): void {
+    const was = this.reached.get(partition);
+    if (was === undefined || at > was) this.reached.set(partition, at);
+    const era = this.eras[i]!;
+    for (const [p, start] of era.from) {
+      const seen = this.reached.get(p);
+      if (seen === undefined || seen < start) return;
+    }
+    this.eras = this.eras.slice(i);
+  }
+
   private wake(): void {
     const w = this.wakeSleepers;
     this.wakeSleepers = [];
@@ -147,7 +203,7 @@ export class TransformWorker {
 
   private convert(topic: string, partition: number, m: KafkaMessage): TransformOutcome {
     const started = process.hrtime.bigint();
-    const outcome = transformRecord(m, { topic, partition, offset: m.offset }, { channel: this.opts.channel, convert: this.opts.convert });
+    const outcome = transformRecord(m, { topic, partition, offset: m.offset }, { channel: this.opts.channel, convert: this.converterFor(partition, m.offset) });
     const { metrics } = this.opts;
     const channel = this.channelName;
     metrics.conversionSeconds.observe({ channel, outcome: outcome.kind }, Number(process.hrtime.bigint() - started) / 1e9);
