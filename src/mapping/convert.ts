@@ -69,6 +69,8 @@ class Scope {
 
 type Value = V2Value | unknown;
 
+const NO_SEGMENTS: readonly number[] = Object.freeze([]);
+
 function isEmptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === '') return true;
   if (v instanceof V2Value) return v.isEmpty || v.raw === '""';
@@ -99,6 +101,8 @@ export class Conversion {
   private readonly all: Instance[] = [];
   private readonly refEntries = new Map<string, string>();
   private readonly touched = new Set<number>();
+  private readonly segmentIds: readonly string[];
+  private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
   private readonly usedIds = new Set<string>();
   private readonly usedQueries = new Set<string>();
   private readonly messageKey: string;
@@ -110,6 +114,7 @@ export class Conversion {
   ) {
     const msh = message.msh();
     this.messageKey = `${msh.sendingApplication}|${msh.sendingFacility}|${msh.controlId}`;
+    this.segmentIds = message.segmentIds();
   }
 
   run(): Bundle {
@@ -122,7 +127,7 @@ export class Conversion {
     // issue per distinct finding.
     const seen = new Set<string>();
     const unique = this.issues.filter((i) => {
-      const k = JSON.stringify(i);
+      const k = `${i.severity}|${i.code}|${i.location ?? ''}|${i.table ?? ''}|${i.message}`;
       if (seen.has(k)) return false;
       seen.add(k);
       return true;
@@ -170,13 +175,13 @@ export class Conversion {
     const found = this.identity(def, scope, ordinal);
     let { key } = found;
     const { identifierQuery, identifiers } = found;
-    let id = deterministicId(this.env.site.name, def.type, key);
+    let id = cachedId(this.env.site.name, def.type, key);
     if (this.usedIds.has(id)) {
       // Two instances with the same business key in one message (the same OBX code twice
       // without a sub-id): a transaction cannot PUT one URL twice, so the later one is told
       // apart by its position, which is stable for the same message.
       key = `${key}|#${ordinal}`;
-      id = deterministicId(this.env.site.name, def.type, key);
+      id = cachedId(this.env.site.name, def.type, key);
       this.issues.push({
         severity: 'warning',
         code: 'identity-fallback',
@@ -256,7 +261,7 @@ export class Conversion {
     // references are the same person or place: the content decides, so different people sent
     // with the same bare id do not collapse into one resource.
     const key = ref.identifierQuery ? ref.key : `${ref.key}|${JSON.stringify(ref.resource)}`;
-    const id = deterministicId(this.env.site.name, type, key);
+    const id = cachedId(this.env.site.name, type, key);
     if (!this.refEntries.has(id)) {
       this.refEntries.set(id, id);
       const resource: Record<string, unknown> = { resourceType: type };
@@ -309,8 +314,8 @@ export class Conversion {
         const existing = target[leaf];
         target[leaf] = Array.isArray(existing) ? [...existing, ...values] : values;
       } else {
-        const distinct = new Set(values.map((v) => JSON.stringify(v)));
-        if (distinct.size > 1) {
+        const distinct = values.length > 1 ? new Set(values.map((v) => JSON.stringify(v))) : null;
+        if (distinct && distinct.size > 1) {
           this.issues.push({
             severity: 'information',
             code: 'dropped-repetition',
@@ -364,13 +369,24 @@ export class Conversion {
 
   // ---------------------------------------------------------------- expressions
 
-  private segmentsIn(node: GroupNode, id: string): number[] {
-    const ids = this.message.segmentIds();
-    return node.segments.filter((i) => ids[i] === id);
+  private segmentsIn(node: GroupNode, id: string): readonly number[] {
+    // Hot: every path lookup walks the scope chain; index each group's segments once.
+    let index = this.segmentIndex.get(node);
+    if (!index) {
+      index = new Map();
+      for (const i of node.segments) {
+        const sid = this.segmentIds[i]!;
+        const list = index.get(sid);
+        if (list) list.push(i);
+        else index.set(sid, [i]);
+      }
+      this.segmentIndex.set(node, index);
+    }
+    return index.get(id) ?? NO_SEGMENTS;
   }
 
   /** Segment indices for `id` as seen from a scope: the pinned one, else the nearest group holding it. */
-  private findSegments(scope: Scope, id: string, occurrence: number): number[] {
+  private findSegments(scope: Scope, id: string, occurrence: number): readonly number[] {
     for (let s: Scope | null = scope; s; s = s.parent) {
       if (s.pinned && s.pinned.id === id) return occurrence <= 1 ? [s.pinned.index] : [];
     }
@@ -386,7 +402,7 @@ export class Conversion {
     const d = this.message.delimiters;
     for (const index of this.findSegments(scope, p.segment, p.occurrence)) {
       this.touched.add(index);
-      const reps = this.message.getAllIn(index, `${p.field}[*]`, true);
+      const reps = this.message.getAllIn(index, p.allRepetitions, true);
       const chosen = p.repetition === undefined ? reps.slice(0, 1) : p.repetition === 0 ? reps : reps.slice(p.repetition - 1, p.repetition);
       for (const raw of chosen) {
         let v = new V2Value(raw, 0, d);
@@ -516,7 +532,7 @@ export class Conversion {
   }
 
   private reportUnmapped(): void {
-    const ids = this.message.segmentIds();
+    const ids = this.segmentIds;
     const seen = new Set<string>();
     ids.forEach((id, i) => {
       if (this.touched.has(i) || this.mapping.ignore.includes(id) || seen.has(id)) return;
@@ -529,6 +545,29 @@ export class Conversion {
       });
     });
   }
+}
+
+/**
+ * UUIDv5 is a SHA-1 per id; the same practitioners, locations and organisations recur in every
+ * message of a feed, so their ids are remembered (bounded: the oldest half is dropped when full).
+ */
+const ID_CACHE = new Map<string, string>();
+const ID_CACHE_MAX = 20_000;
+function cachedId(site: string, type: string, key: string): string {
+  const k = `${site}|${type}|${key}`;
+  let id = ID_CACHE.get(k);
+  if (id === undefined) {
+    id = deterministicId(site, type, key);
+    if (ID_CACHE.size >= ID_CACHE_MAX) {
+      let drop = ID_CACHE_MAX / 2;
+      for (const old of ID_CACHE.keys()) {
+        ID_CACHE.delete(old);
+        if (--drop === 0) break;
+      }
+    }
+    ID_CACHE.set(k, id);
+  }
+  return id;
 }
 
 function encodeQuery(systemValue: string): string {

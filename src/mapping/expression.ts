@@ -24,6 +24,8 @@ export interface PathRef {
   readonly component?: number;
   readonly subcomponent?: number;
   readonly text: string;
+  /** The segment-relative path of every repetition ("5[*]"), built once at load. */
+  readonly allRepetitions: string;
 }
 
 export interface CurrentRef {
@@ -203,6 +205,7 @@ class Parser {
         segment: m[1]!,
         occurrence: occ,
         field: Number(m[3]),
+        allRepetitions: `${Number(m[3])}[*]`,
         repetition: rep,
         ...(m[5] !== undefined ? { component: Number(m[5]) } : {}),
         ...(m[6] !== undefined ? { subcomponent: Number(m[6]) } : {}),
