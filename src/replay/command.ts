@@ -81,6 +81,10 @@ function summary(r: ReplayReport): string {
     `  read ${c.read}, selected ${c.selected}: ${c.converted} converted, ${c.storedRaw} stored again in the raw topic, ${c.failedAgain} failed again (back in the DLQ, attempts + 1), ${c.skipped} skipped`,
     `  outcome: ${r.outcome}${r.note ? ` (${r.note})` : ''}`,
   ];
+  const t = r.total;
+  if (t.read !== c.read) {
+    lines.splice(2, 0, `  all runs of this replay: read ${t.read}, selected ${t.selected}: ${t.converted} converted, ${t.storedRaw} stored again, ${t.failedAgain} failed again, ${t.skipped} skipped`);
+  }
   if (!r.selection.dryRun) lines.push(`  audit: ${AUDIT_TOPIC}; checkpoint: ${r.checkpoint ?? '-'}/${r.replayId}.json`);
   return `${lines.join('\n')}\n`;
 }

@@ -53,7 +53,10 @@ export interface ReplayReport {
   readonly replayId: string;
   readonly channel: string;
   readonly selection: ReplaySelection;
+  /** This run. */
   readonly counts: ReplayCounts;
+  /** Every run of this replay id so far (equal to counts unless resumed). */
+  readonly total: ReplayCounts;
   readonly outcome: ReplayOutcome;
   /** Why it stopped or failed; null when completed. */
   readonly note: string | null;
@@ -105,7 +108,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
     if (cp.channel !== channel.name) throw new Error(`replay ${cp.replayId} belongs to channel ${cp.channel}, not ${channel.name}`);
   } else {
     if (!opts.selection) throw new Error('a new replay needs a selection');
-    if (!opts.reason?.trim()) throw new Error('a replay needs a reason (it is written to the audit topic)');
+    if (!opts.selection.dryRun && !opts.reason?.trim()) throw new Error('a replay needs a reason (it is written to the audit topic)');
     const source = opts.selection.source === 'dlq' ? channel.topics.dlq : channel.topics.raw;
     const bounds = await topicBounds(kafka, source);
     cp = {
@@ -113,7 +116,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
       replayId: opts.replayId ?? newReplayId(now()),
       channel: channel.name,
       selection: opts.selection,
-      reason: opts.reason,
+      reason: opts.reason ?? '',
       operator: opts.operator,
       startedAt: now().toISOString(),
       ends: Object.fromEntries([...bounds.high].map(([p, o]) => [String(p), o.toString()])),
@@ -125,18 +128,19 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
   }
   const sel = cp.selection;
   const dryRun = sel.dryRun;
+  const runCounts = emptyCounts();
   const report = (outcome: ReplayOutcome, note: string | null): ReplayReport => ({
     replayId: cp.replayId,
     channel: channel.name,
     selection: sel,
-    counts: cp.counts,
+    counts: runCounts,
+    total: cp.counts,
     outcome,
     note,
     checkpoint: dryRun ? null : opts.checkpointDir,
   });
   if (cp.done) return report('completed', 'this replay had already completed; nothing to do');
 
-  const runCounts = emptyCounts();
   const resolvedNow: Array<{ partition: number; offset: string }> = [];
   const audit = async (kind: 'replay-started' | 'replay-finished', outcome?: ReplayOutcome, error?: string): Promise<void> => {
     await writeAudit(
@@ -223,12 +227,13 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
 
   const handle = async (partition: number, offset: string, chosen: boolean, redrive: () => Redrive, name: string, rawRef: string): Promise<boolean> => {
     if (opts.signal?.aborted) throw new StopReplay('interrupted');
+    if (chosen && opts.limit !== undefined && runCounts.selected >= opts.limit) {
+      // Not read, not seen: the resumed run starts at this record.
+      limited = true;
+      return false;
+    }
     both((c) => c.read++);
     if (chosen) {
-      if (opts.limit !== undefined && runCounts.selected >= opts.limit) {
-        limited = true;
-        return false;
-      }
       both((c) => c.selected++);
       const r = redrive();
       if (dryRun) {
