@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send | convert
+ * hl7-engine start | check | send | convert | dlq | replay
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -14,6 +14,8 @@ import { brokersFromEnv, LocalKafka } from './kafka/index.js';
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
+import { DLQ_USAGE, runDlq } from './dlq/index.js';
+import { REPLAY_USAGE, runReplay } from './replay/index.js';
 
 const USAGE = `usage:
   hl7-engine start [--channels DIR] [--mappings DIR]
@@ -27,7 +29,9 @@ const USAGE = `usage:
                   [--insecure] [--timeout MS] [--retries N]
       Sends every message in the files, one at a time, and waits for each ACK (matched by
       MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).
-${CONVERT_USAGE}`;
+${CONVERT_USAGE}
+${DLQ_USAGE}
+${REPLAY_USAGE}`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -229,6 +233,15 @@ async function main(): Promise<void> {
       return send(rest);
     case 'convert':
       process.exit(runConvert(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
+    case 'dlq':
+      process.exit(await runDlq(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
+    case 'replay': {
+      // Ctrl-C finishes the writes in flight and checkpoints them, so --resume picks up there.
+      const interrupt = new AbortController();
+      process.once('SIGINT', () => interrupt.abort());
+      process.once('SIGTERM', () => interrupt.abort());
+      process.exit(await runReplay(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, { signal: interrupt.signal }));
+    }
     case undefined:
     case '-h':
     case '--help':
