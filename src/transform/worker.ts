@@ -18,6 +18,7 @@ import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { TRANSFORM_HEADERS } from './records.js';
 import { transformRecord, type TransformOutcome } from './transform-record.js';
+import { backoffDelay } from '../kafka/retry.js';
 import type { MessageConverter, RecordPublisher } from './types.js';
 
 export interface TransformWorkerOptions {
@@ -254,7 +255,8 @@ export class TransformWorker {
   private async settle(p: EachBatchPayload, pending: Pending[]): Promise<void> {
     const { partition } = p.batch;
     const backoff = this.opts.retryBackoffMs ?? { initial: 500, max: 30_000 };
-    let delay = backoff.initial;
+    let failures = 0;
+    let delay = 0;
     let from = 0;
     while (from < pending.length) {
       let acked: string | null = null;
@@ -275,6 +277,8 @@ export class TransformWorker {
       if (failure === null) return;
 
       const failed = pending[i]!;
+      // Full jitter: workers that lost the broker together do not all come back at the same instant.
+      delay = backoffDelay({ initialMs: backoff.initial, maxMs: backoff.max }, ++failures);
       this.opts.metrics.transformPublishFailures.inc({ channel: this.channelName });
       this.opts.logger.warn(
         {
@@ -289,7 +293,6 @@ export class TransformWorker {
       );
       await this.sleepWithHeartbeat(p, delay);
       if (!this.live(p)) return;
-      delay = Math.min(delay * 2, backoff.max);
       for (let j = i; j < pending.length; j++) pending[j]!.done = this.publish(pending[j]!.outcome.record);
       from = i;
     }
