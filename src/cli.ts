@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { loadChannels } from './channel/index.js';
 import { loadMappingSet, MappingLoadError } from './mapping/index.js';
 import { mappingSetDir, CONVERT_USAGE, runConvert } from './transform/index.js';
-import { Engine } from './engine/index.js';
+import { ConfigReloader, Engine } from './engine/index.js';
 import { brokersFromEnv, LocalKafka } from './kafka/index.js';
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
@@ -75,10 +75,15 @@ async function start(argv: string[]): Promise<void> {
   }
   process.stdout.write(`operations: ${ops.url}/metrics, ${ops.url}/healthz, ${ops.url}/readyz\n`);
   let stopping = false;
+  let reloader: ConfigReloader | null = null;
+  // SIGHUP would end the process by default; until the reloader takes it over, it is ignored.
+  const hupDuringStart = (): void => logger.warn({ signal: 'SIGHUP' }, 'configuration reload requested while starting; ignored');
+  process.on('SIGHUP', hupDuringStart);
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight ACKs');
+    await reloader?.close();
     await engine.stop().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'stop failed'));
     await ops.close();
     if (local) await local.stop({ removeData: false });
@@ -99,12 +104,18 @@ async function start(argv: string[]): Promise<void> {
     { channels: channels.map((c) => ({ name: c.name, host: c.listener.host, port: c.listener.port, tls: c.listener.tls !== null, accept: c.accept.messageTypes, topics: c.topics })), brokers },
     'engine started',
   );
+  // Hot reload: edits to the channels folder or a mapping set in use, or SIGHUP, apply without a restart.
+  const mappingsRoot = values.mappings ? resolve(values.mappings) : undefined;
+  reloader = new ConfigReloader({ engine, channelsDir: dir, channels, logger, metrics, ...(mappingsRoot ? { mappingsRoot } : {}) });
+  reloader.watch();
+  reloader.listenForSignal();
+  process.off('SIGHUP', hupDuringStart);
   for (const r of engine.channels) {
     const a = r.listener.address;
     const types = r.channel.accept.messageTypes?.join(', ') ?? 'all message types';
     process.stdout.write(`channel ${r.channel.name}: send MLLP${r.channel.listener.tls ? ' over TLS' : ''} to ${a.address}:${a.port} (${types}) -> ${r.channel.topics.raw}\n`);
   }
-  process.stdout.write(`try: node dist/src/cli.js send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nCtrl-C stops.\n`);
+  process.stdout.write(`try: node dist/src/cli.js send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nEdits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
 }
 
 function check(argv: string[]): void {
