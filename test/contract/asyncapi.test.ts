@@ -9,11 +9,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Parser, DiagnosticSeverity, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import type { Kafka } from 'kafkajs';
+import { AUDIT_TOPIC } from '../../src/dlq/index.js';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { splitMessagesInFile } from '../../src/mllp/index.js';
 import { transformGroupId } from '../../src/transform/index.js';
@@ -23,6 +26,7 @@ import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
 
 const DOC_PATH = join(REPO_DIR, 'docs', 'asyncapi.yaml');
+const CLI = join(REPO_DIR, 'dist', 'src', 'cli.js');
 const MAPPING = join(REPO_DIR, 'mappings', 'default');
 const MESSAGES = join(REPO_DIR, 'test-messages');
 const message = (rel: string): Buffer => readFileSync(join(MESSAGES, rel));
@@ -88,8 +92,13 @@ function contracts(doc: AsyncAPIDocumentInterface, ajv: Ajv): Map<string, Messag
 }
 
 function errorsOf(errors: readonly ErrorObject[] | null | undefined): string {
-  // instancePath and the rule, never the offending value: records carry PHI.
-  return (errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? e.keyword}`).join('; ');
+  // Where and which rule (an undocumented field's name included), never the value: records carry PHI.
+  return (errors ?? [])
+    .map((e) => {
+      const extra = (e.params as { additionalProperty?: unknown }).additionalProperty;
+      return `${e.instancePath || '/'} ${e.message ?? e.keyword}${typeof extra === 'string' ? ` (${extra})` : ''}`;
+    })
+    .join('; ');
 }
 
 /** Every way this record breaks its topic's contract, as text ('' when it keeps it). */
@@ -205,6 +214,27 @@ interface Run {
   records: TopicRecords | null;
 }
 
+/** The real `hl7-engine` command, as an operator runs it, against the suite's broker. */
+async function hl7Engine(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, HL7_OPERATOR: 'contract-test' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stderr };
+}
+
+/** Audit records of one channel, read back from the engine-wide topic other tests share. */
+interface Audited {
+  readonly record: ReadRecord;
+  readonly kind: string;
+}
+
+let audit: Audited[] = [];
+let replayDlq: ReadRecord[] = [];
+let replayExit: number | null = null;
 let doc: AsyncAPIDocumentInterface | undefined;
 let diagnostics: Diagnostic[];
 let byChannel: Map<string, MessageContract>;
@@ -307,6 +337,23 @@ before(async () => {
       JSON.stringify(Object.fromEntries([...new Set(r.dlq.filter((d) => stageOf(d) === stage).map(categoryOf))].map((c) => [c, r.dlq.filter((d) => stageOf(d) === stage && categoryOf(d) === c).length])));
     console.log(`contract: ${run.te.channel.name}: ${run.sent.length} frames sent, ${r.raw.length} raw, ${r.fhir.length} fhir, dlq ingest ${byCategory('ingest')} transform ${byCategory('transform')}`);
   }
+
+  // An operator's decisions on the strict channel, through the CLI: a replay of every waiting
+  // dead letter (nothing changed, so each fails again or is skipped: replay-stage dead letters
+  // with and without a raw record), then one dead letter's content shown, which is audited.
+  const name = strict.te.channel.name;
+  const channels = ['--channels', dirname(strict.te.channel.file), '--channel', name];
+  const dlqBefore = strict.records!.dlq.length;
+  const replayRun = await hl7Engine(['replay', '--from', 'dlq', ...channels, '--reason', 'contract test: re-drive everything once', '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'hl7-contract-'))]);
+  replayExit = replayRun.code;
+  assert.ok(replayRun.code === 0 || replayRun.code === 1, `replay exited ${replayRun.code}: ${replayRun.stderr.slice(0, 500)}`);
+  const shown = await hl7Engine(['dlq', 'show', '--control-id', 'MFN0001', ...channels, '--show-phi', '--reason', 'contract test: audited look']);
+  assert.equal(shown.code, 0, `dlq show exited ${shown.code}: ${shown.stderr.slice(0, 500)}`);
+  replayDlq = (await readAll(kafka, strict.te.channel.topics.dlq)).filter((r) => stageOf(r) === 'replay');
+  assert.ok(dlqBefore > 0);
+  audit = (await readAll(kafka, AUDIT_TOPIC))
+    .filter((r) => r.key === name)
+    .map((record) => ({ record, kind: (JSON.parse(record.value.toString('utf8')) as { kind?: string }).kind ?? '' }));
 });
 
 after(async () => {
@@ -333,7 +380,7 @@ test('the document has a channel for the raw, fhir, dlq and audit topics whose a
     { raw: topicOf('raw'), fhir: topicOf('fhir'), dlq: topicOf('dlq') },
     { raw: te.channel.topics.raw, fhir: te.channel.topics.fhir, dlq: te.channel.topics.dlq },
   );
-  assert.equal(contract('audit').address, 'hl7-engine.audit');
+  assert.equal(contract('audit').address, AUDIT_TOPIC);
   assert.deepEqual([...byChannel.keys()].sort(), ['audit', 'dlq', 'fhir', 'raw']);
 });
 
@@ -449,4 +496,19 @@ test('every transform dead letter matches the dlq channel and links to its raw r
       );
     }
   }
+});
+
+test('every dead letter a replay wrote (the CLI re-drove them and they failed again) matches the dlq channel, with the replay id and attempts 2', () => {
+  assert.equal(replayExit, 1, 'the replay reports that messages failed again');
+  assert.ok(replayDlq.length >= 4, `only ${replayDlq.length} replay dead letters`);
+  assert.deepEqual(replayDlq.flatMap((r) => violations(contract('dlq'), r)), []);
+  const values = replayDlq.map((r) => JSON.parse(r.value.toString('utf8')) as { rawRecord?: unknown; failure: { attempts: number } });
+  assert.ok(values.every((v) => v.failure.attempts === 2));
+  assert.ok(values.some((v) => v.rawRecord !== undefined), 'a replay dead letter of a stored message (MFN) was checked');
+  assert.ok(values.some((v) => v.rawRecord === undefined), 'a replay dead letter of an ingest refusal was checked');
+});
+
+test('every audit record the CLI wrote for the channel (replay started and finished, PHI shown) matches the audit channel', () => {
+  assert.deepEqual(audit.map((a) => a.kind).sort(), ['dlq-phi-shown', 'replay-finished', 'replay-started']);
+  assert.deepEqual(audit.flatMap((a) => violations(contract('audit'), a.record)), []);
 });
