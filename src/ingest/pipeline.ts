@@ -8,7 +8,6 @@
  */
 import type { ChannelConfig } from '../channel/types.js';
 import { CHARSET_REJECT } from '../channel/types.js';
-import { matchesMessageType } from '../channel/index.js';
 import { decodeMessage, encodeText } from '../charset/index.js';
 import type { CharsetDecision, Repair } from '../charset/types.js';
 import { parseMessage, readDelimiters, splitBatch } from '../hl7/index.js';
@@ -21,6 +20,7 @@ import { DEDUPE_HEADER } from '../kafka/dedupe-recovery.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
+import { refusal } from './accept.js';
 import {
   ENVELOPE_VERSION,
   envelopeHeaders,
@@ -36,10 +36,6 @@ import {
 const ERR_SEGMENT_SEQUENCE = 100;
 const ERR_REQUIRED_FIELD = 101;
 const ERR_DATA_TYPE = 102;
-const ERR_UNSUPPORTED_TYPE = 200;
-const ERR_UNSUPPORTED_EVENT = 201;
-const ERR_UNSUPPORTED_PROCESSING_ID = 202;
-const ERR_UNSUPPORTED_VERSION = 203;
 const ERR_INTERNAL = 207;
 
 export interface FrameMeta {
@@ -282,31 +278,7 @@ export class Ingest {
 
   /** Why the channel refuses this message, as an ERR; null when it accepts it. */
   private refusal(msh: MshSummary, delimiters: Delimiters): AckError | null {
-    const a = this.channel.accept;
-    if (!msh.messageCode) return errorOf(ERR_REQUIRED_FIELD, 'MSH-9 (message type) is empty', { segment: 'MSH', sequence: 1, field: 9 });
-    if (!msh.controlId) return errorOf(ERR_REQUIRED_FIELD, 'MSH-10 (message control id) is empty', { segment: 'MSH', sequence: 1, field: 10 });
-    if (msh.version && !/^2\.[1-8](\.\d+)?$/.test(msh.version)) {
-      return errorOf(ERR_UNSUPPORTED_VERSION, `HL7 version ${msh.version} is not supported (2.1 to 2.8)`, { segment: 'MSH', sequence: 1, field: 12 });
-    }
-    if (a.messageTypes && !a.messageTypes.some((p) => matchesMessageType(p, msh.messageCode, msh.triggerEvent))) {
-      const code = msh.messageCode.toUpperCase();
-      const codeKnown = a.messageTypes.some((p) => (p.split('^')[0] ?? '').toUpperCase() === code);
-      return codeKnown
-        ? errorOf(ERR_UNSUPPORTED_EVENT, `event ${msh.triggerEvent || '(none)'} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 9 })
-        : errorOf(ERR_UNSUPPORTED_TYPE, `message type ${msh.messageCode} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 9 });
-    }
-    // MSH-11 is "id^mode" in the message's own delimiters, which need not be '^'.
-    const processing = msh.processingId.split(delimiters.component)[0] ?? '';
-    if (a.processingIds && !a.processingIds.some((p) => p === processing)) {
-      return errorOf(ERR_UNSUPPORTED_PROCESSING_ID, `processing id ${processing || '(empty)'} is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 11 });
-    }
-    if (a.sendingApplications && !a.sendingApplications.includes(msh.sendingApplication)) {
-      return errorOf(ERR_INTERNAL, `sending application is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 3 });
-    }
-    if (a.sendingFacilities && !a.sendingFacilities.includes(msh.sendingFacility)) {
-      return errorOf(ERR_INTERNAL, `sending facility is not accepted on channel ${this.channel.name}`, { segment: 'MSH', sequence: 1, field: 4 });
-    }
-    return null;
+    return refusal(this.channel, msh, delimiters);
   }
 
   /** Bounded label: the channel's own accepted types are few; anything else is "other". */

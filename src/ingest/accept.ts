@@ -1,0 +1,49 @@
+/**
+ * A channel's accept rules, as an ERR the ACK carries (HL7 table 0357) or null when the message
+ * is accepted. Shared by ingest and by replay of ingest dead letters, so a message refused
+ * yesterday is stored today only if today's channel file accepts it.
+ */
+import { matchesMessageType } from '../channel/message-type.js';
+import type { ChannelConfig } from '../channel/types.js';
+import type { Delimiters, MshSummary } from '../hl7/types.js';
+import type { AckError } from '../mllp/ack.js';
+
+const ERR_REQUIRED_FIELD = 101;
+const ERR_UNSUPPORTED_TYPE = 200;
+const ERR_UNSUPPORTED_EVENT = 201;
+const ERR_UNSUPPORTED_PROCESSING_ID = 202;
+const ERR_UNSUPPORTED_VERSION = 203;
+const ERR_INTERNAL = 207;
+
+function refuse(code: number, text: string, field: number): AckError {
+  return { code, severity: 'E', text, location: { segment: 'MSH', sequence: 1, field } };
+}
+
+export function refusal(channel: ChannelConfig, msh: MshSummary, delimiters: Delimiters): AckError | null {
+  const a = channel.accept;
+  if (!msh.messageCode) return refuse(ERR_REQUIRED_FIELD, 'MSH-9 (message type) is empty', 9);
+  if (!msh.controlId) return refuse(ERR_REQUIRED_FIELD, 'MSH-10 (message control id) is empty', 10);
+  if (msh.version && !/^2\.[1-8](\.\d+)?$/.test(msh.version)) {
+    return refuse(ERR_UNSUPPORTED_VERSION, `HL7 version ${msh.version} is not supported (2.1 to 2.8)`, 12);
+  }
+  if (a.messageTypes && !a.messageTypes.some((p) => matchesMessageType(p, msh.messageCode, msh.triggerEvent))) {
+    const code = msh.messageCode.toUpperCase();
+    const codeKnown = a.messageTypes.some((p) => (p.split('^')[0] ?? '').toUpperCase() === code);
+    return codeKnown
+      ? refuse(ERR_UNSUPPORTED_EVENT, `event ${msh.triggerEvent || '(none)'} is not accepted on channel ${channel.name}`, 9)
+      : refuse(ERR_UNSUPPORTED_TYPE, `message type ${msh.messageCode} is not accepted on channel ${channel.name}`, 9);
+  }
+  // MSH-11 is "id^mode" in the message's own delimiters, which need not be '^'.
+  const processing = msh.processingId.split(delimiters.component)[0] ?? '';
+  if (a.processingIds && !a.processingIds.some((p) => p === processing)) {
+    return refuse(ERR_UNSUPPORTED_PROCESSING_ID, `processing id ${processing || '(empty)'} is not accepted on channel ${channel.name}`, 11);
+  }
+  // Table 0357 has no code for an unknown sender; 207 with the reason in ERR-8/MSA-3.
+  if (a.sendingApplications && !a.sendingApplications.includes(msh.sendingApplication)) {
+    return refuse(ERR_INTERNAL, `sending application is not accepted on channel ${channel.name}`, 3);
+  }
+  if (a.sendingFacilities && !a.sendingFacilities.includes(msh.sendingFacility)) {
+    return refuse(ERR_INTERNAL, `sending facility is not accepted on channel ${channel.name}`, 4);
+  }
+  return null;
+}
