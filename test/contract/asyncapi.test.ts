@@ -147,7 +147,7 @@ interface Sent {
   code: string;
 }
 
-/** Sends each frame on one connection, in order; returns the answer codes. */
+/** Sends each frame on one connection, in order, and notes its answer code. */
 async function send(port: number, frames: Sent[]): Promise<void> {
   const client = await RawMllpClient.open(port);
   try {
@@ -219,7 +219,9 @@ interface Run {
 async function hl7Engine(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, HL7_OPERATOR: 'contract-test' },
+    // stdout is not kept: `dlq show --show-phi` prints message content there.
     stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 120_000,
   });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -227,7 +229,7 @@ async function hl7Engine(args: string[]): Promise<{ code: number | null; stderr:
   return { code, stderr };
 }
 
-/** Audit records of one channel, read back from the engine-wide topic other tests share. */
+/** An audit record of the strict channel, read back from the engine-wide topic other tests share. */
 interface Audited {
   readonly record: ReadRecord;
   readonly kind: string;
