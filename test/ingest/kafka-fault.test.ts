@@ -56,8 +56,10 @@ test('Kafka stopped mid-stream: no AA while it is down, AA again once it is back
     });
 
     await new Promise((r) => setTimeout(r, 2000));
+    const stopAt = Date.now();
     await kafka.stop({ removeData: false });
     const downAt = Date.now();
+    console.log(`# broker stop took ${downAt - stopAt} ms`);
     await new Promise((r) => setTimeout(r, 6000));
     const restartAt = Date.now();
     await kafka.start();
@@ -94,7 +96,15 @@ test('Kafka stopped mid-stream: no AA while it is down, AA again once it is back
         return [...acked].every((id) => found.has(id));
       },
     });
-    assert.deepEqual([...acked].filter((id) => !found.has(id)), [], 'every AA message is in the raw topic');
+    const missing = [...acked].filter((id) => !found.has(id));
+    if (missing.length > 0) {
+      // Timing of what went missing, relative to the outage, so a failure explains itself.
+      const when = exchanges
+        .filter((e) => missing.includes(e.controlId))
+        .map((e) => `${e.controlId} sent ${e.sentAt - stopAt} ms / answered ${e.answeredAt - stopAt} ms after the broker was asked to stop (${downAt - stopAt} ms to stop)`);
+      console.log(`# missing: ${when.join('; ')}`);
+    }
+    assert.deepEqual(missing, [], 'every AA message is in the raw topic');
   } finally {
     running = false;
     await te.stop().catch(() => undefined);
