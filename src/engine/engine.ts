@@ -315,6 +315,13 @@ export class Engine {
     };
     const wanted = new Set(next.map((c) => c.name));
 
+    // Topics first: if Kafka cannot create them, nothing has changed yet.
+    if ((this.opts.durability ?? 'kafka') === 'kafka') {
+      const topics = next.flatMap((c) => [c.topics.raw, c.topics.fhir, c.topics.dlq]);
+      await ensureTopics(this.kafka, topics.map((topic) => ({ topic, partitions: this.opts.partitions ?? 3 })));
+      await producer.learnTopics(topics);
+    }
+
     // Removed channels go first: their ports may be what a changed or added channel binds.
     for (const r of [...this.running]) {
       if (wanted.has(r.channel.name)) continue;
@@ -323,12 +330,6 @@ export class Engine {
       this.running.splice(this.running.indexOf(r), 1);
       this.allowLists.delete(r.channel.name);
       changes.push({ channel: r.channel.name, action: 'removed', what: [] });
-    }
-
-    if ((this.opts.durability ?? 'kafka') === 'kafka') {
-      const topics = next.flatMap((c) => [c.topics.raw, c.topics.fhir, c.topics.dlq]);
-      await ensureTopics(this.kafka, topics.map((topic) => ({ topic, partitions: this.opts.partitions ?? 3 })));
-      await producer.learnTopics(topics);
     }
 
     for (const channel of next) {

@@ -7,7 +7,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,17 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+function refusesConnections(at: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: at });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
 }
 
 function logLines(): Array<Record<string, unknown>> {
@@ -299,16 +311,49 @@ test('a new port: the new listener binds first, then the old one answers what it
   } finally {
     fresh.close();
   }
-  const refused = await new Promise<boolean>((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(true));
-  });
-  assert.equal(refused, true, `the old port ${port} still accepts connections`);
+  assert.equal(await refusesConnections(port), true, `the old port ${port} still accepts connections`);
   client = await RawMllpClient.open(newPort); // for after()
+});
+
+test('same port, other limits (maxFrameBytes): the old listener drains and closes first, then the new one binds the same port', async () => {
+  const current = engine.channels[0]!;
+  const currentPort = current.listener.address.port;
+  writeFileSync(channelFile, channelYaml(['ORU^R01', 'ADT^*'], currentPort).replace('listener:\n', 'listener:\n  maxFrameBytes: 1048576\n'));
+  const outcome = await reloader.reload('manual');
+  assert.equal(outcome.result, 'applied');
+  assert.deepEqual(outcome.result === 'applied' ? outcome.report.changes : null, [{ channel: name, action: 'updated', what: ['listener'] }]);
+
+  assert.notEqual(engine.channels[0]!.listener, current.listener);
+  await until('the old connection to close', () => client.isClosed, 10_000);
+  client = await RawMllpClient.open(currentPort);
+  assert.equal(readAck((await client.roundTrip(withControlId(ORU, 'G0001')))!).code, 'AA');
+  assert.equal(engine.channels[0]!.channel.listener.maxFrameBytes, 1048576);
+});
+
+test('a channel file added starts its topics and listener; removed again, its listener closes', async () => {
+  const extraName = uniqueChannel('reload-added');
+  const extraPort = await freePort();
+  const extraFile = join(channelsDir, 'extra.yaml');
+  writeFileSync(extraFile, `name: ${extraName}\nlistener:\n  port: ${extraPort}\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\n`);
+  const added = await reloader.reload('manual');
+  assert.equal(added.result, 'applied');
+  assert.deepEqual(engine.channels.map((r) => r.channel.name).sort(), [name, extraName].sort());
+
+  const extra = await RawMllpClient.open(extraPort);
+  try {
+    assert.equal(readAck((await extra.roundTrip(withControlId(ADT, 'H0001')))!).code, 'AA');
+  } finally {
+    extra.close();
+  }
+  const stored = await readTopic(`${extraName}.raw`, { until: (rs) => rs.length >= 1 });
+  assert.equal(stored[0]?.headers['hl7_control_id'], 'H0001');
+
+  rmSync(extraFile);
+  const removed = await reloader.reload('manual');
+  assert.equal(removed.result, 'applied');
+  assert.deepEqual(engine.channels.map((r) => r.channel.name), [name]);
+  assert.equal(await refusesConnections(extraPort), true, 'the removed channel still listens');
+  assert.equal(readAck((await client.roundTrip(withControlId(ORU, 'H0002')))!).code, 'AA', 'the remaining channel stopped answering');
 });
 
 test('a converter switched at the raw topic’s end offsets converts records stored before the switch with the old one, even when it reaches them afterwards', async () => {
@@ -339,5 +384,56 @@ test('a converter switched at the raw topic’s end offsets converts records sto
   } finally {
     await worker.stop();
     await publisher.disconnect();
+  }
+});
+
+test('hl7-engine start, as an operator runs it: SIGHUP reloads without ending the process, and a channel file edit applies on save', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hl7-engine-reload-cli-'));
+  const cliPort = await freePort();
+  const cliChannel = uniqueChannel('reload-cli');
+  const file = join(dir, 'feed.yaml');
+  const yaml = (types: string) => `name: ${cliChannel}\nlistener:\n  port: ${cliPort}\naccept:\n  messageTypes: [${types}]\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\n`;
+  writeFileSync(file, yaml('"ORU^R01"'));
+  const child = spawn(process.execPath, [join(REPO_DIR, 'dist', 'src', 'cli.js'), 'start', '--channels', dir], {
+    cwd: REPO_DIR,
+    env: { ...process.env, KAFKA_BROKERS: brokers().join(','), LOG_LEVEL: 'info' },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  const reloadLines = (): Array<Record<string, unknown>> =>
+    stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('configuration reloaded'));
+  let sender: RawMllpClient | null = null;
+  try {
+    await until('the engine to start', () => stdout.includes('Ctrl-C stops.') || exited !== undefined, 60_000);
+    assert.equal(exited, undefined, `start exited: ${stderr}`);
+    sender = await RawMllpClient.open(cliPort);
+    assert.equal(readAck((await sender.roundTrip(withControlId(ADT, 'F0001')))!).code, 'AR');
+
+    child.kill('SIGHUP');
+    await until('the SIGHUP reload', () => reloadLines().length >= 1);
+    assert.equal(exited, undefined, 'SIGHUP ended the process');
+    assert.equal(reloadLines()[0]?.['trigger'], 'SIGHUP');
+    assert.equal(reloadLines()[0]?.['msg'], 'configuration reloaded; nothing changed');
+
+    writeFileSync(file, yaml('"ORU^R01", "ADT^*"'));
+    await until('the file-change reload', () => reloadLines().length >= 2);
+    assert.equal(reloadLines()[1]?.['trigger'], 'file-change');
+    assert.equal(readAck((await sender.roundTrip(withControlId(ADT, 'F0002')))!).code, 'AA');
+    assert.equal(sender.isClosed, false);
+  } finally {
+    sender?.close();
+    if (exited === undefined) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    }
   }
 });
