@@ -330,6 +330,29 @@ test('same port, other limits (maxFrameBytes): the old listener drains and close
   assert.equal(engine.channels[0]!.channel.listener.maxFrameBytes, 1048576);
 });
 
+test('an allow-list edit applies to new connections without replacing the listener; open connections stay', async () => {
+  const current = engine.channels[0]!;
+  const at = current.listener.address.port;
+  const yaml = readFileSync(channelFile, 'utf8');
+  writeFileSync(channelFile, yaml.replace('listener:\n', 'listener:\n  allowedAddresses: ["10.0.0.0/8"]\n'));
+  const outcome = await reloader.reload('manual');
+  assert.deepEqual(outcome.result === 'applied' ? outcome.report.changes : outcome, [{ channel: name, action: 'updated', what: ['allowedAddresses'] }]);
+  assert.equal(engine.channels[0]!.listener, current.listener, 'the listener was replaced');
+
+  const outsider = await RawMllpClient.open(at);
+  await until('the connection from 127.0.0.1 to be refused', () => outsider.isClosed, 5_000);
+  assert.equal(readAck((await client.roundTrip(withControlId(ORU, 'K0001')))!).code, 'AA', 'the open connection was affected');
+
+  writeFileSync(channelFile, yaml);
+  assert.equal((await reloader.reload('manual')).result, 'applied');
+  const insider = await RawMllpClient.open(at);
+  try {
+    assert.equal(readAck((await insider.roundTrip(withControlId(ORU, 'K0002')))!).code, 'AA');
+  } finally {
+    insider.close();
+  }
+});
+
 test('a channel file added starts its topics and listener; removed again, its listener closes', async () => {
   const extraName = uniqueChannel('reload-added');
   const extraPort = await freePort();
