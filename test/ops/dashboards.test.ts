@@ -214,7 +214,7 @@ test('the alert rules load into Prometheus, evaluate without error, and see the 
   assert.deepEqual(byName.get('HL7HighNegativeAckRate')?.alerts?.map((a) => a.labels['channel']), [channel]);
   assert.ok(byName.get('HL7DeadLetterGrowing')?.alerts?.every((a) => a.labels['channel'] === channel));
   // Connected and busy, Kafka up, scraped: these stay quiet.
-  for (const quiet of ['HL7FeedSilent', 'HL7KafkaUnavailable', 'HL7KafkaPublishErrors', 'HL7EngineDown', 'HL7ConsumerLagHigh']) {
+  for (const quiet of ['HL7FeedSilent', 'HL7KafkaUnavailable', 'HL7KafkaPublishErrors', 'HL7EngineDown', 'HL7ConsumerLagHigh', 'HL7ConfigReloadFailed']) {
     assert.equal(byName.get(quiet)?.state, 'inactive', `${quiet} is inactive`);
   }
 });
