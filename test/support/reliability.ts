@@ -284,8 +284,8 @@ export class ResilientLane {
     this.o = { answerTimeoutMs: 10_000, reconnectDelayMs: 200, resendDelayMs: 100, ...o };
   }
 
-  private async connection(deadline: number): Promise<RawMllpClient | null> {
-    while (Date.now() < deadline) {
+  private async connection(deadline: () => number): Promise<RawMllpClient | null> {
+    while (Date.now() < deadline()) {
       if (this.client && !this.client.isClosed) return this.client;
       this.client?.close();
       this.client = null;
@@ -300,29 +300,33 @@ export class ResilientLane {
     return null;
   }
 
-  /** True once the message got AA; false if the deadline passed first (the sender still has it). */
-  async deliver(m: SentMessage, deadline: number): Promise<boolean> {
+  /**
+   * True once the message got AA; false if the deadline passed first (the sender still has it).
+   * The deadline is read again before each attempt, so a stream can shorten it while waiting.
+   */
+  async deliver(m: SentMessage, deadline: number | (() => number)): Promise<boolean> {
+    const until = typeof deadline === 'number' ? () => deadline : deadline;
     const { ledger, lane } = this.o;
-    while (Date.now() < deadline) {
-      const client = await this.connection(deadline);
+    while (Date.now() < until()) {
+      const client = await this.connection(until);
       if (!client) return false;
       const sentAt = Date.now();
       m.transmissions++;
-      const answer = await client.roundTrip(m.bytes, Math.min(this.o.answerTimeoutMs, Math.max(1, deadline - sentAt)));
-      const code = answer ? readAck(answer).code : null;
+      const answer = await client.roundTrip(m.bytes, this.o.answerTimeoutMs);
+      const ack = answer ? readAck(answer) : null;
       const answeredAt = Date.now();
-      ledger.exchanges.push({ controlId: m.controlId, lane, sentAt, answeredAt, code });
-      if (code !== null) m.codes.push(code);
-      if (answer && readAck(answer).controlId !== m.controlId) {
+      ledger.exchanges.push({ controlId: m.controlId, lane, sentAt, answeredAt, code: ack?.code ?? null });
+      if (ack) m.codes.push(ack.code);
+      if (ack && ack.controlId !== m.controlId) {
         // An answer to something else means the stream is out of step: start a new connection.
         this.drop();
         continue;
       }
-      if (code === 'AA' || code === 'CA') {
+      if (ack?.code === 'AA' || ack?.code === 'CA') {
         m.ackedAt ??= answeredAt;
         return true;
       }
-      if (code === null) {
+      if (!ack) {
         this.drop();
         await sleep(this.o.reconnectDelayMs);
       } else {
@@ -376,9 +380,7 @@ export class SteadyStream {
         const controlId = `${this.o.tag}${i}-${++n}`;
         const m = this.o.ledger.add(controlId, adtFor(controlId));
         // Until stop(), a lane never gives up on a message; afterwards it has until the drain deadline.
-        while (!(await lane.deliver(m, Math.min(this.drainDeadline, Date.now() + 5_000)))) {
-          if (Date.now() >= this.drainDeadline) return;
-        }
+        if (!(await lane.deliver(m, () => this.drainDeadline))) return;
         await sleep(this.o.gapMs);
       }
     } finally {
