@@ -124,6 +124,13 @@ class Connection {
       });
     }
     socket.on('error', () => undefined); // 'close' follows; a reset peer is not our failure
+    // A sender may half-close right after its last frame (send, shutdown, read the ACK). Its
+    // frames are still answered before our side closes; closing at its FIN would drop the ACK
+    // of a message that is already stored (or the AR of one already dead-lettered).
+    socket.on('end', () => {
+      this.draining = true;
+      if (this.pending === 0) socket.end();
+    });
     socket.on('close', () => this.onDone());
   }
 
@@ -218,7 +225,10 @@ export class MllpListener {
       if (t.ca) options.ca = readFileSync(t.ca);
       server = createTlsServer(options, (socket) => this.accept(socket, true));
     } else {
-      server = createTcpServer();
+      // Half-open, so a peer's FIN does not close our side before its frames are answered. Not
+      // for TLS: Node's TLS sockets do not support half-close (a failed handshake then never
+      // closes), so a TLS peer must wait for its ACK before closing, as MLLP expects anyway.
+      server = createTcpServer({ allowHalfOpen: true });
     }
     // Refuse early, on the raw TCP connection, before a TLS handshake costs anything. For plain
     // TCP the screen must run before accept(), or a refused peer is first reported as opened.
