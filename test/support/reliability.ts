@@ -98,6 +98,8 @@ export class EngineProcess {
   private readonly out = new Tail(64 * 1024);
   private readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  /** Read from the start banner (the output tail may have moved past it later). */
+  private ops: string | null = null;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -132,6 +134,7 @@ export class EngineProcess {
       }
       await sleep(50);
     }
+    engine.ops = /operations: (http:\/\/\S+?)\/metrics/.exec(engine.out.toString())?.[1] ?? null;
     return engine;
   }
 
@@ -142,6 +145,25 @@ export class EngineProcess {
   /** What the child printed last (its logs carry no PHI by design), for failure messages. */
   output(): string {
     return this.out.toString();
+  }
+
+  /** The operations server's base URL, as the engine printed it at start. */
+  opsUrl(): string {
+    if (!this.ops) throw new Error('the engine did not print its operations address');
+    return this.ops;
+  }
+
+  /** One sample of a Prometheus metric from /metrics (summed over matching series), or null. */
+  async metric(name: string, labels: Readonly<Record<string, string>> = {}): Promise<number | null> {
+    const text = await (await fetch(`${this.opsUrl()}/metrics`)).text();
+    let sum: number | null = null;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+      if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (Number.isFinite(value)) sum = (sum ?? 0) + value;
+    }
+    return sum;
   }
 
   /** Resident memory in KiB from /proc/<pid>/status, or null once the process is gone. */
