@@ -226,22 +226,33 @@ export class Hl7Message {
       if (v !== undefined) out.push(v);
       return;
     }
-    for (let rep = 1; ; rep++) {
-      if (!this.#select(index, p.field, rep, p.component, p.subcomponent)) return;
-      if (rep === 1 && this.#atomic === false && this.#wholeFieldEmpty(index, p.field)) return;
-      out.push(this.#slice(raw));
+    if (!this.#select(index, p.field, 0, 0, 0)) return;
+    if (this.#atomic) {
+      // MSH-1 and MSH-2 are one value each, never split into repetitions.
+      const v = this.#read(index, { ...p, repetition: 1 }, raw);
+      if (v !== undefined) out.push(v);
+      return;
     }
-  }
-
-  #wholeFieldEmpty(index: number, field: number): boolean {
-    const from = this.#from;
-    const to = this.#to;
-    const atomic = this.#atomic;
-    const empty = this.#select(index, field, 0, 0, 0) && this.#from === this.#to;
-    this.#from = from;
-    this.#to = to;
-    this.#atomic = atomic;
-    return empty;
+    // One pass over the field. Looking up the n-th repetition from the field's start for each n
+    // was quadratic: 64 000 repetitions (128 KB of "a~") held the event loop for 12 s, and a
+    // mapping reads PID-3[*] from whatever a sender puts there.
+    const fieldEnd = this.#to;
+    let start = this.#from;
+    if (start === fieldEnd) return; // an empty field has no repetitions
+    const text = this.text;
+    const code = this.#repetitionCode;
+    for (;;) {
+      let end = start;
+      if (code >= 0) while (end < fieldEnd && text.charCodeAt(end) !== code) end++;
+      else end = fieldEnd;
+      this.#from = start;
+      this.#to = end;
+      if (p.component > 0 && !this.#narrow(this.#componentCode, p.component)) this.#to = this.#from;
+      if (p.subcomponent > 0 && !this.#narrow(this.#subcomponentCode, p.subcomponent)) this.#to = this.#from;
+      out.push(this.#slice(raw));
+      if (end >= fieldEnd) return;
+      start = end + 1;
+    }
   }
 
   #read(index: number, p: FieldPath, raw: boolean): string | undefined {
