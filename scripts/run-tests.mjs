@@ -45,4 +45,12 @@ const code = await new Promise((resolve) => {
   child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
 });
 if (broker) await broker.stop();
+
+// Reliability figures (test/reliability, test/property) -> RELIABILITY.md via
+// scripts/reliability-report.mjs. Figures older than this run are ignored; the exit code is kept.
+if (existsSync(join(root, 'dist', 'reliability-figures'))) {
+  const since = new Date(Date.now() - process.uptime() * 1000).toISOString();
+  const args = [join(root, 'scripts', 'reliability-report.mjs'), '--exit-code', String(code), '--since', since];
+  await new Promise((resolve) => spawn(process.execPath, args, { stdio: 'inherit' }).on('exit', resolve).on('error', resolve));
+}
 process.exit(code);
