@@ -43,7 +43,8 @@ const SCENARIOS = [
     key: 'replay',
     name: '3. Broken mapping, fix, replay',
     how:
-      'A channel runs with a copy of the default mapping set broken on purpose, so its messages are dead-lettered as mapping failures. ' +
+      'The engine process runs a channel with a copy of the default mapping set broken on purpose (Patient.gender set to a code R4 ' +
+      'does not have), so every message is AA\'d and stored but its Bundle fails validation and is dead-lettered. ' +
       'The mapping is fixed and `hl7-engine replay --from dlq` re-drives them; every message must then have its Bundle in the fhir topic ' +
       'and the replay must have written its audit record.',
   },
