@@ -266,7 +266,19 @@ export class Engine {
 
   private async startWorker({ channel, convert, key }: ChannelConverter, producer: GroupCommitProducer): Promise<void> {
     const { logger, metrics } = this.opts;
-    const worker = new TransformWorker({ channel, kafka: this.kafka, publisher: producer, convert, logger, metrics });
+    const worker = new TransformWorker({
+      channel,
+      kafka: this.kafka,
+      publisher: producer,
+      convert,
+      logger,
+      metrics,
+      // Any channel's sender in the last 100 ms: conversion shares the event loop with its ACKs.
+      ingestBusy: () => {
+        const now = Date.now();
+        return this.running.some((r) => now - r.ingest.lastFrameAt < 100);
+      },
+    });
     await worker.start();
     this.transformWorkers.set(channel.name, { worker, channel, key });
   }

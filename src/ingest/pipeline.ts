@@ -129,7 +129,11 @@ export class Ingest {
     return this.channel.name;
   }
 
+  /** When the last frame arrived (ms since the epoch), for the transform to give way to ingest. */
+  lastFrameAt = 0;
+
   async handleFrame(frame: Buffer, meta: FrameMeta): Promise<IngestResult> {
+    this.lastFrameAt = Date.now();
     const batch = this.splitIfBatch(frame);
     if (batch) return this.handleBatch(frame, batch, meta);
     return this.handleMessage(frame, meta);

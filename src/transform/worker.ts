@@ -10,7 +10,7 @@
  * dlq) is retried with backoff and nothing after it is committed, so progress stops rather than
  * a record being skipped.
  */
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
 import type { OutRecord, StoredAt } from '../kafka/index.js';
@@ -41,6 +41,12 @@ export interface TransformWorkerOptions {
    * (Kafka's session timeout; default 30 s, broker minimum usually 6 s).
    */
   readonly sessionTimeoutMs?: number;
+  /**
+   * True while senders are waiting for ACKs in this process. Conversion then pauses as long as it
+   * ran after each slice, so ingest keeps at least half of the event loop: an ACK is the sender's
+   * deadline, a Bundle only lags.
+   */
+  readonly ingestBusy?: () => boolean;
 }
 
 /**
@@ -236,7 +242,8 @@ export class TransformWorker {
       pending.push({ offset: m.offset, outcome, done: this.publish(outcome.record) });
       const now = Date.now();
       if (now - slice >= YIELD_EVERY_MS) {
-        await yieldToEventLoop();
+        if (this.opts.ingestBusy?.()) await sleep(now - slice);
+        else await yieldToEventLoop();
         slice = Date.now();
       }
       if (now - beat > 1000) {
