@@ -11,7 +11,7 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { LocalKafka, freePort } from '../../src/kafka/local-broker.js';
 import { uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka } from '../support/kafka.js';
-import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir } from '../support/reliability.js';
+import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const LANES = 8;
 const OUTAGE_MS = 10_000;
@@ -64,26 +64,10 @@ test('Kafka stopped for 10 s mid-stream: no AA while it is down, automatic recov
     assert.deepEqual(sent.filter((m) => m.ackedAt === null).map((m) => m.controlId), [], 'every message got AA in the end');
 
     const raw = new RawAudit();
-    const wanted = new Set(acked.map((m) => m.identity));
-    await readTopic(topics.raw, {
-      list,
-      timeoutMs: 60_000,
-      until: (records) => {
-        for (const id of raw.take(records)) wanted.delete(id);
-        return wanted.size === 0;
-      },
-    });
+    await readUntilSeen(topics.raw, raw, acked.map((m) => m.identity), { list, timeoutMs: 60_000 });
     const missingRaw = acked.filter((m) => !raw.has(m.identity)).map((m) => m.controlId);
     const fhir = new FhirAudit();
-    const waiting = new Set(acked.map((m) => m.controlId));
-    await readTopic(topics.fhir, {
-      list,
-      timeoutMs: 120_000,
-      until: (records) => {
-        for (const id of fhir.take(records)) waiting.delete(id);
-        return waiting.size === 0;
-      },
-    });
+    await readUntilSeen(topics.fhir, fhir, acked.map((m) => m.controlId), { list, timeoutMs: 120_000 });
     const missingDownstream = acked.filter((m) => !fhir.has(m.controlId)).map((m) => m.controlId);
     const dlq = await readTopic(topics.dlq, { list, timeoutMs: 3000, until: () => false });
     const publishFailures = dlq.filter((r) => (JSON.parse(r.value.toString('utf8')) as DlqView).failure?.category === 'publish');

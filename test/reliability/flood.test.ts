@@ -14,7 +14,7 @@ import { freePort } from '../../src/kafka/local-broker.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
-import { EngineProcess, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir } from '../support/reliability.js';
+import { EngineProcess, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const FLOOD_MS = 15_000;
 const MAX_FRAME = 64 * 1024;
@@ -234,15 +234,7 @@ test('a flood of malformed, oversize, slow-loris and churning connections leaves
     const ceilingKb = baselineKb + RSS_HEADROOM_KB;
 
     const raw = new RawAudit();
-    const wanted = new Set(ledger.acked.map((m) => m.identity));
-    await readTopic(topics.raw, {
-      list,
-      timeoutMs: 60_000,
-      until: (records) => {
-        for (const id of raw.take(records)) wanted.delete(id);
-        return wanted.size === 0;
-      },
-    });
+    await readUntilSeen(topics.raw, raw, ledger.acked.map((m) => m.identity), { list, timeoutMs: 60_000 });
     const missingRaw = ledger.acked.filter((m) => !raw.has(m.identity)).map((m) => m.controlId);
 
     const summary = {

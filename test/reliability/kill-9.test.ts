@@ -12,7 +12,7 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
-import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir } from '../support/reliability.js';
+import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const LANES = 8;
 // One crash: a second one while the new member is still joining the transform group leaves two dead
@@ -64,28 +64,12 @@ test('kill -9 of the engine during a steady stream from 8 connections loses no A
     assert.deepEqual(sent.filter((m) => m.ackedAt === null).map((m) => m.controlId), [], 'every message got AA in the end (the senders kept resending)');
 
     const raw = new RawAudit();
-    const wanted = new Set(acked.map((m) => m.identity));
-    await readTopic(topics.raw, {
-      list,
-      timeoutMs: 60_000,
-      until: (records) => {
-        for (const r of raw.take(records)) wanted.delete(r);
-        return wanted.size === 0;
-      },
-    });
+    await readUntilSeen(topics.raw, raw, acked.map((m) => m.identity), { list, timeoutMs: 60_000 });
     phase('raw audited');
     const missingRaw = acked.filter((m) => !raw.has(m.identity)).map((m) => m.controlId);
 
     const fhir = new FhirAudit();
-    const waiting = new Set(acked.map((m) => m.controlId));
-    await readTopic(topics.fhir, {
-      list,
-      timeoutMs: 120_000,
-      until: (records) => {
-        for (const id of fhir.take(records)) waiting.delete(id);
-        return waiting.size === 0;
-      },
-    });
+    await readUntilSeen(topics.fhir, fhir, acked.map((m) => m.controlId), { list, timeoutMs: 120_000 });
     phase('fhir audited');
     const missingDownstream = acked.filter((m) => !fhir.has(m.controlId)).map((m) => m.controlId);
     const dlq = await readTopic(topics.dlq, { list, timeoutMs: 3000, until: () => false });

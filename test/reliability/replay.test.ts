@@ -17,7 +17,7 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
-import { CLI, EngineProcess, FhirAudit, Ledger, MAPPINGS_ROOT, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir } from '../support/reliability.js';
+import { CLI, EngineProcess, FhirAudit, Ledger, MAPPINGS_ROOT, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const LANES = 4;
 const GOOD_GENDER = '      gender: "PID-8 | code(hl7-0001)"';
@@ -103,25 +103,9 @@ test('a mapping broken on purpose dead-letters its messages; after the fix, repl
     console.log(`# replay: ${replay.out.trim().split('\n').join(' | ')}`);
 
     const fhir = new FhirAudit();
-    const unconverted = new Set(acked.map((m) => m.controlId));
-    await readTopic(topics.fhir, {
-      list,
-      timeoutMs: 60_000,
-      until: (records) => {
-        for (const id of fhir.take(records)) unconverted.delete(id);
-        return unconverted.size === 0;
-      },
-    });
+    await readUntilSeen(topics.fhir, fhir, acked.map((m) => m.controlId), { list, timeoutMs: 60_000 });
     const raw = new RawAudit();
-    const unstored = new Set(acked.map((m) => m.identity));
-    await readTopic(topics.raw, {
-      list,
-      timeoutMs: 30_000,
-      until: (records) => {
-        for (const id of raw.take(records)) unstored.delete(id);
-        return unstored.size === 0;
-      },
-    });
+    await readUntilSeen(topics.raw, raw, acked.map((m) => m.identity), { list, timeoutMs: 30_000 });
 
     const audit = (await readTopic(AUDIT_TOPIC, { list, timeoutMs: 5000, until: () => false }))
       .map((r) => JSON.parse(r.value.toString('utf8')) as AuditRecord)
@@ -131,7 +115,7 @@ test('a mapping broken on purpose dead-letters its messages; after the fix, repl
     const stillWaiting = /(\d+) waiting/.exec(stats.out)?.[1];
 
     const missingRaw = acked.filter((m) => !raw.has(m.identity)).map((m) => m.controlId);
-    const missingDownstream = [...unconverted];
+    const missingDownstream = acked.filter((m) => !fhir.has(m.controlId)).map((m) => m.controlId);
     const figures = {
       sent: sent.length,
       transmissions: ledger.transmissions,

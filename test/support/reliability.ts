@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_DIR } from './corpus.js';
 import { RawMllpClient, readAck } from './mllp-client.js';
-import type { ReadRecord } from './kafka.js';
+import { readTopic, type ReadRecord } from './kafka.js';
 
 export const CLI = join(REPO_DIR, 'dist', 'src', 'cli.js');
 export const MAPPINGS_ROOT = join(REPO_DIR, 'mappings');
@@ -554,4 +554,22 @@ export interface Figures {
 export function recordFigures(key: string, figures: Figures): void {
   mkdirSync(FIGURES_DIR, { recursive: true });
   writeFileSync(join(FIGURES_DIR, `${key}.json`), JSON.stringify({ ...figures, at: new Date().toISOString() }, null, 2) + '\n');
+}
+
+/** Reads a topic into an audit until every wanted key has been seen, or the time runs out. */
+export async function readUntilSeen(
+  topic: string,
+  audit: { take(all: readonly ReadRecord[]): string[] },
+  wanted: Iterable<string>,
+  opts: { readonly list: string[]; readonly timeoutMs: number },
+): Promise<void> {
+  const waiting = new Set(wanted);
+  await readTopic(topic, {
+    list: opts.list,
+    timeoutMs: opts.timeoutMs,
+    until: (records) => {
+      for (const id of audit.take(records)) waiting.delete(id);
+      return waiting.size === 0;
+    },
+  });
 }
