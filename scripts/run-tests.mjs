@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file with Node's own test runner. Integration tests need a real Kafka
 // broker: when KAFKA_BROKERS is unset, this script starts the project's local broker for the
-// run and stops it afterwards (see src/kafka/local-broker.ts).
+// run and stops it afterwards (see devtools/local-kafka/).
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,12 +29,12 @@ if (files.length === 0) {
 
 let broker = null;
 const env = { ...process.env };
-if (!env.KAFKA_BROKERS && existsSync(join(root, 'dist/src/kafka/local-broker.js'))) {
-  const { LocalKafka } = await import(join(root, 'dist/src/kafka/local-broker.js'));
+if (!env.KAFKA_BROKERS && existsSync(join(root, 'dist/devtools/local-kafka/index.js'))) {
+  const { LocalKafka } = await import(join(root, 'dist/devtools/local-kafka/index.js'));
   broker = new LocalKafka({ name: 'test-suite', fresh: true });
   await broker.start();
   env.KAFKA_BROKERS = broker.bootstrap;
-  console.log(`# local Kafka for the tests at ${broker.bootstrap}`);
+  console.log(`# local Kafka ${broker.version} for the tests at ${broker.bootstrap}`);
 }
 
 const code = await new Promise((resolve) => {

@@ -17,7 +17,7 @@ import { Parser, DiagnosticSeverity, type AsyncAPIDocumentInterface, type Diagno
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import type { Kafka } from 'kafkajs';
 import { AUDIT_TOPIC } from '../../src/dlq/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { splitMessagesInFile } from '../../src/mllp/index.js';
 import { transformGroupId } from '../../src/transform/index.js';
 import { corpusMessageFiles, readCorpusFile, REPO_DIR } from '../support/corpus.js';

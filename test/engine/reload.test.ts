@@ -18,7 +18,7 @@ import { loadChannels } from '../../src/channel/index.js';
 import { ConfigReloader, Engine } from '../../src/engine/index.js';
 import type { Hl7Message } from '../../src/hl7/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { createLogger, EngineMetrics } from '../../src/ops/index.js';
 import { TransformWorker, type ConversionResult } from '../../src/transform/index.js';
 import { REPO_DIR } from '../support/corpus.js';

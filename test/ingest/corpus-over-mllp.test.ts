@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { splitMessagesInFile } from '../../src/mllp/index.js';
 import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';
 import { sha256Hex } from '../../src/ingest/index.js';

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { encodeFrame } from '../../src/mllp/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';

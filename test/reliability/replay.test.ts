@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_TOPIC, type AuditRecord } from '../../src/dlq/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
 import { CLI, EngineProcess, FhirAudit, Ledger, MAPPINGS_ROOT, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { Bundle, Patient } from '@medplum/fhirtypes';
 import type { StoredDeadLetter } from '../../src/dlq/index.js';
 import { AUDIT_TOPIC, runDlq, type AuditRecord } from '../../src/dlq/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { runReplay, type Checkpoint } from '../../src/replay/index.js';
 import { REPO_DIR } from '../support/corpus.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';

@@ -11,7 +11,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import { validateBundle } from '../../src/fhir/index.js';
 import type { DlqRecord } from '../../src/ingest/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { TransformWorker, converterForChannel } from '../../src/transform/index.js';
 import { REPO_DIR } from '../support/corpus.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';

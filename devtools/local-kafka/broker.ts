@@ -1,35 +1,21 @@
 /**
- * A real single-node Apache Kafka broker (KRaft, combined broker+controller) assembled from Maven
- * Central jars, for `npm start` on a fresh machine and for the test suite. No Docker, no fake: the
- * jars are the ones the Apache tarball ships, fetched once into a cache folder.
- *
- * Kafka 3.9.1 is pinned because it is the last line whose protocol floor still covers every API
- * version kafkajs 2.2.4 speaks; 4.x removed old versions (KIP-896) that kafkajs still negotiates.
+ * A real single-node Apache Kafka broker (KRaft, combined broker+controller) run from the jars
+ * assemble.ts fetched, for `npm start` on a fresh machine, the test suite and the benchmarks. No
+ * Docker, no fake. Development tooling only: the engine itself takes $KAFKA_BROKERS.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-export const KAFKA_VERSION = '3.9.1';
-const SCALA_VERSION = '2.13';
+import { assembleKafka, defaultCacheDir, KAFKA_VERSION, loggingFor } from './assemble.js';
+import { canConnect, freePort } from './net.js';
 
 export interface LocalKafkaOptions {
   /** Names the data folder and the pid file, so `down` finds what `up` started. */
   readonly name: string;
+  /** Kafka release to run (default KAFKA_VERSION); each has its own jar folder in the cache. */
+  readonly version?: string;
   /** A fresh, temporary data folder removed on stop (tests); otherwise a persistent one. */
   readonly fresh?: boolean;
   /** 0 (default) picks a free port. */
@@ -42,117 +28,8 @@ export interface LocalKafkaOptions {
   readonly startTimeoutMs?: number;
 }
 
-export function defaultCacheDir(): string {
-  return process.env['HL7_ENGINE_CACHE'] ?? join(homedir(), '.cache', 'hl7-engine');
-}
-
-const POM = `<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.hl7engine</groupId><artifactId>kafka-broker-classpath</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_${SCALA_VERSION}</artifactId><version>${KAFKA_VERSION}</version></dependency>
-    <!-- The broker POM brings no logging backend; the Apache tarball ships these two. -->
-    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
-    <dependency><groupId>ch.qos.reload4j</groupId><artifactId>reload4j</artifactId><version>1.2.25</version></dependency>
-  </dependencies>
-</project>
-`;
-
-const LOG4J = `log4j.rootLogger=WARN, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.server.KafkaRaftServer=INFO
-`;
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Serialises jar assembly between processes (parallel test files may start brokers). */
-async function withLock<T>(lockPath: string, fn: () => T): Promise<T> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      try {
-        return fn();
-      } finally {
-        closeSync(fd);
-        unlinkSync(lockPath);
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // A lock older than 10 minutes belongs to a process that died mid-assembly.
-      try {
-        if (Date.now() - statSync(lockPath).mtimeMs > 600_000) unlinkSync(lockPath);
-      } catch {
-        /* gone already */
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockPath}`);
-      await sleep(500);
-    }
-  }
-}
-
-/** Fetches the broker's jars from Maven Central once; returns the classpath folder. */
-export async function assembleKafka(cacheDir = defaultCacheDir()): Promise<string> {
-  const home = join(cacheDir, `kafka-${KAFKA_VERSION}`);
-  const lib = join(home, 'lib');
-  const done = join(home, '.complete');
-  if (existsSync(done)) return lib;
-  mkdirSync(home, { recursive: true });
-  await withLock(join(home, '.lock'), () => {
-    if (existsSync(done)) return;
-    writeFileSync(join(home, 'pom.xml'), POM);
-    rmSync(lib, { recursive: true, force: true });
-    const r = spawnSync(
-      'mvn',
-      [
-        '-B',
-        '-q',
-        '-f',
-        join(home, 'pom.xml'),
-        'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies',
-        `-DoutputDirectory=${lib}`,
-        '-DincludeScope=runtime',
-      ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    if (r.error) throw new Error(`cannot run Maven to fetch Kafka ${KAFKA_VERSION}: ${r.error.message}`);
-    if (r.status !== 0) {
-      throw new Error(
-        `Maven could not fetch Kafka ${KAFKA_VERSION} from Maven Central (exit ${r.status}):\n${(r.stdout + r.stderr).trim()}`,
-      );
-    }
-    writeFileSync(join(home, 'log4j.properties'), LOG4J);
-    writeFileSync(done, new Date().toISOString());
-  });
-  return lib;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 function pidAlive(pid: number): boolean {
@@ -178,6 +55,16 @@ export class LocalKafka {
 
   constructor(opts: LocalKafkaOptions) {
     this.opts = opts;
+    // Fail at construction, not after a Maven download, on a version this file cannot run.
+    loggingFor(this.version);
+  }
+
+  get name(): string {
+    return this.opts.name;
+  }
+
+  get version(): string {
+    return this.opts.version ?? KAFKA_VERSION;
   }
 
   get bootstrap(): string {
@@ -228,8 +115,7 @@ export class LocalKafka {
 
   async start(): Promise<void> {
     if (await this.running()) return;
-    const lib = await assembleKafka(this.opts.cacheDir);
-    const home = join(lib, '..');
+    const lib = await assembleKafka(this.opts.cacheDir ?? defaultCacheDir(), this.version);
     const dir = this.instanceDir();
     const previous = this.readState();
     // Restarts reuse the ports so clients configured with the old bootstrap reconnect.
@@ -271,6 +157,9 @@ export class LocalKafka {
         '',
       ].join('\n'),
     );
+    const logging = loggingFor(this.version);
+    const loggingConfig = join(dir, logging.configFile);
+    writeFileSync(loggingConfig, logging.config);
     const cp = `${lib}/*`;
     const jvm = [
       '-Xms256m',
@@ -279,7 +168,7 @@ export class LocalKafka {
       '-XX:TieredStopAtLevel=1',
       '-Djava.awt.headless=true',
       `-Dkafka.logs.dir=${join(dir, 'logs')}`,
-      `-Dlog4j.configuration=file:${join(home, 'log4j.properties')}`,
+      logging.jvmFlag(loggingConfig),
     ];
     if (!existsSync(join(logDirs, 'meta.properties'))) {
       // Kafka's cluster id: 16 random bytes, base64url, never starting with '-'.
@@ -288,8 +177,10 @@ export class LocalKafka {
       const f = spawnSync('java', [...jvm, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', cid, '-c', props, '--ignore-formatted'], {
         encoding: 'utf8',
       });
-      if (f.status !== 0) throw new Error(`Kafka storage format failed (exit ${f.status}): ${(f.stdout + f.stderr).trim()}`);
+      if (f.status !== 0) throw new Error(`Kafka ${this.version} storage format failed (exit ${f.status}): ${(f.stdout + f.stderr).trim()}`);
     }
+    // A restart appends to the same log: only lines after this offset tell that *this* JVM started.
+    const logStart = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
     const out = openSync(this.logFile, 'a');
     const child = spawn('java', [...jvm, '-cp', cp, 'kafka.Kafka', props], {
       stdio: ['ignore', out, out],
@@ -308,12 +199,12 @@ export class LocalKafka {
     if (this.opts.detached) child.unref();
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 90_000);
     while (Date.now() < deadline) {
-      if (exited !== null) throw new Error(`Kafka exited during start (code ${exited}); see ${this.logFile}`);
-      const log = readFileSync(this.logFile, 'utf8');
+      if (exited !== null) throw new Error(`Kafka ${this.version} exited during start (code ${exited}); see ${this.logFile}`);
+      const log = readFileSync(this.logFile).subarray(logStart).toString('utf8');
       if (log.includes('Kafka Server started') && (await canConnect(st.port))) return;
       await sleep(200);
     }
-    throw new Error(`Kafka did not start within ${this.opts.startTimeoutMs ?? 90_000} ms; see ${this.logFile}`);
+    throw new Error(`Kafka ${this.version} did not start within ${this.opts.startTimeoutMs ?? 90_000} ms; see ${this.logFile}`);
   }
 
   /** Stops the broker by pid: SIGTERM (clean shutdown), SIGKILL after the grace period. */
