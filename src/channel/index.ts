@@ -12,7 +12,6 @@ export type {
   TopicsConfig,
 } from './types.js';
 export { CHANNEL_DEFAULTS, CHARSET_REJECT } from './types.js';
-export { ConfigError } from './config-error.js';
 export { checkChannelFile, loadChannelFile, loadChannels } from './load-channel.js';
 export { matchesMessageType } from './message-type.js';
 export { AddressAllowList, isAddressAllowed } from './address-allow-list.js';

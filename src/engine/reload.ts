@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, watch, type FSWatcher } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
-import { ConfigError, loadChannels, type ChannelConfig } from '../channel/index.js';
+import { loadChannels, type ChannelConfig } from '../channel/index.js';
+import { ConfigError } from '../config/index.js';
 import { MappingLoadError } from '../mapping/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Hl7Message } from '../hl7/index.js';
-import { ConfigError } from '../channel/config-error.js';
+import { ConfigError, configErrorsOf } from '../config/index.js';
 import { matchesMessageType } from '../channel/message-type.js';
 import { CONVERTERS } from './converters/index.js';
 import { createCodeSystemRegistry } from './code-systems.js';
@@ -59,7 +59,7 @@ export function loadMappingSet(dir: string, siteName?: string): MappingSet {
     try {
       site = loadSite(file);
     } catch (err) {
-      if (err instanceof ConfigError) errors.push(...('errors' in err && Array.isArray((err as { errors?: unknown }).errors) ? ((err as unknown as { errors: ConfigError[] }).errors) : [err]));
+      if (err instanceof ConfigError) errors.push(...configErrorsOf(err));
       else throw err;
     }
   }
@@ -67,7 +67,7 @@ export function loadMappingSet(dir: string, siteName?: string): MappingSet {
   try {
     tables = loadTables(join(dir, 'tables'), site);
   } catch (err) {
-    if (err instanceof ConfigError) errors.push(...('errors' in err && Array.isArray((err as { errors?: unknown }).errors) ? ((err as unknown as { errors: ConfigError[] }).errors) : [err]));
+    if (err instanceof ConfigError) errors.push(...configErrorsOf(err));
     else throw err;
   }
   const ctx = { converters: new Set(Object.keys(CONVERTERS)) };

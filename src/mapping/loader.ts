@@ -3,11 +3,9 @@
  * every message gets) into the model. Every mistake an analyst can make is reported with
  * file:line:col and the rule broken, all at once, before anything runs.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readdirSync, existsSync } from 'node:fs';
 import { join, basename } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
-import { ConfigError } from '../channel/config-error.js';
-import { YamlLocator } from '../channel/yaml-locator.js';
+import { readYaml, type ConfigError, type YamlFile } from '../config/index.js';
 import { ExpressionError, parseCondition, parseValue, namesUsed, type Expr } from './expression.js';
 import type { GroupDef } from './structure.js';
 import type { IdentityDef, MapEntry, MapNode, MessageMapping, RequestMode, ResourceDef, Rule } from './model.js';
@@ -26,21 +24,15 @@ export interface LoadContext {
 
 class FileCompiler {
   readonly errors: ConfigError[] = [];
-  private readonly locator: YamlLocator;
 
   constructor(
-    readonly file: string,
-    doc: Document,
-    lines: LineCounter,
+    private readonly yaml: YamlFile,
     private readonly ctx: LoadContext,
     private readonly templates: Readonly<Record<string, Record<string, unknown>>> = {},
-  ) {
-    this.locator = new YamlLocator(doc, lines);
-  }
+  ) {}
 
   error(path: readonly string[], detail: string, rule: string, key = false): void {
-    const p = key ? this.locator.keyAt(path) : this.locator.valueAt(path);
-    this.errors.push(new ConfigError(this.file, p.line, p.col, detail, rule));
+    this.errors.push(this.yaml.error(path, detail, rule, key));
   }
 
   private checkNames(e: Expr, path: readonly string[]): void {
@@ -290,17 +282,6 @@ class FileCompiler {
   }
 }
 
-function parseYaml(file: string): { doc: Document; lines: LineCounter; errors: ConfigError[]; data: unknown } {
-  const text = readFileSync(file, 'utf8');
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const errors = doc.errors.map((e) => {
-    const p = lines.linePos(e.pos[0]);
-    return new ConfigError(file, p.line, p.col, e.message.split('\n')[0] ?? e.message, 'syntax');
-  });
-  return { doc, lines, errors, data: errors.length ? null : doc.toJS() };
-}
-
 export interface CommonDefs {
   readonly resources: readonly ResourceDef[];
   /** Raw resource templates a message mapping can `use:`. */
@@ -308,9 +289,10 @@ export interface CommonDefs {
 }
 
 export function loadMessageMapping(file: string, common: CommonDefs, ctx: LoadContext): { mapping: MessageMapping | null; errors: ConfigError[] } {
-  const { doc, lines, errors, data } = parseYaml(file);
-  if (errors.length) return { mapping: null, errors };
-  const c = new FileCompiler(file, doc, lines, ctx, common.templates);
+  const yaml = readYaml(file, 'message mapping', { emptyHint: 'a message mapping needs id, messages and resources' });
+  if (yaml.errors.length) return { mapping: null, errors: [...yaml.errors] };
+  const data = yaml.value;
+  const c = new FileCompiler(yaml, ctx, common.templates);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     c.error([], 'a message mapping is a YAML mapping with id, messages, resources', 'type');
     return { mapping: null, errors: c.errors };
@@ -347,9 +329,10 @@ export function loadMessageMapping(file: string, common: CommonDefs, ctx: LoadCo
  */
 export function loadCommon(file: string, ctx: LoadContext): CommonDefs & { errors: ConfigError[] } {
   if (!existsSync(file)) return { resources: [], templates: {}, errors: [] };
-  const { doc, lines, errors, data } = parseYaml(file);
-  if (errors.length) return { resources: [], templates: {}, errors };
-  const c = new FileCompiler(file, doc, lines, ctx);
+  const yaml = readYaml(file, 'common mapping', { emptyHint: 'common.yaml needs resources' });
+  if (yaml.errors.length) return { resources: [], templates: {}, errors: [...yaml.errors] };
+  const data = yaml.value;
+  const c = new FileCompiler(yaml, ctx);
   const o = (data ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!['resources', 'templates', 'description'].includes(k)) c.error([k], `unknown key "${k}" (use resources, templates)`, 'additionalProperties', true);
   const templates: Record<string, Record<string, unknown>> = {};
