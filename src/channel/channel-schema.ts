@@ -55,18 +55,5 @@ export function channelValidator(): ValidateFunction<RawChannel> {
   return validator;
 }
 
-/** How schema errors in channel files read; the patterns explained by where they sit in the schema. */
-export const CHANNEL_WORDING: SchemaWording = {
-  kind: 'channel',
-  typeWords: 'settings',
-  patternHints: [
-    [
-      '#/properties/name/pattern',
-      "must use only lower-case letters, digits, '_' and '-', starting with a letter or digit (it becomes a Kafka topic prefix)",
-    ],
-    ['#/properties/accept/properties/messageTypes/items/pattern', "must be CODE^EVENT with '*' as a wildcard, e.g. ADT^A01, ADT^* or ORU^R01"],
-    ['#/definitions/topic/pattern', "must use only letters, digits, '.', '_' and '-' (Kafka topic name rules)"],
-    ['#/properties/ack/properties/application/pattern', 'must not contain HL7 delimiters (| ^ ~ \\ &) or line breaks'],
-    ['#/properties/ack/properties/facility/pattern', 'must not contain HL7 delimiters (| ^ ~ \\ &) or line breaks'],
-  ],
-};
+/** How schema errors in channel files read (the patterns are explained in the schema). */
+export const CHANNEL_WORDING: SchemaWording = { kind: 'channel', typeWords: 'settings' };

@@ -27,6 +27,12 @@ export interface YamlFile {
   error(path: readonly string[], detail: string, rule: string, atKey?: boolean): ConfigError;
   /** Line and column of a character offset in `text`. */
   positionOf(offset: number): SourcePosition;
+  /**
+   * Where character `index` (0-based) of the text value at `path` is written, so an error inside
+   * a one-line expression can point at its column. Where the value starts when the file does not
+   * spell the value character for character (escapes, folded or block scalars).
+   */
+  charAt(path: readonly string[], index: number): SourcePosition;
 }
 
 export interface ReadYamlOptions {
@@ -58,6 +64,7 @@ export function readYaml(file: string, kind: string, opts: ReadYamlOptions = {})
       keyAt: () => NOWHERE,
       error: (_path, detail, rule) => new ConfigError(file, 1, 1, detail, rule),
       positionOf: () => NOWHERE,
+      charAt: () => NOWHERE,
     };
   }
 
@@ -77,6 +84,16 @@ export function readYaml(file: string, kind: string, opts: ReadYamlOptions = {})
       return new ConfigError(file, pos.line, pos.col, detail, rule);
     },
     positionOf: (offset) => lines.linePos(offset),
+    charAt: (path, index) => {
+      const node: unknown = doc.getIn(path, true);
+      if (!isScalar(node) || !node.range || typeof node.value !== 'string') return locator.valueAt(path);
+      const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE';
+      if (!quoted && node.type !== 'PLAIN') return locator.valueAt(path);
+      const start = node.range[0] + (quoted ? 1 : 0);
+      const written = text.slice(start, start + node.value.length);
+      if (written !== node.value || written.includes('\n') || index < 0 || index > written.length) return locator.valueAt(path);
+      return lines.linePos(start + index);
+    },
   });
 
   if (doc.errors.length > 0) {

@@ -7,17 +7,15 @@ import type { ValidateFunction } from 'ajv';
 import { isScalar } from 'yaml';
 import type { ConfigError } from './config-error.js';
 import { jsonKind, YAML_READS, type YamlFile } from './read-yaml.js';
-import type { SchemaError } from './schema.js';
+import { PATTERN_MESSAGE, type SchemaError } from './schema.js';
 
 /** How one kind of file is spoken of in messages. */
 export interface SchemaWording {
-  /** Names the file: "channel" gives "the channel file". */
-  readonly kind: string;
   /**
-   * Plain-language explanations of `pattern` (and `propertyNames`) failures, keyed by the end of
-   * the schema path, e.g. ['#/properties/name/pattern', 'must use only …'].
+   * Names the file: "channel" gives "the channel file". The plain-language explanation of each
+   * pattern is in the schema itself, beside the pattern (see PATTERN_MESSAGE).
    */
-  readonly patternHints: ReadonlyArray<readonly [schemaPathSuffix: string, hint: string]>;
+  readonly kind: string;
   /**
    * How types are named. 'settings' (channel files): "a mapping of settings", "a string".
    * 'values' (files of codes and expressions): "a mapping", "text", plus the quoting fix when
@@ -141,11 +139,11 @@ const VALUE_TYPE_WORDS: Readonly<Record<string, string>> = {
   null: 'null',
 };
 
+/** "text or a mapping"; "text, a number, true or false, a list or a mapping". */
 function valueTypeList(expected: string): string {
-  return expected
-    .split(',')
-    .map((t) => VALUE_TYPE_WORDS[t] ?? t)
-    .join(' or ');
+  const words = expected.split(',').map((t) => VALUE_TYPE_WORDS[t] ?? t);
+  const last = words.pop() ?? '';
+  return words.length === 0 ? last : `${words.join(', ')} or ${last}`;
 }
 
 /** The scalar at `path` as written in the file, for the quoting advice. */
@@ -163,7 +161,7 @@ function typeDetail(error: SchemaError, subject: string, yaml: YamlFile, path: r
   const actual = jsonKind(error.data);
   let detail = `${subject} must be ${valueTypeList(expected)}, not ${VALUE_TYPE_WORDS[actual] ?? actual}`;
   const written = sourceText(yaml, path);
-  if (expected.includes('string') && actual !== 'object' && actual !== 'array' && written !== null) {
+  if (expected.includes('string') && actual !== 'object' && actual !== 'array' && written !== null && written !== '') {
     // YAML turns 01, true, no and ~ into numbers, booleans and null; codes are text.
     detail += `; YAML reads ${written} as ${YAML_READS[actual] ?? actual}, so quote it: '${written}'`;
   }
@@ -181,8 +179,11 @@ export interface LocatedMessage {
   readonly detail: string;
 }
 
-function hintFor(error: SchemaError, wording: SchemaWording): string | undefined {
-  return wording.patternHints.find(([suffix]) => error.schemaPath.endsWith(suffix))?.[1];
+/** The schema's own explanation of a pattern: on the schema holding it, or on its propertyNames. */
+function patternMessage(schema: unknown): string | undefined {
+  if (schema === null || typeof schema !== 'object') return undefined;
+  const message: unknown = (schema as Record<string, unknown>)[PATTERN_MESSAGE];
+  return typeof message === 'string' ? message : undefined;
 }
 
 /** The sentence for one schema error about a file of `wording.kind`, and where it belongs. */
@@ -212,10 +213,11 @@ export function describeSchemaError(error: SchemaError, yaml: YamlFile, wording:
     case 'type':
       return { at: path, atKey: false, detail: typeDetail(error, subject, yaml, path, wording) };
     case 'pattern':
-      return { at: path, atKey: false, detail: `${subject} ${hintFor(error, wording) ?? error.message ?? 'has the wrong form'}` };
+      return { at: path, atKey: false, detail: `${subject} ${patternMessage(error.parentSchema) ?? error.message ?? 'has the wrong form'}` };
     case 'propertyNames': {
       const key = String(params['propertyName']);
-      return { at: [...path, key], atKey: true, detail: `key '${key}' in ${subject} ${hintFor(error, wording) ?? 'must not be empty'}` };
+      const names: unknown = (error.parentSchema as Record<string, unknown> | undefined)?.['propertyNames'];
+      return { at: [...path, key], atKey: true, detail: `key '${key}' in ${subject} ${patternMessage(names) ?? 'must not be empty'}` };
     }
     default:
       return { at: path, atKey: false, detail: `${subject} ${error.message ?? 'is invalid'}` };
@@ -230,8 +232,9 @@ export function schemaErrors<T>(yaml: YamlFile, validate: ValidateFunction<T>, w
   if (yaml.value === null || validate(yaml.value)) return [];
   const errors: ConfigError[] = [];
   for (const error of validate.errors ?? []) {
-    // A propertyNames failure is reported twice by Ajv (the inner keyword and the wrapper).
-    if (error.propertyName !== undefined) continue;
+    // A propertyNames failure is reported twice by Ajv (the inner keyword and the wrapper), and a
+    // failed if/then once more as "must match then schema" beside the failure itself.
+    if (error.propertyName !== undefined || error.keyword === 'if') continue;
     const message = describeSchemaError(error, yaml, wording);
     errors.push(yaml.error(message.at, message.detail, error.keyword, message.atKey));
   }

@@ -35,11 +35,28 @@ export function loadSchema(name: string): SchemaObject {
 }
 
 /**
- * A validator for `schemas/<name>`: every error at once, not just the first, so one edit round
- * fixes them all; union types allowed ("a code or { code, display }"); verbose, so each error
- * carries its parent schema, which lists the known keys for "did you mean".
+ * The sentence a schema gives for a failed `pattern` (or, inside `propertyNames`, for a key of the
+ * wrong form). The annotation editors read too (VS Code's YAML and JSON support show it), so an
+ * analyst sees the same words in the editor and in the engine's log.
  */
-export function compileSchema<T>(name: string): ValidateFunction<T> {
+export const PATTERN_MESSAGE = 'patternErrorMessage';
+
+/**
+ * A validator for `schemas/<name>`, or for one of its definitions (`definition: 'messageFile'`
+ * validates against #/definitions/messageFile): every error at once, not just the first, so one
+ * edit round fixes them all; union types allowed ("a code or { code, display }"); verbose, so each
+ * error carries its parent schema, which lists the known keys for "did you mean" and the pattern
+ * explanation.
+ */
+export function compileSchema<T>(name: string, definition?: string): ValidateFunction<T> {
   const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-  return ajv.compile<T>(loadSchema(name));
+  ajv.addKeyword({ keyword: PATTERN_MESSAGE, schemaType: 'string' });
+  const schema = loadSchema(name);
+  if (definition === undefined) return ajv.compile<T>(schema);
+  const id: unknown = schema['$id'];
+  if (typeof id !== 'string') throw new Error(`schemas/${name} has no $id, so its definitions cannot be compiled alone`);
+  ajv.addSchema(schema);
+  const validate = ajv.getSchema<T>(`${id}#/definitions/${definition}`);
+  if (validate === undefined) throw new Error(`schemas/${name} has no definition '${definition}'`);
+  return validate;
 }

@@ -18,22 +18,8 @@ import {
 } from '../config/index.js';
 import type { SiteConfig } from './types.js';
 
-/** Plain-language pattern explanations for site overlays and code tables, by the end of the schema path. */
-const CODE_FILE_HINTS: SchemaWording['patternHints'] = [
-  ['/definitions/uri/pattern', 'must be an absolute URI such as http://example.org/fhir/sid/mrn or urn:oid:1.2.3'],
-  ['/definitions/code/pattern', 'must be a FHIR code: no leading, trailing or double spaces'],
-  ['/definitions/mapEntry/pattern', 'must be a FHIR code: no leading, trailing or double spaces'],
-  ['/properties/use/pattern', 'must be a FHIR code (or passthrough / none): no leading, trailing or double spaces'],
-  ['/properties/id/pattern', "must use only lower-case letters, digits and '-' (e.g. hl7-0001)"],
-  ['/properties/name/pattern', "must use only lower-case letters, digits, '_' and '-' (it becomes part of identifier systems and ids)"],
-  ['/properties/unknownAuthoritySystem/pattern', 'must be a URI template containing {name}, e.g. urn:x-v2-aa:{site}:{name}, or null'],
-  ['/additionalProperties/additionalProperties/pattern', 'must be a FHIR code: no leading, trailing or double spaces'],
-  ['/properties/type/pattern', 'must be an identifier type code from HL7 table 0203, e.g. MR'],
-  ['/properties/tableAdditions/propertyNames', "must be a table id: lower-case letters, digits and '-' (e.g. hl7-0004-class)"],
-];
-
-export const SITE_WORDING: SchemaWording = { kind: 'site', typeWords: 'values', patternHints: CODE_FILE_HINTS };
-export const TABLE_WORDING: SchemaWording = { kind: 'table', typeWords: 'values', patternHints: CODE_FILE_HINTS };
+export const SITE_WORDING: SchemaWording = { kind: 'site', typeWords: 'values' };
+export const TABLE_WORDING: SchemaWording = { kind: 'table', typeWords: 'values' };
 
 /**
  * One file of codes (a site overlay or a code table), read and checked: syntax errors, keys YAML
