@@ -13,7 +13,8 @@ import { createCodeSystemRegistry } from './code-systems.js';
 import { loadTables } from './tables.js';
 import { DEFAULT_SITE, loadSite } from './site.js';
 import { loadCommon, loadMessageMapping, messageFiles } from './loader.js';
-import { Conversion, type ConvertEnv } from './convert.js';
+import { BundleBuilder } from './bundle.js';
+import type { ConvertEnv } from './evaluate.js';
 import type { MessageMapping } from './model.js';
 import type { ConversionIssue, SiteConfig } from './types.js';
 
@@ -107,7 +108,7 @@ export function convertMessage(message: Hl7Message, set: MappingSet): Conversion
       mappingId: null,
     };
   }
-  const conversion = new Conversion(message, mapping, set.env);
-  const bundle = conversion.run();
-  return { bundle, issues: conversion.issues, unsupported: false, mappingId: mapping.id };
+  const builder = new BundleBuilder(message, mapping, set.env);
+  const bundle = builder.run();
+  return { bundle, issues: builder.issues, unsupported: false, mappingId: mapping.id };
 }
