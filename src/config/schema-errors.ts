@@ -22,6 +22,12 @@ export interface SchemaWording {
    * YAML read a scalar as a number, boolean or null where text belongs.
    */
   readonly typeWords: 'settings' | 'values';
+  /**
+   * How a setting is named. 'path' (default): the whole way to it, listener.tls.key. 'key': its
+   * own key with any list positions, messages[0]; for deeply nested files (mappings), where the
+   * line and column already say where it sits and a full path would be noise.
+   */
+  readonly names?: 'path' | 'key';
 }
 
 /** Instance path segments from a JSON Pointer ("/listener/port" → ["listener", "port"]). */
@@ -52,6 +58,21 @@ export function settingName(segments: readonly string[], root: unknown): string 
     node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[s] : undefined;
   }
   return out;
+}
+
+/** The last key of `segments` with the list positions after it, as settingName writes them. */
+function ownName(segments: readonly string[], root: unknown): string {
+  let node: unknown = root;
+  const arrays = segments.map((s) => {
+    const isIndex = Array.isArray(node);
+    node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[s] : undefined;
+    return isIndex;
+  });
+  let from = segments.length - 1;
+  while (from > 0 && arrays[from]) from--;
+  const full = settingName(segments, root);
+  const head = settingName(segments.slice(0, from), root);
+  return from === 0 ? full : full.slice(head.length).replace(/^\./, '');
 }
 
 /** Edit distance counting a swap of neighbours as one edit, the commonest typo ("prot"). */
@@ -153,8 +174,20 @@ function sourceText(yaml: YamlFile, path: readonly string[]): string | null {
   return yaml.text.slice(node.range[0], node.range[1]);
 }
 
+/** The text a scalar reads as once quoted, and whether the schema's pattern would then accept it. */
+function quotingFixes(error: SchemaError, written: string | null): boolean {
+  const parent: unknown = error.parentSchema;
+  const pattern = parent !== null && typeof parent === 'object' ? (parent as Record<string, unknown>)['pattern'] : undefined;
+  if (typeof pattern !== 'string' || written === null) return true;
+  return new RegExp(pattern, 'u').test(written);
+}
+
 function typeDetail(error: SchemaError, subject: string, yaml: YamlFile, path: readonly string[], wording: SchemaWording): string {
   const expected = String(error.params['type']);
+  // A number where a resource type belongs is not fixed by quoting it: say what the value must
+  // look like, when the schema says, rather than which type it has.
+  const shape = patternMessage(error.parentSchema);
+  if (shape !== undefined && expected === 'string' && !quotingFixes(error, sourceText(yaml, path))) return `${subject} ${shape}`;
   if (wording.typeWords === 'settings') {
     return `${subject} must be ${settingsTypeWords(expected)}, not ${settingsTypeWords(settingsType(error.data))}`;
   }
@@ -190,20 +223,21 @@ function patternMessage(schema: unknown): string | undefined {
 export function describeSchemaError(error: SchemaError, yaml: YamlFile, wording: SchemaWording): LocatedMessage {
   const root = yaml.value;
   const path = pointerSegments(error.instancePath);
-  const name = settingName(path, root);
+  const nameOf = (segments: readonly string[]): string => (wording.names === 'key' ? ownName(segments, root) : settingName(segments, root));
+  const name = nameOf(path);
   const subject = name === '' ? `the ${wording.kind} file` : name;
   const params: Record<string, unknown> = error.params;
   switch (error.keyword) {
     case 'required': {
       const missing = String(params['missingProperty']);
-      return { at: path, atKey: false, detail: `${settingName([...path, missing], root)} is required but missing from ${subject}` };
+      return { at: path, atKey: false, detail: `${nameOf([...path, missing])} is required but missing from ${subject}` };
     }
     case 'additionalProperties': {
       const extra = String(params['additionalProperty']);
       return {
         at: [...path, extra],
         atKey: true,
-        detail: `${settingName([...path, extra], root)} is not a known setting${unknownKeyHint(extra, knownKeys(error))}`,
+        detail: `${nameOf([...path, extra])} is not a known setting${unknownKeyHint(extra, knownKeys(error))}`,
       };
     }
     case 'enum': {

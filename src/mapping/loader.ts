@@ -74,8 +74,8 @@ interface RawCommonFile {
   readonly templates?: Readonly<Record<string, RawResource>>;
 }
 
-const MESSAGE_WORDING: SchemaWording = { kind: 'message mapping', typeWords: 'values' };
-const COMMON_WORDING: SchemaWording = { kind: 'common mapping', typeWords: 'values' };
+const MESSAGE_WORDING: SchemaWording = { kind: 'message mapping', typeWords: 'values', names: 'key' };
+const COMMON_WORDING: SchemaWording = { kind: 'common mapping', typeWords: 'values', names: 'key' };
 
 let messageValidator: ValidateFunction<RawMessageFile> | null = null;
 let commonValidator: ValidateFunction<RawCommonFile> | null = null;

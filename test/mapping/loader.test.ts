@@ -102,7 +102,7 @@ resources:
   assert.deepEqual(errors, ['…/messages/test.yaml:7:26: expected a converter name after "|" at column 8 of "PID-7 |" (expression)']);
 });
 
-test('an unknown key in a resource is named with the key it most likely meant', (t) => {
+test('an unknown key in a resource is named, with the key it most likely meant', (t) => {
   const errors = messageErrors(
     t,
     `
@@ -114,7 +114,7 @@ resources:
     forEeach: PID
 `,
   );
-  assert.deepEqual(errors, ["…/messages/test.yaml:6:5: resources[0].forEeach is not a known setting; did you mean 'forEach'? (additionalProperties)"]);
+  assert.deepEqual(errors, ["…/messages/test.yaml:6:5: forEeach is not a known setting; did you mean 'forEach'? (additionalProperties)"]);
 });
 
 test('templates belong in common.yaml, not in a message mapping', (t) => {
@@ -199,7 +199,7 @@ resources:
   - { name: patient, type: Patient, from: pid }
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:4:43: resources[0].from must name a segment (PID) or a group (ORDER) (pattern)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:4:43: from must name a segment (PID) or a group (ORDER) (pattern)']);
 });
 
 test('forEach must name a segment or a group, not a field', (t) => {
@@ -212,7 +212,7 @@ resources:
   - { name: patient, type: Patient, forEach: "PID-3" }
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:4:46: resources[0].forEach must name a segment (PID) or a group (ORDER) (pattern)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:4:46: forEach must name a segment (PID) or a group (ORDER) (pattern)']);
 });
 
 test('a message mapping without messages is refused', (t) => {
@@ -259,7 +259,21 @@ resources:
   - name: patient
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:4:5: resources[0].type is required but missing from resources[0] (required)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:4:5: type is required but missing from resources[0] (required)']);
+});
+
+test('a resource type that YAML reads as a number says what a type looks like, not how to quote it', (t) => {
+  const errors = messageErrors(
+    t,
+    `
+id: adt
+messages: ["ADT^A01"]
+resources:
+  - name: patient
+    type: 42
+`,
+  );
+  assert.deepEqual(errors, ['…/messages/test.yaml:5:11: type must be a FHIR resource type, e.g. Patient (type)']);
 });
 
 test('a resource name starts with a lower-case letter', (t) => {
@@ -272,7 +286,7 @@ resources:
   - { name: Patient, type: Patient }
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:4:13: resources[0].name must start with a lower-case letter (letters, digits, _), e.g. patient (pattern)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:4:13: name must start with a lower-case letter (letters, digits, _), e.g. patient (pattern)']);
 });
 
 test('an unknown $ key in a rule is reported at the key', (t) => {
@@ -289,7 +303,7 @@ resources:
 `,
   );
   assert.deepEqual(errors, [
-    "…/messages/test.yaml:7:17: key '$vale' in resources[0].map.gender must be a FHIR element path (letters, dots between levels, optional [x]) or one of $value, $const, $ref, $refs, $first, $forEach, $build, $when (propertyNames)",
+    "…/messages/test.yaml:7:17: key '$vale' in gender must be a FHIR element path (letters, dots between levels, optional [x]) or one of $value, $const, $ref, $refs, $first, $forEach, $build, $when (propertyNames)",
   ]);
 });
 
@@ -307,7 +321,7 @@ resources:
 `,
   );
   assert.deepEqual(errors, [
-    "…/messages/test.yaml:7:7: key 'birth-date' in resources[0].map must be a FHIR element path (letters, dots between levels, optional [x]), e.g. name.family or value[x] (propertyNames)",
+    "…/messages/test.yaml:7:7: key 'birth-date' in map must be a FHIR element path (letters, dots between levels, optional [x]), e.g. name.family or value[x] (propertyNames)",
   ]);
 });
 
@@ -340,7 +354,7 @@ resources:
       gender:
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:7:14: resources[0].map.gender must be text, a number, true or false, a list or a mapping, not null (type)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:7:14: gender must be text, a number, true or false, a list or a mapping, not null (type)']);
 });
 
 test('identity.request is one of the three modes', (t) => {
@@ -355,7 +369,7 @@ resources:
     identity: { request: upsert }
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:6:26: resources[0].identity.request must be one of: conditional, put, create-if-absent (enum)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:6:26: request must be one of: conditional, put, create-if-absent (enum)']);
 });
 
 test('$ref names a resource, not a type', (t) => {
@@ -371,7 +385,7 @@ resources:
       link: { $ref: Other }
 `,
   );
-  assert.deepEqual(errors, ['…/messages/test.yaml:7:21: resources[0].map.link.$ref must name a resource of this mapping, e.g. patient (or * for all) (pattern)']);
+  assert.deepEqual(errors, ['…/messages/test.yaml:7:21: $ref must name a resource of this mapping, e.g. patient (or * for all) (pattern)']);
 });
 
 test('an identity key YAML reads as a number is refused with the quoting fix', (t) => {
@@ -386,7 +400,7 @@ resources:
     identity: { key: [1] }
 `,
   );
-  assert.deepEqual(errors, ["…/messages/test.yaml:6:23: resources[0].identity.key[0] must be text, not a number; YAML reads 1 as a number, so quote it: '1' (type)"]);
+  assert.deepEqual(errors, ["…/messages/test.yaml:6:23: key[0] must be text, not a number; YAML reads 1 as a number, so quote it: '1' (type)"]);
 });
 
 test('an empty message mapping file says what it needs', (t) => {
@@ -445,7 +459,7 @@ templates:
 `,
   );
   assert.deepEqual(errors, [
-    '…/common.yaml:3:14: templates.patient.name is not a known setting; known keys here: type, from, forEach, when, identity, map, required, resources (additionalProperties)',
+    '…/common.yaml:3:14: name is not a known setting; known keys here: type, from, forEach, when, identity, map, required, resources (additionalProperties)',
   ]);
 });
 
