@@ -16,7 +16,6 @@ import { DEFAULT_DELIMITERS, type Delimiters, type MshSummary, type ParseError }
 import { buildAck, newControlId, ackCodeFor, shouldSendAck } from '../mllp/ack.js';
 import type { AckCode, AckError, AckOutcome } from '../mllp/ack.js';
 import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
-import { DEDUPE_HEADER } from '../kafka/dedupe-recovery.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
@@ -24,13 +23,15 @@ import { refusal } from './accept.js';
 import {
   ENVELOPE_VERSION,
   envelopeHeaders,
+  failureHeaders,
+  HEADERS,
   newEnvelopeId,
   recordKey,
   sha256Hex,
   type DlqCategory,
   type DlqRecord,
   type RawEnvelope,
-} from './envelope.js';
+} from '../records/index.js';
 
 /** HL7 table 0357 codes the ingest uses. */
 const ERR_SEGMENT_SEQUENCE = 100;
@@ -244,7 +245,7 @@ export class Ingest {
     // Remember the message whenever Kafka confirms it, even after we gave up waiting and
     // answered AE: the sender's resend is then recognised instead of stored twice.
     const publish = this.deps.producer.publish(
-      { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [DEDUPE_HEADER]: dkey }) },
+      { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [HEADERS.dedupe]: dkey }) },
       this.channel.ack.timeoutMs,
       () => this.deps.dedupe.remember(dkey),
     );
@@ -338,7 +339,7 @@ export class Ingest {
           topic: this.channel.topics.dlq,
           key: recordKey(env.msh, undefined, undefined),
           value: JSON.stringify(record),
-          headers: envelopeHeaders(env, { dlq_category: category, dlq_stage: 'ingest' }),
+          headers: envelopeHeaders(env, failureHeaders(category, 'ingest')),
         },
         this.channel.ack.timeoutMs,
       );

@@ -22,13 +22,6 @@ export interface ConversionResult {
  */
 export type MessageConverter = (message: Hl7Message) => ConversionResult;
 
-/** Where a raw record sits in Kafka; every output record links back to it. */
-export interface RawRecordRef {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
-}
-
 /** The one thing the worker asks of a producer (GroupCommitProducer fits). */
 export interface RecordPublisher {
   /** Resolves once Kafka acknowledged the record (acks=all); rejects otherwise. */

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { encodeFrame } from '../../src/mllp/index.js';
-import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';
+import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
 import { REPO_DIR } from '../support/corpus.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
