@@ -1,6 +1,8 @@
 import type { SchemaObject, ValidateFunction } from 'ajv';
 import { compileSchema, loadSchema, type SchemaWording } from '../config/index.js';
-import type { AckMode, ProcessingId, TlsMinVersion } from './types.js';
+import type { AckMode } from '../hl7/index.js';
+import type { TlsMinVersion } from '../mllp/index.js';
+import type { ProcessingId } from './types.js';
 
 /**
  * schemas/channel.schema.json says what a channel file may contain; the loader validates with

@@ -1,14 +1,11 @@
 export type {
   AckConfig,
-  AckMode,
   AcceptConfig,
   ChannelConfig,
   CharsetConfig,
   DedupeConfig,
   ListenerConfig,
   ProcessingId,
-  TlsConfig,
-  TlsMinVersion,
   TopicsConfig,
 } from './types.js';
 export { CHANNEL_DEFAULTS, CHARSET_REJECT } from './types.js';

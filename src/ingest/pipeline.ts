@@ -13,9 +13,21 @@ import type { CharsetDecision, Repair } from '../charset/types.js';
 import { parseMessage, readDelimiters, splitBatch } from '../hl7/index.js';
 import type { Hl7Message } from '../hl7/index.js';
 import { DEFAULT_DELIMITERS, type Delimiters, type MshSummary, type ParseError } from '../hl7/types.js';
-import { buildAck, newControlId, ackCodeFor, shouldSendAck } from '../mllp/ack.js';
-import type { AckCode, AckError, AckOutcome } from '../mllp/ack.js';
+import {
+  ackCodeFor,
+  buildAck,
+  ERR_APPLICATION_INTERNAL,
+  ERR_DATA_TYPE,
+  ERR_REQUIRED_FIELD_MISSING,
+  ERR_SEGMENT_SEQUENCE,
+  newControlId,
+  shouldSendAck,
+  type AckCode,
+  type AckError,
+  type AckOutcome,
+} from '../hl7/index.js';
 import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
+import type { FrameContext } from '../mllp/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
@@ -32,18 +44,6 @@ import {
   type DlqRecord,
   type RawEnvelope,
 } from '../records/index.js';
-
-/** HL7 table 0357 codes the ingest uses. */
-const ERR_SEGMENT_SEQUENCE = 100;
-const ERR_REQUIRED_FIELD = 101;
-const ERR_DATA_TYPE = 102;
-const ERR_INTERNAL = 207;
-
-export interface FrameMeta {
-  readonly remoteAddress: string;
-  readonly listener: string;
-  readonly receivedAt: Date;
-}
 
 export interface IngestResult {
   /** The encoded ACK message (no MLLP envelope), or null when MSH-15 says not to answer. */
@@ -92,7 +92,7 @@ function errorOf(code: number, text: string, location?: AckError['location']): A
 }
 
 function parseErrorToAck(e: ParseError): AckError {
-  const code = e.code === 'bad-delimiters' ? ERR_DATA_TYPE : e.code === 'missing-field' ? ERR_REQUIRED_FIELD : ERR_SEGMENT_SEQUENCE;
+  const code = e.code === 'bad-delimiters' ? ERR_DATA_TYPE : e.code === 'missing-field' ? ERR_REQUIRED_FIELD_MISSING : ERR_SEGMENT_SEQUENCE;
   const location = e.segment ? { segment: e.segment, sequence: 1, ...(e.field ? { field: e.field } : {}) } : undefined;
   return errorOf(code, `message cannot be parsed: ${e.message}`, location);
 }
@@ -133,7 +133,7 @@ export class Ingest {
   /** When the last frame arrived (ms since the epoch), for the transform to give way to ingest. */
   lastFrameAt = 0;
 
-  async handleFrame(frame: Buffer, meta: FrameMeta): Promise<IngestResult> {
+  async handleFrame(frame: Buffer, meta: FrameContext): Promise<IngestResult> {
     this.lastFrameAt = Date.now();
     const batch = this.splitIfBatch(frame);
     if (batch) return this.handleBatch(frame, batch, meta);
@@ -141,7 +141,7 @@ export class Ingest {
   }
 
   /** A frame larger than the channel allows: keep its head in the DLQ, answer AR. */
-  async handleOversize(head: Buffer, receivedBytes: number, meta: FrameMeta): Promise<IngestResult> {
+  async handleOversize(head: Buffer, receivedBytes: number, meta: FrameContext): Promise<IngestResult> {
     this.deps.metrics.oversizeFrames.inc({ channel: this.channel.name });
     const latin = head.toString('latin1');
     const { msh, delimiters } = headerOnly(latin.startsWith('MSH') ? latin : '');
@@ -149,7 +149,7 @@ export class Ingest {
     // The AR goes out as soon as the limit is crossed, so the frame's full size is never known.
     const text = `frame exceeds the channel maximum of ${this.channel.listener.maxFrameBytes} bytes (refused after ${receivedBytes} bytes; connection closed)`;
     const verdict = await this.deadLetter(env, 'frame', text, { receivedBytes, maxFrameBytes: this.channel.listener.maxFrameBytes, keptBytes: head.length });
-    return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_INTERNAL, text) }, msh, delimiters, 'utf-8');
+    return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_APPLICATION_INTERNAL, text) }, msh, delimiters, 'utf-8');
   }
 
   private splitIfBatch(frame: Buffer): string[] | null {
@@ -164,7 +164,7 @@ export class Ingest {
     return split.messages.length > 0 ? split.messages : null;
   }
 
-  private async handleBatch(frame: Buffer, messages: string[], meta: FrameMeta): Promise<IngestResult> {
+  private async handleBatch(frame: Buffer, messages: string[], meta: FrameContext): Promise<IngestResult> {
     const results: IngestResult[] = [];
     for (let i = 0; i < messages.length; i++) {
       results.push(await this.handleMessage(Buffer.from(messages[i]!, 'latin1'), meta, { index: i + 1, count: messages.length }));
@@ -189,7 +189,7 @@ export class Ingest {
     return { text: r.text, decision: r.decision, repairs: r.repairs };
   }
 
-  private async handleMessage(bytes: Buffer, meta: FrameMeta, batch?: { index: number; count: number }): Promise<IngestResult> {
+  private async handleMessage(bytes: Buffer, meta: FrameContext, batch?: { index: number; count: number }): Promise<IngestResult> {
     const decoded = this.decode(bytes);
     const ackCharset = decoded.decision?.charset ?? 'utf-8';
     if (decoded.text === null) {
@@ -278,7 +278,7 @@ export class Ingest {
   private storageUnavailable(err: unknown): MessageVerdict {
     const why = err instanceof PublishTimeoutError ? err.message : 'Kafka refused or failed the write';
     this.deps.logger.warn({ channel: this.channel.name, err: err instanceof Error ? err.name : 'unknown', reason: why }, 'storage unavailable; answering with an error so the sender resends');
-    return { outcome: 'error', result: 'storage-unavailable', error: { code: ERR_INTERNAL, severity: 'E', text: `message not stored, please resend: ${why}` } };
+    return { outcome: 'error', result: 'storage-unavailable', error: { code: ERR_APPLICATION_INTERNAL, severity: 'E', text: `message not stored, please resend: ${why}` } };
   }
 
   /** Why the channel refuses this message, as an ERR; null when it accepts it. */
@@ -294,7 +294,7 @@ export class Ingest {
 
   private envelope(
     bytes: Buffer,
-    meta: FrameMeta,
+    meta: FrameContext,
     decoded: Decoded,
     msh: MshSummary | null,
     extra: { batch?: { index: number; count: number }; truncated?: boolean },

@@ -28,13 +28,18 @@ export interface MappingSet {
   readonly env: ConvertEnv;
 }
 
+/**
+ * What one conversion produced. The transform stage takes this from any MessageConverter (a
+ * mapping set, or a stand-in in tests), so only a mapping set names the mapping it used.
+ */
 export interface ConversionResult {
+  /** The transaction Bundle, or null when nothing may be published. */
   readonly bundle: Bundle | null;
-  readonly issues: ConversionIssue[];
-  /** No mapping in the set handles this message type. */
+  readonly issues: readonly ConversionIssue[];
+  /** True when no mapping in the set handles this message type. */
   readonly unsupported: boolean;
   /** Id of the message mapping used, when one was. */
-  readonly mappingId: string | null;
+  readonly mappingId?: string | null;
 }
 
 /** Thrown by loadMappingSet with every error found; each names file:line:col and the rule. */

@@ -18,7 +18,8 @@ import {
 } from '../records/index.js';
 import type { ConversionIssue } from '../mapping/types.js';
 import { bundleRecord, dlqRecord } from './records.js';
-import type { ConversionResult, MessageConverter } from './types.js';
+import type { ConversionResult } from '../mapping/index.js';
+import type { MessageConverter } from './types.js';
 
 /** A raw record as the consumer hands it over. */
 export interface RawRecordIn {

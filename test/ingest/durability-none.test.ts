@@ -8,7 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChannelFile } from '../../src/channel/index.js';
-import { DedupeMemory, Ingest, type FrameMeta } from '../../src/ingest/index.js';
+import { DedupeMemory, Ingest } from '../../src/ingest/index.js';
+import type { FrameContext as FrameMeta } from '../../src/mllp/index.js';
 import type { GroupCommitProducer } from '../../src/kafka/index.js';
 import { createLogger, EngineMetrics } from '../../src/ops/index.js';
 

@@ -16,7 +16,7 @@ import { ENVELOPE_VERSION, envelopeHeaders, recordKey, sha256Hex, type RawEnvelo
 import { ensureTopics } from '../../src/kafka/index.js';
 import type { ConversionIssue } from '../../src/mapping/types.js';
 import { createLogger, EngineMetrics, type Logger } from '../../src/ops/index.js';
-import type { ConversionResult } from '../../src/transform/index.js';
+import type { ConversionResult } from '../../src/mapping/index.js';
 import { testKafka } from '../support/kafka.js';
 import { uniqueChannel } from '../support/engine.js';
 
