@@ -20,6 +20,7 @@ import type { ConversionIssue, SiteConfig } from './types.js';
 
 export type { ConversionIssue, IssueCode, IssueSeverity, SiteConfig } from './types.js';
 export { ExpressionError, parseValue, parseCondition } from './expression.js';
+export { mappingFingerprint } from './fingerprint.js';
 
 export interface MappingSet {
   readonly dir: string;
