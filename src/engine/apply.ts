@@ -54,7 +54,7 @@ export async function applyChannels(rt: Runtime, next: readonly ChannelConfig[],
   const wanted = new Set(next.map((c) => c.name));
 
   // Topics first: if Kafka cannot create them, nothing has changed yet.
-  if (rt.durable) await rt.ensureChannelTopics(next, producer);
+  await rt.ensureChannelTopics(next, producer);
 
   // Removed channels go first: their ports may be what a changed or added channel binds.
   for (const r of [...rt.running]) {

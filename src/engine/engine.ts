@@ -40,10 +40,8 @@ export class Engine implements ConfigTarget {
       },
     });
     rt.ingestProducer = producer;
-    if (rt.durable) {
-      await rt.ensureChannelTopics(channels, producer);
-      await producer.connect();
-    }
+    await rt.ensureChannelTopics(channels, producer);
+    await producer.connect();
     for (const channel of channels) rt.running.push(await rt.openChannel(channel, producer));
     await rt.startTransform(converters);
   }
@@ -85,8 +83,8 @@ export class Engine implements ConfigTarget {
     await this.operations.close();
     await Promise.all([...rt.running.map((r) => r.listener.close(graceMs)), rt.stopTransform()]);
     rt.running.length = 0;
-    // Only a durable engine connected its producer; stopping twice disconnects once.
-    const producer = rt.durable ? rt.ingestProducer : null;
+    // Stopping twice disconnects once.
+    const producer = rt.ingestProducer;
     rt.ingestProducer = null;
     if (producer) await producer.disconnect();
   }

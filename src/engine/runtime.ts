@@ -6,7 +6,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { AddressAllowList, type ChannelConfig } from '../channel/index.js';
-import { DedupeMemory, Ingest, type Durability } from '../ingest/index.js';
+import { DedupeMemory, Ingest } from '../ingest/index.js';
 import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '../kafka/index.js';
 import { mappingFingerprint } from '../mapping/index.js';
 import { MllpListener } from '../mllp/index.js';
@@ -20,12 +20,6 @@ export interface EngineOptions {
   readonly metrics: EngineMetrics;
   /** Partitions for topics the engine creates. */
   readonly partitions?: number;
-  /**
-   * FOR BENCHMARKS AND COMPARISON ONLY (see Durability in src/ingest/pipeline.ts). 'none' answers
-   * AA without Kafka: no topics, producer connection, duplicate memory or transform. Default
-   * 'kafka'. Channel YAML and the CLI cannot reach 'none'.
-   */
-  readonly durability?: Durability;
   /**
    * The transform stage (raw → FHIR). By default every channel that names a mapping set gets a
    * transform worker; `false` runs ingest only.
@@ -65,7 +59,7 @@ export class Runtime {
   /** Replaced (channels only) by a configuration change, so readiness checks the channels now configured. */
   opts: EngineOptions;
   readonly kafka: Kafka;
-  /** The ingest producer, once start() made it; kept for channels a configuration change adds. */
+  /** The ingest producer, once start() connected it; kept for channels a configuration change adds. */
   ingestProducer: GroupCommitProducer | null = null;
   readonly running: RunningChannel[] = [];
   readonly transformWorkers = new Map<string, RunningWorker>();
@@ -74,13 +68,8 @@ export class Runtime {
   private readonly allowLists = new Map<string, AddressAllowList | null>();
 
   constructor(opts: EngineOptions) {
-    // Without Kafka there is no raw topic to transform.
-    this.opts = opts.durability === 'none' ? { ...opts, transform: false } : opts;
+    this.opts = opts;
     this.kafka = createKafka(opts.brokers, opts.logger);
-  }
-
-  get durable(): boolean {
-    return (this.opts.durability ?? 'kafka') === 'kafka';
   }
 
   /** Creates the raw, fhir and dlq topics of `channels` (when missing) and tells the producer about them. */
@@ -96,7 +85,7 @@ export class Runtime {
   /** Duplicate memory for a channel, rebuilt from its raw topic so it agrees with what Kafka holds. */
   async dedupeMemory(channel: ChannelConfig): Promise<DedupeMemory> {
     const dedupe = new DedupeMemory(channel.dedupe);
-    if (this.durable && channel.dedupe.windowSeconds > 0) {
+    if (channel.dedupe.windowSeconds > 0) {
       const entries = await recoverDedupe(this.kafka, channel.topics.raw, channel.dedupe);
       for (const e of entries) dedupe.remember(e.key, e.at);
       this.opts.logger.info({ channel: channel.name, remembered: dedupe.size }, 'duplicate memory rebuilt from the raw topic');
@@ -107,9 +96,8 @@ export class Runtime {
   /** Ingest and a bound listener for one channel. */
   async openChannel(channel: ChannelConfig, producer: GroupCommitProducer): Promise<RunningChannel> {
     const { logger, metrics } = this.opts;
-    const durability = this.opts.durability ?? 'kafka';
     const dedupe = await this.dedupeMemory(channel);
-    const ingest = new Ingest(channel, { producer, dedupe, metrics, logger, durability });
+    const ingest = new Ingest(channel, { producer, dedupe, metrics, logger });
     this.setAllowList(channel);
     const listener = this.newListener(channel, ingest);
     await this.bind(channel, listener);

@@ -1,2 +1,2 @@
-export { Ingest, type IngestResult, type IngestDeps, type Durability } from './pipeline.js';
+export { Ingest, type IngestResult, type IngestDeps } from './pipeline.js';
 export { DedupeMemory, dedupeKey } from './dedupe.js';

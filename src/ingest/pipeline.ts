@@ -50,27 +50,18 @@ export interface IngestResult {
   readonly ack: Buffer | null;
   readonly code: AckCode;
   /** What happened, for logs and metrics: never message content. */
-  readonly outcome: 'stored' | 'duplicate' | 'dlq' | 'storage-unavailable' | 'not-stored';
+  readonly outcome: 'stored' | 'duplicate' | 'dlq' | 'storage-unavailable';
   readonly controlId: string;
   readonly type: string;
   readonly stored?: StoredAt;
 }
 
-/**
- * 'kafka' (the default and the only mode channel YAML can reach): AA only once Kafka holds the
- * raw envelope. 'none' is FOR BENCHMARKS AND COMPARISON ONLY: AA after parse and accept checks,
- * nothing stored, no DLQ, no duplicate memory. It exists so the engine can be measured against
- * servers that ACK on receipt; a sender that gets its AA in this mode may lose the message.
- */
-export type Durability = 'kafka' | 'none';
-
 export interface IngestDeps {
-  readonly producer: GroupCommitProducer;
+  /** Where raw records and dead letters go: AA only once `publish` resolves (acks=all). */
+  readonly producer: Pick<GroupCommitProducer, 'publish'>;
   readonly dedupe: DedupeMemory;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
-  /** See Durability; default 'kafka'. With 'none' the producer is never used. */
-  readonly durability?: Durability;
 }
 
 interface Decoded {
@@ -170,7 +161,7 @@ export class Ingest {
       results.push(await this.handleMessage(Buffer.from(messages[i]!, 'latin1'), meta, { index: i + 1, count: messages.length }));
     }
     // One answer for the whole frame: the worst outcome wins, so AA means every message is stored.
-    const rank: Record<IngestResult['outcome'], number> = { stored: 0, duplicate: 0, 'not-stored': 0, dlq: 1, 'storage-unavailable': 2 };
+    const rank: Record<IngestResult['outcome'], number> = { stored: 0, duplicate: 0, dlq: 1, 'storage-unavailable': 2 };
     let worst = results[0]!;
     for (const r of results) if (rank[r.outcome] > rank[worst.outcome]) worst = r;
     return worst;
@@ -215,7 +206,6 @@ export class Ingest {
 
     const message = parsed.message;
     const msh = message.msh();
-    if (this.deps.durability === 'none') return this.answerWithoutStoring(msh, message.delimiters, ackCharset);
     const env = this.envelope(bytes, meta, decoded, msh, batch ? { batch } : {}, message);
     const refusal = this.refusal(msh, message.delimiters);
     if (refusal) {
@@ -264,16 +254,6 @@ export class Ingest {
       return this.answer(this.storageUnavailable(err), msh, message.delimiters, ackCharset);
     }
   }
-
-  // --- durability 'none' (benchmarks and comparison only; see Durability) ---
-  /** The accept checks still run, so the ACK codes match the durable mode's; nothing is kept. */
-  private answerWithoutStoring(msh: MshSummary, delimiters: Delimiters, charset: string): IngestResult {
-    const refusal = this.refusal(msh, delimiters);
-    if (refusal) return this.answer({ outcome: 'rejected', result: 'not-stored', error: refusal }, msh, delimiters, charset);
-    this.deps.metrics.messagesReceived.inc({ channel: this.channel.name, type: this.typeLabel(msh) });
-    return this.answer({ outcome: 'accepted', result: 'not-stored' }, msh, delimiters, charset);
-  }
-  // --- end durability 'none' ---
 
   private storageUnavailable(err: unknown): MessageVerdict {
     const why = err instanceof PublishTimeoutError ? err.message : 'Kafka refused or failed the write';
@@ -330,7 +310,6 @@ export class Ingest {
     message: string,
     detail: Record<string, string | number | boolean | null>,
   ): Promise<MessageVerdict> {
-    if (this.deps.durability === 'none') return { outcome: 'rejected', result: 'not-stored' };
     const now = new Date().toISOString();
     const record: DlqRecord = { ...env, failure: { category, stage: 'ingest', message, detail, attempts: 1, firstAt: now, lastAt: now } };
     try {
@@ -366,7 +345,7 @@ export class Ingest {
       code,
       mode,
       ...(v.error ? { error: v.error } : {}),
-      text: v.error?.text ?? (v.result === 'duplicate' ? 'duplicate of a stored message' : v.result === 'not-stored' ? 'received, not stored' : 'stored'),
+      text: v.error?.text ?? (v.result === 'duplicate' ? 'duplicate of a stored message' : 'stored'),
       controlId: newControlId(),
       now: new Date(),
       sendingApplication: this.channel.ack.application,
