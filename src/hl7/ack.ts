@@ -35,8 +35,8 @@ export interface AckRequest {
   readonly outcome: AckOutcome;
   readonly mode: AckMode;
   /**
-   * MSA-1 when it is not simply ackCodeFor(outcome, mode, inbound): ENGINE.md §2 answers
-   * "storage unavailable" with AE in original mode but CR in enhanced mode, so the sender resends.
+   * MSA-1 when it is not simply ackCodeFor(outcome, mode, inbound): ingest answers "storage
+   * unavailable" with AE in original mode but CR in enhanced mode, so the sender resends.
    */
   readonly code?: AckCode;
   readonly error?: AckError;

@@ -333,8 +333,8 @@ export class Ingest {
   private answer(v: MessageVerdict, msh: MshSummary | null, delimiters: Delimiters, charset: string): IngestResult {
     const mode = this.channel.ack.mode;
     const enhanced = ackCodeFor('accepted', mode, msh) === 'CA';
-    // The ACK contract (ENGINE.md §2): storage trouble is answered CR in enhanced mode (AE in
-    // original mode), so the sender keeps the message and resends it.
+    // Storage trouble is answered CR in enhanced mode (AE in original mode), so the sender keeps
+    // the message and resends it: the ACK contract table in the README.
     const outcome = v.outcome;
     const code: AckCode = v.result === 'storage-unavailable' && enhanced ? 'CR' : ackCodeFor(outcome, mode, msh);
     const send = shouldSendAck(v.outcome, mode, msh);

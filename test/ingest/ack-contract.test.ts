@@ -1,5 +1,5 @@
 /**
- * The ACK contract (ENGINE.md §2) as a sender sees it: real engine, real Kafka, bytes over MLLP.
+ * The ACK contract (the README's table) as a sender sees it: real engine, real Kafka, bytes over MLLP.
  * Every message is written out in the test that sends it; every test runs its own channel, so
  * its topics hold only what that test sent and record counts are exact.
  */
