@@ -5,7 +5,8 @@
 //   1. conversion alone (quiet machine): bench/convert.mjs, then LinuxForHealth's
 //      hl7v2-fhir-converter from Maven Central through bench/java/LfhBench.java;
 //   2. MLLP contenders without Kafka: the echo ceiling, node-hl7-server 2.5.0, @medplum/hl7's
-//      Hl7Server, this engine in ack-on-receipt mode (durability 'none');
+//      Hl7Server, this engine's ingest in ack-on-receipt mode (a producer stand-in, no Kafka:
+//      bench/servers/ack-on-receipt.mjs);
 //   3. a fresh local Kafka, then this engine durable (AA after acks=all) and end to end (raw →
 //      transform worker → Bundles in <channel>.fhir);
 //   4. CPU profiles (node --cpu-prof) of the engine and of conversion, summarised by self time;

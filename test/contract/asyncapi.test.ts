@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { Parser, DiagnosticSeverity, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import type { Kafka } from 'kafkajs';
-import { AUDIT_TOPIC } from '../../src/dlq/index.js';
+import { AUDIT_TOPIC } from '../../src/records/index.js';
 import { freePort } from '../support/net.js';
 import { splitMessagesInFile } from '../../src/mllp/index.js';
 import { transformGroupId } from '../../src/transform/index.js';

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AUDIT_TOPIC, type AuditRecord } from '../../src/dlq/index.js';
+import { AUDIT_TOPIC, type AuditRecord } from '../../src/records/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
 import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';

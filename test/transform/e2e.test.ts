@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import { validateBundle } from '../../src/fhir/index.js';
-import type { DlqRecord } from '../../src/ingest/index.js';
+import type { DlqRecord } from '../../src/records/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
 import { freePort } from '../support/net.js';
 import { TransformWorker, converterForChannel } from '../../src/transform/index.js';

@@ -1,15 +1,17 @@
 /**
- * Evaluates a message mapping against one parsed message and assembles the FHIR transaction
- * Bundle. Deterministic by construction: the same message and mapping give the same bytes
- * (ids are UUIDv5 of site|type|business key, nothing reads the clock or a random source).
+ * The expression evaluator: what a mapping's expressions and rules yield for one message, given
+ * a scope (the group instance, pinned segment and current forEach value they are read in). The
+ * bundle builder (bundle.ts) decides which resources exist and asks this for their values; it
+ * never reads the message itself. Everything here is a function of the message, the mapping and
+ * the scope: nothing reads the clock or a random source.
  */
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { uuidUrn } from '../fhir/ids.js';
 import type { Hl7Message } from '../hl7/index.js';
-import { deterministicId, uuidUrn } from '../fhir/ids.js';
 import type { Expr, PathRef } from './expression.js';
-import type { MapNode, MessageMapping, ResourceDef, Rule } from './model.js';
-import { buildTree, descendants, type GroupNode } from './structure.js';
-import { isResourceRef, type ResourceRef } from './resource-ref.js';
+import type { MapNode, Rule } from './model.js';
+import type { ResourceRef } from './resource-ref.js';
+import { isResourceRef } from './resource-ref.js';
+import { buildTree, descendants, type GroupDef, type GroupNode } from './structure.js';
 import {
   V2Value,
   type CodeSystemRegistry,
@@ -28,17 +30,28 @@ export interface ConvertEnv {
   readonly converters: Readonly<Record<string, Converter>>;
 }
 
-interface Instance {
-  readonly def: ResourceDef;
+/** A resource instance as expressions see it: `$ref` points at its id, `key(name)` reads its business key. */
+export interface BuiltResource {
+  readonly name: string;
   readonly id: string;
   readonly key: string;
-  readonly identifierQuery: string | null;
-  readonly scope: Scope;
-  resource: Record<string, unknown> | null;
 }
 
-class Scope {
-  readonly registry = new Map<string, Instance[]>();
+/** What the evaluator needs from whoever assembles the Bundle. */
+export interface EvalHost {
+  /** Every resource finished so far, in the order they were started (for `$refs: "*"`). */
+  finished(): readonly BuiltResource[];
+  /** The Reference to a resource a converter met (a Practitioner, a Location), adding its entry once. */
+  referenceTo(ref: ResourceRef): { reference: string };
+}
+
+/**
+ * Where expressions are evaluated: a group instance of the message structure, a segment pinned by
+ * a segment `forEach`, the current `$forEach` value (@), and the resources registered so far,
+ * visible from here and from every scope below.
+ */
+export class Scope {
+  readonly registry = new Map<string, BuiltResource[]>();
   constructor(
     readonly node: GroupNode,
     readonly parent: Scope | null,
@@ -50,15 +63,17 @@ class Scope {
     return new Scope(opts.node ?? this.node, this, opts.pinned ?? null, opts.current ?? this.current);
   }
 
-  register(inst: Instance): void {
+  /** Makes `resource` visible by its name here and in every enclosing scope. */
+  register(resource: BuiltResource): void {
     for (let s: Scope | null = this; s; s = s.parent) {
-      let list = s.registry.get(inst.def.name);
-      if (!list) s.registry.set(inst.def.name, (list = []));
-      list.push(inst);
+      let list = s.registry.get(resource.name);
+      if (!list) s.registry.set(resource.name, (list = []));
+      list.push(resource);
     }
   }
 
-  lookup(name: string): Instance[] {
+  /** The resources named `name` in the nearest scope that has any. */
+  lookup(name: string): BuiltResource[] {
     for (let s: Scope | null = this; s; s = s.parent) {
       const list = s.registry.get(name);
       if (list && list.length) return list;
@@ -67,11 +82,12 @@ class Scope {
   }
 }
 
-type Value = V2Value | unknown;
+/** A value met during evaluation: a V2Value read from the message, or what a converter or literal gave. */
+export type Value = V2Value | unknown;
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 
-function isEmptyValue(v: unknown): boolean {
+export function isEmptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === '') return true;
   if (v instanceof V2Value) return v.isEmpty || v.raw === '""';
   if (Array.isArray(v)) return v.length === 0;
@@ -88,203 +104,74 @@ function isHollow(o: Record<string, unknown>): boolean {
   return keys.length === 0 || (keys.length === 1 && keys[0] === 'url');
 }
 
-function textOf(v: Value): string {
+export function textOf(v: Value): string {
   if (v instanceof V2Value) return v.text;
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return JSON.stringify(v);
 }
 
-export class Conversion {
-  readonly issues: ConversionIssue[] = [];
-  private readonly entries: BundleEntry[] = [];
-  private readonly all: Instance[] = [];
-  private readonly refEntries = new Map<string, string>();
-  private readonly touched = new Set<number>();
+/** Evaluates one mapping's expressions and rules against one message. */
+export class Evaluator {
+  /** Message segment indices some path read (0 = MSH, always): the rest are reported unmapped. */
+  readonly read = new Set<number>();
   private readonly segmentIds: readonly string[];
   private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
-  private readonly usedIds = new Set<string>();
-  private readonly usedQueries = new Set<string>();
-  private readonly messageKey: string;
+  private readonly sink: { report: (issue: ConversionIssue) => void };
 
   constructor(
     private readonly message: Hl7Message,
-    private readonly mapping: MessageMapping,
+    private readonly groups: ReadonlyMap<string, GroupDef>,
     private readonly env: ConvertEnv,
+    private readonly host: EvalHost,
+    private readonly issues: ConversionIssue[],
   ) {
-    const msh = message.msh();
-    this.messageKey = `${msh.sendingApplication}|${msh.sendingFacility}|${msh.controlId}`;
     this.segmentIds = message.segmentIds();
+    this.sink = { report: (i) => this.issues.push(i) };
   }
 
-  run(): Bundle {
-    const root = buildTree(this.message, this.mapping.groups);
-    const scope = new Scope(root, null, null, null);
-    this.touched.add(0);
-    this.buildAll(this.mapping.resources, scope);
-    this.reportUnmapped();
-    // Identity and map may read the same value (PID-3 for the key and for identifier[]): one
-    // issue per distinct finding.
-    const seen = new Set<string>();
-    const unique = this.issues.filter((i) => {
-      const k = `${i.severity}|${i.code}|${i.location ?? ''}|${i.table ?? ''}|${i.message}`;
-      if (seen.has(k)) return false;
-      seen.add(k);
-      return true;
-    });
-    this.issues.length = 0;
-    this.issues.push(...unique);
-    return {
-      resourceType: 'Bundle',
-      id: deterministicId(this.env.site.name, 'Bundle', this.messageKey),
-      type: 'transaction',
-      entry: this.entries,
-    };
+  // ---------------------------------------------------------------- scopes
+
+  /** The whole message, grouped by the mapping's groups. */
+  root(): Scope {
+    this.read.add(0);
+    return new Scope(buildTree(this.message, this.groups), null, null, null);
   }
 
-  // ---------------------------------------------------------------- resources
+  /** One scope per occurrence of the segment or group `name` in `scope` (a resource's `forEach`). */
+  each(scope: Scope, name: string): Scope[] {
+    if (this.groups.has(name)) return descendants(scope.node, name).map((node) => scope.child({ node }));
+    return this.segmentsIn(scope.node, name).map((index) => scope.child({ pinned: { id: name, index } }));
+  }
 
-  private buildAll(defs: readonly ResourceDef[], scope: Scope): void {
-    for (const def of defs) {
-      for (const s of this.instancesOf(def, scope)) {
-        if (def.when && !this.truthy(this.evalExpr(def.when, s, def.name))) continue;
-        this.buildOne(def, s, scope);
-      }
+  /** The scope of the first group `name`, or `scope` itself when the segment `name` is there (a resource's `from`); null when absent. */
+  first(scope: Scope, name: string): Scope | null {
+    if (this.groups.has(name)) {
+      const first = descendants(scope.node, name)[0];
+      return first ? scope.child({ node: first }) : null;
     }
+    return this.findSegments(scope, name, 1).length ? scope : null;
   }
 
-  private instancesOf(def: ResourceDef, scope: Scope): Scope[] {
-    if (def.forEach) {
-      const name = def.forEach;
-      if (this.mapping.groups.has(name)) return descendants(scope.node, name).map((node) => scope.child({ node }));
-      return this.segmentsIn(scope.node, name).map((index) => scope.child({ pinned: { id: name, index } }));
-    }
-    if (def.from) {
-      const name = def.from;
-      if (this.mapping.groups.has(name)) {
-        const first = descendants(scope.node, name)[0];
-        return first ? [scope.child({ node: first })] : [];
-      }
-      return this.findSegments(scope, name, 1).length ? [scope] : [];
-    }
-    return [scope];
+  // ---------------------------------------------------------------- what the builder asks
+
+  /** Whether a condition holds in `scope`. */
+  holds(e: Expr, scope: Scope, loc: string): boolean {
+    return this.truthy(this.evalExpr(e, scope, loc));
   }
 
-  private buildOne(def: ResourceDef, scope: Scope, enclosing: Scope): void {
-    const ordinal = enclosing.lookup(def.name).length + 1;
-    const found = this.identity(def, scope, ordinal);
-    let { key } = found;
-    const { identifierQuery, identifiers } = found;
-    let id = cachedId(this.env.site.name, def.type, key);
-    if (this.usedIds.has(id)) {
-      // Two instances with the same business key in one message (the same OBX code twice
-      // without a sub-id): a transaction cannot PUT one URL twice, so the later one is told
-      // apart by its position, which is stable for the same message.
-      key = `${key}|#${ordinal}`;
-      id = cachedId(this.env.site.name, def.type, key);
-      this.issues.push({
-        severity: 'warning',
-        code: 'identity-fallback',
-        message: `${def.type} "${def.name}" repeats the business key of an earlier one in this message; told apart by its position (${ordinal})`,
-      });
-    }
-    this.usedIds.add(id);
-    const inst: Instance = { def, id, key, identifierQuery, scope, resource: null };
-    // Registered before its children and its own map, so both can refer to it.
-    if (scope !== enclosing) scope.register(inst);
-    else enclosing.register(inst);
-    this.all.push(inst);
-    const entryIndex = this.entries.length;
-    this.entries.push({}); // keeps parents before children in the bundle
-    this.buildAll(def.children, scope);
-    const body = this.buildObject(def.map, scope, def.name);
-    const resource: Record<string, unknown> = { resourceType: def.type };
-    const dupQuery = identifierQuery !== null && this.usedQueries.has(`${def.type}|${identifierQuery}`);
-    if (identifierQuery !== null) this.usedQueries.add(`${def.type}|${identifierQuery}`);
-    const request = this.request(def, id, dupQuery ? null : identifierQuery, identifiers);
-    if (request.method === 'PUT' && !request.url.includes('?')) resource['id'] = id;
-    Object.assign(resource, body);
-    for (const el of def.required) {
-      if (resource[el] === undefined) {
-        this.issues.push({
-          severity: 'error',
-          code: 'missing-required',
-          message: `${def.type}.${el} is required by FHIR but the message gives nothing for it (mapping ${this.mapping.id}, resource ${def.name})`,
-          location: def.name,
-        });
-      }
-    }
-    inst.resource = resource;
-    this.entries[entryIndex] = { fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request };
+  /** What an expression yields, as FHIR JSON values (texts, converter output, References). */
+  values(e: Expr, scope: Scope, loc: string): unknown[] {
+    return this.evalExpr(e, scope, loc).map((v) => this.materialize(v));
   }
 
-  private identity(def: ResourceDef, scope: Scope, ordinal: number): { key: string; identifierQuery: string | null; identifiers: number } {
-    const idDef = def.identity;
-    let identifierQuery: string | null = null;
-    let identifiers = 0;
-    if (idDef.identifier) {
-      const values = this.evalExpr(idDef.identifier, scope, `${def.name}.identity`).map((v) => this.materialize(v));
-      for (const v of values) {
-        const ident = v as { system?: string; value?: string } | undefined;
-        if (ident && typeof ident === 'object' && ident.value) {
-          identifiers++;
-          if (ident.system && identifierQuery === null) identifierQuery = `${ident.system}|${ident.value}`;
-        }
-      }
-    }
-    // A business identifier with a system is the best key: it is what other systems share.
-    if (identifierQuery) return { key: identifierQuery, identifierQuery, identifiers };
-    if (idDef.key) {
-      const parts = idDef.key.map((e) => this.evalExpr(e, scope, `${def.name}.identity`).map(textOf).join('~'));
-      if (parts.some((p) => p !== '')) return { key: parts.join('|'), identifierQuery, identifiers };
-    }
-    this.issues.push({
-      severity: 'information',
-      code: 'identity-fallback',
-      message: `${def.type} "${def.name}" has no business identifier here; its id is derived from the message control id`,
-    });
-    return { key: `${this.messageKey}|${def.name}|${ordinal}`, identifierQuery: null, identifiers };
+  /** What an expression yields, as texts. */
+  texts(e: Expr, scope: Scope, loc: string): string[] {
+    return this.evalExpr(e, scope, loc).map(textOf);
   }
 
-  private request(def: ResourceDef, id: string, query: string | null, _identifiers: number): { method: 'PUT' | 'POST'; url: string; ifNoneExist?: string } {
-    const mode = def.identity.request;
-    const q = query ? `identifier=${encodeQuery(query)}` : null;
-    if (mode === 'conditional' && q) return { method: 'PUT', url: `${def.type}?${q}` };
-    if (mode === 'create-if-absent' && q) return { method: 'POST', url: def.type, ifNoneExist: q };
-    return { method: 'PUT', url: `${def.type}/${id}` };
-  }
-
-  /** A Practitioner, Location or Organization a converter produced: one entry per key, then a Reference. */
-  private referenceTo(ref: ResourceRef): { reference: string } {
-    const type = ref.resource.resourceType;
-    // Without a system-qualified identifier, a bare id ("1") or a name is not enough to say two
-    // references are the same person or place: the content decides, so different people sent
-    // with the same bare id do not collapse into one resource.
-    const key = ref.identifierQuery ? ref.key : `${ref.key}|${JSON.stringify(ref.resource)}`;
-    const id = cachedId(this.env.site.name, type, key);
-    if (!this.refEntries.has(id)) {
-      this.refEntries.set(id, id);
-      const resource: Record<string, unknown> = { resourceType: type };
-      const request = ref.identifierQuery
-        ? { method: 'POST' as const, url: type, ifNoneExist: `identifier=${encodeQuery(ref.identifierQuery)}` }
-        : { method: 'PUT' as const, url: `${type}/${id}` };
-      if (request.method === 'PUT') resource['id'] = id;
-      const { resourceType: _t, ...rest } = ref.resource as unknown as Record<string, unknown>;
-      Object.assign(resource, rest);
-      this.entries.push({ fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request });
-    }
-    return { reference: uuidUrn(id) };
-  }
-
-  private materialize(v: Value): unknown {
-    if (v instanceof V2Value) return v.text;
-    if (isResourceRef(v)) return this.referenceTo(v);
-    return v;
-  }
-
-  // ---------------------------------------------------------------- objects
-
-  private buildObject(map: MapNode, scope: Scope, where: string): Record<string, unknown> {
+  /** The object a map builds in `scope`; `where` names it in issues ("patient", "patient.name"). */
+  object(map: MapNode, scope: Scope, where: string): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const entry of map) {
       const loc = `${where}.${entry.path.join('.')}`;
@@ -329,6 +216,14 @@ export class Conversion {
     return out;
   }
 
+  private materialize(v: Value): unknown {
+    if (v instanceof V2Value) return v.text;
+    if (isResourceRef(v)) return this.host.referenceTo(v);
+    return v;
+  }
+
+  // ---------------------------------------------------------------- rules
+
   private evalRule(rule: Rule, scope: Scope, loc: string): Value[] {
     if ('when' in rule && rule.when && !this.truthy(this.evalExpr(rule.when, scope, loc))) return [];
     switch (rule.kind) {
@@ -337,10 +232,10 @@ export class Conversion {
       case 'const':
         return [rule.value];
       case 'ref': {
-        if (rule.name === '*') return this.all.filter((i) => i.resource !== null).map((i) => ({ reference: uuidUrn(i.id) }));
+        if (rule.name === '*') return this.host.finished().map((r) => ({ reference: uuidUrn(r.id) }));
         const found = scope.lookup(rule.name);
         const list = rule.many ? found : found.slice(0, 1);
-        return list.map((i) => ({ reference: uuidUrn(i.id) }));
+        return list.map((r) => ({ reference: uuidUrn(r.id) }));
       }
       case 'first':
         for (const r of rule.rules) {
@@ -351,7 +246,7 @@ export class Conversion {
       case 'list':
         return rule.items.flatMap((r) => this.evalRule(r, scope, loc));
       case 'object': {
-        const o = this.buildObject(rule.map, scope, loc);
+        const o = this.object(rule.map, scope, loc);
         return isHollow(o) ? [] : [o];
       }
       case 'build': {
@@ -359,7 +254,7 @@ export class Conversion {
         const out: Value[] = [];
         for (const input of inputs) {
           const s = input === null ? scope : scope.child({ current: input instanceof V2Value ? input : new V2Value(textOf(input), 0, this.message.delimiters) });
-          const o = this.buildObject(rule.map, s, loc);
+          const o = this.object(rule.map, s, loc);
           if (!isHollow(o)) out.push(o);
         }
         return out;
@@ -367,7 +262,7 @@ export class Conversion {
     }
   }
 
-  // ---------------------------------------------------------------- expressions
+  // ---------------------------------------------------------------- paths
 
   private segmentsIn(node: GroupNode, id: string): readonly number[] {
     // Hot: every path lookup walks the scope chain; index each group's segments once.
@@ -401,7 +296,7 @@ export class Conversion {
     const out: V2Value[] = [];
     const d = this.message.delimiters;
     for (const index of this.findSegments(scope, p.segment, p.occurrence)) {
-      this.touched.add(index);
+      this.read.add(index);
       const reps = this.message.getAllIn(index, p.allRepetitions, true);
       const chosen = p.repetition === undefined ? reps.slice(0, 1) : p.repetition === 0 ? reps : reps.slice(p.repetition - 1, p.repetition);
       for (const raw of chosen) {
@@ -414,12 +309,14 @@ export class Conversion {
     return out;
   }
 
+  // ---------------------------------------------------------------- expressions
+
   private ctx(location: string): ConverterContext {
     return {
       site: this.env.site,
       tables: this.env.tables,
       codeSystems: this.env.codeSystems,
-      issues: { report: (i) => this.issues.push(i) },
+      issues: this.sink,
       location,
     };
   }
@@ -530,48 +427,4 @@ export class Conversion {
   private truthy(vals: Value[]): boolean {
     return vals.some((v) => v === true || (typeof v !== 'boolean' && typeof v !== 'number' && !isEmptyValue(v)) || (typeof v === 'number' && v !== 0));
   }
-
-  private reportUnmapped(): void {
-    const ids = this.segmentIds;
-    const seen = new Set<string>();
-    ids.forEach((id, i) => {
-      if (this.touched.has(i) || this.mapping.ignore.includes(id) || seen.has(id)) return;
-      seen.add(id);
-      this.issues.push({
-        severity: 'information',
-        code: 'unmapped-segment',
-        message: `segment ${id} is not used by mapping ${this.mapping.id}`,
-        location: id,
-      });
-    });
-  }
-}
-
-/**
- * UUIDv5 is a SHA-1 per id; the same practitioners, locations and organisations recur in every
- * message of a feed, so their ids are remembered (bounded: the oldest half is dropped when full).
- */
-const ID_CACHE = new Map<string, string>();
-const ID_CACHE_MAX = 20_000;
-function cachedId(site: string, type: string, key: string): string {
-  const k = `${site}|${type}|${key}`;
-  let id = ID_CACHE.get(k);
-  if (id === undefined) {
-    id = deterministicId(site, type, key);
-    if (ID_CACHE.size >= ID_CACHE_MAX) {
-      let drop = ID_CACHE_MAX / 2;
-      for (const old of ID_CACHE.keys()) {
-        ID_CACHE.delete(old);
-        if (--drop === 0) break;
-      }
-    }
-    ID_CACHE.set(k, id);
-  }
-  return id;
-}
-
-function encodeQuery(systemValue: string): string {
-  const bar = systemValue.indexOf('|');
-  if (bar < 0) return encodeURIComponent(systemValue);
-  return `${encodeURIComponent(systemValue.slice(0, bar))}|${encodeURIComponent(systemValue.slice(bar + 1))}`;
 }

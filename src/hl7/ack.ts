@@ -1,5 +1,9 @@
+/**
+ * Building HL7 acknowledgments (ACK messages: MSH, MSA, ERR) and choosing their MSA-1 code, in
+ * original and enhanced mode. The MLLP layer only frames and sends the bytes.
+ */
 import { randomBytes } from 'node:crypto';
-import type { Delimiters, MshSummary } from '../hl7/types.js';
+import type { Delimiters, MshSummary } from './types.js';
 
 /** MSA-1 (HL7 table 0008): A* original mode, C* enhanced mode (commit acknowledgment). */
 export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
@@ -9,21 +13,6 @@ export type AckOutcome = 'accepted' | 'error' | 'rejected';
 export type AckMode = 'original' | 'enhanced' | 'auto';
 export type ErrorSeverity = 'E' | 'W' | 'F' | 'I';
 
-// HL7 table 0357, message error condition codes.
-export const ERR_SUCCESS = 0;
-export const ERR_SEGMENT_SEQUENCE = 100;
-export const ERR_REQUIRED_FIELD_MISSING = 101;
-export const ERR_DATA_TYPE = 102;
-export const ERR_TABLE_VALUE_NOT_FOUND = 103;
-export const ERR_UNSUPPORTED_MESSAGE_TYPE = 200;
-export const ERR_UNSUPPORTED_EVENT_CODE = 201;
-export const ERR_UNSUPPORTED_PROCESSING_ID = 202;
-export const ERR_UNSUPPORTED_VERSION_ID = 203;
-export const ERR_UNKNOWN_KEY_IDENTIFIER = 204;
-export const ERR_DUPLICATE_KEY_IDENTIFIER = 205;
-export const ERR_APPLICATION_RECORD_LOCKED = 206;
-export const ERR_APPLICATION_INTERNAL = 207;
-
 export interface AckErrorLocation {
   readonly segment: string;
   readonly sequence?: number;
@@ -32,7 +21,7 @@ export interface AckErrorLocation {
 }
 
 export interface AckError {
-  readonly code: number; // HL7 table 0357
+  readonly code: number; // HL7 table 0357 (table-0357.ts)
   readonly severity: ErrorSeverity;
   readonly text: string; // for people; must not contain PHI
   readonly location?: AckErrorLocation;
@@ -46,8 +35,8 @@ export interface AckRequest {
   readonly outcome: AckOutcome;
   readonly mode: AckMode;
   /**
-   * MSA-1 when it is not simply ackCodeFor(outcome, mode, inbound): ENGINE.md §2 answers
-   * "storage unavailable" with AE in original mode but CR in enhanced mode, so the sender resends.
+   * MSA-1 when it is not simply ackCodeFor(outcome, mode, inbound): ingest answers "storage
+   * unavailable" with AE in original mode but CR in enhanced mode, so the sender resends.
    */
   readonly code?: AckCode;
   readonly error?: AckError;

@@ -1,6 +1,6 @@
 import { isAlias, isMap, isNode, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
 
-/** 1-based line and column in the channel file. */
+/** 1-based line and column in a configuration file. */
 export interface SourcePosition {
   readonly line: number;
   readonly col: number;
