@@ -13,6 +13,7 @@
  *   --rounds=N             interleaved rounds per setting (default 3)
  *   --records=N            records pre-produced for the consume section (default 100000)
  *   --big-key              also time the 1 MB key (minutes of CPU per client: both murmur2s are quadratic)
+ *   --plat-hwm=N           highWaterMark (messages) of platformatic's consumer stream (library default 1024)
  *   --out=FILE             also write every figure as JSON
  *
  * The figures go to stdout as Markdown tables; bench/KAFKA-CLIENTS.md records a run of them.
@@ -47,6 +48,7 @@ const ROUNDS = Number(argv.rounds ?? 3);
 const CONSUME_RECORDS = Number(argv.records ?? 100_000);
 const BIG_KEY = argv['big-key'] === 'true';
 const OUT = argv.out;
+const PLAT_HWM = argv['plat-hwm'] ? Number(argv['plat-hwm']) : undefined;
 
 const KAFKAJS_VERSION = JSON.parse(readFileSync(join(ROOT, 'node_modules/kafkajs/package.json'), 'utf8')).version;
 const PLAT_VERSION = JSON.parse(readFileSync(join(ROOT, 'node_modules/@platformatic/kafka/package.json'), 'utf8')).version;
@@ -389,7 +391,17 @@ async function makeConsumer(client, bootstrap, { topic, groupId, onRecord, event
   consumer.on('consumer:group:rejoin', () => events('group:rejoin', ''));
   consumer.on('consumer:group:leave', () => events('group:leave', ''));
   if (process.env.BENCH_TRACE_HEARTBEATS) consumer.on('consumer:heartbeat:end', () => events('heartbeat', ''));
-  const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 });
+  const stream = await consumer.consume({
+    topics: [topic],
+    // The library's default mode is 'latest' (a new group skips what is already stored) and
+    // autocommit is on; the engine needs committed offsets, else the beginning, and manual commits.
+    mode: 'committed',
+    fallbackMode: 'earliest',
+    autocommit: false,
+    maxBytesPerPartition: 16 * 1024 * 1024,
+    maxBytes: 64 * 1024 * 1024,
+    ...(PLAT_HWM ? { highWaterMark: PLAT_HWM } : {}),
+  });
   stream.on('error', (e) => events('stream error', `${e.name}: ${String(e.message).slice(0, 160)}${e.cause ? ` (cause: ${String(e.cause.message).slice(0, 120)})` : ''}`));
   stream.on('close', () => events('stream close', ''));
   if (platformaticStyle === 'data') {
