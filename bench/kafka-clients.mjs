@@ -13,6 +13,7 @@
  *   --rounds=N             interleaved rounds per setting (default 3)
  *   --records=N            records pre-produced for the consume section (default 100000)
  *   --big-key              also time the 1 MB key (minutes of CPU per client: both murmur2s are quadratic)
+ *   --session-timeout=MS   consumer group session timeout (default 30000, kafkajs's default)
  *   --plat-hwm=N           highWaterMark (messages) of platformatic's consumer stream (library default 1024)
  *   --out=FILE             also write every figure as JSON
  *
@@ -48,6 +49,7 @@ const ROUNDS = Number(argv.rounds ?? 3);
 const CONSUME_RECORDS = Number(argv.records ?? 100_000);
 const BIG_KEY = argv['big-key'] === 'true';
 const OUT = argv.out;
+const SESSION_MS = Number(argv['session-timeout'] ?? 30_000);
 const PLAT_HWM = argv['plat-hwm'] ? Number(argv['plat-hwm']) : undefined;
 
 const KAFKAJS_VERSION = JSON.parse(readFileSync(join(ROOT, 'node_modules/kafkajs/package.json'), 'utf8')).version;
@@ -344,7 +346,7 @@ async function makeConsumer(client, bootstrap, { topic, groupId, onRecord, event
   const t0 = now();
   if (client === 'kafkajs') {
     const { kafka, errors } = kafkajsClient(bootstrap, `bench-c-${groupId}`);
-    const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30000, heartbeatInterval: 3000, rebalanceTimeout: 60000, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 });
+    const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: SESSION_MS, heartbeatInterval: Math.min(3000, SESSION_MS / 5), rebalanceTimeout: 60000, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 64 * 1024 * 1024 });
     const { CRASH, GROUP_JOIN, DISCONNECT, STOP, REBALANCING } = consumer.events;
     consumer.on(CRASH, (e) => events('CRASH', `${e.payload.error.name}: ${String(e.payload.error.message).slice(0, 120)} restart=${e.payload.restart}`));
     consumer.on(GROUP_JOIN, (e) => events('GROUP_JOIN', `partitions=${JSON.stringify(e.payload.memberAssignment)}`));
@@ -379,8 +381,8 @@ async function makeConsumer(client, bootstrap, { topic, groupId, onRecord, event
     ...platBase(bootstrap, `bench-c-${groupId}`),
     groupId,
     autocommit: false,
-    sessionTimeout: 30000,
-    heartbeatInterval: 3000,
+    sessionTimeout: SESSION_MS,
+    heartbeatInterval: Math.min(3000, SESSION_MS / 5),
     rebalanceTimeout: 60000,
     maxBytesPerPartition: 16 * 1024 * 1024,
     maxBytes: 64 * 1024 * 1024,
@@ -979,7 +981,10 @@ async function sectionFaults(kafka) {
                 break;
               } catch (e) {
                 s.sendErrors++;
-                const kind = `${e.name}: ${String(e.message).slice(0, 90)}`;
+                // platformatic wraps the cause in AggregateErrors ("X failed 6 times"): name the innermost.
+                let inner = e;
+                while (inner?.errors?.length || inner?.cause) inner = inner.errors?.at(-1) ?? inner.cause;
+                const kind = `${e.name}: ${String(e.message).slice(0, 90)}${inner !== e ? ` ← ${inner?.name}: ${String(inner?.message).slice(0, 90)}` : ''}`;
                 s.sendErrorKinds.set(kind, (s.sendErrorKinds.get(kind) ?? 0) + 1);
                 if (!producing) break;
                 await sleep(500);
@@ -1133,6 +1138,7 @@ async function sectionFaults(kafka) {
 function report() {
   const lines = [];
   lines.push(`Machine: ${results.machine.cpus} × ${results.machine.cpuModel}, Node ${process.version}; load average before ${results.machine.loadBefore}, after ${results.machine.loadAfter}.`);
+  lines.push(`Consumer session timeout ${SESSION_MS} ms.`);
   lines.push(`Broker: Apache Kafka ${BROKER} (LocalKafka, single KRaft node). kafkajs ${KAFKAJS_VERSION}, @platformatic/kafka ${PLAT_VERSION}. Record ${ENVELOPE.length} B, key 34 hex chars, 3 partitions.`);
   if (results.produce.length) {
     lines.push('', '### Produce (idempotent, acks=all, group commit)', '');
