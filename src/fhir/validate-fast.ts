@@ -268,6 +268,8 @@ class Walk implements InvariantContext {
     private readonly base: string,
     /** fullUrl → resourceType of the Bundle's entries; null outside a Bundle. */
     readonly fullUrls: ReadonlyMap<string, string> | null,
+    /** urn:uuid fullUrls that are not lowercase 8-4-4-4-12 UUIDs (reported on the entry). */
+    readonly badUrns: ReadonlySet<string> | null = null,
   ) {}
 
   push(seg: string | number): void {
@@ -361,7 +363,8 @@ class Walk implements InvariantContext {
           empty = false;
           break;
         }
-        if (empty) return this.report('empty', 'Invalid empty non-primitive value');
+        // Reported, and still walked: the required elements it lacks are named too.
+        if (empty) this.report('empty', 'Invalid empty non-primitive value');
         const inv = slot.invariants;
         for (let i = 0; i < inv.length; i++) {
           const c = inv[i]!;
@@ -429,16 +432,19 @@ class Walk implements InvariantContext {
   private reference(o: Record<string, unknown>, slot: Slot): void {
     const ref = o['reference'];
     if (typeof ref !== 'string' || ref === '') return;
-    if (!REFERENCE_FORM.test(ref)) {
-      return this.report('reference', 'Reference is neither Type/id, Type?search, #contained nor an absolute URL (urn:uuid:, http:)', 'reference');
-    }
     let target: string | undefined;
     if (ref.startsWith('urn:uuid:')) {
-      if (!UUID_URN.test(ref)) return this.report('reference', 'urn:uuid reference is not a lowercase 8-4-4-4-12 UUID', 'reference');
-      if (this.fullUrls === null) return;
-      target = this.fullUrls.get(ref);
-      if (target === undefined) return this.report('reference', 'urn:uuid reference matches no entry fullUrl in this Bundle', 'reference');
+      // Equal to a fullUrl that passed the UUID check: well-formed without testing it again.
+      target = this.fullUrls?.get(ref);
+      if (target === undefined || this.badUrns?.has(ref)) {
+        if (!UUID_URN.test(ref)) return this.report('reference', 'urn:uuid reference is not a lowercase 8-4-4-4-12 UUID', 'reference');
+        if (this.fullUrls === null) return;
+        if (target === undefined) return this.report('reference', 'urn:uuid reference matches no entry fullUrl in this Bundle', 'reference');
+      }
     } else {
+      if (!REFERENCE_FORM.test(ref)) {
+        return this.report('reference', 'Reference is neither Type/id, Type?search, #contained nor an absolute URL (urn:uuid:, http:)', 'reference');
+      }
       const m = REFERENCE_TYPE.exec(ref);
       target = m && this.compiler.index.isResourceType(m[1]!) ? m[1] : undefined;
     }
@@ -484,6 +490,7 @@ export function validateBundleFast(bundle: Bundle): FastValidationProblem[] {
   const entries: readonly unknown[] = Array.isArray(b['entry']) ? b['entry'] : [];
   const fullUrls = new Map<string, string>();
   let putUrls: Set<string> | undefined;
+  let badUrns: Set<string> | undefined;
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
     if (typeof entry !== 'object' || entry === null) continue; // the walk reports it
@@ -499,6 +506,7 @@ export function validateBundleFast(bundle: Bundle): FastValidationProblem[] {
     } else {
       if (fullUrl.startsWith('urn:uuid:') && !UUID_URN.test(fullUrl)) {
         out.push({ path: `${at}.fullUrl`, message: 'urn:uuid fullUrl is not a lowercase 8-4-4-4-12 UUID', rule: 'transaction' });
+        (badUrns ??= new Set()).add(fullUrl);
       }
       fullUrls.set(fullUrl, typeof type === 'string' ? type : '');
     }
@@ -528,7 +536,7 @@ export function validateBundleFast(bundle: Bundle): FastValidationProblem[] {
   }
 
   // The R4 walk over the whole Bundle, entry resources included.
-  const w = new Walk(c, 'Bundle', fullUrls);
+  const w = new Walk(c, 'Bundle', fullUrls, badUrns ?? null);
   w.resourceValue(b);
   for (const p of w.out) out.push(p);
   return out;
