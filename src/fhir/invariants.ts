@@ -286,7 +286,7 @@ const HAND: Readonly<Record<string, { readonly expression: string; readonly test
   'att-1': { expression: 'data.empty() or contentType.exists()', test: (o) => !exists(o, 'data') || exists(o, 'contentType') },
   'rat-1': {
     expression: '(numerator.empty() xor denominator.exists()) and (numerator.exists() or extension.exists())',
-    test: (o) => !exists(o, 'numerator') === exists(o, 'denominator') && (exists(o, 'numerator') || exists(o, 'extension')),
+    test: (o) => !exists(o, 'numerator') !== exists(o, 'denominator') && (exists(o, 'numerator') || exists(o, 'extension')),
   },
   'ref-1': {
     expression: "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))",
