@@ -322,7 +322,7 @@ class Walk implements InvariantContext {
     }
   }
 
-  private property(obj: Record<string, unknown>, key: string, v: unknown, slot: Slot): void {
+  property(obj: Record<string, unknown>, key: string, v: unknown, slot: Slot): void {
     if (v === null) return this.report('null', 'Invalid null value');
     if (Array.isArray(v)) {
       if (!slot.isArray) return this.report('cardinality', 'Expected single value for property');
@@ -457,6 +457,20 @@ class Walk implements InvariantContext {
 
 // ---------------------------------------------------------------------------------------------
 // Public API
+
+/**
+ * Validates one element's value as it would sit in an object of type `owner` under `key` (a
+ * constant in a mapping, say): its JSON shape, formats, codes, and everything inside it.
+ * Problems are reported from `path` on ("Encounter.status").
+ */
+export function validateElementValue(owner: TypeDef, key: string, value: unknown, path: string): FastValidationProblem[] {
+  const c = getCompiler();
+  const slot = c.get(owner).slots.get(key);
+  if (!slot) return [{ path, message: 'Unknown element (not in the R4 definition of its parent)', rule: 'unknown-element' }];
+  const w = new Walk(c, path, null);
+  w.property({ [key]: value }, key, value, slot);
+  return w.out;
+}
 
 /** Validates one resource against the R4 base definitions (no Bundle: urn:uuid references are not resolved). */
 export function validateResourceFast(resource: Resource): FastValidationProblem[] {

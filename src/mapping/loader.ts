@@ -10,7 +10,7 @@ import { ConfigError } from '../channel/config-error.js';
 import { YamlLocator } from '../channel/yaml-locator.js';
 import { ExpressionError, parseCondition, parseValue, namesUsed, type Expr } from './expression.js';
 import type { GroupDef } from './structure.js';
-import type { IdentityDef, MapEntry, MapNode, MessageMapping, RequestMode, ResourceDef, Rule } from './model.js';
+import type { IdentityDef, MapEntry, MapNode, MessageMapping, RequestMode, ResourceDef, Rule, SourcePos } from './model.js';
 
 const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
 const GROUP_NAME = /^[A-Z][A-Z0-9_]*$/;
@@ -34,8 +34,18 @@ class FileCompiler {
     lines: LineCounter,
     private readonly ctx: LoadContext,
     private readonly templates: Readonly<Record<string, Record<string, unknown>>> = {},
+    /** The templates as compiled in common.yaml, whose entries keep their positions there. */
+    private readonly compiledTemplates: ReadonlyMap<string, ResourceDef> = new Map(),
   ) {
     this.locator = new YamlLocator(doc, lines);
+    this.doc = doc;
+  }
+
+  private readonly doc: Document;
+
+  private pos(path: readonly string[], key = false): SourcePos {
+    const p = key ? this.locator.keyAt(path) : this.locator.valueAt(path);
+    return { file: this.file, line: p.line, col: p.col };
   }
 
   error(path: readonly string[], detail: string, rule: string, key = false): void {
@@ -153,7 +163,7 @@ class FileCompiler {
         continue;
       }
       const rule = this.rule(v, [...path, key]);
-      if (rule) out.push({ path: parts, choice, rule });
+      if (rule) out.push({ path: parts, choice, rule, source: this.pos([...path, key], true) });
     }
     return out;
   }
@@ -204,7 +214,14 @@ class FileCompiler {
       this.error([...path, 'map'], 'map must be a mapping of FHIR element: rule', 'type');
       ok = false;
     }
-    const map = ok ? this.map(mapSrc as Record<string, unknown>, [...path, 'map']) : [];
+    let map = ok ? this.map(mapSrc as Record<string, unknown>, [...path, 'map']) : [];
+    const template = typeof r['use'] === 'string' ? this.compiledTemplates.get(r['use']) : undefined;
+    if (template) {
+      // An entry the resource takes from its template is the template's, as written in common.yaml.
+      const keyOf = (e: MapEntry): string => `${e.path.join('.')}${e.choice ? '[x]' : ''}`;
+      const fromTemplate = new Map(template.map.map((e) => [keyOf(e), e]));
+      map = map.map((e) => (this.doc.hasIn([...path, 'map', keyOf(e)]) ? e : (fromTemplate.get(keyOf(e)) ?? e)));
+    }
     const childrenSrc = r['resources'] ?? [];
     const children: ResourceDef[] = [];
     if (!Array.isArray(childrenSrc)) this.error([...path, 'resources'], 'resources must be a list', 'type');
@@ -226,6 +243,8 @@ class FileCompiler {
       identity,
       map,
       children,
+      source: this.pos(path),
+      ...(typeof r['use'] === 'string' ? { template: r['use'] } : {}),
     };
   }
 
@@ -305,12 +324,14 @@ export interface CommonDefs {
   readonly resources: readonly ResourceDef[];
   /** Raw resource templates a message mapping can `use:`. */
   readonly templates: Readonly<Record<string, Record<string, unknown>>>;
+  /** The same templates compiled, with the positions of their entries in common.yaml. */
+  readonly compiledTemplates?: ReadonlyMap<string, ResourceDef>;
 }
 
 export function loadMessageMapping(file: string, common: CommonDefs, ctx: LoadContext): { mapping: MessageMapping | null; errors: ConfigError[] } {
   const { doc, lines, errors, data } = parseYaml(file);
   if (errors.length) return { mapping: null, errors };
-  const c = new FileCompiler(file, doc, lines, ctx, common.templates);
+  const c = new FileCompiler(file, doc, lines, ctx, common.templates, common.compiledTemplates);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     c.error([], 'a message mapping is a YAML mapping with id, messages, resources', 'type');
     return { mapping: null, errors: c.errors };
@@ -353,13 +374,15 @@ export function loadCommon(file: string, ctx: LoadContext): CommonDefs & { error
   const o = (data ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!['resources', 'templates', 'description'].includes(k)) c.error([k], `unknown key "${k}" (use resources, templates)`, 'additionalProperties', true);
   const templates: Record<string, Record<string, unknown>> = {};
+  const compiledTemplates = new Map<string, ResourceDef>();
   const tsrc = o['templates'];
   if (tsrc !== undefined) {
     if (tsrc === null || typeof tsrc !== 'object' || Array.isArray(tsrc)) c.error(['templates'], 'templates must be a mapping of name: resource', 'type');
     else {
       for (const [name, t] of Object.entries(tsrc as Record<string, unknown>)) {
         // Compiled once here so a mistake is reported at its place in common.yaml.
-        c.resource({ name: 'template', ...(t as object) }, ['templates', name], new Set());
+        const compiled = c.resource({ name: 'template', ...(t as object) }, ['templates', name], new Set());
+        if (compiled) compiledTemplates.set(name, compiled);
         templates[name] = t as Record<string, unknown>;
       }
     }
@@ -371,7 +394,7 @@ export function loadCommon(file: string, ctx: LoadContext): CommonDefs & { error
     const d = c.resource(r, ['resources', String(i)], names);
     if (d) out.push(d);
   });
-  return { resources: out, templates, errors: c.errors };
+  return { resources: out, templates, compiledTemplates, errors: c.errors };
 }
 
 export function messageFiles(dir: string): string[] {
