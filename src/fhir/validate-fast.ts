@@ -146,6 +146,8 @@ interface Required {
 interface Compiled {
   readonly def: TypeDef;
   readonly slots: ReadonlyMap<string, Slot>;
+  /** The same slots in a prototype-less object: the walk's lookup per key. */
+  readonly byKey: Readonly<Record<string, Slot | undefined>>;
   readonly required: readonly Required[];
   readonly isResource: boolean;
   /** A resource's own invariants, checked on the resource (dom-2, obs-6 …). */
@@ -161,9 +163,11 @@ class Compiler {
     if (c) return c;
     const choiceBits = new Map<ElementDef, number>();
     const slots = new Map<string, Slot>();
+    const byKey = Object.create(null) as Record<string, Slot | undefined>;
     c = {
       def,
       slots,
+      byKey,
       required: [],
       isResource: def.kind === 'resource',
       invariants: def.kind === 'resource' ? this.invariants(def.constraints, def.name) : [],
@@ -184,7 +188,7 @@ class Compiler {
       const profileConstraints = k.type.profile ? (this.index.profile(k.type.profile)?.constraints ?? []) : [];
       const seen = new Set<string>();
       const constraints = [...el.constraints, ...typeConstraints, ...profileConstraints].filter((x) => !seen.has(x.key) && seen.add(x.key));
-      slots.set(key, {
+      const slot: Slot = {
         key,
         element: el,
         kind: primitive ? Kind.Primitive : anyResource ? Kind.AnyResource : Kind.Complex,
@@ -203,7 +207,9 @@ class Compiler {
         targets: k.type.targets,
         invariants: this.invariants(constraints, el.backbone ? backboneTypeName(el.path) : code),
         primitiveExtension: k.primitiveExtension,
-      });
+      };
+      slots.set(key, slot);
+      byKey[key] = slot;
     }
     const required: Required[] = [];
     for (const el of def.elements.values()) {
@@ -296,7 +302,7 @@ class Walk implements InvariantContext {
     let choices = 0;
     for (const key in obj) {
       const v = obj[key];
-      const slot = t.slots.get(key);
+      const slot = t.byKey[key];
       if (slot === undefined) {
         if (key === 'resourceType' && t.isResource) continue;
         this.report('unknown-element', 'Unknown element (not in the R4 definition of its parent)', key);
@@ -385,7 +391,10 @@ class Walk implements InvariantContext {
     if (typeof v === 'string') {
       if (v === '') return this.report('empty', 'Empty string (FHIR JSON leaves an element out instead)');
       if (v.length > MAX_STRING) return this.report('format', 'String cannot be larger than 1 MB');
-      if (v.trim() === '') return this.report('format', 'String must contain non-whitespace content');
+      // Whitespace only? Only a string that starts with whitespace can be (trim copies).
+      if (v.charCodeAt(0) <= 32 || v.charCodeAt(0) >= 0x80) {
+        if (v.trim() === '') return this.report('format', 'String must contain non-whitespace content');
+      }
       const f = slot.format;
       if (f !== undefined && !f.test(v)) {
         if (slot.primitive === 'dateTime' && v.includes('T') && TIME_WITHOUT_ZONE.test(v)) {
