@@ -16,8 +16,7 @@
  *  - required elements: see `alwaysYields` for what counts as always having a source.
  */
 import { ConfigError } from '../channel/config-error.js';
-import { structureIndex, type ElementDef, type KeyDef, type StructureIndex, type TypeDef } from '../fhir/structure.js';
-import { validateElementValue } from '../fhir/validate-fast.js';
+import { structureIndex, validateElementValue, type ElementDef, type KeyDef, type StructureIndex, type TypeDef } from '../fhir/index.js';
 import type { Expr } from './expression.js';
 import type { MapEntry, MapNode, MessageMapping, ResourceDef, Rule, SourcePos } from './model.js';
 
