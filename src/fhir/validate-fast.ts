@@ -176,7 +176,8 @@ class Compiler {
     for (const [key, k] of def.keys) {
       const el = k.element;
       let bit = 0;
-      if (el.choice) {
+      // valueString beside _valueString is one choice, not two.
+      if (el.choice && !k.primitiveExtension) {
         bit = choiceBits.get(el) ?? 1 << choiceBits.size;
         choiceBits.set(el, bit);
       }

@@ -140,6 +140,16 @@ test('two types for one choice element are reported', () => {
   ]);
 });
 
+test("a primitive's extension part (_birthDate, _given with nulls lined up) is validated as an Element, and valueString beside _valueString is one choice", () => {
+  const ext = [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }];
+  assert.deepEqual(validateResourceFast(asResource({ resourceType: 'Patient', _birthDate: { extension: ext }, name: [{ given: ['A', null], _given: [null, { extension: ext }] }] })), []);
+  assert.deepEqual(validateResourceFast(observation({ valueString: 'x', _valueString: { extension: ext } })), []);
+  assert.deepEqual(only(validateResourceFast(asResource({ resourceType: 'Patient', name: [{ given: ['A', null] }], _birthDate: { extension: [{ url: 'u' }] } }))), [
+    { path: 'Patient.name[0].given[1]', rule: 'null' },
+    { path: 'Patient._birthDate.extension[0]', rule: 'ext-1' },
+  ]);
+});
+
 test('a code outside a required value set is reported with the allowed codes (v2 "M" is not a FHIR gender)', () => {
   assert.deepEqual(validateResourceFast(asResource({ resourceType: 'Patient', gender: 'M' })), [
     { path: 'Patient.gender', message: 'Code not in the required value set (allowed: male, female, other, unknown)', rule: 'binding' },
