@@ -62,9 +62,11 @@ function choiceExists(o: Obj, prefix: string): boolean {
   return false;
 }
 
+const NONE: readonly unknown[] = Object.freeze([]);
+
 /** Items of an element as a list (a single value counts as one). */
 function items(v: unknown): readonly unknown[] {
-  return v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
+  return v === undefined || v === null ? NONE : Array.isArray(v) ? v : [v];
 }
 
 /** `X.coding.where(system = S and code in C).exists()` */
