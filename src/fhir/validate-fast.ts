@@ -19,26 +19,14 @@ import { compileInvariant, type InvariantCheck, type InvariantContext } from './
 import { structureIndex, type ConstraintDef, type ElementDef, type StructureIndex, type TypeDef } from './structure.js';
 import type { ValidationProblem } from './validate.js';
 
-/** A problem with the rule that failed: a constraint key ("ext-1") or one of RULES. */
+/**
+ * A problem with the rule that failed: an invariant's key ("ext-1", "per-1") or one of
+ * resource-type, unknown-element, cardinality, required, choice, json-type, format, empty, null,
+ * binding, reference, reference-target, transaction.
+ */
 export interface FastValidationProblem extends ValidationProblem {
   readonly rule: string;
 }
-
-export const RULES = [
-  'resource-type',
-  'unknown-element',
-  'cardinality',
-  'required',
-  'choice',
-  'json-type',
-  'format',
-  'empty',
-  'null',
-  'binding',
-  'reference',
-  'reference-target',
-  'transaction',
-] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Primitive formats: @medplum/core's checks, tightened to R4's where R4 is stricter.
