@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Conversion alone, one core, no I/O: the bench messages through parseMessage + convertMessage
 // (the mapping set mappings/default, no validation), then the same plus JSON.stringify of the
-// Bundle, then plus R4 validation (convertChecked: what the transform worker does per record).
+// Bundle, then plus R4 validation (convertChecked: what the transform worker does per record), and
+// the same with the compiled per-Bundle validator (validateBundleFast) in place of @medplum/core's.
 // Prints one JSON object per message; `--table` prints markdown instead.
 // Run after building: `npx tsc -p . && node bench/convert.mjs [--seconds 3] [--table]`.
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ const { parseMessage } = await import('../dist/src/hl7/index.js');
 const { loadMappingSet, convertMessage } = await import('../dist/src/mapping/index.js');
 const { convertChecked } = await import('../dist/src/transform/index.js');
 const { loadFhirDefinitions } = await import('../dist/src/fhir/index.js');
+const { validateBundleFast, loadFastValidator } = await import('../dist/src/fhir/validate-fast.js');
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +23,8 @@ const { values } = parseArgs({
     table: { type: 'boolean', default: false },
     // For a CPU profile of conversion alone: parse + convert only, no figures printed.
     'only-convert': { type: 'boolean', default: false },
+    // For a CPU profile of conversion + the fast validator: no figures printed.
+    'only-fast': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -32,7 +36,8 @@ export const BENCH_MESSAGES = [
 
 const set = loadMappingSet(join(root, 'mappings/default'));
 // Validation needs the R4 definitions; a profile of conversion alone should not include loading them.
-if (!values['only-convert']) loadFhirDefinitions();
+if (!values['only-convert'] && !values['only-fast']) loadFhirDefinitions();
+if (!values['only-convert']) loadFastValidator();
 
 function measure(fn, ms) {
   let count = 0;
@@ -72,12 +77,19 @@ for (const m of BENCH_MESSAGES) {
     if (!r.bundle) throw new Error(`${m.file}: the Bundle fails validation`);
     return JSON.stringify(r.bundle).length;
   };
+  const fastValidated = () => {
+    const p = parseMessage(text);
+    if (!p.ok) throw new Error(`${m.file} does not parse`);
+    const r = convertMessage(p.message, set);
+    if (!r.bundle || validateBundleFast(r.bundle).length > 0) throw new Error(`${m.file}: the Bundle fails validation`);
+    return JSON.stringify(r.bundle).length;
+  };
   const entries = parseConvert();
-  if (values['only-convert']) {
-    measure(parseConvert, seconds * 1000);
+  if (values['only-convert'] || values['only-fast']) {
+    measure(values['only-fast'] ? fastValidated : parseConvert, seconds * 1000);
     continue;
   }
-  for (const fn of [parseConvert, withJson, validated]) measure(fn, 1000); // JIT warm-up
+  for (const fn of [parseConvert, withJson, validated, fastValidated]) measure(fn, 1000); // JIT warm-up
   rows.push({
     label: m.label,
     file: m.file,
@@ -86,16 +98,17 @@ for (const m of BENCH_MESSAGES) {
     parseConvert: measure(parseConvert, seconds * 1000),
     withJson: measure(withJson, seconds * 1000),
     validated: measure(validated, seconds * 1000),
+    fastValidated: measure(fastValidated, seconds * 1000),
   });
 }
 
-if (values['only-convert']) {
+if (values['only-convert'] || values['only-fast']) {
   // profile run: nothing to print
 } else if (values.table) {
   const f = (n) => Math.round(n).toLocaleString('en-US');
-  console.log('| message | bytes | Bundle entries | parse + convert (msg/s) | + JSON (msg/s) | + R4 validation (msg/s) |');
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.label} | ${f(r.bytes)} | ${r.entries} | ${f(r.parseConvert)} | ${f(r.withJson)} | ${f(r.validated)} |`);
+  console.log('| message | bytes | Bundle entries | parse + convert (msg/s) | + JSON (msg/s) | + R4 validation (msg/s) | + fast validation (msg/s) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.label} | ${f(r.bytes)} | ${r.entries} | ${f(r.parseConvert)} | ${f(r.withJson)} | ${f(r.validated)} | ${f(r.fastValidated)} |`);
 } else {
   for (const r of rows) console.log(JSON.stringify(r));
 }

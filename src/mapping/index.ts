@@ -15,6 +15,7 @@ import { DEFAULT_SITE, loadSite } from './site.js';
 import { loadCommon, loadMessageMapping, messageFiles } from './loader.js';
 import { BundleBuilder } from './bundle.js';
 import type { ConvertEnv } from './evaluate.js';
+import { checkMappingTargets } from './check-targets.js';
 import type { MessageMapping } from './model.js';
 import type { ConversionIssue, SiteConfig } from './types.js';
 
@@ -86,6 +87,8 @@ export function loadMappingSet(dir: string, siteName?: string): MappingSet {
     errors.push(...r.errors);
     if (r.mapping) messages.push(r.mapping);
   }
+  // What the mappings build, against the FHIR R4 definitions: a wrong element is a load error.
+  errors.push(...checkMappingTargets(messages));
   if (messages.length === 0 && errors.length === 0) {
     errors.push(new ConfigError(join(dir, 'messages'), 1, 1, 'the mapping set has no message mappings (messages/*.yaml)', 'required'));
   }

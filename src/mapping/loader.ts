@@ -15,7 +15,7 @@ import type { ValidateFunction } from 'ajv';
 import { byPosition, compileSchema, ConfigError, readYaml, schemaErrors, type SchemaWording, type YamlFile } from '../config/index.js';
 import { ExpressionError, parseCondition, parseValue, namesUsed, type Expr } from './expression.js';
 import type { GroupDef } from './structure.js';
-import type { IdentityDef, MapEntry, MapNode, MessageMapping, RequestMode, ResourceDef, Rule } from './model.js';
+import type { IdentityDef, MapEntry, MapNode, MessageMapping, RequestMode, ResourceDef, Rule, SourcePos } from './model.js';
 
 const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
 const KNOWN_FUNCTIONS = ['present', 'empty', 'count', 'len', 'key', 'concat'];
@@ -89,7 +89,14 @@ class FileCompiler {
     private readonly yaml: YamlFile,
     private readonly ctx: LoadContext,
     private readonly templates: Readonly<Record<string, RawResource>> = {},
+    /** The templates as compiled in common.yaml, whose entries keep their positions there. */
+    private readonly compiledTemplates: ReadonlyMap<string, ResourceDef> = new Map(),
   ) {}
+
+  private pos(path: readonly string[], key = false): SourcePos {
+    const p = key ? this.yaml.keyAt(path) : this.yaml.at(path);
+    return { file: this.yaml.file, line: p.line, col: p.col };
+  }
 
   error(path: readonly string[], detail: string, rule: string, key = false): void {
     this.errors.push(this.yaml.error(path, detail, rule, key));
@@ -178,7 +185,7 @@ class FileCompiler {
       const choice = key.endsWith('[x]');
       const parts = (choice ? key.slice(0, -3) : key).split('.');
       const rule = this.rule(v, [...path, key]);
-      if (rule) out.push({ path: parts, choice, rule });
+      if (rule) out.push({ path: parts, choice, rule, source: this.pos([...path, key], true) });
     }
     return out;
   }
@@ -208,7 +215,14 @@ class FileCompiler {
     }
     const when = r.when !== undefined ? this.condition(r.when, [...path, 'when']) : undefined;
     const identity = this.identity(r.identity, [...path, 'identity']);
-    const map = this.map(r.map ?? {}, [...path, 'map']);
+    let map = this.map(r.map ?? {}, [...path, 'map']);
+    const template = r.use !== undefined ? this.compiledTemplates.get(r.use) : undefined;
+    if (template) {
+      // An entry the resource takes from its template is the template's, as written in common.yaml.
+      const keyOf = (e: MapEntry): string => `${e.path.join('.')}${e.choice ? '[x]' : ''}`;
+      const fromTemplate = new Map(template.map.map((e) => [keyOf(e), e]));
+      map = map.map((e) => (this.yaml.doc?.hasIn([...path, 'map', keyOf(e)]) ? e : (fromTemplate.get(keyOf(e)) ?? e)));
+    }
     const children: ResourceDef[] = [];
     (r.resources ?? []).forEach((c, i) => {
       const d = this.resource(c, [...path, 'resources', String(i)], names);
@@ -224,6 +238,8 @@ class FileCompiler {
       identity,
       map,
       children,
+      source: this.pos(path),
+      ...(r.use !== undefined ? { template: r.use } : {}),
     };
   }
 
@@ -263,6 +279,8 @@ export interface CommonDefs {
   readonly resources: readonly ResourceDef[];
   /** Resource templates (as written) a message mapping can `use:`. */
   readonly templates: Readonly<Record<string, RawResource>>;
+  /** The same templates compiled, with the positions of their entries in common.yaml. */
+  readonly compiledTemplates?: ReadonlyMap<string, ResourceDef>;
 }
 
 /** One message mapping file, or every problem in it. */
@@ -274,7 +292,7 @@ export function loadMessageMapping(file: string, common: CommonDefs, ctx: LoadCo
   if (invalid.length > 0) return { mapping: null, errors: invalid };
 
   const raw = yaml.value as RawMessageFile;
-  const c = new FileCompiler(yaml, ctx, common.templates);
+  const c = new FileCompiler(yaml, ctx, common.templates, common.compiledTemplates);
   const groups = c.groups(raw.groups, ['groups']);
   const names = new Set<string>();
   const resources: ResourceDef[] = [];
@@ -308,14 +326,18 @@ export function loadCommon(file: string, ctx: LoadContext): CommonDefs & { error
   const c = new FileCompiler(yaml, ctx);
   const templates = raw.templates ?? {};
   // Compiled once here, so a mistake in a template is reported at its place in common.yaml.
-  for (const [name, t] of Object.entries(templates)) c.resource(t, ['templates', name], new Set());
+  const compiledTemplates = new Map<string, ResourceDef>();
+  for (const [name, t] of Object.entries(templates)) {
+    const compiled = c.resource(t, ['templates', name], new Set());
+    if (compiled) compiledTemplates.set(name, compiled);
+  }
   const resources: ResourceDef[] = [];
   const names = new Set<string>();
   raw.resources.forEach((r, i) => {
     const d = c.resource(r, ['resources', String(i)], names);
     if (d) resources.push(d);
   });
-  return { resources, templates, errors: c.errors.sort(byPosition) };
+  return { resources, templates, compiledTemplates, errors: c.errors.sort(byPosition) };
 }
 
 export function messageFiles(dir: string): string[] {

@@ -11,12 +11,21 @@ export type Rule =
   | { readonly kind: 'list'; readonly items: readonly Rule[] }
   | { readonly kind: 'object'; readonly map: MapNode };
 
+/** Where an analyst wrote something (1-based), so a check after loading can point at it. */
+export interface SourcePos {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
 export interface MapEntry {
   /** FHIR element path below the object being built, split at dots ("period.start"). */
   readonly path: readonly string[];
   /** The key ends in "[x]": the value is an object such as {valueQuantity: …} merged in. */
   readonly choice: boolean;
   readonly rule: Rule;
+  /** The key as written (in common.yaml for an entry a resource takes from a template). */
+  readonly source?: SourcePos;
 }
 
 export type MapNode = readonly MapEntry[];
@@ -44,6 +53,10 @@ export interface ResourceDef {
   readonly children: readonly ResourceDef[];
   /** Elements FHIR requires that this message may not supply: a missing one is reported. */
   readonly required: readonly string[];
+  /** The resource as written (its `- name: …` item). */
+  readonly source?: SourcePos;
+  /** The template it `use`s, if any. */
+  readonly template?: string;
 }
 
 export interface MessageMapping {

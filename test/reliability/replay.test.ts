@@ -1,10 +1,10 @@
 /**
  * Zero loss through a mapping mistake: the engine process runs a channel whose mapping set is
- * broken on purpose (Patient.gender set to a code R4 does not have, so every Bundle fails
- * validation). A steady stream is AA'd and stored, and every message is dead-lettered instead of
- * converted. The mapping is fixed and `hl7-engine replay --from dlq` (the real CLI) re-drives the
- * dead letters: every message must then be converted, nothing may wait in the DLQ, and the
- * replay must have left its audit records.
+ * broken on purpose (Patient.gender takes PID-8 as sent, without the table lookup, so "F" is not
+ * an R4 gender and every Bundle fails validation). A steady stream is AA'd and stored, and every
+ * message is dead-lettered instead of converted. The mapping is fixed and `hl7-engine replay
+ * --from dlq` (the real CLI) re-drives the dead letters: every message must then be converted,
+ * nothing may wait in the DLQ, and the replay must have left its audit records.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ import { CLI, EngineProcess, FhirAudit, Ledger, MAPPINGS_ROOT, RawAudit, SteadyS
 
 const LANES = 4;
 const GOOD_GENDER = '      gender: "PID-8 | code(hl7-0001)"';
-const BROKEN_GENDER = '      gender: { $const: bogus }';
+const BROKEN_GENDER = '      gender: "PID-8"';
 const REASON = 'reliability test: Patient.gender mapping fixed';
 
 interface DlqView {

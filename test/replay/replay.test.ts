@@ -1,10 +1,10 @@
 /**
  * Audited replay on the real broker with the real mapping set, as an analyst lives it: a mapping
- * broken on purpose dead-letters every ADT message (Patient.gender set to a code R4 does not
- * have, so each Bundle fails validation); the analyst looks at the DLQ, replays one message too
- * early (it fails again, attempts 2), fixes the mapping, dry-runs, replays in two steps through
- * the checkpoint, replays again (nothing changes downstream), then changes the mapping and
- * re-converts history from the raw topic. The steps build on each other, in file order.
+ * broken on purpose dead-letters every ADT message (Patient.gender takes PID-8 as sent, without
+ * the table lookup, so "F" is not an R4 gender and each Bundle fails validation); the analyst
+ * looks at the DLQ, replays one message too early (it fails again, attempts 2), fixes the
+ * mapping, dry-runs, replays in two steps through the checkpoint, replays again (nothing changes
+ * downstream), then changes the mapping and re-converts history from the raw topic. The steps build on each other, in file order.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,10 +84,11 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hl7-engine-replay-'));
   setDir = join(work, 'mappings', 'adt-set');
   cpSync(join(REPO_DIR, 'mappings', 'default'), setDir, { recursive: true });
-  // The mistake: a constant where the PID-8 lookup belongs, with a code R4 does not have.
+  // The mistake: PID-8 as sent where the table lookup belongs. The load-time check cannot see it
+  // (a code element gets text); every message's "F" or "M" fails validation.
   const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
   assert.ok(common.includes('      gender: "PID-8 | code(hl7-0001)"'));
-  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8 | code(hl7-0001)"', '      gender: { $const: bogus }'));
+  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8 | code(hl7-0001)"', '      gender: "PID-8"'));
   checkpointDir = join(work, 'checkpoints');
 
   channelName = uniqueChannel('replay');

@@ -1,0 +1,555 @@
+/**
+ * The per-Bundle validator the transform runs on every message: everything validateBundle checks
+ * (it stays, as the referee in the tests), compiled once from the R4 definitions into a table per
+ * type — JSON key → element, type, cardinality, required codes, invariants — and walked once
+ * over the Bundle. Nothing is allocated per element beyond the problems found: the path is a
+ * stack of keys and indexes turned into text only when a problem is reported.
+ *
+ * What it checks, per value: unknown elements; single value vs array; cardinality; required
+ * elements; one type per choice element; JSON types; primitive formats (R4's, e.g. a dateTime
+ * with a time needs a zone; 32-bit integers); no null, no empty string, array or object; required
+ * code bindings; the R4 invariants of each element, datatype and resource (invariants.ts);
+ * reference forms and target types. Per Bundle: a transaction with fullUrls that are unique and
+ * well-formed, urn:uuid references that resolve, request method/url that agree with the entry.
+ *
+ * Problems carry element paths and rule names, never values (no PHI).
+ */
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { compileInvariant, type InvariantCheck, type InvariantContext } from './invariants.js';
+import { structureIndex, type ConstraintDef, type ElementDef, type StructureIndex, type TypeDef } from './structure.js';
+import type { ValidationProblem } from './validate.js';
+
+/**
+ * A problem with the rule that failed: an invariant's key ("ext-1", "per-1") or one of
+ * resource-type, unknown-element, cardinality, required, choice, json-type, format, empty, null,
+ * binding, reference, reference-target, transaction.
+ */
+export interface FastValidationProblem extends ValidationProblem {
+  readonly rule: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitive formats: @medplum/core's checks, tightened to R4's where R4 is stricter.
+
+const STRING_CHARS = /^[\r\n\t\u0020-\uFFFF]+$/;
+const FORMATS: Readonly<Record<string, RegExp>> = {
+  base64Binary: /^([A-Za-z\d+/]{4})*([A-Za-z\d+/]{2}==|[A-Za-z\d+/]{3}=)?$/,
+  canonical: /^\S*$/,
+  code: /^[^\s]+( [^\s]+)*$/,
+  date: /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\d|3[0-1]))?)?$/,
+  // R4: a time needs minutes, seconds and a zone.
+  dateTime:
+    /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2]\d|3[0-1])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$/,
+  id: /^[A-Za-z0-9\-.]{1,64}$/,
+  instant:
+    /^(\d(\d(\d[1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2]\d|3[0-1])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$/,
+  markdown: STRING_CHARS,
+  oid: /^urn:oid:[0-2](\.(0|[1-9]\d*))+$/,
+  string: STRING_CHARS,
+  time: /^([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?$/,
+  uri: /^\S*$/,
+  url: /^\S*$/,
+  uuid: /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+};
+const TIME_WITHOUT_ZONE = /T[^Z+-]*$/;
+
+type JsType = 'string' | 'number' | 'boolean';
+const JS_TYPES: Readonly<Record<string, JsType>> = {
+  base64Binary: 'string',
+  boolean: 'boolean',
+  canonical: 'string',
+  code: 'string',
+  date: 'string',
+  dateTime: 'string',
+  decimal: 'number',
+  id: 'string',
+  instant: 'string',
+  integer: 'number',
+  markdown: 'string',
+  oid: 'string',
+  positiveInt: 'number',
+  string: 'string',
+  time: 'string',
+  unsignedInt: 'number',
+  uri: 'string',
+  url: 'string',
+  uuid: 'string',
+  xhtml: 'string',
+};
+const MAX_INT = 2147483647;
+const MAX_STRING = 1024 * 1024;
+
+const UUID_URN = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Relative (Type/id[/_history/v]), conditional (Type?query), contained (#id), or any absolute URI. */
+const REFERENCE_FORM = /^(?:[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?|[A-Z][A-Za-z]+\?\S+|#\S*|[A-Za-z][A-Za-z0-9+.-]*:\S+)$/;
+const REFERENCE_TYPE = /^([A-Z][A-Za-z]+)[/?]/;
+
+// ---------------------------------------------------------------------------------------------
+// The compiled tables.
+
+const enum Kind {
+  Primitive,
+  Complex,
+  /** An abstract Resource slot (Bundle.entry.resource, contained): the resourceType decides. */
+  AnyResource,
+}
+
+interface Slot {
+  readonly key: string;
+  readonly element: ElementDef;
+  readonly kind: Kind;
+  readonly isArray: boolean;
+  readonly max: number;
+  /** Primitive: its FHIR code ("dateTime"), its JSON type and format. */
+  readonly primitive: string;
+  readonly jsType: JsType | undefined;
+  readonly format: RegExp | undefined;
+  readonly codes: ReadonlySet<string> | null;
+  readonly codeList: string;
+  /** Complex: the type walked into (resolved on first use, types refer to each other). */
+  childDef: TypeDef | null;
+  child: Compiled | null;
+  /** Bit of this choice element within its parent, 0 when not a choice. */
+  readonly choiceBit: number;
+  readonly isReference: boolean;
+  readonly targets: readonly string[] | null;
+  /** The element's invariants plus its type's (per-1 on every Period) and its profile's. */
+  readonly invariants: readonly CompiledInvariant[];
+  /** `_given`: the extension part of a primitive array, whose nulls stand for "no extension". */
+  readonly primitiveExtension: boolean;
+}
+
+interface CompiledInvariant {
+  readonly key: string;
+  readonly message: string;
+  readonly check: InvariantCheck;
+}
+
+interface Required {
+  readonly name: string;
+  /** The JSON keys that satisfy it: one, or one per type of a choice element, with their `_` forms. */
+  readonly keys: readonly string[];
+}
+
+interface Compiled {
+  readonly def: TypeDef;
+  readonly slots: ReadonlyMap<string, Slot>;
+  /** The same slots in a prototype-less object: the walk's lookup per key. */
+  readonly byKey: Readonly<Record<string, Slot | undefined>>;
+  readonly required: readonly Required[];
+  readonly isResource: boolean;
+  /** A resource's own invariants, checked on the resource (dom-2, obs-6 …). */
+  readonly invariants: readonly CompiledInvariant[];
+}
+
+class Compiler {
+  private readonly compiled = new Map<TypeDef, Compiled>();
+  constructor(readonly index: StructureIndex) {}
+
+  get(def: TypeDef): Compiled {
+    let c = this.compiled.get(def);
+    if (c) return c;
+    const choiceBits = new Map<ElementDef, number>();
+    const slots = new Map<string, Slot>();
+    const byKey = Object.create(null) as Record<string, Slot | undefined>;
+    c = {
+      def,
+      slots,
+      byKey,
+      required: [],
+      isResource: def.kind === 'resource',
+      invariants: def.kind === 'resource' ? this.invariants(def.constraints, def.name) : [],
+    };
+    this.compiled.set(def, c);
+    for (const [key, k] of def.keys) {
+      const el = k.element;
+      let bit = 0;
+      // valueString beside _valueString is one choice, not two.
+      if (el.choice && !k.primitiveExtension) {
+        bit = choiceBits.get(el) ?? 1 << choiceBits.size;
+        choiceBits.set(el, bit);
+      }
+      const code = k.type.code;
+      const primitive = !k.primitiveExtension && this.index.isPrimitive(code);
+      const anyResource = !primitive && !k.primitiveExtension && (code === 'Resource' || code === 'DomainResource');
+      const childDef = k.primitiveExtension ? (this.index.type('Element') ?? null) : primitive || anyResource ? null : (el.backbone ?? this.index.type(code) ?? null);
+      const typeConstraints = primitive || anyResource || el.backbone ? [] : (childDef?.constraints ?? []);
+      const profileConstraints = k.type.profile ? (this.index.profile(k.type.profile)?.constraints ?? []) : [];
+      const seen = new Set<string>();
+      const constraints = [...el.constraints, ...typeConstraints, ...profileConstraints].filter((x) => !seen.has(x.key) && seen.add(x.key));
+      const slot: Slot = {
+        key,
+        element: el,
+        kind: primitive ? Kind.Primitive : anyResource ? Kind.AnyResource : Kind.Complex,
+        // A primitive's extension array lines up with its values.
+        isArray: el.max > 1,
+        max: el.max,
+        primitive: primitive ? code : '',
+        jsType: primitive ? JS_TYPES[code] : undefined,
+        format: primitive ? FORMATS[code] : undefined,
+        codes: k.codes,
+        codeList: k.codes ? [...k.codes].join(', ') : '',
+        childDef,
+        child: null,
+        choiceBit: bit,
+        isReference: code === 'Reference',
+        targets: k.type.targets,
+        invariants: this.invariants(constraints, el.backbone ? backboneTypeName(el.path) : code),
+        primitiveExtension: k.primitiveExtension,
+      };
+      slots.set(key, slot);
+      byKey[key] = slot;
+    }
+    const required: Required[] = [];
+    for (const el of def.elements.values()) {
+      if (el.min < 1) continue;
+      const keys = [...def.keys.keys()].filter((key) => def.keys.get(key)!.element === el);
+      required.push({ name: el.choice ? `${el.name}[x]` : el.name, keys });
+    }
+    (c.required as Required[]).push(...required);
+    return c;
+  }
+
+  private invariants(list: readonly ConstraintDef[], type: string): CompiledInvariant[] {
+    return list.map((x) => ({ key: x.key, message: `Constraint ${x.key} not met: ${x.human}`, check: compileInvariant(x, type) }));
+  }
+
+  child(slot: Slot): Compiled | null {
+    if (slot.child) return slot.child;
+    if (!slot.childDef) return null;
+    slot.child = this.get(slot.childDef);
+    return slot.child;
+  }
+
+  resource(type: string): Compiled | null {
+    if (!this.index.isResourceType(type)) return null;
+    const def = this.index.type(type);
+    return def ? this.get(def) : null;
+  }
+}
+
+/** @medplum/core's name for a backbone type: "Observation.referenceRange" → "ObservationReferenceRange". */
+function backboneTypeName(path: string): string {
+  return path
+    .split('.')
+    .map((p) => p.charAt(0).toUpperCase() + p.slice(1))
+    .join('');
+}
+
+let compiler: Compiler | undefined;
+function getCompiler(): Compiler {
+  return (compiler ??= new Compiler(structureIndex()));
+}
+
+/** Builds the tables now (about a second) instead of on the first Bundle. */
+export function loadFastValidator(): void {
+  const c = getCompiler();
+  for (const t of ['Bundle', 'Patient', 'Encounter', 'Observation']) c.resource(t);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The walk.
+
+class Walk implements InvariantContext {
+  readonly out: FastValidationProblem[] = [];
+  /** The path as a stack: keys (strings) and array indexes (numbers). */
+  private readonly segs: (string | number)[] = [];
+  private depth = 0;
+  resource: object | undefined = undefined;
+  root: object | undefined = undefined;
+
+  constructor(
+    readonly compiler: Compiler,
+    private readonly base: string,
+    /** fullUrl → resourceType of the Bundle's entries; null outside a Bundle. */
+    readonly fullUrls: ReadonlyMap<string, string> | null,
+    /** urn:uuid fullUrls that are not lowercase 8-4-4-4-12 UUIDs (reported on the entry). */
+    readonly badUrns: ReadonlySet<string> | null = null,
+  ) {}
+
+  push(seg: string | number): void {
+    this.segs[this.depth++] = seg;
+  }
+  pop(): void {
+    this.depth--;
+  }
+
+  path(extra?: string): string {
+    let p = this.base;
+    for (let i = 0; i < this.depth; i++) {
+      const s = this.segs[i]!;
+      p += typeof s === 'number' ? `[${s}]` : `.${s}`;
+    }
+    return extra === undefined ? p : `${p}.${extra}`;
+  }
+
+  report(rule: string, message: string, extra?: string): void {
+    this.out.push({ path: this.path(extra), message, rule });
+  }
+
+  object(obj: Record<string, unknown>, t: Compiled): void {
+    let choices = 0;
+    for (const key in obj) {
+      const v = obj[key];
+      const slot = t.byKey[key];
+      if (slot === undefined) {
+        if (key === 'resourceType' && t.isResource) continue;
+        this.report('unknown-element', 'Unknown element (not in the R4 definition of its parent)', key);
+        continue;
+      }
+      if (slot.choiceBit !== 0) {
+        if ((choices & slot.choiceBit) !== 0) this.report('choice', `Several types given for one choice element: ${slot.element.name}[x]`, key);
+        choices |= slot.choiceBit;
+      }
+      this.push(key);
+      this.property(obj, key, v, slot);
+      this.pop();
+    }
+    const required = t.required;
+    for (let i = 0; i < required.length; i++) {
+      const r = required[i]!;
+      let found = false;
+      for (let j = 0; j < r.keys.length && !found; j++) {
+        const v = obj[r.keys[j]!];
+        found = v !== undefined && v !== null;
+      }
+      if (!found) this.report('required', 'Missing required property', r.name);
+    }
+  }
+
+  property(obj: Record<string, unknown>, key: string, v: unknown, slot: Slot): void {
+    if (v === null) return this.report('null', 'Invalid null value');
+    if (Array.isArray(v)) {
+      if (!slot.isArray) return this.report('cardinality', 'Expected single value for property');
+      if (v.length === 0) return this.report('empty', 'Empty array (FHIR JSON leaves an element out instead)');
+      if (v.length > slot.max) this.report('cardinality', `Invalid number of values: expected ${slot.element.min}..${slot.max}, but found ${v.length}`);
+      // In a primitive array, null stands for "only an extension here" when `_key` has one.
+      const partner = slot.kind === Kind.Primitive || slot.primitiveExtension ? obj[slot.primitiveExtension ? key.slice(1) : `_${key}`] : undefined;
+      for (let i = 0; i < v.length; i++) {
+        const item = v[i];
+        this.push(i);
+        if (item === null || item === undefined) {
+          const other = Array.isArray(partner) ? partner[i] : undefined;
+          if (other === null || other === undefined) this.report('null', item === null ? 'Invalid null value' : 'Invalid undefined value');
+        } else {
+          this.value(item, slot);
+        }
+        this.pop();
+      }
+      return;
+    }
+    if (slot.isArray) return this.report('cardinality', 'Expected array of values for property');
+    this.value(v, slot);
+  }
+
+  private value(v: unknown, slot: Slot): void {
+    switch (slot.kind) {
+      case Kind.Primitive:
+        return this.primitive(v, slot);
+      case Kind.AnyResource:
+        return this.resourceValue(v, slot.key === 'contained');
+      default: {
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+          return this.report('json-type', `Invalid JSON type: expected object, but got ${Array.isArray(v) ? 'array' : typeof v}`);
+        }
+        const o = v as Record<string, unknown>;
+        let empty = true;
+        for (const _ in o) {
+          empty = false;
+          break;
+        }
+        // Reported, and still walked: the required elements it lacks are named too.
+        if (empty) this.report('empty', 'Invalid empty non-primitive value');
+        const inv = slot.invariants;
+        for (let i = 0; i < inv.length; i++) {
+          const c = inv[i]!;
+          if (!c.check(o, this)) this.report(c.key, c.message);
+        }
+        if (slot.isReference) this.reference(o, slot);
+        const child = this.compiler.child(slot);
+        if (child) this.object(o, child);
+      }
+    }
+  }
+
+  private primitive(v: unknown, slot: Slot): void {
+    const js = slot.jsType;
+    if (js !== undefined && typeof v !== js) {
+      return this.report('json-type', `Invalid JSON type: expected ${js}, but got ${Array.isArray(v) ? 'array' : typeof v}`);
+    }
+    if (typeof v === 'string') {
+      if (v === '') return this.report('empty', 'Empty string (FHIR JSON leaves an element out instead)');
+      if (v.length > MAX_STRING) return this.report('format', 'String cannot be larger than 1 MB');
+      // Whitespace only? Only a string that starts with whitespace can be (trim copies).
+      if (v.charCodeAt(0) <= 32 || v.charCodeAt(0) >= 0x80) {
+        if (v.trim() === '') return this.report('format', 'String must contain non-whitespace content');
+      }
+      const f = slot.format;
+      if (f !== undefined && !f.test(v)) {
+        if (slot.primitive === 'dateTime' && v.includes('T') && TIME_WITHOUT_ZONE.test(v)) {
+          return this.report('format', 'dateTime with a time but no time zone (R4 requires Z or ±hh:mm)');
+        }
+        return this.report('format', `Invalid ${slot.primitive} format`);
+      }
+      if (slot.codes !== null && !slot.codes.has(v)) this.report('binding', `Code not in the required value set (allowed: ${slot.codeList})`);
+      return;
+    }
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return this.report('format', 'Invalid numeric value');
+      const p = slot.primitive;
+      if (p === 'integer' || p === 'positiveInt' || p === 'unsignedInt') {
+        if (!Number.isInteger(v)) return this.report('format', 'Expected number to be an integer');
+        if (v > MAX_INT || v < -MAX_INT - 1) return this.report('format', 'Integer outside the 32-bit range R4 allows');
+        if (p === 'positiveInt' && v <= 0) return this.report('format', 'Expected number to be positive');
+        if (p === 'unsignedInt' && v < 0) return this.report('format', 'Expected number to be non-negative');
+      }
+    }
+  }
+
+  /** A resource: an entry's, a contained one (whose %rootResource stays its container's), or the root. */
+  resourceValue(v: unknown, contained = false): void {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return this.report('json-type', 'Invalid JSON type: expected a resource');
+    const r = v as Record<string, unknown>;
+    const type = r['resourceType'];
+    const t = typeof type === 'string' ? this.compiler.resource(type) : null;
+    if (!t) return this.report('resource-type', 'Unknown or missing resourceType', 'resourceType');
+    const outer = this.resource;
+    const outerRoot = this.root;
+    this.resource = r;
+    if (!contained) this.root = r;
+    const inv = t.invariants;
+    for (let i = 0; i < inv.length; i++) {
+      const c = inv[i]!;
+      if (!c.check(r, this)) this.report(c.key, c.message);
+    }
+    this.object(r, t);
+    this.resource = outer;
+    this.root = outerRoot;
+  }
+
+  private reference(o: Record<string, unknown>, slot: Slot): void {
+    const ref = o['reference'];
+    if (typeof ref !== 'string' || ref === '') return;
+    let target: string | undefined;
+    if (ref.startsWith('urn:uuid:')) {
+      // Equal to a fullUrl that passed the UUID check: well-formed without testing it again.
+      target = this.fullUrls?.get(ref);
+      if (target === undefined || this.badUrns?.has(ref)) {
+        if (!UUID_URN.test(ref)) return this.report('reference', 'urn:uuid reference is not a lowercase 8-4-4-4-12 UUID', 'reference');
+        if (this.fullUrls === null) return;
+        if (target === undefined) return this.report('reference', 'urn:uuid reference matches no entry fullUrl in this Bundle', 'reference');
+      }
+    } else {
+      if (!REFERENCE_FORM.test(ref)) {
+        return this.report('reference', 'Reference is neither Type/id, Type?search, #contained nor an absolute URL (urn:uuid:, http:)', 'reference');
+      }
+      const m = REFERENCE_TYPE.exec(ref);
+      target = m && this.compiler.index.isResourceType(m[1]!) ? m[1] : undefined;
+    }
+    const allowed = slot.targets;
+    if (target && allowed !== null && !allowed.includes(target)) {
+      this.report('reference-target', `Reference targets ${target}; this element allows ${allowed.join(', ')}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+/**
+ * Validates one element's value as it would sit in an object of type `owner` under `key` (a
+ * constant in a mapping, say): its JSON shape, formats, codes, and everything inside it.
+ * Problems are reported from `path` on ("Encounter.status").
+ */
+export function validateElementValue(owner: TypeDef, key: string, value: unknown, path: string): FastValidationProblem[] {
+  const c = getCompiler();
+  const slot = c.get(owner).slots.get(key);
+  if (!slot) return [{ path, message: 'Unknown element (not in the R4 definition of its parent)', rule: 'unknown-element' }];
+  const w = new Walk(c, path, null);
+  w.property({ [key]: value }, key, value, slot);
+  return w.out;
+}
+
+/** Validates one resource against the R4 base definitions (no Bundle: urn:uuid references are not resolved). */
+export function validateResourceFast(resource: Resource): FastValidationProblem[] {
+  const type = (resource as { resourceType?: unknown }).resourceType;
+  const w = new Walk(getCompiler(), typeof type === 'string' ? type : 'Resource', null);
+  if (typeof type !== 'string' || !w.compiler.resource(type)) {
+    w.out.push({ path: 'resourceType', message: 'Unknown or missing resourceType', rule: 'resource-type' });
+    return w.out;
+  }
+  w.resourceValue(resource);
+  return w.out;
+}
+
+const ENTRY_TARGET = /^([A-Za-z]+)(?:\/([^/?]*))?/;
+
+/**
+ * Validates an engine output Bundle: the Bundle and every entry's resource against the R4 base
+ * definitions, and the transaction rules a FHIR server applies before it runs one.
+ */
+export function validateBundleFast(bundle: Bundle): FastValidationProblem[] {
+  const b = bundle as unknown as Record<string, unknown>;
+  const c = getCompiler();
+  const out: FastValidationProblem[] = [];
+  if (typeof b !== 'object' || b === null || b['resourceType'] !== 'Bundle') {
+    out.push({ path: 'resourceType', message: 'Not a Bundle', rule: 'resource-type' });
+    return out;
+  }
+  if (b['type'] !== 'transaction') out.push({ path: 'Bundle.type', message: 'Engine output must be a transaction Bundle', rule: 'transaction' });
+
+  // The transaction rules, and fullUrl → type for the references.
+  const entries: readonly unknown[] = Array.isArray(b['entry']) ? b['entry'] : [];
+  const fullUrls = new Map<string, string>();
+  let putUrls: Set<string> | undefined;
+  let badUrns: Set<string> | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    if (typeof entry !== 'object' || entry === null) continue; // the walk reports it
+    const e = entry as Record<string, unknown>;
+    const at = `Bundle.entry[${i}]`;
+    const resource = e['resource'] as Record<string, unknown> | undefined;
+    const type = typeof resource === 'object' && resource !== null ? resource['resourceType'] : undefined;
+    const fullUrl = e['fullUrl'];
+    if (typeof fullUrl !== 'string' || fullUrl === '') {
+      out.push({ path: `${at}.fullUrl`, message: 'Transaction entry without fullUrl', rule: 'transaction' });
+    } else if (fullUrls.has(fullUrl)) {
+      out.push({ path: `${at}.fullUrl`, message: 'fullUrl used by an earlier entry', rule: 'transaction' });
+    } else {
+      if (fullUrl.startsWith('urn:uuid:') && !UUID_URN.test(fullUrl)) {
+        out.push({ path: `${at}.fullUrl`, message: 'urn:uuid fullUrl is not a lowercase 8-4-4-4-12 UUID', rule: 'transaction' });
+        (badUrns ??= new Set()).add(fullUrl);
+      }
+      fullUrls.set(fullUrl, typeof type === 'string' ? type : '');
+    }
+    const request = e['request'] as Record<string, unknown> | undefined;
+    if (typeof request !== 'object' || request === null) {
+      out.push({ path: `${at}.request`, message: 'Transaction entry without request {method, url}', rule: 'transaction' });
+      continue;
+    }
+    const url = request['url'];
+    const method = request['method'];
+    if (typeof url !== 'string' || url === '' || typeof type !== 'string') continue;
+    const target = ENTRY_TARGET.exec(url);
+    if (method !== 'DELETE' && target?.[1] !== type) {
+      out.push({ path: `${at}.request.url`, message: `request.url does not address the entry's ${type}`, rule: 'transaction' });
+    }
+    if (method === 'PUT' && target?.[2] !== undefined && target[2] !== resource?.['id']) {
+      out.push({ path: `${at}.request.url`, message: 'PUT Type/id: the resource id differs from the id in the url (or is missing)', rule: 'transaction' });
+    }
+    if (method === 'PUT') {
+      putUrls ??= new Set();
+      if (putUrls.has(url)) out.push({ path: `${at}.request.url`, message: 'Two entries PUT the same url in one transaction', rule: 'transaction' });
+      putUrls.add(url);
+    }
+    if (request['ifNoneExist'] !== undefined && method !== 'POST') {
+      out.push({ path: `${at}.request.ifNoneExist`, message: 'ifNoneExist applies to POST only', rule: 'transaction' });
+    }
+  }
+
+  // The R4 walk over the whole Bundle, entry resources included.
+  const w = new Walk(c, 'Bundle', fullUrls, badUrns ?? null);
+  w.resourceValue(b);
+  for (const p of w.out) out.push(p);
+  return out;
+}
