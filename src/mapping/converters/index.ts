@@ -13,7 +13,7 @@ import { cq, nm, nr, quantity, sn } from './quantity.js';
 import { ft, text } from './text.js';
 import { date, dateTime, instant, period, time } from './ts.js';
 import { xad } from './xad.js';
-import { xcn } from './xcn.js';
+import { cnn, xcn } from './xcn.js';
 import { xon } from './xon.js';
 import { practitionerName, xpn } from './xpn.js';
 import { xtn } from './xtn.js';
@@ -42,6 +42,7 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   dr: period,
   period,
   xcn,
+  cnn,
   pl,
   xon,
   quantity,
