@@ -7,7 +7,7 @@ import { coding, cwe } from './cwe.js';
 import { cx } from './cx.js';
 import { ei } from './ei.js';
 import { hd, hdOrganization } from './hd.js';
-import { obxValue } from './obx-value.js';
+import { docAttachment, obxValue } from './obx-value.js';
 import { pl } from './pl.js';
 import { cq, nm, nr, quantity, sn } from './quantity.js';
 import { ft, text } from './text.js';
@@ -51,6 +51,7 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   nr,
   cq,
   obxValue,
+  docAttachment,
   text,
   ft,
   uriPart,

@@ -205,3 +205,38 @@ export function obxValue(value: V2Value, args: Args, ctx: ConverterContext): Obs
     }
   }
 }
+
+const ED_ENCODINGS: ReadonlySet<string> = new Set(['A', 'HEX', 'BASE64']);
+
+/** An ED by its own shape: a data component (ED.5) and an encoding ED.4 says it is in. */
+function looksLikeEd(value: V2Value): boolean {
+  const encoding = comp(value, 4)?.toUpperCase();
+  return encoding !== undefined && ED_ENCODINGS.has(encoding) && comp(value, 5) !== undefined;
+}
+
+function textAttachment(t: string | undefined): Attachment | undefined {
+  return t === undefined ? undefined : { contentType: 'text/plain', data: Buffer.from(t, 'utf8').toString('base64') };
+}
+
+/**
+ * OBX-5 (or NTE-3) → DocumentReference.content.attachment, after IG OBX[DocumentReference]: ED
+ * as its attachment (IG ED[Attachment]), RP as a pointer (IG RP[Attachment]), text types as
+ * their text in base64. Departure: the IG labels FT "text/hl7v2" and TX "application/text",
+ * which no viewer opens; the text is written as text/plain, FT formatting rendered first.
+ * args: `type` (OBX-2). The mapping language reads OBX-2 of the first OBX when it walks every
+ * OBX-5 of a document, so a value whose own shape says ED (an encoding and data) is read as ED
+ * whatever the type says, and an "ED" without data as the text it is.
+ */
+export function docAttachment(value: V2Value, args: Args, ctx: ConverterContext): Attachment | undefined {
+  if (value.isEmpty) return undefined;
+  const type = argText(args, 'type', 0)?.toUpperCase();
+  if (looksLikeEd(value)) return edAttachment(value, ctx);
+  switch (type) {
+    case 'RP':
+      return rpAttachment(value);
+    case 'FT':
+      return textAttachment(ft(value, args, ctx));
+    default:
+      return textAttachment(text(value, args, ctx));
+  }
+}
