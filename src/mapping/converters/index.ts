@@ -11,7 +11,7 @@ import { docAttachment, obxValue } from './obx-value.js';
 import { pl } from './pl.js';
 import { cq, nm, nr, quantity, sn } from './quantity.js';
 import { ft, text } from './text.js';
-import { date, dateTime, instant, period, time } from './ts.js';
+import { addDuration, date, dateTime, instant, period, time } from './ts.js';
 import { xad } from './xad.js';
 import { cnn, xcn } from './xcn.js';
 import { xon } from './xon.js';
@@ -38,6 +38,7 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   dateTime,
   date,
   instant,
+  addDuration,
   time,
   dr: period,
   period,
