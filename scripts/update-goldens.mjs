@@ -9,7 +9,7 @@ const { loadMappingSet, convertMessage } = await import(join(root, 'dist/src/map
 const { parseMessage } = await import(join(root, 'dist/src/hl7/index.js'));
 const { decodeMessage } = await import(join(root, 'dist/src/charset/index.js'));
 const set = loadMappingSet(join(root, 'mappings/default'), 'general-hospital');
-for (const dir of ['adt', 'oru', 'orm']) {
+for (const dir of ['adt', 'oru', 'orm', 'oul', 'siu', 'mdm', 'vxu', 'pharmacy']) {
   mkdirSync(join(root, 'test-messages/expected', dir), { recursive: true });
   for (const f of readdirSync(join(root, 'test-messages', dir)).filter((x) => x.endsWith('.hl7')).sort()) {
     const d = decodeMessage(readFileSync(join(root, 'test-messages', dir, f)), { fallback: 'windows-1252' });

@@ -1,6 +1,6 @@
 /**
- * Golden bundles: each hand-made message of test-messages/{adt,oru,orm} converted with the
- * default mappings and the general-hospital site must equal its reviewed bundle in
+ * Golden bundles: each hand-made message of test-messages/{adt,oru,orm,oul,siu,mdm,vxu,pharmacy}
+ * converted with the default mappings and the general-hospital site must equal its reviewed bundle in
  * test-messages/expected/ byte for byte, validate against FHIR R4, and convert to the same bytes
  * twice. After a deliberate mapping change: `npm run build && node scripts/update-goldens.mjs`,
  * then review the diff by eye.
@@ -25,7 +25,8 @@ function convertFile(path: string) {
   return convertMessage(p.message, set);
 }
 
-const cases = ['adt', 'oru', 'orm'].flatMap((dir) =>
+const DIRS = ['adt', 'oru', 'orm', 'oul', 'siu', 'mdm', 'vxu', 'pharmacy'];
+const cases = DIRS.flatMap((dir) =>
   readdirSync(join(REPO_DIR, 'test-messages', dir))
     .filter((f) => f.endsWith('.hl7'))
     .sort()
@@ -38,6 +39,14 @@ test('there is a golden case for every supported trigger event', () => {
     assert.ok(events.includes(`adt-${e}`), `adt-${e}`);
   }
   for (const e of ['oru-r01', 'orm-o01', 'oml-o21']) assert.ok(events.includes(e), e);
+});
+
+test('there is a golden case for every message structure of results, orders, scheduling, documents, immunizations and pharmacy', () => {
+  const events = cases.map((c) => c.f.replace(/\.hl7$/, ''));
+  // One per structure (OUL_R22/R23/R24, OMG_O19, SIU_S12, MDM_T01/T02, VXU_V04, RDE_O11, RDS_O13),
+  // plus the SIU events that change the booking's status and S23's Slot.
+  const expected = ['oul-r22', 'oul-r23', 'oul-r24', 'omg-o19', 'siu-s12', 'siu-s15', 'siu-s17', 'siu-s23', 'siu-s26', 'mdm-t02', 'mdm-t11', 'vxu-v04', 'rde-o11', 'rde-o25', 'rds-o13'];
+  assert.deepEqual(expected.filter((e) => !events.includes(e)), []);
 });
 
 for (const { dir, f } of cases) {
