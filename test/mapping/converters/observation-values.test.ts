@@ -231,3 +231,34 @@ test('sn: a quantity with an unreadable comparator stays text: the comparator wo
   assert.equal(sn(field('~^5'), args(), ctx), '~ 5');
   assert.deepEqual(codes(ctx), ['invalid-value']);
 });
+
+const docAttachment = CONVERTERS['docAttachment']!;
+
+test('docAttachment: TX text as base64 text/plain; FT rendered first', () => {
+  assert.deepEqual(docAttachment(field('Plan: rest'), args({ type: 'TX' }), context()), {
+    contentType: 'text/plain',
+    data: Buffer.from('Plan: rest').toString('base64'),
+  });
+  assert.deepEqual(docAttachment(field('Line 1\\.br\\Line 2'), args({ type: 'FT' }), context()), {
+    contentType: 'text/plain',
+    data: Buffer.from('Line 1\nLine 2').toString('base64'),
+  });
+});
+
+test('docAttachment: an ED is its attachment even when OBX-2 of the first OBX said TX', () => {
+  assert.deepEqual(docAttachment(field('^AP^PDF^Base64^JVBERi0='), args({ type: 'TX' }), context()), {
+    contentType: 'application/pdf',
+    data: 'JVBERi0=',
+  });
+});
+
+test('docAttachment: an "ED" without data is the text it is; RP is a pointer', () => {
+  assert.deepEqual(docAttachment(field('see chart'), args({ type: 'ED' }), context()), {
+    contentType: 'text/plain',
+    data: Buffer.from('see chart').toString('base64'),
+  });
+  assert.deepEqual(docAttachment(field('https://docs.example.org/42^DMS^AP^PDF'), args({ type: 'RP' }), context()), {
+    contentType: 'application/pdf',
+    url: 'https://docs.example.org/42',
+  });
+});
