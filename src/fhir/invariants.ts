@@ -270,8 +270,65 @@ const HAND: Readonly<Record<string, { readonly expression: string; readonly test
   },
   'gol-1': {
     expression: '(detail.exists() and measure.exists()) or detail.exists().not()',
-    test: (o) => !exists(o, 'detail') || exists(o, 'measure'),
+    // detail is a choice (detailQuantity, detailString …): FHIRPath's `detail` finds any of them.
+    test: (o) => !choiceExists(o, 'detail') || exists(o, 'measure'),
   },
+  'app-1': {
+    expression: 'type.exists() or actor.exists()',
+    test: (o) => exists(o, 'type') || exists(o, 'actor'),
+  },
+  'app-2': {
+    expression: 'start.exists() = end.exists()',
+    test: (o) => exists(o, 'start') === exists(o, 'end'),
+  },
+  'app-3': {
+    expression: "(start.exists() and end.exists()) or (status in ('proposed' | 'cancelled' | 'waitlist'))",
+    test: (o) => {
+      if (exists(o, 'start') && exists(o, 'end')) return true;
+      const status = o['status'];
+      return typeof status === 'string' ? status === 'proposed' || status === 'cancelled' || status === 'waitlist' : undefined;
+    },
+  },
+  'app-4': {
+    expression: "Appointment.cancelationReason.exists() implies (Appointment.status='noshow' or Appointment.status='cancelled')",
+    test: (o) => {
+      if (!exists(o, 'cancelationReason')) return true;
+      const status = o['status'];
+      return typeof status === 'string' ? status === 'noshow' || status === 'cancelled' : undefined;
+    },
+  },
+  'mdd-1': {
+    expression: 'whenHandedOver.empty() or whenPrepared.empty() or whenHandedOver >= whenPrepared',
+    test: (o) => {
+      if (!exists(o, 'whenHandedOver') || !exists(o, 'whenPrepared')) return true;
+      const c = compareDateTimes(o['whenHandedOver'], o['whenPrepared']);
+      return c === undefined ? undefined : c >= 0;
+    },
+  },
+  'tim-1': { expression: 'duration.empty() or durationUnit.exists()', test: (o) => !exists(o, 'duration') || exists(o, 'durationUnit') },
+  'tim-2': { expression: 'period.empty() or periodUnit.exists()', test: (o) => !exists(o, 'period') || exists(o, 'periodUnit') },
+  'tim-4': {
+    expression: 'duration.exists() implies duration >= 0',
+    test: (o) => (!exists(o, 'duration') ? true : typeof o['duration'] === 'number' ? o['duration'] >= 0 : undefined),
+  },
+  'tim-5': {
+    expression: 'period.exists() implies period >= 0',
+    test: (o) => (!exists(o, 'period') ? true : typeof o['period'] === 'number' ? o['period'] >= 0 : undefined),
+  },
+  'tim-6': { expression: 'periodMax.empty() or period.exists()', test: (o) => !exists(o, 'periodMax') || exists(o, 'period') },
+  'tim-7': { expression: 'durationMax.empty() or duration.exists()', test: (o) => !exists(o, 'durationMax') || exists(o, 'duration') },
+  'tim-8': { expression: 'countMax.empty() or count.exists()', test: (o) => !exists(o, 'countMax') || exists(o, 'count') },
+  'tim-9': {
+    expression: "offset.empty() or (when.exists() and when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse())",
+    test: (o) => {
+      if (!exists(o, 'offset')) return true;
+      const when = o['when'];
+      if (!Array.isArray(when) || when.length === 0) return exists(o, 'when') ? undefined : false;
+      if (!when.every((w) => typeof w === 'string')) return undefined;
+      return when.every((w) => w !== 'C' && w !== 'CM' && w !== 'CD' && w !== 'CV');
+    },
+  },
+  'tim-10': { expression: 'timeOfDay.empty() or when.empty()', test: (o) => !exists(o, 'timeOfDay') || !exists(o, 'when') },
   'per-1': {
     expression: 'start.hasValue().not() or end.hasValue().not() or (start <= end)',
     test: (o) => {

@@ -153,7 +153,7 @@ export class BundleBuilder implements EvalHost {
     if (request.method === 'PUT' && !request.url.includes('?')) resource['id'] = id;
     Object.assign(resource, body);
     for (const el of def.required) {
-      if (resource[el] === undefined) {
+      if (!hasElement(resource, el)) {
         this.issues.push({
           severity: 'error',
           code: 'missing-required',
@@ -242,4 +242,11 @@ function encodeQuery(systemValue: string): string {
   const bar = systemValue.indexOf('|');
   if (bar < 0) return encodeURIComponent(systemValue);
   return `${encodeURIComponent(systemValue.slice(0, bar))}|${encodeURIComponent(systemValue.slice(bar + 1))}`;
+}
+
+/** Whether `resource` has element `el`; a choice element (`occurrence[x]`) under any of its typed names. */
+function hasElement(resource: Record<string, unknown>, el: string): boolean {
+  if (!el.endsWith('[x]')) return resource[el] !== undefined;
+  const base = el.slice(0, -3);
+  return Object.keys(resource).some((k) => k.length > base.length && k.startsWith(base) && /[A-Z]/.test(k.charAt(base.length)));
 }

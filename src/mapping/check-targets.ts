@@ -182,6 +182,8 @@ class Checker {
   /** A rule filling a whole element (an array for a repeating one). */
   private rule(rule: Rule, target: Target, scope: Scope, at: SourcePos | undefined): void {
     const el = target.k.element;
+    // `element: []` says "nothing here": how a resource drops an entry its template sets.
+    if (rule.kind === 'list' && rule.items.length === 0) return;
     const isList = rule.kind === 'list' || (rule.kind === 'ref' && rule.many) || (rule.kind === 'build' && rule.forEach !== undefined);
     if (isList && el.max <= 1) {
       const what = rule.kind === 'list' ? 'a YAML list' : rule.kind === 'ref' ? '$refs' : '$forEach';
@@ -318,7 +320,7 @@ class Checker {
       if (entries.some((e) => !e.choice && this.alwaysYields(e.rule, scope))) continue;
       this.error(
         entries[0]!.source ?? def.source,
-        `${def.type}.${name} is required (${cardinality(el)}) but its rule yields nothing for some messages; end it with a constant ($first: [ …, { $const: … } ]) or add "${el.name}" to the resource's required: list so such a message is reported${from}`,
+        `${def.type}.${name} is required (${cardinality(el)}) but its rule yields nothing for some messages; end it with a constant ($first: [ …, { $const: … } ]) or add "${name}" to the resource's required: list so such a message is reported${from}`,
         'fhir-required',
       );
     }

@@ -43,6 +43,8 @@ export const STANDARD_CODE_SYSTEMS: Readonly<Record<string, string>> = Object.fr
   NDC: 'http://hl7.org/fhir/sid/ndc',
   CVX: 'http://hl7.org/fhir/sid/cvx',
   MVX: 'http://hl7.org/fhir/sid/mvx',
+  // NCI Thesaurus: routes of administration in immunization messages (CDC IIS IG).
+  NCIT: 'http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl',
   UCUM: 'http://unitsofmeasure.org',
   NPI: 'http://hl7.org/fhir/sid/us-npi',
   NUCC: 'http://nucc.org/provider-taxonomy',

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadChannels, CHANNEL_DEFAULTS } from '../channel/index.js';
 import { decodeMessage } from '../charset/index.js';
@@ -17,12 +18,21 @@ import { splitMessagesInFile } from '../mllp/split-file.js';
 import { loadFhirDefinitions } from '../fhir/index.js';
 import { convertChecked, mappingSetDir } from './mapping-converter.js';
 
-export const CONVERT_USAGE = `  hl7-engine convert FILE (--channel NAME [--channels DIR] | --mappings DIR) [--site S]
+/**
+ * The default mapping set: mappings/default beside this installation (the checkout or the
+ * package), found from this file's place (dist/src/transform/), not from the working directory.
+ */
+export const DEFAULT_MAPPING_SET = fileURLToPath(new URL('../../../mappings/default', import.meta.url));
+
+export const CONVERT_USAGE = `  hl7-engine convert FILE [--channel NAME [--channels DIR] | --mappings DIR] [--site S]
       Converts every message in FILE with a mapping set, as the transform stage would, without
-      Kafka: each Bundle on stdout (pretty JSON, one document per message, in file order), each
-      message's outcome and issues on stderr. --channel uses that channel's mapping set, site
-      and charset fallback; --mappings names a mapping set folder. Exits 0 if every message
-      converted to a valid Bundle, 1 if one did not (unsupported, mapping error, invalid).`;
+      Kafka: each Bundle on stdout (pretty JSON, one document per message, in file order); on
+      stderr first the mapping set and site used, then each message's outcome and issues.
+      With neither --channel nor --mappings: the default mapping set beside this installation,
+        ${DEFAULT_MAPPING_SET}
+      and its default site. --channel uses that channel's mapping set, site and charset
+      fallback; --mappings names a mapping set folder. Exits 0 if every message converted to a
+      valid Bundle, 1 if one did not (unsupported, mapping error, invalid).`;
 
 export interface CommandIo {
   readonly stdout: (text: string) => void;
@@ -47,11 +57,13 @@ interface Target {
 }
 
 function targetOf(values: { channel?: string; channels?: string; mappings?: string; site?: string }): Target {
-  if ((values.channel === undefined) === (values.mappings === undefined)) {
-    throw new UsageError('convert needs exactly one of --channel NAME or --mappings DIR');
+  if (values.channel !== undefined && values.mappings !== undefined) {
+    throw new UsageError('convert takes at most one of --channel NAME or --mappings DIR');
   }
-  if (values.mappings !== undefined) {
-    return { dir: resolve(values.mappings), site: values.site, fallback: CHANNEL_DEFAULTS.charsetFallback };
+  if (values.channel === undefined) {
+    // An analyst's first try, `hl7-engine convert FILE`, gets a Bundle from the default set.
+    const dir = values.mappings === undefined ? DEFAULT_MAPPING_SET : resolve(values.mappings);
+    return { dir, site: values.site, fallback: CHANNEL_DEFAULTS.charsetFallback };
   }
   const channelsDir = resolve(values.channels ?? 'channels');
   const { channels, errors } = loadChannels(channelsDir);
@@ -97,6 +109,8 @@ export function runConvert(argv: string[], io: CommandIo): ExitCode {
     io.stderr(`${err.errors.length} error(s) in the mapping set ${target.dir}; nothing converted\n`);
     return 2;
   }
+
+  io.stderr(`mapping set ${set.dir}, site ${set.site.name}\n`);
 
   let bytes: Buffer;
   try {

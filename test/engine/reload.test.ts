@@ -1,9 +1,9 @@
 /**
  * Hot reload on the real Kafka with the real mapping set: a channel on a temporary copy of
  * mappings/default, a steady stream of ORU^R01 over one MLLP connection, and edits to the mapping
- * set and the channel file while it flows. The Observation category code in
- * messages/oru_r01.yaml is the marker: `laboratory` before an edit, `reload-v2` / `reload-v3`
- * after, so every Bundle says which mapping converted it.
+ * set and the channel file while it flows. The Observation category code in common.yaml (the
+ * resultObservation template ORU^R01 uses) is the marker: `laboratory` before an edit,
+ * `reload-v2` / `reload-v3` after, so every Bundle says which mapping converted it.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,7 +41,7 @@ function withControlId(message: string, id: string): Buffer {
 const root = mkdtempSync(join(tmpdir(), 'hl7-engine-reload-'));
 const channelsDir = join(root, 'channels');
 const channelFile = join(channelsDir, 'lab.yaml');
-const oruMapping = join(root, 'mappings', 'default', 'messages', 'oru_r01.yaml');
+const markerMapping = join(root, 'mappings', 'default', 'common.yaml');
 const name = uniqueChannel('reload');
 let port = 0;
 
@@ -62,9 +62,9 @@ function channelYaml(types: readonly string[], listenPort = port): string {
 }
 
 function setCategory(code: string): void {
-  const text = readFileSync(join(REPO_DIR, 'mappings', 'default', 'messages', 'oru_r01.yaml'), 'utf8');
-  assert.ok(text.includes(ORIGINAL_CATEGORY), 'the marker line moved in mappings/default/messages/oru_r01.yaml');
-  writeFileSync(oruMapping, text.replace(ORIGINAL_CATEGORY, `code: ${code} }] }`));
+  const text = readFileSync(join(REPO_DIR, 'mappings', 'default', 'common.yaml'), 'utf8');
+  assert.ok(text.includes(ORIGINAL_CATEGORY), 'the marker line moved in mappings/default/common.yaml');
+  writeFileSync(markerMapping, text.replace(ORIGINAL_CATEGORY, `code: ${code} }] }`));
 }
 
 let engine: Engine;
@@ -224,7 +224,7 @@ test('a mapping edited while messages flow: stored before the reload → old map
 });
 
 test('an invalid mapping edit (a YAML syntax error) is rejected with file:line:col and a failure count, and the last good mapping keeps converting', async () => {
-  const good = readFileSync(oruMapping, 'utf8');
+  const good = readFileSync(markerMapping, 'utf8');
   const lines = good.split('\n');
   const at = lines.indexOf('          code: "OBX-3 | cwe"');
   assert.ok(at >= 0, 'the line to break moved');
@@ -233,7 +233,7 @@ test('an invalid mapping edit (a YAML syntax error) is rejected with file:line:c
   const successes = await reloads('success');
   const stream = new Stream('B');
   await until('a first ACK', () => stream.acked.length >= 3);
-  writeFileSync(oruMapping, lines.join('\n'));
+  writeFileSync(markerMapping, lines.join('\n'));
   await until('the rejected reload', async () => (await reloads('failure')) > failures);
   const firstAfterRejection = stream.nextId;
   await until('10 ACKs after the rejection', () => stream.idsFrom(firstAfterRejection).length >= 10);
@@ -241,18 +241,18 @@ test('an invalid mapping edit (a YAML syntax error) is rejected with file:line:c
 
   const rejected = logLines().find((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('config reload rejected:'));
   assert.ok(rejected, 'no log line for the rejected edit');
-  assert.equal(rejected['file'], oruMapping);
+  assert.equal(rejected['file'], markerMapping);
   assert.equal(rejected['line'], at + 1);
   const col = rejected['col'];
   assert.ok(typeof col === 'number' && col >= 1 && col <= lines[at]!.length + 1, `column ${String(col)} is not on the broken line`);
-  assert.ok((rejected['msg'] as string).includes(`${oruMapping}:${at + 1}:${col}:`), 'the message does not read file:line:col');
+  assert.ok((rejected['msg'] as string).includes(`${markerMapping}:${at + 1}:${col}:`), 'the message does not read file:line:col');
   assert.equal(await reloads('success'), successes, 'the invalid edit counted as a success');
 
   assert.deepEqual([...stream.answers.values()].filter((c) => c !== 'AA'), [], 'traffic stopped being AA’d');
   const categories = await bundlesFor(stream.acked);
   assert.deepEqual([...new Set(categories.values())], ['reload-v2'], 'not converted by the last good mapping');
 
-  writeFileSync(oruMapping, good); // the last good content again: a reload that changes nothing
+  writeFileSync(markerMapping, good); // the last good content again: a reload that changes nothing
   await until('the repaired reload', async () => (await reloads('success')) > successes);
   const last = logLines().filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('configuration reloaded')).at(-1);
   assert.equal(last?.['msg'], 'configuration reloaded; nothing changed');

@@ -157,6 +157,64 @@ const CASES: Readonly<Record<string, Case>> = {
       { start: '2024-03-01T10:00:00Z' },
     ],
   },
+  'ctm-1': {
+    type: 'CareTeamParticipant',
+    holdsOnly: true,
+    samples: [{ member: { reference: 'Practitioner/1' } }, { role: [concept('http://snomed.info/sct', '17561000')] }],
+  },
+  'gol-1': {
+    type: 'GoalTarget',
+    samples: [
+      { measure: concept('http://loinc.org', '8480-6'), detailQuantity: { value: 120 } },
+      { detailQuantity: { value: 120 } },
+      { measure: concept('http://loinc.org', '8480-6') },
+      { dueDate: '2026-01-01' },
+    ],
+  },
+  'app-1': { type: 'AppointmentParticipant', samples: [{ status: 'accepted', actor: { reference: 'Patient/1' } }, { status: 'accepted', type: [concept('http://x', 'ATND')] }, { status: 'accepted' }] },
+  'app-2': {
+    type: 'Appointment',
+    samples: [
+      { resourceType: 'Appointment', status: 'booked', start: '2026-01-01T10:00:00Z', end: '2026-01-01T10:30:00Z', participant: [] },
+      { resourceType: 'Appointment', status: 'booked', start: '2026-01-01T10:00:00Z', participant: [] },
+      { resourceType: 'Appointment', status: 'proposed', participant: [] },
+    ],
+  },
+  'app-3': {
+    type: 'Appointment',
+    samples: [
+      { resourceType: 'Appointment', status: 'booked', start: '2026-01-01T10:00:00Z', end: '2026-01-01T10:30:00Z' },
+      { resourceType: 'Appointment', status: 'booked' },
+      { resourceType: 'Appointment', status: 'cancelled' },
+      { resourceType: 'Appointment', status: 'waitlist', start: '2026-01-01T10:00:00Z' },
+    ],
+  },
+  'app-4': {
+    type: 'Appointment',
+    samples: [
+      { resourceType: 'Appointment', status: 'cancelled', cancelationReason: concept('http://x', 'pat') },
+      { resourceType: 'Appointment', status: 'noshow', cancelationReason: concept('http://x', 'pat') },
+      { resourceType: 'Appointment', status: 'entered-in-error', cancelationReason: concept('http://x', 'pat') },
+      { resourceType: 'Appointment', status: 'booked' },
+    ],
+  },
+  'mdd-1': {
+    type: 'MedicationDispense',
+    samples: [
+      { resourceType: 'MedicationDispense', status: 'completed', whenPrepared: '2026-01-01T10:00:00Z', whenHandedOver: '2026-01-01T11:00:00Z' },
+      { resourceType: 'MedicationDispense', status: 'completed', whenPrepared: '2026-01-01T11:00:00Z', whenHandedOver: '2026-01-01T10:00:00Z' },
+      { resourceType: 'MedicationDispense', status: 'completed', whenHandedOver: '2026-01-01T10:00:00Z' },
+    ],
+  },
+  'tim-1': { type: 'TimingRepeat', samples: [{ duration: 1, durationUnit: 'h' }, { duration: 1 }, { count: 1 }] },
+  'tim-2': { type: 'TimingRepeat', samples: [{ period: 1, periodUnit: 'd' }, { period: 1 }, { count: 1 }] },
+  'tim-4': { type: 'TimingRepeat', samples: [{ duration: 1, durationUnit: 'h' }, { duration: -1, durationUnit: 'h' }, { count: 1 }] },
+  'tim-5': { type: 'TimingRepeat', samples: [{ period: 1, periodUnit: 'd' }, { period: -1, periodUnit: 'd' }, { count: 1 }] },
+  'tim-6': { type: 'TimingRepeat', samples: [{ period: 1, periodMax: 2, periodUnit: 'd' }, { periodMax: 2, periodUnit: 'd' }, { count: 1 }] },
+  'tim-7': { type: 'TimingRepeat', samples: [{ duration: 1, durationMax: 2, durationUnit: 'h' }, { durationMax: 2, durationUnit: 'h' }, { count: 1 }] },
+  'tim-8': { type: 'TimingRepeat', samples: [{ count: 1, countMax: 2 }, { countMax: 2 }, { period: 1, periodUnit: 'd' }] },
+  'tim-9': { type: 'TimingRepeat', samples: [{ offset: 30, when: ['AC'] }, { offset: 30, when: ['C'] }, { offset: 30 }, { when: ['C'] }] },
+  'tim-10': { type: 'TimingRepeat', samples: [{ timeOfDay: ['08:00:00'] }, { when: ['MORN'] }, { timeOfDay: ['08:00:00'], when: ['MORN'] }] },
   'rng-2': { type: 'Range', samples: [{ low: { value: 1 }, high: { value: 2 } }, { low: { value: 3 }, high: { value: 2 } }, { low: { value: 3, code: 'mg', system: 'http://unitsofmeasure.org' }, high: { value: 2, code: 'mg', system: 'http://unitsofmeasure.org' } }, { low: { value: 1 } }] },
   'cpt-2': { type: 'ContactPoint', samples: [{ value: '555' }, { value: '555', system: 'phone' }, { system: 'phone' }] },
   'qty-3': { type: 'Quantity', samples: [{ value: 1, code: 'mg' }, { value: 1, code: 'mg', system: 'http://unitsofmeasure.org' }, { value: 1 }] },
@@ -197,7 +255,7 @@ test('each written-out invariant implements the expression the R4 definitions gi
   const collect = (list: readonly { key: string; expression: string }[]): void => {
     for (const c of list) (expressions.get(c.key) ?? expressions.set(c.key, new Set()).get(c.key)!).add(c.expression);
   };
-  for (const name of ['Bundle', 'Bundle.entry', 'Patient', 'Patient.contact', 'Observation', 'Observation.referenceRange', 'AllergyIntolerance', 'Condition', 'Condition.stage', 'Condition.evidence', 'ServiceRequest', 'Organization', 'Period', 'Range', 'ContactPoint', 'Quantity', 'Duration', 'Attachment', 'Ratio', 'Reference', 'Extension']) {
+  for (const name of ['Bundle', 'Bundle.entry', 'Patient', 'Patient.contact', 'Observation', 'Observation.referenceRange', 'AllergyIntolerance', 'Condition', 'Condition.stage', 'Condition.evidence', 'CareTeam', 'Goal', 'Appointment', 'Appointment.participant', 'MedicationDispense', 'Timing', 'ServiceRequest', 'Organization', 'Period', 'Range', 'ContactPoint', 'Quantity', 'Duration', 'Attachment', 'Ratio', 'Reference', 'Extension']) {
     const t = ix.type(name);
     assert.ok(t, name);
     collect(t.constraints);

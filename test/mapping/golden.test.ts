@@ -48,6 +48,14 @@ test('there is a golden case for every message structure the default mappings co
   for (const e of ['oru-r01', 'orm-o01', 'oml-o21']) assert.ok(events.includes(e), e);
 });
 
+test('there is a golden case for every message structure of results, orders, scheduling, documents, immunizations and pharmacy', () => {
+  const events = cases.map((c) => c.f.replace(/\.hl7$/, ''));
+  // One per structure (OUL_R22/R23/R24, OMG_O19, SIU_S12, MDM_T01/T02, VXU_V04, RDE_O11, RDS_O13),
+  // plus the SIU events that change the booking's status and S23's Slot.
+  const expected = ['oul-r22', 'oul-r23', 'oul-r24', 'omg-o19', 'siu-s12', 'siu-s15', 'siu-s17', 'siu-s23', 'siu-s26', 'mdm-t02', 'mdm-t11', 'vxu-v04', 'rde-o11', 'rde-o25', 'rds-o13'];
+  assert.deepEqual(expected.filter((e) => !events.includes(e)), []);
+});
+
 for (const { dir, f } of cases) {
   test(`${dir}/${f} converts to its reviewed golden bundle, valid FHIR R4, same bytes twice`, () => {
     const path = join(REPO_DIR, 'test-messages', dir, f);

@@ -25,13 +25,13 @@ interface CliRun {
   readonly stderr: string;
 }
 
-function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
+function cli(args: string[], extraEnv: Record<string, string> = {}, cwd: string = REPO_DIR): Promise<CliRun> {
   // No broker address at all: convert must not need one.
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env['KAFKA_BROKERS'];
   Object.assign(env, extraEnv);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_DIR, env });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -142,13 +142,31 @@ test('a mapping set that does not load is refused with exit 2, naming file:line:
   assert.match(r.stderr, /nothing converted/);
 });
 
-test('convert without --channel or --mappings, or with both, is a usage error (exit 2)', async () => {
-  const none = await cli(['convert', ADT_A01]);
-  const both = await cli(['convert', ADT_A01, '--channel', 'x', '--mappings', MAPPINGS]);
-  for (const r of [none, both]) {
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /exactly one of --channel NAME or --mappings DIR/);
-  }
+test('convert FILE with no options uses the default mapping set beside the installation and its default site, and says so', async () => {
+  // Run from an unrelated folder: the default set is found beside the CLI, not in the cwd.
+  const elsewhere = tempDir();
+  const r = await cli(['convert', ORU_R01], {}, elsewhere);
+  assert.equal(r.code, 0, r.stderr);
+  const bundle = JSON.parse(r.stdout) as Bundle;
+  assert.ok(bundle.entry?.some((e) => e.resource?.resourceType === 'DiagnosticReport'));
+  assert.deepEqual(validateBundle(bundle), []);
+  assert.equal(r.stderr.split('\n')[0], `mapping set ${MAPPINGS}, site default`);
+  const explicit = await cli(['convert', ORU_R01, '--mappings', MAPPINGS]);
+  assert.equal(r.stdout, explicit.stdout, 'the same Bundle as naming the default set');
+});
+
+test('--site names the site used on the first stderr line', async () => {
+  const r = await cli(['convert', ORU_R01, '--site', 'general-hospital']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr.split('\n')[0], `mapping set ${MAPPINGS}, site general-hospital`);
+});
+
+test('convert with both --channel and --mappings is a usage error (exit 2) whose usage names the default set', async () => {
+  const r = await cli(['convert', ADT_A01, '--channel', 'x', '--mappings', MAPPINGS]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /at most one of --channel NAME or --mappings DIR/);
+  assert.ok(r.stderr.includes(MAPPINGS), 'the usage shows where the default mapping set is');
 });
 
 test('start refuses a channel whose mapping set does not load: exit 2, each problem at file:line:col, before Kafka is needed', async () => {

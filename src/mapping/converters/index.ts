@@ -7,13 +7,13 @@ import { coding, cwe } from './cwe.js';
 import { cx } from './cx.js';
 import { ei } from './ei.js';
 import { hd, hdOrganization } from './hd.js';
-import { obxValue } from './obx-value.js';
+import { docAttachment, obxValue } from './obx-value.js';
 import { pl } from './pl.js';
 import { cq, nm, nr, quantity, sn } from './quantity.js';
 import { ft, text } from './text.js';
-import { date, dateTime, instant, period, time } from './ts.js';
+import { addDuration, date, dateTime, instant, period, time } from './ts.js';
 import { xad } from './xad.js';
-import { xcn } from './xcn.js';
+import { cnn, xcn } from './xcn.js';
 import { xon } from './xon.js';
 import { practitionerName, xpn } from './xpn.js';
 import { xtn } from './xtn.js';
@@ -38,10 +38,12 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   dateTime,
   date,
   instant,
+  addDuration,
   time,
   dr: period,
   period,
   xcn,
+  cnn,
   pl,
   xon,
   quantity,
@@ -50,6 +52,7 @@ export const CONVERTERS: Readonly<Record<string, Converter>> = Object.freeze({
   nr,
   cq,
   obxValue,
+  docAttachment,
   text,
   ft,
   uriPart,

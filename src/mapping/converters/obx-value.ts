@@ -4,7 +4,7 @@
  * merges it into the Observation.
  */
 import type { Attachment, Extension } from '@medplum/fhirtypes';
-import type { ConverterContext, V2Value } from '../types.js';
+import { type ConverterContext, V2Value } from '../types.js';
 import { type Args, argText, argValue, clean, comp, compact, quoted, report, within } from './context.js';
 import { cwe } from './cwe.js';
 import { nr, parseNumber, readSn, unitsOf } from './quantity.js';
@@ -60,6 +60,36 @@ export function edAttachment(value: V2Value, ctx: ConverterContext): Attachment 
     base64 = Buffer.from(data, 'utf8').toString('base64');
   }
   return compact<Attachment>({ contentType: contentType(comp(value, 2), comp(value, 3)), data: base64 });
+}
+
+/**
+ * Value types of table 0125 that FHIR R4's value[x] has no type for (an identifier, a person, an
+ * address, money …): the IG's catch-all row writes their parts as one string, separated by spaces.
+ */
+const COMPOSITE_AS_STRING: ReadonlySet<string> = new Set([
+  'AD', 'CK', 'CN', 'CP', 'CX', 'EI', 'HD', 'MA', 'MO', 'PL', 'PN', 'SAD', 'TN', 'XAD', 'XCN', 'XON', 'XPN', 'XTN',
+]);
+
+/** The non-empty components (and subcomponents) of a value, then the units' text, space-separated. */
+function joinedParts(value: V2Value, units: V2Value | undefined): string | undefined {
+  const d = value.delimiters;
+  const parts: string[] = [];
+  for (const component of d.component === '' ? [value.raw] : value.raw.split(d.component)) {
+    for (const sub of d.subcomponent === '' ? [component] : component.split(d.subcomponent)) {
+      const t = clean(new V2Value(sub, 2, d).text);
+      if (t !== undefined) parts.push(t);
+    }
+  }
+  const unit = units === undefined ? undefined : comp(units, 2) ?? comp(units, 1);
+  if (unit !== undefined && parts.length > 0) parts.push(unit);
+  return parts.length === 0 ? undefined : parts.join(' ');
+}
+
+/** RP → Attachment (IG RP[Attachment]): RP.1 the pointer as url, RP.3/RP.4 the MIME type. */
+function rpAttachment(value: V2Value): Attachment | undefined {
+  const pointer = comp(value, 1);
+  if (pointer === undefined) return undefined;
+  return compact<Attachment>({ contentType: contentType(comp(value, 3), comp(value, 4)), url: pointer });
 }
 
 function asString(s: string | undefined): ObservationValue | undefined {
@@ -154,7 +184,15 @@ export function obxValue(value: V2Value, args: Args, ctx: ConverterContext): Obs
       const extension: Extension[] = [{ url: OBSERVATION_VALUE_ATTACHMENT, valueAttachment: attachment }];
       return { extension };
     }
+    case 'RP': {
+      const attachment = rpAttachment(value);
+      if (attachment === undefined) return undefined;
+      const extension: Extension[] = [{ url: OBSERVATION_VALUE_ATTACHMENT, valueAttachment: attachment }];
+      return { extension };
+    }
     default: {
+      // The IG's last OBX-5 row (no condition): any other type becomes a string of its parts.
+      if (type !== undefined && COMPOSITE_AS_STRING.has(type)) return asString(joinedParts(value, units));
       report(
         ctx,
         'warning',
@@ -165,5 +203,40 @@ export function obxValue(value: V2Value, args: Args, ctx: ConverterContext): Obs
       );
       return asString(text(value, args, ctx));
     }
+  }
+}
+
+const ED_ENCODINGS: ReadonlySet<string> = new Set(['A', 'HEX', 'BASE64']);
+
+/** An ED by its own shape: a data component (ED.5) and an encoding ED.4 says it is in. */
+function looksLikeEd(value: V2Value): boolean {
+  const encoding = comp(value, 4)?.toUpperCase();
+  return encoding !== undefined && ED_ENCODINGS.has(encoding) && comp(value, 5) !== undefined;
+}
+
+function textAttachment(t: string | undefined): Attachment | undefined {
+  return t === undefined ? undefined : { contentType: 'text/plain', data: Buffer.from(t, 'utf8').toString('base64') };
+}
+
+/**
+ * OBX-5 (or NTE-3) → DocumentReference.content.attachment, after IG OBX[DocumentReference]: ED
+ * as its attachment (IG ED[Attachment]), RP as a pointer (IG RP[Attachment]), text types as
+ * their text in base64. Departure: the IG labels FT "text/hl7v2" and TX "application/text",
+ * which no viewer opens; the text is written as text/plain, FT formatting rendered first.
+ * args: `type` (OBX-2). The mapping language reads OBX-2 of the first OBX when it walks every
+ * OBX-5 of a document, so a value whose own shape says ED (an encoding and data) is read as ED
+ * whatever the type says, and an "ED" without data as the text it is.
+ */
+export function docAttachment(value: V2Value, args: Args, ctx: ConverterContext): Attachment | undefined {
+  if (value.isEmpty) return undefined;
+  const type = argText(args, 'type', 0)?.toUpperCase();
+  if (looksLikeEd(value)) return edAttachment(value, ctx);
+  switch (type) {
+    case 'RP':
+      return rpAttachment(value);
+    case 'FT':
+      return textAttachment(ft(value, args, ctx));
+    default:
+      return textAttachment(text(value, args, ctx));
   }
 }

@@ -142,10 +142,17 @@ export function readSn(value: V2Value, units: V2Value | undefined, ctx: Converte
     report(ctx, 'warning', 'invalid-value', 'structured numeric (SN) has a non-numeric number; kept as text');
     return asText();
   }
-  const cmp = comparator === undefined || comparator === '=' ? undefined : comparator;
+  let cmp = comparator === undefined || comparator === '=' ? undefined : comparator;
   if (cmp !== undefined && !COMPARATORS.has(cmp)) {
-    report(ctx, 'warning', 'invalid-value', 'structured numeric (SN) comparator is not one of < <= >= > = <>; kept as text');
-    return asText();
+    // The IG picks Range and Ratio by the separator alone (SN.3), whatever SN.1 holds; a Range has
+    // no comparator anyway. The unreadable comparator stays in the original text.
+    if (separator === '-' || separator === ':' || separator === '/') {
+      report(ctx, 'warning', 'invalid-value', 'structured numeric (SN) comparator is not one of < <= >= > = <>; left out of the range or ratio');
+      cmp = undefined;
+    } else {
+      report(ctx, 'warning', 'invalid-value', 'structured numeric (SN) comparator is not one of < <= >= > = <>; kept as text');
+      return asText();
+    }
   }
   const original = originalText([comparator, num1, separator, num2]);
   if (separator === ':' || separator === '/') {

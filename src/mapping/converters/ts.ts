@@ -258,3 +258,47 @@ export function period(value: V2Value, _args: Args, ctx: ConverterContext): { st
   if (start === undefined && end === undefined) return undefined;
   return { ...(start === undefined ? {} : { start }), ...(end === undefined ? {} : { end }) };
 }
+
+/** Duration units (AIS-8, AIG-10, AIL-10, AIP-10, SCH-10: ISO+/UCUM unit codes) → milliseconds. */
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  S: 1_000, SEC: 1_000, SECOND: 1_000, SECONDS: 1_000,
+  M: 60_000, MIN: 60_000, MINUTE: 60_000, MINUTES: 60_000,
+  H: 3_600_000, HR: 3_600_000, HOUR: 3_600_000, HOURS: 3_600_000,
+  D: 86_400_000, DAY: 86_400_000, DAYS: 86_400_000,
+  WK: 604_800_000, W: 604_800_000, WEEK: 604_800_000, WEEKS: 604_800_000,
+};
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?([+-])(\d{2}):(\d{2})$/;
+
+/**
+ * A start (DTM) plus a duration → the end as an instant, for the IG's "participant.period.start +
+ * AIS-7 according to AIS-8 units" rows (and SCH-9/SCH-10). args: `amount` (NM) and `units` (a
+ * CWE/CNE whose code names the unit; minutes when not sent, the default of these fields). The end
+ * keeps the start's UTC offset. Nothing (no issue) when no amount is sent.
+ */
+export function addDuration(value: V2Value, args: Args, ctx: ConverterContext): string | undefined {
+  const amountArg = args['amount'];
+  const amountText = clean(amountArg === undefined ? '' : typeof amountArg === 'string' ? amountArg : amountArg.at(1));
+  if (amountText === undefined) return undefined;
+  const amount = Number(amountText);
+  if (!/^\d+(\.\d+)?$/.test(amountText) || !Number.isFinite(amount)) {
+    report(ctx, 'warning', 'invalid-value', 'duration is not a v2 number (NM); no end time derived');
+    return undefined;
+  }
+  const unitsArg = args['units'];
+  const unitCode = clean(unitsArg === undefined ? '' : typeof unitsArg === 'string' ? unitsArg : unitsArg.at(1))?.toUpperCase();
+  const perUnit = unitCode === undefined ? 60_000 : DURATION_UNITS[unitCode];
+  if (perUnit === undefined) {
+    report(ctx, 'warning', 'invalid-value', `duration unit '${unitCode}' is not a unit of time this engine knows; no end time derived`);
+    return undefined;
+  }
+  const start = toInstant(value.at(1), ctx);
+  const m = start === undefined ? null : INSTANT.exec(start);
+  if (m === null) return undefined;
+  const [, y, mo, d, h, mi, s, , sign, oh, om] = m;
+  // Wall-clock arithmetic in the start's own offset: the end is written with that offset too.
+  const wall = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) + Math.round(amount * perUnit);
+  const e = new Date(wall);
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  return `${p(e.getUTCFullYear(), 4)}-${p(e.getUTCMonth() + 1)}-${p(e.getUTCDate())}T${p(e.getUTCHours())}:${p(e.getUTCMinutes())}:${p(e.getUTCSeconds())}${sign}${oh}:${om}`;
+}

@@ -203,3 +203,62 @@ test('obxValue: an empty OBX-5 is nothing and no issue', () => {
   assert.equal(obxValue(field(''), args({ type: 'NM' }), ctx), undefined);
   assert.deepEqual(codes(ctx), []);
 });
+
+test('obxValue RP: the IG valueAttachment extension pointing at the reference, MIME type from RP.3/RP.4', () => {
+  assert.deepEqual(obxValue(field('https://pacs.example.org/studies/42^PACS^IM^JPEG'), args({ type: 'RP' }), context()), {
+    extension: [{ url: OBSERVATION_VALUE_ATTACHMENT, valueAttachment: { contentType: 'image/jpeg', url: 'https://pacs.example.org/studies/42' } }],
+  });
+});
+
+test('obxValue CX, XPN, XAD: no FHIR value type, so the IG catch-all string of their parts, no issue', () => {
+  const ctx = context();
+  assert.deepEqual(obxValue(field('4455^^^CITY HOSP&2.16.840.1.1&ISO^MR'), args({ type: 'CX' }), ctx), { valueString: '4455 CITY HOSP 2.16.840.1.1 ISO MR' });
+  assert.deepEqual(obxValue(field('RIVERA^ANA^M'), args({ type: 'XPN' }), ctx), { valueString: 'RIVERA ANA M' });
+  assert.deepEqual(obxValue(field('12 Elm St^^Springfield^IL^62701'), args({ type: 'XAD' }), ctx), { valueString: '12 Elm St Springfield IL 62701' });
+  assert.deepEqual(codes(ctx), []);
+});
+
+test('sn: a range with an unreadable comparator is still a Range (IG: by the separator), with a warning', () => {
+  const ctx = context();
+  const r = sn(field('-^1^-^3'), args(), ctx) as { low?: { value: number }; high?: { value: number } };
+  assert.equal(r.low?.value, 1);
+  assert.equal(r.high?.value, 3);
+  assert.deepEqual(codes(ctx), ['invalid-value']);
+});
+
+test('sn: a quantity with an unreadable comparator stays text: the comparator would change its meaning', () => {
+  const ctx = context();
+  assert.equal(sn(field('~^5'), args(), ctx), '~ 5');
+  assert.deepEqual(codes(ctx), ['invalid-value']);
+});
+
+const docAttachment = CONVERTERS['docAttachment']!;
+
+test('docAttachment: TX text as base64 text/plain; FT rendered first', () => {
+  assert.deepEqual(docAttachment(field('Plan: rest'), args({ type: 'TX' }), context()), {
+    contentType: 'text/plain',
+    data: Buffer.from('Plan: rest').toString('base64'),
+  });
+  assert.deepEqual(docAttachment(field('Line 1\\.br\\Line 2'), args({ type: 'FT' }), context()), {
+    contentType: 'text/plain',
+    data: Buffer.from('Line 1\nLine 2').toString('base64'),
+  });
+});
+
+test('docAttachment: an ED is its attachment even when OBX-2 of the first OBX said TX', () => {
+  assert.deepEqual(docAttachment(field('^AP^PDF^Base64^JVBERi0='), args({ type: 'TX' }), context()), {
+    contentType: 'application/pdf',
+    data: 'JVBERi0=',
+  });
+});
+
+test('docAttachment: an "ED" without data is the text it is; RP is a pointer', () => {
+  assert.deepEqual(docAttachment(field('see chart'), args({ type: 'ED' }), context()), {
+    contentType: 'text/plain',
+    data: Buffer.from('see chart').toString('base64'),
+  });
+  assert.deepEqual(docAttachment(field('https://docs.example.org/42^DMS^AP^PDF'), args({ type: 'RP' }), context()), {
+    contentType: 'application/pdf',
+    url: 'https://docs.example.org/42',
+  });
+});

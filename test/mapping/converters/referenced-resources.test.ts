@@ -8,6 +8,7 @@ import { args, codes, context, field } from './fake-context.js';
 const xcn = CONVERTERS['xcn']!;
 const pl = CONVERTERS['pl']!;
 const xon = CONVERTERS['xon']!;
+const cnn = CONVERTERS['cnn']!;
 
 function ref(x: unknown): ResourceRef {
   assert.ok(isResourceRef(x), 'expected a ResourceRef');
@@ -29,7 +30,7 @@ test('XCN: a Practitioner with identifier (authority from XCN.9), name and degre
     name: [{ use: 'official', family: 'SMITH', given: ['JOHN', 'Q'], prefix: ['DR'], suffix: ['III'] }],
     qualification: [{ code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0360', code: 'MD' }] } }],
   });
-  assert.equal(r.key, 'Practitioner|https://stmarys.example.org/fhir/sid/mrn|1234567890');
+  assert.equal(r.key, 'Practitioner|https://stmarys.example.org/fhir/sid/mrn|1234567890|SMITH|JOHN|Q');
   assert.equal(r.identifierQuery, 'https://stmarys.example.org/fhir/sid/mrn|1234567890');
 });
 
@@ -42,10 +43,30 @@ test('XCN: without an ID the Practitioner is keyed by name and reports identity-
   assert.doesNotMatch(ctx.reported[0]?.message ?? '', /JONES/);
 });
 
-test('XCN: the same person in two messages gets the same key', () => {
+test('XCN: the same person in two messages gets the same key, whatever the case of the name', () => {
   const a = ref(xcn(field('77^DOE^JANE^^^^^^STM_MRN'), args(), context()));
-  const b = ref(xcn(field('77^DOE^J^^^^^^STM_MRN'), args(), context()));
+  const b = ref(xcn(field('77^Doe^Jane^^^^^^STM_MRN'), args(), context()));
   assert.equal(a.key, b.key);
+});
+
+test('XCN: two names under one identifier stay two bundle entries that the server matches by the same identifier', () => {
+  // Senders that fill XCN.1 with a placeholder ("1") send different people under it; the names
+  // are kept as sent, and ifNoneExist still resolves both to one record on the server.
+  const a = ref(xcn(field('1^ORDERING^LUDWIG^^^^^^STM_MRN'), args(), context()));
+  const b = ref(xcn(field('1^ENTERED^LUDWIG^^^^^^STM_MRN'), args(), context()));
+  assert.notEqual(a.key, b.key);
+  assert.equal(a.identifierQuery, b.identifierQuery);
+});
+
+test('CNN (inside NDL): ID, name with the degree as a suffix, authority from CNN.9-11', () => {
+  const ctx = context();
+  const r = ref(cnn(field('123&DOE&JOHN&Q&JR&DR&MD&&&2.16.840.1.113883.4.6&ISO').part(1), args(), ctx));
+  assert.deepEqual(r.resource, {
+    resourceType: 'Practitioner',
+    identifier: [{ system: 'urn:oid:2.16.840.1.113883.4.6', value: '123' }],
+    name: [{ family: 'DOE', given: ['JOHN', 'Q'], prefix: ['DR'], suffix: ['JR', 'MD'] }],
+  });
+  assert.equal(r.identifierQuery, 'urn:oid:2.16.840.1.113883.4.6|123');
 });
 
 test('practitionerName: the XCN name alone as a HumanName', () => {

@@ -153,3 +153,29 @@ test('TM with an hour of 24 is invalid', () => {
   assert.equal(time(field('2400'), args(), ctx), undefined);
   assert.deepEqual(codes(ctx), ['invalid-value']);
 });
+
+const addDuration = CONVERTERS['addDuration']!;
+
+test('addDuration: a start plus 45 MIN is the end instant, in the start offset (IG AIS-4 + AIS-7)', () => {
+  const ctx = context();
+  assert.equal(addDuration(field('20260317103000-0600'), args({ amount: field('45'), units: field('MIN^minutes^ISO+') }), ctx), '2026-03-17T11:15:00-06:00');
+  assert.deepEqual(codes(ctx), []);
+});
+
+test('addDuration: no units means minutes; hours and days cross midnight and month ends', () => {
+  assert.equal(addDuration(field('20260317233000-0600'), args({ amount: field('45') }), context()), '2026-03-18T00:15:00-06:00');
+  assert.equal(addDuration(field('20260131220000+0100'), args({ amount: field('3'), units: field('h') }), context()), '2026-02-01T01:00:00+01:00');
+  assert.equal(addDuration(field('20260228090000-0600'), args({ amount: field('1'), units: field('D') }), context()), '2026-03-01T09:00:00-06:00');
+});
+
+test('addDuration: no amount gives nothing and no issue; an unknown unit or a non-number is reported', () => {
+  const quiet = context();
+  assert.equal(addDuration(field('20260317103000-0600'), args(), quiet), undefined);
+  assert.deepEqual(codes(quiet), []);
+  const badUnit = context();
+  assert.equal(addDuration(field('20260317103000-0600'), args({ amount: field('2'), units: field('FORTNIGHT') }), badUnit), undefined);
+  assert.deepEqual(codes(badUnit), ['invalid-value']);
+  const badAmount = context();
+  assert.equal(addDuration(field('20260317103000-0600'), args({ amount: field('half') }), badAmount), undefined);
+  assert.deepEqual(codes(badAmount), ['invalid-value']);
+});
