@@ -21,7 +21,7 @@ import { GroupCommitProducer } from '../../src/kafka/index.js';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { createLogger, EngineMetrics } from '../../src/ops/index.js';
 import { TransformWorker, type ConversionResult } from '../../src/transform/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

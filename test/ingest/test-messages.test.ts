@@ -11,7 +11,7 @@ import { encodeFrame } from '../../src/mllp/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';
 import { sha256Hex } from '../../src/ingest/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

@@ -16,7 +16,7 @@ import type { StoredDeadLetter } from '../../src/dlq/index.js';
 import { AUDIT_TOPIC, runDlq, type AuditRecord } from '../../src/dlq/index.js';
 import { freePort } from '../../src/kafka/local-broker.js';
 import { runReplay, type Checkpoint } from '../../src/replay/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
