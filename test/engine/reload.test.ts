@@ -282,9 +282,15 @@ test('SIGHUP reloads: a real signal to the process applies a mapping edit nobody
   const before = await client.roundTrip(withControlId(ORU, 'D0001'));
   assert.equal(readAck(before!).code, 'AA');
 
-  setCategory('reload-v3');
-  await new Promise((r) => setTimeout(r, 600)); // longer than any debounce: proves no watcher acted
   const successes = await reloads('success');
+  const failures = await reloads('failure');
+  setCategory('reload-v3');
+  await new Promise((r) => setTimeout(r, 600)); // longer than any debounce: a watcher would have acted by now
+  assert.deepEqual(
+    { success: await reloads('success'), failure: await reloads('failure') },
+    { success: successes, failure: failures },
+    'the mapping edit alone started a reload, with no watcher and no signal',
+  );
   process.kill(process.pid, 'SIGHUP');
   await until('the SIGHUP reload', async () => (await reloads('success')) > successes);
 
