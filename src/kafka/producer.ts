@@ -36,6 +36,8 @@ interface Pending {
   readonly bytes: number;
   readonly resolve: (at: StoredAt) => void;
   readonly reject: (err: Error) => void;
+  /** Taken off the queue unsent after its timeout: it will never be stored. */
+  readonly dropped: () => void;
   abandoned: boolean;
 }
 
@@ -100,10 +102,15 @@ export class GroupCommitProducer {
   /**
    * Resolves once Kafka has the record (acks=all); rejects on failure or after `timeoutMs`.
    * `onStored` runs whenever Kafka does acknowledge the record, even after the timeout already
-   * rejected the promise: a record sent just before the timeout may still land.
+   * rejected the promise: a record sent just before the timeout may still land. `onNotStored`
+   * runs instead once it is certain the record will not land from this call (dropped from the
+   * queue after its timeout, or the write failed): exactly one of the two runs, eventually.
    */
-  publish(record: OutRecord, timeoutMs: number, onStored?: (at: StoredAt) => void): Promise<StoredAt> {
-    if (this.closed) return Promise.reject(new Error('producer is closed'));
+  publish(record: OutRecord, timeoutMs: number, onStored?: (at: StoredAt) => void, onNotStored?: () => void): Promise<StoredAt> {
+    if (this.closed) {
+      onNotStored?.();
+      return Promise.reject(new Error('producer is closed'));
+    }
     return new Promise<StoredAt>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const entry: Pending = {
@@ -116,13 +123,15 @@ export class GroupCommitProducer {
         },
         reject: (err) => {
           if (timer) clearTimeout(timer);
+          onNotStored?.();
           reject(err);
         },
+        dropped: () => onNotStored?.(),
         abandoned: false,
       };
       timer = setTimeout(() => {
-        // Still queued: drop it, the sender will resend after its AE. Already sent: it may still
-        // land, which the duplicate memory absorbs when the sender resends.
+        // Still queued: dropped by flush(), the sender will resend after its AE. Already sent: it
+        // may still land, which the duplicate memory absorbs when the sender resends.
         entry.abandoned = true;
         reject(new PublishTimeoutError(timeoutMs));
       }, timeoutMs);
@@ -157,6 +166,7 @@ export class GroupCommitProducer {
       const next = this.queue[0]!;
       if (next.abandoned) {
         this.queue.shift();
+        next.dropped();
         continue;
       }
       if (batch.length > 0 && bytes + next.bytes > this.maxBatchBytes) break;
