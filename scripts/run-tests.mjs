@@ -10,9 +10,10 @@
 // Integration tests need a real Kafka broker: when KAFKA_BROKERS is unset, this script starts the
 // project's local broker for the run and stops it afterwards (see src/kafka/local-broker.ts).
 //
-// Every file runs under a deadline (--test-timeout, which Node applies to each file's process), so
-// a hang fails the run instead of stalling CI: the reliability and fuzzing files, which run for
-// minutes by design, get LONG_FILE_TIMEOUT_MS; every other file FILE_TIMEOUT_MS.
+// Everything runs under a deadline (--test-timeout), so a hang fails the run instead of stalling
+// CI: the reliability and fuzzing files, which run for minutes by design, get
+// LONG_FILE_TIMEOUT_MS; every other file FILE_TIMEOUT_MS. Node 20 and 22 apply it to each file's
+// process as a whole, Node 24 to each test and hook in it (a test's own `timeout` option wins).
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
