@@ -3,6 +3,7 @@
 // dist/reliability-figures/*.json (one file per test file, see test/support/reliability.ts).
 // scripts/run-tests.mjs calls it after every full run and every filtered run that produced figures:
 //   node scripts/reliability-report.mjs --exit-code N --since ISO-TIME [--full] [--partial]
+//       [--figures DIR] [--out FILE]   (defaults dist/reliability-figures and RELIABILITY.md)
 // Files older than --since belong to an earlier run and are ignored. Each file says how far its
 // scenario got (see scenarioStarted/recordFigures/scenarioPassed in test/support/reliability.ts):
 // a scenario is PASSED only when its test got past its last assertion; one that failed before or
@@ -18,17 +19,18 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const root = new URL('..', import.meta.url).pathname;
-const dir = join(root, 'dist', 'reliability-figures');
-const out = join(root, 'RELIABILITY.md');
-
 const { values } = parseArgs({
   options: {
     'exit-code': { type: 'string' },
     since: { type: 'string' },
     full: { type: 'boolean', default: false },
     partial: { type: 'boolean', default: false },
+    figures: { type: 'string', default: join(root, 'dist', 'reliability-figures') },
+    out: { type: 'string', default: join(root, 'RELIABILITY.md') },
   },
 });
+const dir = values.figures;
+const out = values.out;
 
 /** The scenarios of issue 4's "prove zero loss" list, in its order, with how each is measured. */
 const SCENARIOS = [
@@ -157,13 +159,14 @@ lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const s of SCENARIOS) {
   const list = byScenario.get(s.key);
   const status = statuses.get(s.key);
+  const shown = status.startsWith('FAILED') ? `**${status}**` : status;
   if (list.length === 0) {
-    lines.push(`| ${s.name} | ${status} | | | | | | | | |`);
+    lines.push(`| ${s.name} | ${shown} | | | | | | | | |`);
     continue;
   }
   const f = list.reduce((n, x) => n + faults(x), 0);
   lines.push(
-    `| ${s.name} | ${status === 'PASSED' ? status : `**${status}**`} | ${cell(list, 'sent')} | ${cell(list, 'acked')} | ${cell(list, 'foundRaw')} | ${cell(list, 'foundDownstream')} | ${cell(list, 'lost')} | ${cell(list, 'duplicatesDownstream')} | ${f || '—'} | ${cell(list, 'inputsFuzzed')} |`,
+    `| ${s.name} | ${shown} | ${cell(list, 'sent')} | ${cell(list, 'acked')} | ${cell(list, 'foundRaw')} | ${cell(list, 'foundDownstream')} | ${cell(list, 'lost')} | ${cell(list, 'duplicatesDownstream')} | ${f || '—'} | ${cell(list, 'inputsFuzzed')} |`,
   );
 }
 lines.push('');
@@ -175,7 +178,7 @@ for (const s of SCENARIOS) {
   lines.push('');
   lines.push(s.how);
   lines.push('');
-  lines.push(`Status: ${statuses.get(s.key) === 'PASSED' ? 'PASSED' : `**${statuses.get(s.key)}**`}`);
+  lines.push(`Status: ${statuses.get(s.key).startsWith('FAILED') ? `**${statuses.get(s.key)}**` : statuses.get(s.key)}`);
   lines.push('');
   const list = byScenario.get(s.key);
   if (list.length === 0) {
@@ -213,7 +216,8 @@ for (const s of SCENARIOS) {
 const text = lines.join('\n');
 if (!full && missing.length > 0 && !values.partial) {
   process.stdout.write(
-    `# reliability figures from this run (RELIABILITY.md not rewritten; no figures for ${missing.join(', ')}): ` +
+    `# reliability figures from this run (RELIABILITY.md not rewritten; no figures for ${missing.join(', ')}` +
+      `${failedScenarios.length > 0 ? `; FAILED: ${failedScenarios.join(', ')}` : ''}): ` +
       `sent ${totals.sent}, AA'd ${totals.acked}, downstream ${totals.foundDownstream}, lost ${totals.lost}, ` +
       `duplicates downstream ${totals.duplicatesDownstream}, faults ${totals.faults}, inputs fuzzed ${totals.inputsFuzzed}\n`,
   );
