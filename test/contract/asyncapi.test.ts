@@ -298,10 +298,6 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  // Open: the defaults a deployment starts from, fed every hand-made message.
-  const openEngine = await startEngine(
-    [`name: ${uniqueChannel('contract-open')}`, 'listener:', `  port: ${await freePort()}`, 'ack:', '  mode: original', 'dedupe:', '  windowSeconds: 0', `mapping: ${MAPPING}`, ''].join('\n'),
-  );
   const one = (label: string, bytes: Buffer, messages = 1): Sent => ({ label, bytes, messages, code: '' });
   strict = {
     te: strictEngine,
@@ -319,7 +315,8 @@ before(async () => {
       one('latin1 without MSH-18 (fallback reject)', message('charset/latin1-name.hl7')),
     ],
   };
-  // Each file is one message (none is a batch), sent as one frame: one raw record per AA.
+  // Open: the defaults a deployment starts from, fed every hand-made message. Each file is one
+  // message (none is a batch), sent as one frame: one raw record per AA.
   const everyMessage = ['adt', 'oru', 'orm', 'charset', 'bad'].flatMap((dir) =>
     readdirSync(join(MESSAGES, dir))
       .filter((f) => f !== 'README.md')
@@ -327,6 +324,10 @@ before(async () => {
       .map((f) => one(`${dir}/${f}`, message(`${dir}/${f}`))),
   );
   assert.ok(everyMessage.length >= 30, `only ${everyMessage.length} files under test-messages/`);
+  // Started once `strict` is set, so after() stops the strict engine when this start fails.
+  const openEngine = await startEngine(
+    [`name: ${uniqueChannel('contract-open')}`, 'listener:', `  port: ${await freePort()}`, 'ack:', '  mode: original', 'dedupe:', '  windowSeconds: 0', `mapping: ${MAPPING}`, ''].join('\n'),
+  );
   open = { te: openEngine, records: null, sent: everyMessage };
 
   await send(strict.te.port, strict.sent);
