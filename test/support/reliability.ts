@@ -87,6 +87,8 @@ export interface EngineProcessOptions {
    * session to expire; senders are served during that wait, so it is not part of the restart.
    */
   readonly port?: number;
+  /** V8 options for the engine's node (before the script), e.g. to pin the heap's sizing. */
+  readonly nodeOptions?: readonly string[];
 }
 
 /**
@@ -116,7 +118,7 @@ export class EngineProcess {
   }
 
   static async start(o: EngineProcessOptions): Promise<EngineProcess> {
-    const child = spawn(process.execPath, [CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT], {
+    const child = spawn(process.execPath, [...(o.nodeOptions ?? []), CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT], {
       cwd: REPO_DIR,
       env: { ...process.env, KAFKA_BROKERS: o.brokers, METRICS_PORT: '0', LOG_LEVEL: o.logLevel ?? 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
