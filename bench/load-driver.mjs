@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Closed-loop MLLP load driver: each connection sends one message, waits for its ACK, sends the
-// next. Closed loop because that is how HL7 senders behave (one message in flight per connection,
-// ENGINE.md §2), so the figures are what a hospital feed would see, not a firehose.
+// next. Closed loop because that is how HL7 senders behave (one message in flight per connection:
+// MLLP senders wait for the ACK), so the figures are what a hospital feed would see, not a firehose.
 //
 // Every send carries a fresh MSH-10, otherwise the engine's duplicate memory would answer from
 // memory and the benchmark would never touch Kafka.

@@ -8,7 +8,7 @@
 // whose path contains one of them.
 //
 // Integration tests need a real Kafka broker: when KAFKA_BROKERS is unset, this script starts the
-// project's local broker for the run and stops it afterwards (see src/kafka/local-broker.ts).
+// project's local broker for the run and stops it afterwards (see devtools/local-kafka/).
 //
 // Everything runs under a deadline (--test-timeout), so a hang fails the run instead of stalling
 // CI: the reliability and fuzzing files, which run for minutes by design, get
@@ -69,12 +69,12 @@ if (files.length === 0) {
 }
 
 let broker = null;
-if (!env.KAFKA_BROKERS && existsSync(join(root, 'dist/src/kafka/local-broker.js'))) {
-  const { LocalKafka } = await import(join(root, 'dist/src/kafka/local-broker.js'));
+if (!env.KAFKA_BROKERS && existsSync(join(root, 'dist/devtools/local-kafka/index.js'))) {
+  const { LocalKafka } = await import(join(root, 'dist/devtools/local-kafka/index.js'));
   broker = new LocalKafka({ name: 'test-suite', fresh: true });
   await broker.start();
   env.KAFKA_BROKERS = broker.bootstrap;
-  console.log(`# local Kafka for the tests at ${broker.bootstrap}`);
+  console.log(`# local Kafka ${broker.version} for the tests at ${broker.bootstrap}`);
 }
 
 /** One `node --test` run over `group`; resolves to its exit code. */

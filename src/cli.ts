@@ -10,7 +10,7 @@ import { loadChannels } from './channel/index.js';
 import { loadMappingSet, MappingLoadError } from './mapping/index.js';
 import { mappingSetDir, CONVERT_USAGE, runConvert } from './transform/index.js';
 import { ConfigReloader, Engine } from './engine/index.js';
-import { brokersFromEnv, LocalKafka } from './kafka/index.js';
+import { brokersFromEnv, loadDevBroker, DevBrokerError, type DevBroker } from './kafka/index.js';
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
@@ -54,13 +54,18 @@ async function start(argv: string[]): Promise<void> {
   const channels = loadOrExit(dir);
   const logger = createLogger();
   let brokers = brokersFromEnv();
-  let local: LocalKafka | null = null;
+  let local: DevBroker | null = null;
   if (!brokers) {
-    local = new LocalKafka({ name: 'dev' });
-    process.stdout.write('KAFKA_BROKERS is unset: starting a local Apache Kafka (first run downloads it from Maven Central)...\n');
+    try {
+      local = await loadDevBroker();
+    } catch (err) {
+      if (err instanceof DevBrokerError) fail(err.message);
+      throw err;
+    }
+    process.stdout.write(`KAFKA_BROKERS is unset: starting local Apache Kafka ${local.name} (first run downloads it from Maven Central)...\n`);
     await local.start();
     brokers = [local.bootstrap];
-    process.stdout.write(`local Kafka serving at ${local.bootstrap} (log: ${local.logFile})\n`);
+    process.stdout.write(`local Kafka ${local.name} serving at ${local.bootstrap} (log: ${local.logFile})\n`);
   }
   const metrics = new EngineMetrics();
   const engine = new Engine({ channels, brokers, logger, metrics, transform: values.mappings ? { mappingsRoot: resolve(values.mappings) } : {} });

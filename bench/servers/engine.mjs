@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // This engine as a contender, in one of the issue's three modes:
-//   --mode ack-on-receipt  durability 'none': AA after parse and accept checks, no Kafka
+//   --mode ack-on-receipt  the ingest path on a producer stand-in (servers/ack-on-receipt.mjs): AA
+//                          after parse, accept checks and envelope, nothing stored, no Kafka
 //   --mode durable         AA after Kafka acks=all holds the raw envelope; no transform
 //   --mode end-to-end      durable, plus the transform worker writing Bundles to <channel>.fhir
 // Started by bench/run.mjs; `{ stats: true }` answers with the group-commit totals and the
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { listenWithoutStorage } from './ack-on-receipt.mjs';
 import { fail, serve } from './harness.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -52,21 +54,32 @@ serve(
     );
     const channel = loadChannelFile(file);
     const metrics = new EngineMetrics({ defaultMetrics: false });
+    const logger = createLogger({ level: 'error' });
+    const stats = async () => ({
+      elu: performance.eventLoopUtilization(),
+      batches: await totals(metrics.publishBatchRecords),
+      publish: await totals(metrics.publishSeconds),
+    });
+    if (mode === 'ack-on-receipt') {
+      const listener = await listenWithoutStorage(channel, { metrics, logger });
+      return {
+        stats,
+        stop: async () => {
+          await listener.close(2000);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
     const engine = new Engine({
       channels: [channel],
       brokers: args.brokers ? args.brokers.split(',') : [],
-      logger: createLogger({ level: 'error' }),
+      logger,
       metrics,
-      durability: mode === 'ack-on-receipt' ? 'none' : 'kafka',
       transform: mode === 'end-to-end' ? { mappingsRoot: join(root, 'mappings') } : false,
     });
     await engine.start();
     return {
-      stats: async () => ({
-        elu: performance.eventLoopUtilization(),
-        batches: await totals(metrics.publishBatchRecords),
-        publish: await totals(metrics.publishSeconds),
-      }),
+      stats,
       stop: async () => {
         await engine.stop(2000);
         rmSync(dir, { recursive: true, force: true });

@@ -1,16 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
-import type { AckMode, ProcessingId, TlsMinVersion } from './types.js';
+import type { SchemaObject, ValidateFunction } from 'ajv';
+import { compileSchema, loadSchema, type SchemaWording } from '../config/index.js';
+import type { AckMode } from '../hl7/index.js';
+import type { TlsMinVersion } from '../mllp/index.js';
+import type { ProcessingId } from './types.js';
 
 /**
- * The JSON Schema in schemas/channel.schema.json is the single source of truth for what a channel
- * file may contain: editors read it through the `# yaml-language-server: $schema=` comment and the
- * loader validates with the very same file, so the two can never disagree.
+ * schemas/channel.schema.json says what a channel file may contain; the loader validates with
+ * that very file (see src/config/schema.ts), so editors and the engine never disagree.
  */
-
-// dist/src/channel/ → repository root; the schema ships beside channels/, not inside dist/.
-const SCHEMA_URL = new URL('../../../schemas/channel.schema.json', import.meta.url);
+const SCHEMA = 'channel.schema.json';
 
 /** A channel file's content once it has passed the schema: optional where the file may omit. */
 export interface RawChannel {
@@ -46,33 +44,18 @@ export interface RawChannel {
   site?: string;
 }
 
-let schema: SchemaObject | null = null;
 let validator: ValidateFunction<RawChannel> | null = null;
 
 /** The parsed schema document (read once). */
 export function channelSchema(): SchemaObject {
-  if (schema === null) {
-    const path = fileURLToPath(SCHEMA_URL);
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-      throw new Error(`channel schema not readable at ${path} (${code}); it ships in schemas/`);
-    }
-    schema = JSON.parse(text) as SchemaObject;
-  }
-  return schema;
+  return loadSchema(SCHEMA);
 }
 
 /** The compiled validator: all errors, not just the first, so one edit round fixes them all. */
 export function channelValidator(): ValidateFunction<RawChannel> {
-  if (validator === null) {
-    // verbose: errors carry their parent schema, which lists the known keys for "did you mean".
-    const ajv = new Ajv({ allErrors: true, strict: true, verbose: true });
-    validator = ajv.compile<RawChannel>(channelSchema());
-  }
+  validator ??= compileSchema<RawChannel>(SCHEMA);
   return validator;
 }
 
-export type SchemaError = ErrorObject;
+/** How schema errors in channel files read (the patterns are explained in the schema). */
+export const CHANNEL_WORDING: SchemaWording = { kind: 'channel', typeWords: 'settings' };

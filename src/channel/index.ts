@@ -1,18 +1,14 @@
 export type {
   AckConfig,
-  AckMode,
   AcceptConfig,
   ChannelConfig,
   CharsetConfig,
   DedupeConfig,
   ListenerConfig,
   ProcessingId,
-  TlsConfig,
-  TlsMinVersion,
   TopicsConfig,
 } from './types.js';
 export { CHANNEL_DEFAULTS, CHARSET_REJECT } from './types.js';
-export { ConfigError } from './config-error.js';
 export { checkChannelFile, loadChannelFile, loadChannels } from './load-channel.js';
 export { matchesMessageType } from './message-type.js';
 export { AddressAllowList, isAddressAllowed } from './address-allow-list.js';

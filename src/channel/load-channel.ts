@@ -1,13 +1,10 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import iconv from 'iconv-lite';
-import { LineCounter, parseDocument } from 'yaml';
+import { byPosition, ConfigError, readYaml, schemaErrors, type SourcePosition } from '../config/index.js';
 import { parseAddressRange } from './address-allow-list.js';
-import { channelValidator, type RawChannel } from './channel-schema.js';
-import { ConfigError } from './config-error.js';
-import { describeSchemaError } from './schema-messages.js';
+import { CHANNEL_WORDING, channelValidator, type RawChannel } from './channel-schema.js';
 import { CHANNEL_DEFAULTS, CHARSET_REJECT, type ChannelConfig } from './types.js';
-import { YamlLocator, type SourcePosition } from './yaml-locator.js';
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const CHANNEL_FILE = /\.ya?ml$/i;
@@ -17,10 +14,6 @@ interface FileResult {
   readonly channel: ChannelConfig | null;
   readonly errors: ConfigError[];
   readonly locate: (path: readonly string[]) => SourcePosition;
-}
-
-function byPosition(a: ConfigError, b: ConfigError): number {
-  return a.line - b.line || a.col - b.col;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -206,60 +199,18 @@ function topicErrors(
 
 function readChannel(file: string): FileResult {
   const stem = basename(file, extname(file));
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    return {
-      channel: null,
-      errors: [new ConfigError(file, 1, 1, `cannot read the channel file (${code})`, 'read')],
-      locate: () => ({ line: 1, col: 1 }),
-    };
-  }
+  const yaml = readYaml(file, 'channel', { emptyHint: 'a channel needs at least listener.port' });
+  const locate = (path: readonly string[]): SourcePosition => yaml.at(path);
+  if (yaml.errors.length > 0) return { channel: null, errors: [...yaml.errors], locate };
 
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  const locator = new YamlLocator(doc, lineCounter);
-  const locate = (path: readonly string[]): SourcePosition => locator.valueAt(path);
-
-  if (doc.errors.length > 0) {
-    const errors = doc.errors.map((e) => {
-      const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
-      // The pretty message quotes the offending source lines after "at line N, column M:";
-      // the position is already in front, so keep just the sentence.
-      const sentence = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-      return new ConfigError(file, pos.line, pos.col, `YAML syntax: ${sentence} [${e.code}]`, 'syntax');
-    });
-    return { channel: null, errors: errors.sort(byPosition), locate };
-  }
-
-  let parsed: unknown;
-  try {
-    parsed = doc.toJS();
-  } catch (err) {
-    // Only alias expansion can fail here ("billion laughs" guard); the parse itself succeeded.
-    const detail = `YAML aliases cannot be expanded: ${err instanceof Error ? err.message : 'unknown reason'}`;
-    return { channel: null, errors: [new ConfigError(file, 1, 1, detail, 'syntax')], locate };
-  }
-  const raw = parsed;
-  if (raw === null || raw === undefined) {
-    const detail = 'the channel file is empty; a channel needs at least listener.port';
-    return { channel: null, errors: [new ConfigError(file, 1, 1, detail, 'required')], locate };
-  }
-  const validate = channelValidator();
-  const valid = validate(raw);
-  const errors: ConfigError[] = [];
-  for (const schemaError of validate.errors ?? []) {
-    const message = describeSchemaError(schemaError);
-    const pos = message.atKey ? locator.keyAt(message.at) : locator.valueAt(message.at);
-    errors.push(new ConfigError(file, pos.line, pos.col, message.detail, schemaError.keyword));
-  }
+  const raw = yaml.value;
+  const errors = schemaErrors(yaml, channelValidator(), CHANNEL_WORDING);
+  const valid = errors.length === 0;
   errors.push(...semanticErrors(raw, file, stem, locate));
   if (!valid || errors.length > 0) return { channel: null, errors: errors.sort(byPosition), locate };
 
-  const channel = buildConfig(raw, file, stem);
-  const topicProblems = topicErrors(channel, raw.topics, locate);
+  const channel = buildConfig(raw as RawChannel, file, stem);
+  const topicProblems = topicErrors(channel, (raw as RawChannel).topics, locate);
   if (topicProblems.length > 0) return { channel: null, errors: topicProblems, locate };
   return { channel, errors: [], locate };
 }

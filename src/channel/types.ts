@@ -3,30 +3,14 @@
  * the listener, ingest and ACK code never re-derive a default or guess a base folder.
  */
 
-/** ENGINE.md §2 ACK styles. `auto` picks enhanced only when the message fills MSH-15 or MSH-16. */
-export type AckMode = 'original' | 'enhanced' | 'auto';
-
-export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+import type { AckMode } from '../hl7/index.js';
+import type { ListenerTls, TlsMinVersion } from '../mllp/index.js';
 
 /** HL7 table 0103. */
 export type ProcessingId = 'P' | 'T' | 'D';
 
 /** `charset.fallback` value that refuses undecidable messages instead of guessing. */
 export const CHARSET_REJECT = 'reject';
-
-export interface TlsConfig {
-  /** Absolute path of the PEM private key. */
-  readonly key: string;
-  /** Absolute path of the PEM certificate chain. */
-  readonly cert: string;
-  /** Absolute path of the PEM CA bundle for client certificates, or null for the system roots. */
-  readonly ca: string | null;
-  readonly requestCert: boolean;
-  readonly rejectUnauthorized: boolean;
-  /** Client certificate subject CNs or full subject strings; null = any certificate `ca` signed. */
-  readonly allowedSubjects: readonly string[] | null;
-  readonly minVersion: TlsMinVersion;
-}
 
 export interface ListenerConfig {
   readonly host: string;
@@ -36,7 +20,7 @@ export interface ListenerConfig {
   readonly idleTimeoutSeconds: number;
   readonly maxConnections: number;
   /** null = plain TCP. */
-  readonly tls: TlsConfig | null;
+  readonly tls: ListenerTls | null;
   /** IPs or CIDR ranges (see isAddressAllowed); null = any address. Never empty. */
   readonly allowedAddresses: readonly string[] | null;
 }

@@ -1,6 +1,7 @@
 /**
- * Rules 1-4 of ENGINE.md §3: which charset decodes a message's bytes. Reads the bytes only; the
- * text repairs happen afterwards in decode-message.ts.
+ * Which charset decodes a message's bytes, by the first rule that applies: 1. a BOM, 2. MSH-18
+ * (HL7 table 0211), 3. the bytes are valid UTF-8, 4. the channel's fallback (README, "Charset,
+ * per message"). Reads the bytes only; the text repairs happen afterwards in decode-message.ts.
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { detectBom } from './bom.js';

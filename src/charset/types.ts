@@ -1,6 +1,6 @@
 /** How the bytes of one message became text: which rule decided, and what was repaired. */
 
-/** The rule of ENGINE.md §3 that chose the charset. */
+/** The rule that chose the charset: a BOM, MSH-18, valid UTF-8 or the fallback, first match wins (detect.ts). */
 export type CharsetSource = 'bom' | 'msh18' | 'utf8-valid' | 'fallback';
 
 export interface CharsetDecision {

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { loadChannels, type ChannelConfig } from '../channel/index.js';
 import { brokersFromEnv, createKafka } from '../kafka/client.js';
-import { LocalKafka } from '../kafka/local-broker.js';
+import { loadDevBroker, DevBrokerError } from '../kafka/dev-broker.js';
 import { createLogger } from '../ops/logger.js';
 
 export interface CommandIo {
@@ -27,16 +27,21 @@ export interface CommandDeps {
 }
 
 /**
- * $KAFKA_BROKERS, else the local broker `start` runs when that is unset (if it is up). Kafka's
+ * $KAFKA_BROKERS, else this checkout's local broker `start` runs when that is unset (if it is up). Kafka's
  * own logs go to stderr at warn, so stdout stays the command's output.
  */
 export async function kafkaFor(deps: CommandDeps): Promise<Kafka> {
   if (deps.kafka) return deps.kafka;
-  let brokers = brokersFromEnv((deps.env ?? process.env)['KAFKA_BROKERS']);
+  const env = deps.env ?? process.env;
+  let brokers = brokersFromEnv(env['KAFKA_BROKERS']);
   if (!brokers) {
-    const local = new LocalKafka({ name: 'dev' });
+    const local = await loadDevBroker(env).catch((err: unknown) => {
+      throw err instanceof DevBrokerError ? new UsageError(err.message) : err;
+    });
     if (!(await local.running())) {
-      throw new UsageError('KAFKA_BROKERS is unset and no local Kafka started by `hl7-engine start` is running; set KAFKA_BROKERS=host:port');
+      throw new UsageError(
+        `KAFKA_BROKERS is unset and the local Kafka ${local.name} that \`hl7-engine start\` runs for this checkout is not running; set KAFKA_BROKERS=host:port`,
+      );
     }
     brokers = [local.bootstrap];
   }

@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
-import { AUDIT_TOPIC, currentOperator, ensureAuditTopic, newAuditRecord, writeAudit } from './audit.js';
+import { AUDIT_TOPIC, currentOperator, newAuditRecord } from '../records/index.js';
+import { ensureAuditTopic, writeAudit } from './audit.js';
 import { channelsFor, errorText, kafkaFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
 import { contentOf, type DeadLetterSummary } from './dead-letter.js';
 import {

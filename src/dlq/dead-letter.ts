@@ -4,22 +4,8 @@
  * fields that identify the message without identifying the patient), with the content kept
  * apart for the rare, audited `--show-phi`.
  */
-import type { DlqCategory, DlqRecord, Failure } from '../ingest/envelope.js';
-import type { RecordRef } from './audit.js';
+import { isDeadLetter, type DlqCategory, type Failure, type RecordRef, type StoredDeadLetter } from '../records/index.js';
 import type { TopicRecord } from './read-topic.js';
-
-/**
- * What a replay adds to a dead letter it writes again: which replay, and the dead letter it
- * replaces (so that one stops counting as waiting).
- */
-export interface ReplayMark {
-  readonly id: string;
-  /** Absent when the message came from the raw topic rather than from a dead letter. */
-  readonly previous?: RecordRef;
-}
-
-/** A DLQ record as written by ingest, transform or replay. */
-export type StoredDeadLetter = DlqRecord & { readonly replay?: ReplayMark };
 
 export interface DeadLetter {
   readonly ref: RecordRef;
@@ -60,13 +46,6 @@ export interface DeadLetterSummary {
   /** The raw record the failure belongs to; null when the bytes never reached the raw topic. */
   readonly rawRecord: RecordRef | null;
   readonly replayOf: RecordRef | null;
-}
-
-function isDeadLetter(x: unknown): x is StoredDeadLetter {
-  if (typeof x !== 'object' || x === null) return false;
-  const r = x as Record<string, unknown>;
-  const f = r['failure'];
-  return typeof r['raw'] === 'string' && typeof f === 'object' && f !== null && typeof (f as Record<string, unknown>)['category'] === 'string';
 }
 
 export function readDeadLetter(r: TopicRecord): DeadLetter {

@@ -1,20 +1,7 @@
 export { runDlq, DLQ_USAGE } from './command.js';
 export { kafkaFor, channelsFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
-export {
-  AUDIT_TOPIC,
-  currentOperator,
-  ensureAuditTopic,
-  newAuditRecord,
-  readAudit,
-  writeAudit,
-  toRanges,
-  inRanges,
-  type AuditKind,
-  type AuditRecord,
-  type OffsetRange,
-  type RecordRef,
-} from './audit.js';
-export { readDeadLetter, summarize, causeOf, contentOf, type DeadLetter, type DeadLetterSummary, type ReplayMark, type StoredDeadLetter } from './dead-letter.js';
+export { ensureAuditTopic, readAudit, writeAudit } from './audit.js';
+export { readDeadLetter, summarize, causeOf, contentOf, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 export {
   loadDeadLetters,
   filterDeadLetters,

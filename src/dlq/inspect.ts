@@ -5,7 +5,8 @@
  * in its place, attempts + 1).
  */
 import type { Kafka } from 'kafkajs';
-import { AUDIT_TOPIC, inRanges, readAudit, type OffsetRange } from './audit.js';
+import { AUDIT_TOPIC, inRanges, type OffsetRange } from '../records/index.js';
+import { readAudit } from './audit.js';
 import { readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 import { readTopicRange } from './read-topic.js';
 

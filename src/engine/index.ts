@@ -1,10 +1,4 @@
-export {
-  Engine,
-  type ApplyReport,
-  type ChannelApplyFailure,
-  type ChannelChange,
-  type EngineOptions,
-  type RunningChannel,
-  type TransformSetup,
-} from './engine.js';
-export { ConfigReloader, mappingFingerprint, type ReloaderOptions, type ReloadOutcome, type ReloadTrigger } from './reload.js';
+export { Engine } from './engine.js';
+export type { EngineOptions, RunningChannel, TransformSetup } from './runtime.js';
+export type { ApplyReport, ChannelApplyFailure, ChannelChange, ConfigTarget } from './apply.js';
+export { ConfigReloader, type ReloaderOptions, type ReloadOutcome, type ReloadTrigger } from './reload.js';

@@ -5,49 +5,15 @@
  * file:line:col in the log and in hl7_config_reloads_total{result="failure"}, and the last good
  * configuration keeps running.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, watch, type FSWatcher } from 'node:fs';
-import { basename, join, relative, resolve, sep } from 'node:path';
-import { ConfigError, loadChannels, type ChannelConfig } from '../channel/index.js';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { basename, join, resolve, sep } from 'node:path';
+import { loadChannels, type ChannelConfig } from '../channel/index.js';
+import { ConfigError } from '../config/index.js';
 import { MappingLoadError } from '../mapping/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { mappingSetDir } from '../transform/index.js';
-import type { ApplyReport, Engine } from './engine.js';
-
-/**
- * A digest of every file in a mapping set folder (paths and bytes), so a reload can tell an
- * edited set from an unchanged one without comparing loaded structures. A missing folder has a
- * digest of its own; loading it reports the problem.
- */
-export function mappingFingerprint(dir: string): string {
-  const hash = createHash('sha256');
-  const walk = (at: string): void => {
-    let entries;
-    try {
-      entries = readdirSync(at, { withFileTypes: true });
-    } catch {
-      hash.update(`missing:${relative(dir, at)}\0`);
-      return;
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const path = join(at, e.name);
-      if (e.isDirectory()) walk(path);
-      else if (e.isFile()) {
-        let bytes: Buffer;
-        try {
-          bytes = readFileSync(path);
-        } catch {
-          continue; // removed while we read: the watcher reports that change too
-        }
-        hash.update(`${relative(dir, path)}\0${bytes.length}\0`).update(bytes);
-      }
-    }
-  };
-  walk(dir);
-  return hash.digest('hex');
-}
+import type { ApplyReport, ConfigTarget } from './apply.js';
 
 export type ReloadTrigger = 'file-change' | 'SIGHUP' | 'manual';
 
@@ -61,7 +27,7 @@ export type ReloadOutcome =
 
 export interface ReloaderOptions {
   /** The running engine (anything with Engine's apply()). */
-  readonly engine: Pick<Engine, 'apply'>;
+  readonly engine: ConfigTarget;
   /** The channels folder the engine was started from. */
   readonly channelsDir: string;
   /** The channels the engine is running, to know which mapping folders to watch. */

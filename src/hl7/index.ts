@@ -16,3 +16,18 @@ export {
   type DelimiterInspection,
 } from './delimiters.js';
 export { parsePath, parseFieldPath, type Hl7Path, type FieldPath } from './path.js';
+export {
+  ackCodeFor,
+  buildAck,
+  formatTimestamp,
+  newControlId,
+  shouldSendAck,
+  type AckCode,
+  type AckError,
+  type AckErrorLocation,
+  type AckMode,
+  type AckOutcome,
+  type AckRequest,
+  type ErrorSeverity,
+} from './ack.js';
+export * from './table-0357.js';

@@ -6,14 +6,15 @@
 import { matchesMessageType } from '../channel/message-type.js';
 import type { ChannelConfig } from '../channel/types.js';
 import type { Delimiters, MshSummary } from '../hl7/types.js';
-import type { AckError } from '../mllp/ack.js';
-
-const ERR_REQUIRED_FIELD = 101;
-const ERR_UNSUPPORTED_TYPE = 200;
-const ERR_UNSUPPORTED_EVENT = 201;
-const ERR_UNSUPPORTED_PROCESSING_ID = 202;
-const ERR_UNSUPPORTED_VERSION = 203;
-const ERR_INTERNAL = 207;
+import {
+  ERR_APPLICATION_INTERNAL,
+  ERR_REQUIRED_FIELD_MISSING,
+  ERR_UNSUPPORTED_EVENT_CODE,
+  ERR_UNSUPPORTED_MESSAGE_TYPE,
+  ERR_UNSUPPORTED_PROCESSING_ID,
+  ERR_UNSUPPORTED_VERSION_ID,
+  type AckError,
+} from '../hl7/index.js';
 
 function refuse(code: number, text: string, field: number): AckError {
   return { code, severity: 'E', text, location: { segment: 'MSH', sequence: 1, field } };
@@ -21,17 +22,17 @@ function refuse(code: number, text: string, field: number): AckError {
 
 export function refusal(channel: ChannelConfig, msh: MshSummary, delimiters: Delimiters): AckError | null {
   const a = channel.accept;
-  if (!msh.messageCode) return refuse(ERR_REQUIRED_FIELD, 'MSH-9 (message type) is empty', 9);
-  if (!msh.controlId) return refuse(ERR_REQUIRED_FIELD, 'MSH-10 (message control id) is empty', 10);
+  if (!msh.messageCode) return refuse(ERR_REQUIRED_FIELD_MISSING, 'MSH-9 (message type) is empty', 9);
+  if (!msh.controlId) return refuse(ERR_REQUIRED_FIELD_MISSING, 'MSH-10 (message control id) is empty', 10);
   if (msh.version && !/^2\.[1-8](\.\d+)?$/.test(msh.version)) {
-    return refuse(ERR_UNSUPPORTED_VERSION, `HL7 version ${msh.version} is not supported (2.1 to 2.8)`, 12);
+    return refuse(ERR_UNSUPPORTED_VERSION_ID, `HL7 version ${msh.version} is not supported (2.1 to 2.8)`, 12);
   }
   if (a.messageTypes && !a.messageTypes.some((p) => matchesMessageType(p, msh.messageCode, msh.triggerEvent))) {
     const code = msh.messageCode.toUpperCase();
     const codeKnown = a.messageTypes.some((p) => (p.split('^')[0] ?? '').toUpperCase() === code);
     return codeKnown
-      ? refuse(ERR_UNSUPPORTED_EVENT, `event ${msh.triggerEvent || '(none)'} is not accepted on channel ${channel.name}`, 9)
-      : refuse(ERR_UNSUPPORTED_TYPE, `message type ${msh.messageCode} is not accepted on channel ${channel.name}`, 9);
+      ? refuse(ERR_UNSUPPORTED_EVENT_CODE, `event ${msh.triggerEvent || '(none)'} is not accepted on channel ${channel.name}`, 9)
+      : refuse(ERR_UNSUPPORTED_MESSAGE_TYPE, `message type ${msh.messageCode} is not accepted on channel ${channel.name}`, 9);
   }
   // MSH-11 is "id^mode" in the message's own delimiters, which need not be '^'.
   const processing = msh.processingId.split(delimiters.component)[0] ?? '';
@@ -40,10 +41,10 @@ export function refusal(channel: ChannelConfig, msh: MshSummary, delimiters: Del
   }
   // Table 0357 has no code for an unknown sender; 207 with the reason in ERR-8/MSA-3.
   if (a.sendingApplications && !a.sendingApplications.includes(msh.sendingApplication)) {
-    return refuse(ERR_INTERNAL, `sending application is not accepted on channel ${channel.name}`, 3);
+    return refuse(ERR_APPLICATION_INTERNAL, `sending application is not accepted on channel ${channel.name}`, 3);
   }
   if (a.sendingFacilities && !a.sendingFacilities.includes(msh.sendingFacility)) {
-    return refuse(ERR_INTERNAL, `sending facility is not accepted on channel ${channel.name}`, 4);
+    return refuse(ERR_APPLICATION_INTERNAL, `sending facility is not accepted on channel ${channel.name}`, 4);
   }
   return null;
 }

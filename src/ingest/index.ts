@@ -1,3 +1,2 @@
-export { Ingest, type IngestResult, type FrameMeta, type IngestDeps, type Durability } from './pipeline.js';
+export { Ingest, type IngestResult, type IngestDeps } from './pipeline.js';
 export { DedupeMemory, dedupeKey } from './dedupe.js';
-export * from './envelope.js';

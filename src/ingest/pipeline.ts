@@ -13,10 +13,21 @@ import type { CharsetDecision, Repair } from '../charset/types.js';
 import { parseMessage, readDelimiters, splitBatch } from '../hl7/index.js';
 import type { Hl7Message } from '../hl7/index.js';
 import { DEFAULT_DELIMITERS, type Delimiters, type MshSummary, type ParseError } from '../hl7/types.js';
-import { buildAck, newControlId, ackCodeFor, shouldSendAck } from '../mllp/ack.js';
-import type { AckCode, AckError, AckOutcome } from '../mllp/ack.js';
+import {
+  ackCodeFor,
+  buildAck,
+  ERR_APPLICATION_INTERNAL,
+  ERR_DATA_TYPE,
+  ERR_REQUIRED_FIELD_MISSING,
+  ERR_SEGMENT_SEQUENCE,
+  newControlId,
+  shouldSendAck,
+  type AckCode,
+  type AckError,
+  type AckOutcome,
+} from '../hl7/index.js';
 import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
-import { DEDUPE_HEADER } from '../kafka/dedupe-recovery.js';
+import type { FrameContext } from '../mllp/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import type { Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
@@ -24,52 +35,33 @@ import { refusal } from './accept.js';
 import {
   ENVELOPE_VERSION,
   envelopeHeaders,
+  failureHeaders,
+  HEADERS,
   newEnvelopeId,
   recordKey,
   sha256Hex,
   type DlqCategory,
   type DlqRecord,
   type RawEnvelope,
-} from './envelope.js';
-
-/** HL7 table 0357 codes the ingest uses. */
-const ERR_SEGMENT_SEQUENCE = 100;
-const ERR_REQUIRED_FIELD = 101;
-const ERR_DATA_TYPE = 102;
-const ERR_INTERNAL = 207;
-
-export interface FrameMeta {
-  readonly remoteAddress: string;
-  readonly listener: string;
-  readonly receivedAt: Date;
-}
+} from '../records/index.js';
 
 export interface IngestResult {
   /** The encoded ACK message (no MLLP envelope), or null when MSH-15 says not to answer. */
   readonly ack: Buffer | null;
   readonly code: AckCode;
   /** What happened, for logs and metrics: never message content. */
-  readonly outcome: 'stored' | 'duplicate' | 'dlq' | 'storage-unavailable' | 'not-stored';
+  readonly outcome: 'stored' | 'duplicate' | 'dlq' | 'storage-unavailable';
   readonly controlId: string;
   readonly type: string;
   readonly stored?: StoredAt;
 }
 
-/**
- * 'kafka' (the default and the only mode channel YAML can reach): AA only once Kafka holds the
- * raw envelope. 'none' is FOR BENCHMARKS AND COMPARISON ONLY: AA after parse and accept checks,
- * nothing stored, no DLQ, no duplicate memory. It exists so the engine can be measured against
- * servers that ACK on receipt; a sender that gets its AA in this mode may lose the message.
- */
-export type Durability = 'kafka' | 'none';
-
 export interface IngestDeps {
-  readonly producer: GroupCommitProducer;
+  /** Where raw records and dead letters go: AA only once `publish` resolves (acks=all). */
+  readonly producer: Pick<GroupCommitProducer, 'publish'>;
   readonly dedupe: DedupeMemory;
   readonly metrics: EngineMetrics;
   readonly logger: Logger;
-  /** See Durability; default 'kafka'. With 'none' the producer is never used. */
-  readonly durability?: Durability;
 }
 
 interface Decoded {
@@ -91,7 +83,7 @@ function errorOf(code: number, text: string, location?: AckError['location']): A
 }
 
 function parseErrorToAck(e: ParseError): AckError {
-  const code = e.code === 'bad-delimiters' ? ERR_DATA_TYPE : e.code === 'missing-field' ? ERR_REQUIRED_FIELD : ERR_SEGMENT_SEQUENCE;
+  const code = e.code === 'bad-delimiters' ? ERR_DATA_TYPE : e.code === 'missing-field' ? ERR_REQUIRED_FIELD_MISSING : ERR_SEGMENT_SEQUENCE;
   const location = e.segment ? { segment: e.segment, sequence: 1, ...(e.field ? { field: e.field } : {}) } : undefined;
   return errorOf(code, `message cannot be parsed: ${e.message}`, location);
 }
@@ -148,7 +140,7 @@ export class Ingest {
   /** When the last frame arrived (ms since the epoch), for the transform to give way to ingest. */
   lastFrameAt = 0;
 
-  async handleFrame(frame: Buffer, meta: FrameMeta): Promise<IngestResult> {
+  async handleFrame(frame: Buffer, meta: FrameContext): Promise<IngestResult> {
     this.lastFrameAt = Date.now();
     const batch = this.splitIfBatch(frame);
     if (batch) return this.handleBatch(frame, batch, meta);
@@ -156,7 +148,7 @@ export class Ingest {
   }
 
   /** A frame larger than the channel allows: keep its head in the DLQ, answer AR. */
-  async handleOversize(head: Buffer, receivedBytes: number, meta: FrameMeta): Promise<IngestResult> {
+  async handleOversize(head: Buffer, receivedBytes: number, meta: FrameContext): Promise<IngestResult> {
     this.deps.metrics.oversizeFrames.inc({ channel: this.channel.name });
     const latin = head.toString('latin1');
     const { msh, delimiters } = headerOnly(latin.startsWith('MSH') ? latin : '');
@@ -164,7 +156,7 @@ export class Ingest {
     // The AR goes out as soon as the limit is crossed, so the frame's full size is never known.
     const text = `frame exceeds the channel maximum of ${this.channel.listener.maxFrameBytes} bytes (refused after ${receivedBytes} bytes; connection closed)`;
     const verdict = await this.deadLetter(env, 'frame', text, { receivedBytes, maxFrameBytes: this.channel.listener.maxFrameBytes, keptBytes: head.length });
-    return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_INTERNAL, text) }, msh, delimiters, 'utf-8');
+    return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_APPLICATION_INTERNAL, text) }, msh, delimiters, 'utf-8');
   }
 
   private splitIfBatch(frame: Buffer): string[] | null {
@@ -179,13 +171,13 @@ export class Ingest {
     return split.messages.length > 0 ? split.messages : null;
   }
 
-  private async handleBatch(frame: Buffer, messages: string[], meta: FrameMeta): Promise<IngestResult> {
+  private async handleBatch(frame: Buffer, messages: string[], meta: FrameContext): Promise<IngestResult> {
     const results: IngestResult[] = [];
     for (let i = 0; i < messages.length; i++) {
       results.push(await this.handleMessage(Buffer.from(messages[i]!, 'latin1'), meta, { index: i + 1, count: messages.length }));
     }
     // One answer for the whole frame: the worst outcome wins, so AA means every message is stored.
-    const rank: Record<IngestResult['outcome'], number> = { stored: 0, duplicate: 0, 'not-stored': 0, dlq: 1, 'storage-unavailable': 2 };
+    const rank: Record<IngestResult['outcome'], number> = { stored: 0, duplicate: 0, dlq: 1, 'storage-unavailable': 2 };
     let worst = results[0]!;
     for (const r of results) if (rank[r.outcome] > rank[worst.outcome]) worst = r;
     return worst;
@@ -204,7 +196,7 @@ export class Ingest {
     return { text: r.text, decision: r.decision, repairs: r.repairs };
   }
 
-  private async handleMessage(bytes: Buffer, meta: FrameMeta, batch?: { index: number; count: number }): Promise<IngestResult> {
+  private async handleMessage(bytes: Buffer, meta: FrameContext, batch?: { index: number; count: number }): Promise<IngestResult> {
     const decoded = this.decode(bytes);
     const ackCharset = decoded.decision?.charset ?? 'utf-8';
     if (decoded.text === null) {
@@ -230,7 +222,6 @@ export class Ingest {
 
     const message = parsed.message;
     const msh = message.msh();
-    if (this.deps.durability === 'none') return this.answerWithoutStoring(msh, message.delimiters, ackCharset);
     const env = this.envelope(bytes, meta, decoded, msh, batch ? { batch } : {}, message);
     const refusal = this.refusal(msh, message.delimiters);
     if (refusal) {
@@ -259,7 +250,7 @@ export class Ingest {
     let settle: (at: StoredAt | null) => void = () => undefined;
     const landing = new Promise<StoredAt | null>((resolve) => (settle = resolve));
     const publish = this.deps.producer.publish(
-      { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [DEDUPE_HEADER]: dkey }) },
+      { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [HEADERS.dedupe]: dkey }) },
       this.channel.ack.timeoutMs,
       (at) => {
         this.deps.dedupe.remember(dkey);
@@ -282,16 +273,6 @@ export class Ingest {
     }
   }
 
-  // --- durability 'none' (benchmarks and comparison only; see Durability) ---
-  /** The accept checks still run, so the ACK codes match the durable mode's; nothing is kept. */
-  private answerWithoutStoring(msh: MshSummary, delimiters: Delimiters, charset: string): IngestResult {
-    const refusal = this.refusal(msh, delimiters);
-    if (refusal) return this.answer({ outcome: 'rejected', result: 'not-stored', error: refusal }, msh, delimiters, charset);
-    this.deps.metrics.messagesReceived.inc({ channel: this.channel.name, type: this.typeLabel(msh) });
-    return this.answer({ outcome: 'accepted', result: 'not-stored' }, msh, delimiters, charset);
-  }
-  // --- end durability 'none' ---
-
   private duplicate(msh: MshSummary, delimiters: Delimiters, charset: string): IngestResult {
     this.deps.metrics.duplicates.inc({ channel: this.channel.name });
     return this.answer({ outcome: 'accepted', result: 'duplicate' }, msh, delimiters, charset);
@@ -300,7 +281,7 @@ export class Ingest {
   private storageUnavailable(err: unknown): MessageVerdict {
     const why = err instanceof PublishTimeoutError ? err.message : 'Kafka refused or failed the write';
     this.deps.logger.warn({ channel: this.channel.name, err: err instanceof Error ? err.name : 'unknown', reason: why }, 'storage unavailable; answering with an error so the sender resends');
-    return { outcome: 'error', result: 'storage-unavailable', error: { code: ERR_INTERNAL, severity: 'E', text: `message not stored, please resend: ${why}` } };
+    return { outcome: 'error', result: 'storage-unavailable', error: { code: ERR_APPLICATION_INTERNAL, severity: 'E', text: `message not stored, please resend: ${why}` } };
   }
 
   /** Why the channel refuses this message, as an ERR; null when it accepts it. */
@@ -316,7 +297,7 @@ export class Ingest {
 
   private envelope(
     bytes: Buffer,
-    meta: FrameMeta,
+    meta: FrameContext,
     decoded: Decoded,
     msh: MshSummary | null,
     extra: { batch?: { index: number; count: number }; truncated?: boolean },
@@ -352,7 +333,6 @@ export class Ingest {
     message: string,
     detail: Record<string, string | number | boolean | null>,
   ): Promise<MessageVerdict> {
-    if (this.deps.durability === 'none') return { outcome: 'rejected', result: 'not-stored' };
     const now = new Date().toISOString();
     const record: DlqRecord = { ...env, failure: { category, stage: 'ingest', message, detail, attempts: 1, firstAt: now, lastAt: now } };
     try {
@@ -361,7 +341,7 @@ export class Ingest {
           topic: this.channel.topics.dlq,
           key: recordKey(env.msh, undefined, undefined),
           value: JSON.stringify(record),
-          headers: envelopeHeaders(env, { dlq_category: category, dlq_stage: 'ingest' }),
+          headers: envelopeHeaders(env, failureHeaders(category, 'ingest')),
         },
         this.channel.ack.timeoutMs,
       );
@@ -376,8 +356,8 @@ export class Ingest {
   private answer(v: MessageVerdict, msh: MshSummary | null, delimiters: Delimiters, charset: string): IngestResult {
     const mode = this.channel.ack.mode;
     const enhanced = ackCodeFor('accepted', mode, msh) === 'CA';
-    // The ACK contract (ENGINE.md §2): storage trouble is answered CR in enhanced mode (AE in
-    // original mode), so the sender keeps the message and resends it.
+    // Storage trouble is answered CR in enhanced mode (AE in original mode), so the sender keeps
+    // the message and resends it: the ACK contract table in the README.
     const outcome = v.outcome;
     const code: AckCode = v.result === 'storage-unavailable' && enhanced ? 'CR' : ackCodeFor(outcome, mode, msh);
     const send = shouldSendAck(v.outcome, mode, msh);
@@ -388,7 +368,7 @@ export class Ingest {
       code,
       mode,
       ...(v.error ? { error: v.error } : {}),
-      text: v.error?.text ?? (v.result === 'duplicate' ? 'duplicate of a stored message' : v.result === 'not-stored' ? 'received, not stored' : 'stored'),
+      text: v.error?.text ?? (v.result === 'duplicate' ? 'duplicate of a stored message' : 'stored'),
       controlId: newControlId(),
       now: new Date(),
       sendingApplication: this.channel.ack.application,

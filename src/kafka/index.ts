@@ -1,4 +1,4 @@
 export { GroupCommitProducer, PublishTimeoutError, type OutRecord, type StoredAt } from './producer.js';
 export { createKafka, ensureTopics, brokersFromEnv, type TopicSpec } from './client.js';
-export { recoverDedupe, DEDUPE_HEADER } from './dedupe-recovery.js';
-export { LocalKafka, assembleKafka, KAFKA_VERSION } from './local-broker.js';
+export { recoverDedupe } from './dedupe-recovery.js';
+export { loadDevBroker, DevBrokerError, type DevBroker } from './dev-broker.js';

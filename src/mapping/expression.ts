@@ -100,8 +100,9 @@ class Parser {
   private pos = 0;
   constructor(private readonly src: string) {}
 
-  fail(msg: string): never {
-    throw new ExpressionError(`${msg} at column ${this.pos + 1} of "${this.src}"`, this.pos + 1);
+  /** Throws for the character at `at` (default: where parsing stands), 0-based. */
+  fail(msg: string, at = this.pos): never {
+    throw new ExpressionError(`${msg} at column ${at + 1} of "${this.src}"`, at + 1);
   }
 
   private ws(): void {
@@ -196,10 +197,14 @@ class Parser {
     const rest = this.src.slice(this.pos);
     let m = PATH.exec(rest);
     if (m) {
+      const start = this.pos;
       this.pos += m[0].length;
       const occ = m[2] === undefined ? 1 : m[2] === '*' ? 0 : Number(m[2]);
       const rep = m[4] === undefined ? undefined : m[4] === '*' ? 0 : Number(m[4]);
-      if (occ < 0 || Number(m[3]) < 1 || (rep !== undefined && rep < 0)) this.fail('positions in a path are 1-based');
+      // 0 stands for "*" inside the model, so a written 0 must not slip through as "all".
+      if ([m[2], m[3], m[4], m[5], m[6]].some((n) => n !== undefined && n !== '*' && Number(n) === 0)) {
+        this.fail('positions in a path are 1-based', start);
+      }
       return {
         kind: 'path',
         segment: m[1]!,

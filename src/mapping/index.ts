@@ -6,19 +6,21 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Hl7Message } from '../hl7/index.js';
-import { ConfigError } from '../channel/config-error.js';
+import { ConfigError, configErrorsOf } from '../config/index.js';
 import { matchesMessageType } from '../channel/message-type.js';
 import { CONVERTERS } from './converters/index.js';
 import { createCodeSystemRegistry } from './code-systems.js';
 import { loadTables } from './tables.js';
 import { DEFAULT_SITE, loadSite } from './site.js';
 import { loadCommon, loadMessageMapping, messageFiles } from './loader.js';
-import { Conversion, type ConvertEnv } from './convert.js';
+import { BundleBuilder } from './bundle.js';
+import type { ConvertEnv } from './evaluate.js';
 import type { MessageMapping } from './model.js';
 import type { ConversionIssue, SiteConfig } from './types.js';
 
 export type { ConversionIssue, IssueCode, IssueSeverity, SiteConfig } from './types.js';
 export { ExpressionError, parseValue, parseCondition } from './expression.js';
+export { mappingFingerprint } from './fingerprint.js';
 
 export interface MappingSet {
   readonly dir: string;
@@ -27,13 +29,18 @@ export interface MappingSet {
   readonly env: ConvertEnv;
 }
 
+/**
+ * What one conversion produced. The transform stage takes this from any MessageConverter (a
+ * mapping set, or a stand-in in tests), so only a mapping set names the mapping it used.
+ */
 export interface ConversionResult {
+  /** The transaction Bundle, or null when nothing may be published. */
   readonly bundle: Bundle | null;
-  readonly issues: ConversionIssue[];
-  /** No mapping in the set handles this message type. */
+  readonly issues: readonly ConversionIssue[];
+  /** True when no mapping in the set handles this message type. */
   readonly unsupported: boolean;
   /** Id of the message mapping used, when one was. */
-  readonly mappingId: string | null;
+  readonly mappingId?: string | null;
 }
 
 /** Thrown by loadMappingSet with every error found; each names file:line:col and the rule. */
@@ -59,7 +66,7 @@ export function loadMappingSet(dir: string, siteName?: string): MappingSet {
     try {
       site = loadSite(file);
     } catch (err) {
-      if (err instanceof ConfigError) errors.push(...('errors' in err && Array.isArray((err as { errors?: unknown }).errors) ? ((err as unknown as { errors: ConfigError[] }).errors) : [err]));
+      if (err instanceof ConfigError) errors.push(...configErrorsOf(err));
       else throw err;
     }
   }
@@ -67,7 +74,7 @@ export function loadMappingSet(dir: string, siteName?: string): MappingSet {
   try {
     tables = loadTables(join(dir, 'tables'), site);
   } catch (err) {
-    if (err instanceof ConfigError) errors.push(...('errors' in err && Array.isArray((err as { errors?: unknown }).errors) ? ((err as unknown as { errors: ConfigError[] }).errors) : [err]));
+    if (err instanceof ConfigError) errors.push(...configErrorsOf(err));
     else throw err;
   }
   const ctx = { converters: new Set(Object.keys(CONVERTERS)) };
@@ -107,7 +114,7 @@ export function convertMessage(message: Hl7Message, set: MappingSet): Conversion
       mappingId: null,
     };
   }
-  const conversion = new Conversion(message, mapping, set.env);
-  const bundle = conversion.run();
-  return { bundle, issues: conversion.issues, unsupported: false, mappingId: mapping.id };
+  const builder = new BundleBuilder(message, mapping, set.env);
+  const bundle = builder.run();
+  return { bundle, issues: builder.issues, unsupported: false, mappingId: mapping.id };
 }

@@ -1,18 +1,18 @@
 /**
  * A converter that meets a person, place or organisation (XCN, PL, XON, HD) cannot put the
  * resource inline: FHIR wants it as its own bundle entry with a Reference pointing at it. The
- * converter returns this marker instead, and the evaluator turns it into the entry (id from the
- * business key) plus the Reference.
+ * converter returns this marker instead, and the bundle builder (bundle.ts) turns it into the
+ * entry (id from the business key) plus the Reference.
  */
 import type { Resource } from '@medplum/fhirtypes';
 
 export interface ResourceRef {
   readonly $ref: true;
-  /** Built without an id: the evaluator assigns it from the key. */
+  /** Built without an id: the bundle builder assigns it from the key. */
   readonly resource: Resource;
   /**
    * Business key for the deterministic id, e.g. "Practitioner|<system>|<value>". It may hold an
-   * identifier value: the evaluator hashes it and never writes it out as is.
+   * identifier value: the bundle builder hashes it and never writes it out as is.
    */
   readonly key: string;
   /** "system|value" for ifNoneExist, only when the identifier has a system. */

@@ -1,237 +1,45 @@
 /**
- * Site overlays (mappings/<set>/sites/<site>.yaml): what is local to one sending site. Also the
- * YAML-reading helper the code tables share, so both kinds of file report problems the same way
- * channel files do: "<file>:<line>:<col>: <what is wrong> (<rule>)".
+ * Site overlays (mappings/<set>/sites/<site>.yaml): what is local to one sending site. Problems
+ * are reported the way every configuration file reports them (src/config):
+ * "<file>:<line>:<col>: <what is wrong> (<rule>)".
  */
-import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { isPair, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { ConfigError } from '../channel/config-error.js';
-import { describeSchemaError, pointerSegments } from '../channel/schema-messages.js';
-import { YamlLocator, type SourcePosition } from '../channel/yaml-locator.js';
+import type { ValidateFunction } from 'ajv';
+import {
+  byPosition,
+  compileSchema,
+  ConfigError,
+  ConfigErrorList,
+  nonTextKeys,
+  readYaml,
+  schemaErrors,
+  type SchemaWording,
+  type SourcePosition,
+} from '../config/index.js';
 import type { SiteConfig } from './types.js';
 
-/**
- * Several problems found in one load, thrown as one error. It is the first problem (same file,
- * line and column, so `instanceof ConfigError` callers keep working) and carries all of them, so
- * an analyst fixes every file in one round instead of one error per restart.
- */
-export class ConfigErrorList extends ConfigError {
-  readonly errors: readonly ConfigError[];
-
-  constructor(errors: readonly ConfigError[]) {
-    const first = errors[0];
-    if (first === undefined) throw new RangeError('ConfigErrorList needs at least one error');
-    super(first.file, first.line, first.col, first.detail, first.rule);
-    this.errors = errors;
-    if (errors.length > 1) {
-      this.message = `${errors.length} configuration problems:\n${errors.map((e) => `  ${e.message}`).join('\n')}`;
-    }
-  }
-}
-
-// ---------------------------------------------------------------- shared YAML reading
-
-/** dist/src/mapping/ → repository root; schemas ship beside mappings/, not inside dist/. */
-export function schemaPath(name: string): string {
-  return fileURLToPath(new URL(`../../../schemas/${name}`, import.meta.url));
-}
-
-/** Ajv for the mapping schemas: every error at once; union types ("a code or { code, display }"). */
-export function compileSchema<T>(name: string): ValidateFunction<T> {
-  const path = schemaPath(name);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw new Error(`schema not readable at ${path} (${code}); it ships in schemas/`);
-  }
-  const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
-  return ajv.compile<T>(JSON.parse(text) as object);
-}
+export const SITE_WORDING: SchemaWording = { kind: 'site', typeWords: 'values' };
+export const TABLE_WORDING: SchemaWording = { kind: 'table', typeWords: 'values' };
 
 /**
- * One YAML file, parsed and checked against its schema. `value` is what the file holds (null when
- * it could not be parsed), even when invalid, so later checks can still report their own problems
- * in the same round; `valid` says whether it passed the schema and key checks.
+ * One file of codes (a site overlay or a code table), read and checked: syntax errors, keys YAML
+ * did not read as text, and schema errors, each at its file:line:col. `value` is what the file
+ * holds (null when it could not be parsed) even when invalid, so later checks can still report
+ * their own problems in the same round; `valid` says whether it passed.
  */
-export interface YamlRead {
+export interface CodeFileRead {
   readonly value: unknown;
   readonly valid: boolean;
   readonly errors: ConfigError[];
   readonly at: (path: readonly string[]) => SourcePosition;
 }
 
-const TYPE_WORDS: Readonly<Record<string, string>> = {
-  object: 'a mapping',
-  array: 'a list',
-  string: 'text',
-  integer: 'a whole number',
-  number: 'a number',
-  boolean: 'true or false',
-  null: 'null',
-};
-
-/** Plain-language pattern explanations, keyed by the end of the schema path. */
-const PATTERN_HINTS: ReadonlyArray<readonly [string, string]> = [
-  ['/definitions/uri/pattern', 'must be an absolute URI such as http://example.org/fhir/sid/mrn or urn:oid:1.2.3'],
-  ['/definitions/code/pattern', 'must be a FHIR code: no leading, trailing or double spaces'],
-  ['/definitions/mapEntry/pattern', 'must be a FHIR code: no leading, trailing or double spaces'],
-  ['/properties/use/pattern', 'must be a FHIR code (or passthrough / none): no leading, trailing or double spaces'],
-  ['/properties/id/pattern', "must use only lower-case letters, digits and '-' (e.g. hl7-0001)"],
-  ['/properties/name/pattern', "must use only lower-case letters, digits, '_' and '-' (it becomes part of identifier systems and ids)"],
-  ['/properties/unknownAuthoritySystem/pattern', "must be a URI template containing {name}, e.g. urn:x-v2-aa:{site}:{name}, or null"],
-  ['/additionalProperties/additionalProperties/pattern', 'must be a FHIR code: no leading, trailing or double spaces'],
-  ['/properties/type/pattern', 'must be an identifier type code from HL7 table 0203, e.g. MR'],
-];
-
-/** "map.F.code", "map[\"X.400\"]": these files hold no lists, so digits are codes, not indexes. */
-function settingName(segments: readonly string[]): string {
-  let out = '';
-  for (const s of segments) {
-    if (/^[^.\s[\]"]+$/.test(s)) out += out === '' ? s : `.${s}`;
-    else out += `[${JSON.stringify(s)}]`;
-  }
-  return out;
-}
-
-const YAML_READS: Readonly<Record<string, string>> = { number: 'a number', boolean: 'a boolean', null: 'empty (null)' };
-
-function typeList(expected: string): string {
-  return expected
-    .split(',')
-    .map((t) => TYPE_WORDS[t] ?? t)
-    .join(' or ');
-}
-
-function jsonType(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
-
-function sourceText(doc: Document, text: string, path: readonly string[]): string | null {
-  const node: unknown = doc.getIn(path, true);
-  if (!isScalar(node) || !node.range) return null;
-  return text.slice(node.range[0], node.range[1]);
-}
-
-/** A schema error as a sentence about `kind` files (the channel wording says "channel file"). */
-function describe(error: ErrorObject, kind: string, doc: Document, text: string): { at: string[]; atKey: boolean; detail: string } {
-  const path = pointerSegments(error.instancePath);
-  const name = settingName(path) || `the ${kind} file`;
-  const params: Record<string, unknown> = error.params;
-  if (error.keyword === 'type') {
-    const expected = String(params['type']);
-    const actual = jsonType(error.data);
-    let detail = `${name} must be ${typeList(expected)}, not ${TYPE_WORDS[actual] ?? actual}`;
-    const written = sourceText(doc, text, path);
-    if (expected.includes('string') && actual !== 'object' && actual !== 'array' && written !== null) {
-      // YAML turns 01, true, no and ~ into numbers, booleans and null; codes are text.
-      detail += `; YAML reads ${written} as ${YAML_READS[actual] ?? actual}, so quote it: '${written}'`;
-    }
-    return { at: path, atKey: false, detail };
-  }
-  if (error.keyword === 'pattern') {
-    const hint = PATTERN_HINTS.find(([suffix]) => error.schemaPath.endsWith(suffix))?.[1];
-    return { at: path, atKey: false, detail: `${name} ${hint ?? error.message ?? 'has the wrong form'}` };
-  }
-  if (error.keyword === 'propertyNames') {
-    const key = String(params['propertyName']);
-    const hint = error.schemaPath.startsWith('#/properties/tableAdditions')
-      ? "must be a table id: lower-case letters, digits and '-' (e.g. hl7-0004-class)"
-      : 'must not be empty';
-    return { at: [...path, key], atKey: true, detail: `key '${key}' in ${name} ${hint}` };
-  }
-  if (error.keyword === 'required') {
-    const missing = String(params['missingProperty']);
-    return { at: path, atKey: false, detail: `${settingName([...path, missing])} is required but missing from ${name}` };
-  }
-  if (error.keyword === 'enum') {
-    const allowed = Array.isArray(params['allowedValues']) ? params['allowedValues'] : [];
-    return { at: path, atKey: false, detail: `${name} must be one of: ${allowed.join(', ')}` };
-  }
-  // additionalProperties and the rest: the channel wording, with its "did you mean" hints.
-  const message = describeSchemaError(error);
-  return { at: [...message.at], atKey: message.atKey, detail: message.detail.replace('the channel file', `the ${kind} file`) };
-}
-
-/**
- * Mapping keys YAML did not read as text: `01:` becomes 1 and `true:` a boolean, and the
- * conversion to JSON then silently turns them into "1" and "true", losing the code as written.
- */
-function keyTypeErrors(doc: Document, text: string, file: string, lines: LineCounter): ConfigError[] {
-  const errors: ConfigError[] = [];
-  visit(doc, {
-    Pair(_, pair) {
-      if (!isPair(pair)) return;
-      const key = pair.key;
-      if (!isScalar(key) || typeof key.value === 'string' || !key.range) return;
-      const written = text.slice(key.range[0], key.range[1]);
-      const pos = lines.linePos(key.range[0]);
-      const detail =
-        written === ''
-          ? 'a key is empty; write the code before the colon'
-          : `key ${written} is read by YAML as ${YAML_READS[jsonType(key.value)] ?? 'a non-text value'}, not as the code written; quote it: '${written}'`;
-      errors.push(new ConfigError(file, pos.line, pos.col, detail, 'key-type'));
-    },
-  });
-  return errors;
-}
-
-export function byPosition(a: ConfigError, b: ConfigError): number {
-  return a.line - b.line || a.col - b.col;
-}
-
-/**
- * Reads one YAML file and validates it: syntax errors, non-text keys and schema errors, each at
- * its file:line:col. `kind` names the file in messages ("table", "site").
- */
-export function readYamlFile<T>(file: string, validate: ValidateFunction<T>, kind: string): YamlRead {
-  const nowhere = (): SourcePosition => ({ line: 1, col: 1 });
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unknown error';
-    return { value: null, valid: false, errors: [new ConfigError(file, 1, 1, `cannot read the ${kind} file (${code})`, 'read')], at: nowhere };
-  }
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  const locator = new YamlLocator(doc, lines);
-  const at = (path: readonly string[]): SourcePosition => locator.valueAt(path);
-  if (doc.errors.length > 0) {
-    const errors = doc.errors.map((e) => {
-      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-      const sentence = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-      return new ConfigError(file, pos.line, pos.col, `YAML syntax: ${sentence} [${e.code}]`, 'syntax');
-    });
-    return { value: null, valid: false, errors: errors.sort(byPosition), at };
-  }
-  let value: unknown;
-  try {
-    value = doc.toJS();
-  } catch (err) {
-    const detail = `YAML aliases cannot be expanded: ${err instanceof Error ? err.message : 'unknown reason'}`;
-    return { value: null, valid: false, errors: [new ConfigError(file, 1, 1, detail, 'syntax')], at };
-  }
-  if (value === null || value === undefined) {
-    return { value: null, valid: false, errors: [new ConfigError(file, 1, 1, `the ${kind} file is empty`, 'required')], at };
-  }
-  const errors = keyTypeErrors(doc, text, file, lines);
-  if (!validate(value)) {
-    for (const error of validate.errors ?? []) {
-      // A propertyNames failure is reported twice by Ajv (the inner keyword and the wrapper).
-      if (error.propertyName !== undefined) continue;
-      const message = describe(error, kind, doc, text);
-      const pos = message.atKey ? locator.keyAt(message.at) : locator.valueAt(message.at);
-      errors.push(new ConfigError(file, pos.line, pos.col, message.detail, error.keyword));
-    }
-  }
-  return { value, valid: errors.length === 0, errors: errors.sort(byPosition), at };
+export function readCodeFile<T>(file: string, validate: ValidateFunction<T>, wording: SchemaWording): CodeFileRead {
+  const yaml = readYaml(file, wording.kind);
+  const at = (path: readonly string[]): SourcePosition => yaml.at(path);
+  if (yaml.errors.length > 0) return { value: null, valid: false, errors: [...yaml.errors], at };
+  const errors = [...yaml.errors, ...nonTextKeys(yaml), ...schemaErrors(yaml, validate, wording)];
+  return { value: yaml.value, valid: errors.length === 0, errors: errors.sort(byPosition), at };
 }
 
 // ---------------------------------------------------------------- sites
@@ -309,7 +117,7 @@ let siteValidator: ValidateFunction<RawSite> | null = null;
 /** Every problem in one site file, in file order, and the site when there are none. */
 export function checkSite(file: string): { site: SiteConfig | null; errors: ConfigError[] } {
   siteValidator ??= compileSchema<RawSite>('site.schema.json');
-  const read = readYamlFile(file, siteValidator, 'site');
+  const read = readCodeFile(file, siteValidator, SITE_WORDING);
   const stem = basename(file, extname(file));
   const errors = [...read.errors];
   const report = (path: readonly string[], detail: string, rule: string): void => {

@@ -6,9 +6,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import type { ValidateFunction } from 'ajv';
-import { ConfigError } from '../channel/config-error.js';
-import type { SourcePosition } from '../channel/yaml-locator.js';
-import { byPosition, compileSchema, ConfigErrorList, readYamlFile, siteError } from './site.js';
+import { byPosition, compileSchema, ConfigError, ConfigErrorList, type SourcePosition } from '../config/index.js';
+import { readCodeFile, siteError, TABLE_WORDING } from './site.js';
 import type { ConverterContext, IssueSeverity, SiteConfig, TableHit, TableRegistry } from './types.js';
 
 /** What a table does with a code it does not know. */
@@ -174,7 +173,7 @@ interface TableRead {
 
 function readTable(file: string): TableRead {
   tableValidator ??= compileSchema<RawTable>('table.schema.json');
-  const read = readYamlFile(file, tableValidator, 'table');
+  const read = readCodeFile(file, tableValidator, TABLE_WORDING);
   const errors = [...read.errors];
   const report = (path: readonly string[], detail: string, rule: string): void => {
     const pos = read.at(path);

@@ -9,11 +9,12 @@ import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from
 import { readFileSync } from 'node:fs';
 import { MllpFramer } from './framer.js';
 import { encodeFrame } from './framer.js';
-import { buildAck, newControlId } from './ack.js';
-import { DEFAULT_DELIMITERS } from '../hl7/types.js';
+import { buildAck, DEFAULT_DELIMITERS, ERR_APPLICATION_INTERNAL, newControlId } from '../hl7/index.js';
 
+/** Where and when a frame arrived; ingest stores it in the raw envelope. */
 export interface FrameContext {
   readonly remoteAddress: string;
+  /** host:port of the listener. */
   readonly listener: string;
   readonly receivedAt: Date;
 }
@@ -33,14 +34,21 @@ export interface FrameHandler {
   handleOversize(head: Buffer, totalBytes: number, ctx: FrameContext): Promise<FrameAnswer>;
 }
 
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** TLS for a listener (a channel's listener.tls, every default filled in). */
 export interface ListenerTls {
+  /** Absolute path of the PEM private key. */
   readonly key: string;
+  /** Absolute path of the PEM certificate chain. */
   readonly cert: string;
+  /** Absolute path of the PEM CA bundle for client certificates, or null for the system roots. */
   readonly ca: string | null;
   readonly requestCert: boolean;
   readonly rejectUnauthorized: boolean;
+  /** Client certificate subject CNs or full subject strings; null = any certificate `ca` signed. */
   readonly allowedSubjects: readonly string[] | null;
-  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly minVersion: TlsMinVersion;
 }
 
 export interface ListenerOptions {
@@ -82,7 +90,7 @@ function internalErrorAck(): FrameAnswer {
     delimiters: DEFAULT_DELIMITERS,
     outcome: 'error',
     mode: 'original',
-    error: { code: 207, severity: 'E', text: 'internal error; message not stored, please resend' },
+    error: { code: ERR_APPLICATION_INTERNAL, severity: 'E', text: 'internal error; message not stored, please resend' },
     controlId: newControlId(),
     now: new Date(),
   });

@@ -1,5 +1,6 @@
 /**
- * The engine's Prometheus metrics (ENGINE.md §7). Labels are bounded: channel, message type
+ * The engine's Prometheus metrics (the list is in the README, "Operating it"; the dashboards in
+ * grafana/ and the alert rules in prometheus/ read them). Labels are bounded: channel, message type
  * (MSH-9.1^9.2 only from the channel's accepted set, else "other"), ACK code, category, repair
  * kind. Never a control id, a patient id or a peer address.
  */

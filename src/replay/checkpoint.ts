@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { OffsetRange } from '../dlq/audit.js';
+import type { OffsetRange } from '../records/index.js';
 import type { ReplaySelection } from './selection.js';
 
 export const CHECKPOINT_VERSION = 1;

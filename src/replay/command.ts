@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
 import { channelsFor, errorText, kafkaFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from '../dlq/command-support.js';
-import { AUDIT_TOPIC, currentOperator } from '../dlq/audit.js';
+import { AUDIT_TOPIC, currentOperator } from '../records/index.js';
 import { parseOffsetRef, parseTime } from '../dlq/inspect.js';
 import { MappingLoadError } from '../mapping/index.js';
 import { converterForChannel, type MessageConverter } from '../transform/index.js';

@@ -16,24 +16,24 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { ChannelConfig } from '../channel/index.js';
 import { decodeMessage } from '../charset/index.js';
 import { parseMessage } from '../hl7/index.js';
+import { dedupeKey } from '../ingest/index.js';
+import type { OutRecord } from '../kafka/producer.js';
 import {
   envelopeHeaders,
+  failureHeaders,
+  HEADERS,
   recordKey,
-  dedupeKey,
   type DlqCategory,
   type DlqRecord,
   type Failure,
   type RawEnvelope,
-} from '../ingest/index.js';
-import { DEDUPE_HEADER } from '../kafka/dedupe-recovery.js';
-import type { OutRecord } from '../kafka/producer.js';
+  type RecordRef,
+  type StoredDeadLetter,
+} from '../records/index.js';
 import { transformRecord, type MessageConverter, type RawRecordIn } from '../transform/index.js';
-import type { RecordRef } from '../dlq/audit.js';
-import type { DeadLetter, StoredDeadLetter } from '../dlq/dead-letter.js';
+import type { DeadLetter } from '../dlq/dead-letter.js';
 import type { TopicRecord } from '../dlq/read-topic.js';
 import { refusalOf } from './accept.js';
-
-export const REPLAY_ID_HEADER = 'hl7_replay_id';
 
 export interface RedriveTarget {
   readonly channel: ChannelConfig;
@@ -117,7 +117,7 @@ function replayFailure(
       topic: target.channel.topics.dlq,
       key,
       value: JSON.stringify(value),
-      headers: { ...headers, dlq_category: failure.category, dlq_stage: 'replay', [REPLAY_ID_HEADER]: target.replayId },
+      headers: { ...headers, ...failureHeaders(failure.category, 'replay'), [HEADERS.replayId]: target.replayId },
     },
   };
 }
@@ -194,7 +194,7 @@ function reingest(letter: DeadLetter, d: StoredDeadLetter, target: RedriveTarget
       topic: channel.topics.raw,
       key: recordKey(msh, m.get('PID-3[1].1') || undefined, m.get('PID-3[1].4.1') || undefined),
       value: JSON.stringify({ ...env, channel: channel.name }),
-      headers: envelopeHeaders(env, { [DEDUPE_HEADER]: dkey, [REPLAY_ID_HEADER]: target.replayId }),
+      headers: envelopeHeaders(env, { [HEADERS.dedupe]: dkey, [HEADERS.replayId]: target.replayId }),
     },
   };
 }

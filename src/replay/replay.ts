@@ -10,12 +10,13 @@ import { randomBytes } from 'node:crypto';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
-import { AUDIT_TOPIC, ensureAuditTopic, newAuditRecord, toRanges, writeAudit, type OffsetRange } from '../dlq/audit.js';
+import { AUDIT_TOPIC, HEADERS, newAuditRecord, toRanges, type OffsetRange } from '../records/index.js';
+import { ensureAuditTopic, writeAudit } from '../dlq/audit.js';
 import { loadDeadLetters, type InspectedDeadLetter } from '../dlq/inspect.js';
 import { readTopicRange, topicBounds, type TopicRecord } from '../dlq/read-topic.js';
 import { GroupCommitProducer, type OutRecord, type StoredAt } from '../kafka/producer.js';
 import { CircuitBreaker, classifyKafkaError, kafkaErrorCode, retry, type BackoffPolicy } from '../kafka/retry.js';
-import { TRANSFORM_HEADERS, type MessageConverter } from '../transform/index.js';
+import type { MessageConverter } from '../transform/index.js';
 import { loadCheckpoint, saveCheckpoint, CHECKPOINT_VERSION, type Checkpoint, type ReplayCounts } from './checkpoint.js';
 import { diffBundles, formatDiff } from './diff.js';
 import { redriveDeadLetter, redriveRaw, type Redrive, type RedriveTarget } from './redrive.js';
@@ -85,7 +86,7 @@ async function bundlesByRawRecord(kafka: Kafka, fhirTopic: string): Promise<Map<
   await readTopicRange(kafka, fhirTopic, {
     onRecord: (r) => {
       const h = r.headers;
-      const k = `${h[TRANSFORM_HEADERS.rawTopic] ?? ''}/${h[TRANSFORM_HEADERS.rawPartition] ?? ''}/${h[TRANSFORM_HEADERS.rawOffset] ?? ''}`;
+      const k = `${h[HEADERS.rawTopic] ?? ''}/${h[HEADERS.rawPartition] ?? ''}/${h[HEADERS.rawOffset] ?? ''}`;
       if (r.value) out.set(k, JSON.parse(r.value.toString('utf8')) as Bundle);
     },
   });
@@ -267,7 +268,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
             r.offset,
             selectsRaw(sel, r),
             () => redriveRaw(r, target),
-            label('raw', r.partition, r.offset, r.headers[TRANSFORM_HEADERS.messageType] ?? r.headers['ce_type']?.replace(/^hl7v2\./, '') ?? '', r.headers['hl7_control_id'] ?? ''),
+            label('raw', r.partition, r.offset, r.headers[HEADERS.messageType] ?? r.headers['ce_type']?.replace(/^hl7v2\./, '') ?? '', r.headers[HEADERS.controlId] ?? ''),
             `${r.topic}/${r.partition}/${r.offset}`,
           ),
       });

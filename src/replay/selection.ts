@@ -6,6 +6,7 @@
 import type { DeadLetterStatus } from '../dlq/inspect.js';
 import type { DeadLetterSummary } from '../dlq/dead-letter.js';
 import type { TopicRecord } from '../dlq/read-topic.js';
+import { HEADERS } from '../records/index.js';
 
 export type ReplaySource = 'dlq' | 'raw';
 
@@ -38,7 +39,7 @@ function atOffset(sel: ReplaySelection, partition: number, offset: string): bool
 /** A raw record, judged by its headers (no need to parse the envelope to skip it). */
 export function selectsRaw(sel: ReplaySelection, r: TopicRecord): boolean {
   if (!atOffset(sel, r.partition, r.offset)) return false;
-  if (sel.controlIds && !sel.controlIds.includes(r.headers['hl7_control_id'] ?? '')) return false;
+  if (sel.controlIds && !sel.controlIds.includes(r.headers[HEADERS.controlId] ?? '')) return false;
   const time = r.headers['ce_time'] ?? new Date(r.timestamp).toISOString();
   return inWindow(sel, time);
 }

@@ -8,9 +8,9 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { ChannelConfig } from '../channel/index.js';
 import type { Hl7Message } from '../hl7/index.js';
 import { loadFhirDefinitions, validateBundle } from '../fhir/index.js';
-import { convertMessage, loadMappingSet, type MappingSet } from '../mapping/index.js';
+import { convertMessage, loadMappingSet, type ConversionResult, type MappingSet } from '../mapping/index.js';
 import type { ConversionIssue } from '../mapping/types.js';
-import type { ConversionResult, MessageConverter } from './types.js';
+import type { MessageConverter } from './types.js';
 
 /**
  * The folder of a channel's mapping set. `mapping: default` names a set in the mappings root

@@ -6,10 +6,20 @@
 import type { ChannelConfig } from '../channel/index.js';
 import type { OutRecord } from '../kafka/index.js';
 import { parseMessage } from '../hl7/index.js';
-import { ENVELOPE_VERSION, sha256Hex, type DlqCategory, type RawEnvelope } from '../ingest/index.js';
+import {
+  ENVELOPE_VERSION,
+  isRawEnvelope,
+  messageTypeOf,
+  outputKey,
+  sha256Hex,
+  type DlqCategory,
+  type RawEnvelope,
+  type RecordRef,
+} from '../records/index.js';
 import type { ConversionIssue } from '../mapping/types.js';
-import { bundleRecord, dlqRecord, messageTypeOf, outputKey } from './records.js';
-import type { ConversionResult, MessageConverter, RawRecordRef } from './types.js';
+import { bundleRecord, dlqRecord } from './records.js';
+import type { ConversionResult } from '../mapping/index.js';
+import type { MessageConverter } from './types.js';
 
 /** A raw record as the consumer hands it over. */
 export interface RawRecordIn {
@@ -36,26 +46,12 @@ function headerText(raw: RawRecordIn, name: string): string {
   return first === undefined ? '' : first.toString();
 }
 
-function isRawEnvelope(x: unknown): x is RawEnvelope {
-  if (typeof x !== 'object' || x === null) return false;
-  const e = x as Record<string, unknown>;
-  return (
-    e['v'] === ENVELOPE_VERSION &&
-    typeof e['id'] === 'string' &&
-    typeof e['raw'] === 'string' &&
-    (typeof e['text'] === 'string' || e['text'] === null) &&
-    (typeof e['msh'] === 'object') &&
-    typeof e['charset'] === 'object' &&
-    e['charset'] !== null
-  );
-}
-
 /**
  * A stand-in envelope for a raw record whose value is not an envelope we can read (written by
  * another tool, or a future envelope version): the value itself travels as the "raw bytes", so
  * the dead letter still holds everything that was in the raw topic.
  */
-function opaqueEnvelope(raw: RawRecordIn, channel: ChannelConfig, at: RawRecordRef): RawEnvelope {
+function opaqueEnvelope(raw: RawRecordIn, channel: ChannelConfig, at: RecordRef): RawEnvelope {
   const bytes = raw.value ?? Buffer.alloc(0);
   return {
     v: ENVELOPE_VERSION,
@@ -110,7 +106,7 @@ export interface TransformTarget {
 }
 
 /** Converts one raw record. Never throws: every failure becomes a dead letter. */
-export function transformRecord(raw: RawRecordIn, at: RawRecordRef, target: TransformTarget): TransformOutcome {
+export function transformRecord(raw: RawRecordIn, at: RecordRef, target: TransformTarget): TransformOutcome {
   const { channel, convert } = target;
   const rawKey = raw.key === null ? null : raw.key.toString();
   const deadLetter = (

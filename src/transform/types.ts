@@ -2,32 +2,15 @@
  * What the transform stage needs from its collaborators, kept as small interfaces so the worker
  * can run with the real mapping set or with a fake converter and a failing producer in tests.
  */
-import type { Bundle } from '@medplum/fhirtypes';
 import type { Hl7Message } from '../hl7/index.js';
 import type { OutRecord, StoredAt } from '../kafka/index.js';
-import type { ConversionIssue } from '../mapping/types.js';
-
-/** What one conversion produced; the shape `convertMessage` of src/mapping returns. */
-export interface ConversionResult {
-  /** The transaction Bundle, or null when nothing may be published. */
-  readonly bundle: Bundle | null;
-  readonly issues: readonly ConversionIssue[];
-  /** True when the mapping set has no mapping for the message type. */
-  readonly unsupported: boolean;
-}
+import type { ConversionResult } from '../mapping/index.js';
 
 /**
  * One parsed message in, one result out. Must be deterministic: the same message gives the same
  * Bundle, byte for byte, which is what makes a redelivered record harmless.
  */
 export type MessageConverter = (message: Hl7Message) => ConversionResult;
-
-/** Where a raw record sits in Kafka; every output record links back to it. */
-export interface RawRecordRef {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
-}
 
 /** The one thing the worker asks of a producer (GroupCommitProducer fits). */
 export interface RecordPublisher {

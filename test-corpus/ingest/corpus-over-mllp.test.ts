@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../../test/support/net.js';
 import { splitMessagesInFile } from '../../src/mllp/index.js';
-import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';
-import { sha256Hex } from '../../src/ingest/index.js';
+import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
+import { sha256Hex } from '../../src/records/index.js';
 import { corpusMessageFiles, readCorpusFile } from '../support/corpus.js';
 import { startEngine, uniqueChannel } from '../../test/support/engine.js';
 import { readTopic } from '../../test/support/kafka.js';

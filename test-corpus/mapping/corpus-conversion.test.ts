@@ -15,6 +15,8 @@ type Outcome = 'unparseable' | 'charset-refused' | 'unsupported' | 'no-bundle' |
 interface MessageResult {
   readonly file: string;
   readonly index: number;
+  /** MSH-9.1^MSH-9.2 when the message parsed. */
+  readonly type?: string;
   readonly outcome: Outcome;
   readonly issueCodes: readonly string[];
   readonly problems: readonly { path: string; message: string }[];
@@ -37,6 +39,14 @@ type WorkerMessage = { readonly kind: 'start'; readonly file: string } | ({ read
  * diagnostic for which problems they are).
  */
 const INVALID_CEILING = 12;
+
+/** Message types of the patient-administration, financial, referral and problem feeds. */
+const PATIENT_FEEDS = /^(ADT|BAR|DFT|REF|PPR)\^/;
+
+/** Corpus messages of those feeds that carry no real trigger event, so no mapping is expected. */
+const NOT_AN_EVENT: Readonly<Record<string, string>> = {
+  'Efferent-Health-HL7-dotnetcore/Sample-ADT.txt#1': 'ADT^O01: O01 is an order event, not an ADT trigger in table 0003',
+};
 
 /** The IssueCode union of src/mapping/types.ts: an issue outside it is not categorised. */
 const ISSUE_CODES = new Set([
@@ -72,20 +82,22 @@ async function convertCorpus(): Promise<void> {
       if (!decoded.ok) return void results.push({ ...base, outcome: 'charset-refused' });
       const parsed = parseMessage(decoded.text);
       if (!parsed.ok) return void results.push({ ...base, outcome: 'unparseable' });
+      const msh = parsed.message.msh();
+      const typed = { ...base, type: `${msh.messageCode}^${msh.triggerEvent}` };
       try {
         const first = convertMessage(parsed.message, set);
         const again = convertMessage(parsed.message, set);
         const issueCodes = first.issues.map((i) => i.code);
         const repeatable = JSON.stringify(first.bundle) === JSON.stringify(again.bundle);
-        if (first.unsupported) return void results.push({ ...base, issueCodes, repeatable, outcome: 'unsupported' });
-        if (!first.bundle) return void results.push({ ...base, issueCodes, repeatable, outcome: 'no-bundle' });
+        if (first.unsupported) return void results.push({ ...typed, issueCodes, repeatable, outcome: 'unsupported' });
+        if (!first.bundle) return void results.push({ ...typed, issueCodes, repeatable, outcome: 'no-bundle' });
         const started = process.hrtime.bigint();
         const problems = validateBundle(first.bundle);
         validationNs += process.hrtime.bigint() - started;
-        results.push({ ...base, issueCodes, repeatable, problems, outcome: problems.length === 0 ? 'valid' : 'invalid' });
+        results.push({ ...typed, issueCodes, repeatable, problems, outcome: problems.length === 0 ? 'valid' : 'invalid' });
       } catch (err) {
         const error = err instanceof Error ? `${err.name}: ${err.message.slice(0, 300)}` : 'non-Error thrown';
-        results.push({ ...base, outcome: 'threw', error });
+        results.push({ ...typed, outcome: 'threw', error });
       }
     });
   }
@@ -178,6 +190,17 @@ if (isMainThread) {
     const codes = countBy(all.flatMap((r) => r.issueCodes), (c) => c);
     t.diagnostic(`issues by code: ${describe(codes)}`);
     assert.deepEqual([...codes.keys()].filter((c) => !ISSUE_CODES.has(c)), []);
+  });
+
+  test('every corpus message of the patient feeds (ADT, BAR, DFT, REF, PPR) converts to a valid Bundle', async (t) => {
+    const all = await results();
+    const feeds = all.filter((r) => r.type !== undefined && PATIENT_FEEDS.test(r.type) && NOT_AN_EVENT[`${r.file}#${r.index + 1}`] === undefined);
+    t.diagnostic(`${feeds.length} messages: ${describe(countBy(feeds, (r) => `${r.type} ${r.outcome}`))}`);
+    assert.ok(feeds.length >= 45, `only ${feeds.length} patient-feed messages in the corpus`);
+    assert.deepEqual(
+      feeds.filter((r) => r.outcome !== 'valid').map((r) => `${r.file}#${r.index + 1} ${r.type}: ${r.outcome} ${r.problems[0]?.path ?? ''} ${r.problems[0]?.message ?? ''}`),
+      [],
+    );
   });
 
   test('converting the same corpus message twice gives identical bytes', async () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkChannelFile, ConfigError, loadChannelFile } from '../../src/channel/index.js';
+import { checkChannelFile, loadChannelFile } from '../../src/channel/index.js';
+import { ConfigError } from '../../src/config/index.js';
 import { channelDir, channelFile, writeFile } from './channel-files.js';
 
 /** The single error loading `file` throws; fails the test if it loads. */

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
 import { createTestPki } from '../support/certs.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';

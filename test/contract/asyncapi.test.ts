@@ -16,8 +16,8 @@ import { dirname, join } from 'node:path';
 import { Parser, DiagnosticSeverity, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import type { Kafka } from 'kafkajs';
-import { AUDIT_TOPIC } from '../../src/dlq/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { AUDIT_TOPIC } from '../../src/records/index.js';
+import { freePort } from '../support/net.js';
 import { transformGroupId } from '../../src/transform/index.js';
 import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
@@ -317,7 +317,7 @@ before(async () => {
   };
   // Open: the defaults a deployment starts from, fed every hand-made message. Each file is one
   // message (none is a batch), sent as one frame: one raw record per AA.
-  const everyMessage = ['adt', 'oru', 'orm', 'charset', 'bad'].flatMap((dir) =>
+  const everyMessage = ['adt', 'oru', 'orm', 'financial', 'referral', 'problem', 'charset', 'bad'].flatMap((dir) =>
     readdirSync(join(MESSAGES, dir))
       .filter((f) => f !== 'README.md')
       .sort()

@@ -1,5 +1,5 @@
 /**
- * The ACK contract (ENGINE.md §2) as a sender sees it: real engine, real Kafka, bytes over MLLP.
+ * The ACK contract (the README's table) as a sender sees it: real engine, real Kafka, bytes over MLLP.
  * Every message is written out in the test that sends it; every test runs its own channel, so
  * its topics hold only what that test sent and record counts are exact.
  */
@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { encodeFrame } from '../../src/mllp/index.js';
-import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';
+import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
 import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';

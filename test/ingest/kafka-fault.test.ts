@@ -5,8 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LocalKafka, freePort } from '../../src/kafka/local-broker.js';
-import type { RawEnvelope } from '../../src/ingest/index.js';
+import { LocalKafka } from '../../devtools/local-kafka/index.js';
+import { freePort } from '../support/net.js';
+import type { RawEnvelope } from '../../src/records/index.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 import { readTopic } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

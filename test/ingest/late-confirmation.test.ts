@@ -12,13 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka, Producer, ProducerConfig } from 'kafkajs';
 import { loadChannelFile, type ChannelConfig } from '../../src/channel/index.js';
-import { DedupeMemory, Ingest, type FrameMeta, type IngestResult } from '../../src/ingest/index.js';
+import { DedupeMemory, Ingest, type IngestResult } from '../../src/ingest/index.js';
+import type { FrameContext } from '../../src/mllp/index.js';
 import { ensureTopics, GroupCommitProducer } from '../../src/kafka/index.js';
 import { createLogger, EngineMetrics } from '../../src/ops/index.js';
 import { uniqueChannel } from '../support/engine.js';
 import { testKafka } from '../support/kafka.js';
 
-const META: FrameMeta = { remoteAddress: '127.0.0.1', listener: 'test', receivedAt: new Date(0) };
+const META: FrameContext = { remoteAddress: '127.0.0.1', listener: 'test', receivedAt: new Date(0) };
 const ACK_TIMEOUT_MS = 300;
 
 function adt(controlId: string): Buffer {

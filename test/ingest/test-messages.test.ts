@@ -6,11 +6,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { encodeFrame } from '../../src/mllp/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
-import type { DlqRecord, RawEnvelope } from '../../src/ingest/index.js';
-import { sha256Hex } from '../../src/ingest/index.js';
+import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
+import { sha256Hex } from '../../src/records/index.js';
 import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic } from '../support/kafka.js';
@@ -44,8 +44,9 @@ function messageFiles(dir = DIR, prefix = ''): string[] {
 
 test('test-messages/README.md has exactly one row per message file, and the table is read whole', () => {
   // The tests below are built from the table: a row lost to a formatting slip would silently
-  // drop a case, so the count is pinned here (14 ADT, 1 ORU, 2 ORM/OML, 3 bad, 13 charset).
-  assert.equal(outcomes.length, 33, 'rows in the README table');
+  // drop a case, so the count is pinned here: 57 ADT, 1 ORU, 2 ORM/OML, 5 BAR/DFT, 2 REF,
+  // 2 PPR, 3 bad, 13 charset.
+  assert.equal(outcomes.length, 85, 'rows in the README table');
   assert.deepEqual(outcomes.map((r) => r[0]).sort(), messageFiles().sort(), 'files without a row, or rows without a file');
   for (const row of outcomes) assert.equal(row.length, 4, `row ${row[0]} has file, ACK, DLQ category and why`);
 });
@@ -56,7 +57,7 @@ test('test-messages/charset/README.md has exactly one row per charset file', () 
 });
 
 let te: TestEngine;
-const CHANNEL_TYPES = '\naccept:\n  messageTypes: ["ADT^*", "ORU^R01", "ORM^O01", "OML^O21"]\nack:\n  mode: original\n';
+const CHANNEL_TYPES = '\naccept:\n  messageTypes: ["ADT^*", "ORU^R01", "ORM^O01", "OML^O21", "BAR^*", "DFT^*", "REF^*", "PPR^*"]\nack:\n  mode: original\n';
 
 before(async () => {
   te = await startEngine(`name: ${uniqueChannel('tm')}\nlistener:\n  port: ${await freePort()}${CHANNEL_TYPES}`);

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Client, Message, type Connection } from 'node-hl7-client';
 import { HL7_2_5_1 } from 'node-hl7-client/hl7';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 import { readTopic } from '../support/kafka.js';
 

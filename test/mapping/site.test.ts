@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../../src/channel/index.js';
-import { checkSite, ConfigErrorList, DEFAULT_SITE, loadSite, timezoneProblem } from '../../src/mapping/site.js';
+import { ConfigError, ConfigErrorList } from '../../src/config/index.js';
+import { checkSite, DEFAULT_SITE, loadSite, timezoneProblem } from '../../src/mapping/site.js';
 import { channelDir as tempDir, writeFile } from '../channel/channel-files.js';
 
 // dist/test/mapping/ → repository root.

@@ -12,7 +12,7 @@ import {
   shouldSendAck,
   type AckOutcome,
   type AckRequest,
-} from '../../src/mllp/ack.js';
+} from '../../src/hl7/index.js';
 
 // The inbound message these summaries describe:
 // MSH|^~\&|LAB|HOSP|ENGINE|CENTRAL|20261121083000||ADT^A01^ADT_A01|MSG0001|P|2.5.1

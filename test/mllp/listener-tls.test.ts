@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { MllpListener, type FrameAnswer, type FrameHandler, type ListenerEvents, type ListenerTls } from '../../src/mllp/listener.js';
 import { MllpSender } from '../../src/mllp/sender.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { createTestPki, type CertPair } from '../support/certs.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 

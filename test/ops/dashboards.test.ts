@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { startOpsServer, type OpsServer } from '../../src/ops/index.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

@@ -92,6 +92,7 @@ test('the engine talks to the stack\'s Kafka, serves metrics where Prometheus sc
   const kafka = compose.services['kafka']!;
   assert.equal(kafka.environment?.['KAFKA_PROCESS_ROLES'], 'broker,controller', 'KRaft, no ZooKeeper');
   assert.equal(kafka.environment?.['KAFKA_ADVERTISED_LISTENERS'], 'PLAINTEXT://kafka:9092');
+  assert.match(kafka.image ?? '', /^apache\/kafka:4\.\d+\.\d+$/, 'the 4.x line the development broker and the suite run');
 });
 
 test('the container channel files load cleanly, bind 0.0.0.0, and their ports are the ones compose publishes and the image exposes', () => {
@@ -109,10 +110,10 @@ test('the container channel files load cleanly, bind 0.0.0.0, and their ports ar
   assert.ok(exposed.includes(DEFAULT_METRICS_PORT), 'the metrics port is exposed');
 });
 
-test('the Dockerfile builds on node:20-slim with npm ci, runs as a non-root user and starts the engine', () => {
+test('the Dockerfile builds on node:24-slim (a maintained Node LTS) with npm ci, runs as a non-root user and starts the engine', () => {
   const text = readFileSync(DOCKERFILE, 'utf8');
   const froms = [...text.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
-  assert.ok(froms.length >= 1 && froms.every((f) => f === 'node:20-slim'), `base images: ${froms.join(', ')}`);
+  assert.ok(froms.length >= 1 && froms.every((f) => f === 'node:24-slim'), `base images: ${froms.join(', ')}`);
   assert.match(text, /^RUN npm ci /m);
   assert.match(text, /^RUN npx tsc -p tsconfig\.json$/m);
   const user = /^USER (\S+)$/m.exec(text)?.[1];

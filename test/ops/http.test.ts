@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { Counter, Registry } from 'prom-client';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { Engine } from '../../src/engine/index.js';
 import { createLogger, EngineMetrics, opsAddressFromEnv, startOpsServer, type OpsServer, type Readiness } from '../../src/ops/index.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';

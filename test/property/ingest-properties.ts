@@ -13,7 +13,8 @@ import iconv from 'iconv-lite';
 import { decodeMessage } from '../../src/charset/index.js';
 import { escapeValue, parseMessage, readDelimiters, splitBatch, type Delimiters } from '../../src/hl7/index.js';
 import { DEFAULT_DELIMITERS } from '../../src/hl7/types.js';
-import { buildAck, encodeFrame, MllpFramer, newControlId, type FrameSink } from '../../src/mllp/index.js';
+import { buildAck, newControlId } from '../../src/hl7/index.js';
+import { encodeFrame, MllpFramer, type FrameSink } from '../../src/mllp/index.js';
 
 export interface PropertyOutcome {
   readonly inputs: number;

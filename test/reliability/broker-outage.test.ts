@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { LocalKafka, freePort } from '../../src/kafka/local-broker.js';
+import { LocalKafka } from '../../devtools/local-kafka/index.js';
+import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka } from '../support/kafka.js';
 import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, scenarioPassed, scenarioStarted, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';

@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { encodeFrame } from '../../src/mllp/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readAck } from '../support/mllp-client.js';
 import { adtFor } from '../support/reliability.js';

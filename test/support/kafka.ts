@@ -33,15 +33,20 @@ export async function readTopic(
   topic: string,
   opts: { until: (records: ReadRecord[]) => boolean; timeoutMs?: number; list?: string[] },
 ): Promise<ReadRecord[]> {
+  const records: ReadRecord[] = [];
+  // Nothing to wait for: no consumer. Starting one only to stop it at once races kafkajs' run()
+  // against disconnect(), and a consumer that crashes in that race restarts itself and stays in
+  // its group, keeping the test process alive after its last test.
+  if (opts.until(records)) return records;
   const kafka = testKafka(opts.list);
   const consumer = kafka.consumer({ groupId: `test-reader-${randomUUID()}`, maxBytes: 128 * 1024 * 1024, maxBytesPerPartition: 64 * 1024 * 1024 });
-  const records: ReadRecord[] = [];
+  let started: Promise<void> | undefined;
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, opts.timeoutMs ?? 20_000);
-      void consumer.run({
+      started = consumer.run({
         autoCommit: false,
         eachMessage: async ({ partition, message }) => {
           records.push(toRecord(partition, message));
@@ -51,12 +56,13 @@ export async function readTopic(
           }
         },
       });
-      if (opts.until(records)) {
-        clearTimeout(timer);
-        resolve();
-      }
     });
   } finally {
+    // run() resolves once the consumer has joined (or crashed); a timeout that fired while it was
+    // still joining must not disconnect under it (same race as above). Bounded all the same.
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([started?.catch(() => undefined), new Promise((r) => (bound = setTimeout(r, 30_000)))]);
+    clearTimeout(bound);
     await consumer.disconnect();
   }
   return records;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import { validateBundle } from '../../src/fhir/index.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
 
 const CLI = join(REPO_DIR, 'dist', 'src', 'cli.js');

@@ -12,11 +12,11 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { Kafka, Producer } from 'kafkajs';
 import { loadChannelFile, type ChannelConfig } from '../../src/channel/index.js';
 import { parseMessage, type Hl7Message } from '../../src/hl7/index.js';
-import { ENVELOPE_VERSION, envelopeHeaders, recordKey, sha256Hex, type RawEnvelope } from '../../src/ingest/index.js';
+import { ENVELOPE_VERSION, envelopeHeaders, recordKey, sha256Hex, type RawEnvelope } from '../../src/records/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
 import type { ConversionIssue } from '../../src/mapping/types.js';
 import { createLogger, EngineMetrics, type Logger } from '../../src/ops/index.js';
-import type { ConversionResult } from '../../src/transform/index.js';
+import type { ConversionResult } from '../../src/mapping/index.js';
 import { testKafka } from '../support/kafka.js';
 import { uniqueChannel } from '../support/engine.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../../src/channel/index.js';
-import type { DlqRecord } from '../../src/ingest/index.js';
+import type { DlqRecord } from '../../src/records/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
 import type { EngineMetrics } from '../../src/ops/index.js';

@@ -1,0 +1,245 @@
+/**
+ * Assembles the FHIR transaction Bundle for one message: which resource instances a mapping
+ * yields (from / forEach / when), their identity (business key → deterministic id), their
+ * requests, and the entries for resources converters met (Practitioner, Location, …). The values
+ * come from the evaluator (evaluate.ts), asked per instance scope. Deterministic by construction:
+ * the same message and mapping give the same bytes (ids are UUIDv5 of site|type|business key,
+ * nothing reads the clock or a random source).
+ */
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Hl7Message } from '../hl7/index.js';
+import { deterministicId, uuidUrn } from '../fhir/ids.js';
+import { Evaluator, type BuiltResource, type Scope, type ConvertEnv, type EvalHost } from './evaluate.js';
+import type { MessageMapping, ResourceDef } from './model.js';
+import type { ResourceRef } from './resource-ref.js';
+import type { ConversionIssue } from './types.js';
+
+interface Instance extends BuiltResource {
+  readonly def: ResourceDef;
+  readonly identifierQuery: string | null;
+  resource: Record<string, unknown> | null;
+}
+
+interface Request {
+  readonly method: 'PUT' | 'POST';
+  readonly url: string;
+  readonly ifNoneExist?: string;
+}
+
+/** One message through one mapping: run() once, then read `issues`. */
+export class BundleBuilder implements EvalHost {
+  readonly issues: ConversionIssue[] = [];
+  private readonly entries: BundleEntry[] = [];
+  private readonly all: Instance[] = [];
+  private readonly refEntries = new Set<string>();
+  private readonly usedIds = new Set<string>();
+  private readonly usedQueries = new Set<string>();
+  private readonly messageKey: string;
+  private readonly evaluator: Evaluator;
+
+  constructor(
+    private readonly message: Hl7Message,
+    private readonly mapping: MessageMapping,
+    private readonly env: ConvertEnv,
+  ) {
+    const msh = message.msh();
+    this.messageKey = `${msh.sendingApplication}|${msh.sendingFacility}|${msh.controlId}`;
+    this.evaluator = new Evaluator(message, mapping.groups, env, this, this.issues);
+  }
+
+  run(): Bundle {
+    this.buildAll(this.mapping.resources, this.evaluator.root());
+    this.reportUnmapped();
+    // Identity and map may read the same value (PID-3 for the key and for identifier[]): one
+    // issue per distinct finding.
+    const seen = new Set<string>();
+    const unique = this.issues.filter((i) => {
+      const k = `${i.severity}|${i.code}|${i.location ?? ''}|${i.table ?? ''}|${i.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    this.issues.length = 0;
+    this.issues.push(...unique);
+    return {
+      resourceType: 'Bundle',
+      id: deterministicId(this.env.site.name, 'Bundle', this.messageKey),
+      type: 'transaction',
+      entry: this.entries,
+    };
+  }
+
+  // ---------------------------------------------------------------- EvalHost
+
+  finished(): readonly BuiltResource[] {
+    return this.all.filter((i) => i.resource !== null);
+  }
+
+  /** A Practitioner, Location or Organization a converter produced: one entry per key, then a Reference. */
+  referenceTo(ref: ResourceRef): { reference: string } {
+    const type = ref.resource.resourceType;
+    // Without a system-qualified identifier, a bare id ("1") or a name is not enough to say two
+    // references are the same person or place: the content decides, so different people sent
+    // with the same bare id do not collapse into one resource.
+    const key = ref.identifierQuery ? ref.key : `${ref.key}|${JSON.stringify(ref.resource)}`;
+    const id = cachedId(this.env.site.name, type, key);
+    if (!this.refEntries.has(id)) {
+      this.refEntries.add(id);
+      const resource: Record<string, unknown> = { resourceType: type };
+      const request: Request = ref.identifierQuery
+        ? { method: 'POST', url: type, ifNoneExist: `identifier=${encodeQuery(ref.identifierQuery)}` }
+        : { method: 'PUT', url: `${type}/${id}` };
+      if (request.method === 'PUT') resource['id'] = id;
+      const { resourceType: _t, ...rest } = ref.resource as unknown as Record<string, unknown>;
+      Object.assign(resource, rest);
+      this.entries.push({ fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request });
+    }
+    return { reference: uuidUrn(id) };
+  }
+
+  // ---------------------------------------------------------------- resources
+
+  private buildAll(defs: readonly ResourceDef[], scope: Scope): void {
+    for (const def of defs) {
+      for (const s of this.instanceScopes(def, scope)) {
+        if (def.when && !this.evaluator.holds(def.when, s, def.name)) continue;
+        this.buildOne(def, s, scope);
+      }
+    }
+  }
+
+  /** One scope per instance of `def`: per forEach occurrence, one when `from` is there, else one. */
+  private instanceScopes(def: ResourceDef, scope: Scope): Scope[] {
+    if (def.forEach) return this.evaluator.each(scope, def.forEach);
+    if (def.from) {
+      const found = this.evaluator.first(scope, def.from);
+      return found ? [found] : [];
+    }
+    return [scope];
+  }
+
+  private buildOne(def: ResourceDef, scope: Scope, enclosing: Scope): void {
+    const ordinal = enclosing.lookup(def.name).length + 1;
+    const found = this.identity(def, scope, ordinal);
+    let { key } = found;
+    const { identifierQuery } = found;
+    let id = cachedId(this.env.site.name, def.type, key);
+    if (this.usedIds.has(id)) {
+      // Two instances with the same business key in one message (the same OBX code twice
+      // without a sub-id): a transaction cannot PUT one URL twice, so the later one is told
+      // apart by its position, which is stable for the same message.
+      key = `${key}|#${ordinal}`;
+      id = cachedId(this.env.site.name, def.type, key);
+      this.issues.push({
+        severity: 'warning',
+        code: 'identity-fallback',
+        message: `${def.type} "${def.name}" repeats the business key of an earlier one in this message; told apart by its position (${ordinal})`,
+      });
+    }
+    this.usedIds.add(id);
+    const inst: Instance = { name: def.name, def, id, key, identifierQuery, resource: null };
+    // Registered before its children and its own map, so both can refer to it.
+    if (scope !== enclosing) scope.register(inst);
+    else enclosing.register(inst);
+    this.all.push(inst);
+    const entryIndex = this.entries.length;
+    this.entries.push({}); // keeps parents before children in the bundle
+    this.buildAll(def.children, scope);
+    const body = this.evaluator.object(def.map, scope, def.name);
+    const resource: Record<string, unknown> = { resourceType: def.type };
+    const dupQuery = identifierQuery !== null && this.usedQueries.has(`${def.type}|${identifierQuery}`);
+    if (identifierQuery !== null) this.usedQueries.add(`${def.type}|${identifierQuery}`);
+    const request = this.request(def, id, dupQuery ? null : identifierQuery);
+    if (request.method === 'PUT' && !request.url.includes('?')) resource['id'] = id;
+    Object.assign(resource, body);
+    for (const el of def.required) {
+      if (resource[el] === undefined) {
+        this.issues.push({
+          severity: 'error',
+          code: 'missing-required',
+          message: `${def.type}.${el} is required by FHIR but the message gives nothing for it (mapping ${this.mapping.id}, resource ${def.name})`,
+          location: def.name,
+        });
+      }
+    }
+    inst.resource = resource;
+    this.entries[entryIndex] = { fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request };
+  }
+
+  private identity(def: ResourceDef, scope: Scope, ordinal: number): { key: string; identifierQuery: string | null } {
+    const idDef = def.identity;
+    let identifierQuery: string | null = null;
+    if (idDef.identifier) {
+      for (const v of this.evaluator.values(idDef.identifier, scope, `${def.name}.identity`)) {
+        const ident = v as { system?: string; value?: string } | undefined;
+        if (ident && typeof ident === 'object' && ident.value && ident.system && identifierQuery === null) {
+          identifierQuery = `${ident.system}|${ident.value}`;
+        }
+      }
+    }
+    // A business identifier with a system is the best key: it is what other systems share.
+    if (identifierQuery) return { key: identifierQuery, identifierQuery };
+    if (idDef.key) {
+      const parts = idDef.key.map((e) => this.evaluator.texts(e, scope, `${def.name}.identity`).join('~'));
+      if (parts.some((p) => p !== '')) return { key: parts.join('|'), identifierQuery };
+    }
+    this.issues.push({
+      severity: 'information',
+      code: 'identity-fallback',
+      message: `${def.type} "${def.name}" has no business identifier here; its id is derived from the message control id`,
+    });
+    return { key: `${this.messageKey}|${def.name}|${ordinal}`, identifierQuery: null };
+  }
+
+  private request(def: ResourceDef, id: string, query: string | null): Request {
+    const mode = def.identity.request;
+    const q = query ? `identifier=${encodeQuery(query)}` : null;
+    if (mode === 'conditional' && q) return { method: 'PUT', url: `${def.type}?${q}` };
+    if (mode === 'create-if-absent' && q) return { method: 'POST', url: def.type, ifNoneExist: q };
+    return { method: 'PUT', url: `${def.type}/${id}` };
+  }
+
+  private reportUnmapped(): void {
+    const read = this.evaluator.read;
+    const seen = new Set<string>();
+    this.message.segmentIds().forEach((id, i) => {
+      if (read.has(i) || this.mapping.ignore.includes(id) || seen.has(id)) return;
+      seen.add(id);
+      this.issues.push({
+        severity: 'information',
+        code: 'unmapped-segment',
+        message: `segment ${id} is not used by mapping ${this.mapping.id}`,
+        location: id,
+      });
+    });
+  }
+}
+
+/**
+ * UUIDv5 is a SHA-1 per id; the same practitioners, locations and organisations recur in every
+ * message of a feed, so their ids are remembered (bounded: the oldest half is dropped when full).
+ */
+const ID_CACHE = new Map<string, string>();
+const ID_CACHE_MAX = 20_000;
+function cachedId(site: string, type: string, key: string): string {
+  const k = `${site}|${type}|${key}`;
+  let id = ID_CACHE.get(k);
+  if (id === undefined) {
+    id = deterministicId(site, type, key);
+    if (ID_CACHE.size >= ID_CACHE_MAX) {
+      let drop = ID_CACHE_MAX / 2;
+      for (const old of ID_CACHE.keys()) {
+        ID_CACHE.delete(old);
+        if (--drop === 0) break;
+      }
+    }
+    ID_CACHE.set(k, id);
+  }
+  return id;
+}
+
+function encodeQuery(systemValue: string): string {
+  const bar = systemValue.indexOf('|');
+  if (bar < 0) return encodeURIComponent(systemValue);
+  return `${encodeURIComponent(systemValue.slice(0, bar))}|${encodeURIComponent(systemValue.slice(bar + 1))}`;
+}
