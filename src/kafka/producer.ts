@@ -53,7 +53,9 @@ export interface GroupCommitOptions {
 type PartitionMeta = PartitionerArgs['partitionMetadata'];
 
 export class GroupCommitProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
+  /** Set by a failed produce request: the next request goes through a new producer. */
+  private renew = false;
   private readonly kafka: Kafka;
   private readonly queue: Pending[] = [];
   private inFlight = false;
@@ -70,7 +72,11 @@ export class GroupCommitProducer {
     this.maxBatchRecords = opts.maxBatchRecords ?? 2000;
     this.maxBatchBytes = opts.maxBatchBytes ?? 8 * 1024 * 1024;
     this.onBatch = opts.onBatch;
-    this.producer = kafka.producer({
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       // Records carry an explicit partition from the same (Java-compatible) partitioner; naming
@@ -79,6 +85,29 @@ export class GroupCommitProducer {
       allowAutoTopicCreation: false,
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     });
+  }
+
+  /**
+   * Kafka's idempotence check compares sequence ranges only. After a produce request that
+   * failed, kafkajs can be behind the broker (the broker appended the request but its answer was
+   * lost, and kafkajs rolled the sequence back), and its next request with the same range is
+   * then acknowledged as a retry of the lost one without being written: an AA for bytes Kafka
+   * does not hold (seen in the broker-outage test). A new producer has a new producer id and
+   * starts its sequences afresh, so nothing it sends can be taken for the old one's. The old one
+   * is let go without waiting: its broker may be the one that is down.
+   */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    void old.disconnect().catch(() => undefined);
+    try {
+      await this.producer.connect();
+    } catch (err) {
+      // Still unreachable: this one goes too, and the next request tries a new one again.
+      void this.producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.renew = false;
   }
 
   async connect(): Promise<void> {
@@ -201,6 +230,7 @@ export class GroupCommitProducer {
     }
     const started = process.hrtime.bigint();
     try {
+      if (this.renew) await this.renewProducer();
       const res = await this.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
@@ -222,6 +252,7 @@ export class GroupCommitProducer {
         p.resolve({ topic: p.record.topic, partition: partition ?? -1, offset });
       });
     } catch (err) {
+      this.renew = true;
       this.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9, false);
       const e = err instanceof Error ? err : new Error(String(err));
       for (const p of batch) p.reject(e);
