@@ -1,11 +1,17 @@
 #!/usr/bin/env node
 // Writes RELIABILITY.md from the figures the reliability and property tests leave in
 // dist/reliability-figures/*.json (one file per test file, see test/support/reliability.ts).
-// scripts/run-tests.mjs calls it after every run that produced figures:
-//   node scripts/reliability-report.mjs --exit-code N --since ISO-TIME [--partial]
-// Files older than --since belong to an earlier run and are ignored. RELIABILITY.md is rewritten
-// only when every scenario reported in this run (a filtered run prints its figures instead),
-// unless --partial is given.
+// scripts/run-tests.mjs calls it after every full run and every filtered run that produced figures:
+//   node scripts/reliability-report.mjs --exit-code N --since ISO-TIME [--full] [--partial]
+//       [--figures DIR] [--out FILE]   (defaults dist/reliability-figures and RELIABILITY.md)
+// Files older than --since belong to an earlier run and are ignored. Each file says how far its
+// scenario got (see scenarioStarted/recordFigures/scenarioPassed in test/support/reliability.ts):
+// a scenario is PASSED only when its test got past its last assertion; one that failed before or
+// after recording its figures, or that has no figures from this run, is FAILED.
+// --full (a run of the whole suite) always rewrites RELIABILITY.md, so a failure replaces an
+// older green report, and exits 1 when a scenario did not pass although the test run says it did.
+// A filtered run rewrites it only when every scenario reported (or with --partial), and
+// otherwise prints its figures.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, platform, release, arch } from 'node:os';
@@ -13,12 +19,18 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const root = new URL('..', import.meta.url).pathname;
-const dir = join(root, 'dist', 'reliability-figures');
-const out = join(root, 'RELIABILITY.md');
-
 const { values } = parseArgs({
-  options: { 'exit-code': { type: 'string' }, since: { type: 'string' }, partial: { type: 'boolean', default: false } },
+  options: {
+    'exit-code': { type: 'string' },
+    since: { type: 'string' },
+    full: { type: 'boolean', default: false },
+    partial: { type: 'boolean', default: false },
+    figures: { type: 'string', default: join(root, 'dist', 'reliability-figures') },
+    out: { type: 'string', default: join(root, 'RELIABILITY.md') },
+  },
 });
+const dir = values.figures;
+const out = values.out;
 
 /** The scenarios of issue 4's "prove zero loss" list, in its order, with how each is measured. */
 const SCENARIOS = [
@@ -66,16 +78,27 @@ const SCENARIOS = [
   },
 ];
 
-if (!existsSync(dir)) process.exit(0);
+const full = values.full;
+if (!existsSync(dir) && !full) process.exit(0);
 const since = values.since ? Date.parse(values.since) : 0;
-const figures = readdirSync(dir)
+const figures = (existsSync(dir) ? readdirSync(dir) : [])
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')))
   .filter((f) => Date.parse(f.at) >= since);
-if (figures.length === 0) process.exit(0);
+if (figures.length === 0 && !full) process.exit(0);
 
 const byScenario = new Map(SCENARIOS.map((s) => [s.key, figures.filter((f) => f.scenario === s.key)]));
 const missing = SCENARIOS.filter((s) => byScenario.get(s.key).length === 0).map((s) => s.key);
+
+/** PASSED, FAILED (with why) or, in a filtered run, not run. */
+function statusOf(list) {
+  if (list.length === 0) return full ? 'FAILED: no figures from this run (the test did not run or did not start)' : 'not run';
+  if (list.some((f) => f.outcome === 'started')) return 'FAILED before recording its figures';
+  if (list.some((f) => f.outcome !== 'passed')) return 'FAILED after recording the figures below';
+  return 'PASSED';
+}
+const statuses = new Map(SCENARIOS.map((s) => [s.key, statusOf(byScenario.get(s.key))]));
+const failedScenarios = SCENARIOS.filter((s) => statuses.get(s.key).startsWith('FAILED')).map((s) => s.key);
 
 const sum = (list, field) => list.reduce((n, f) => n + (typeof f[field] === 'number' ? f[field] : 0), 0);
 const has = (list, field) => list.some((f) => typeof f[field] === 'number');
@@ -105,7 +128,7 @@ const commit = git('rev-parse', 'HEAD') || 'unknown';
 const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
 const cpu = cpus();
 const machine = `${cpu.length} × ${cpu[0]?.model?.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, ${platform()} ${release()} ${arch()}, Node ${process.version}`;
-const when = new Date(Math.max(...figures.map((f) => Date.parse(f.at)))).toISOString();
+const when = new Date(figures.length > 0 ? Math.max(...figures.map((f) => Date.parse(f.at))) : Date.now()).toISOString();
 
 const lines = [];
 lines.push('# Reliability: proof of zero loss under faults');
@@ -116,7 +139,8 @@ lines.push(`- Date: ${when}`);
 lines.push(`- Machine: ${machine}`);
 lines.push(`- Commit: ${commit}${dirty ? ' (with uncommitted changes)' : ''}`);
 lines.push(`- Test run: ${exitCode === null ? 'exit code not given' : exitCode === 0 ? 'passed (exit code 0)' : `FAILED (exit code ${exitCode})`}`);
-if (missing.length > 0) lines.push(`- Partial: no figures from this run for ${missing.join(', ')}`);
+if (failedScenarios.length > 0) lines.push(`- **FAILED scenarios: ${failedScenarios.join(', ')}** (their figures, where any, do not prove zero loss)`);
+else if (missing.length > 0) lines.push(`- Partial: no figures from this run for ${missing.join(', ')}`);
 lines.push('');
 lines.push('## Summary');
 lines.push('');
@@ -130,17 +154,19 @@ lines.push(`| **Duplicates downstream** (one message or resource id with two dif
 lines.push(`| Faults injected | ${totals.faults} |`);
 lines.push(`| Inputs fuzzed | ${totals.inputsFuzzed} |`);
 lines.push('');
-lines.push('| Scenario | Sent | AA\'d | In raw | Downstream | Lost | Duplicates downstream | Faults injected | Inputs fuzzed |');
-lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+lines.push('| Scenario | Status | Sent | AA\'d | In raw | Downstream | Lost | Duplicates downstream | Faults injected | Inputs fuzzed |');
+lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const s of SCENARIOS) {
   const list = byScenario.get(s.key);
+  const status = statuses.get(s.key);
+  const shown = status.startsWith('FAILED') ? `**${status}**` : status;
   if (list.length === 0) {
-    lines.push(`| ${s.name} | not run | | | | | | | |`);
+    lines.push(`| ${s.name} | ${shown} | | | | | | | | |`);
     continue;
   }
   const f = list.reduce((n, x) => n + faults(x), 0);
   lines.push(
-    `| ${s.name} | ${cell(list, 'sent')} | ${cell(list, 'acked')} | ${cell(list, 'foundRaw')} | ${cell(list, 'foundDownstream')} | ${cell(list, 'lost')} | ${cell(list, 'duplicatesDownstream')} | ${f || '—'} | ${cell(list, 'inputsFuzzed')} |`,
+    `| ${s.name} | ${shown} | ${cell(list, 'sent')} | ${cell(list, 'acked')} | ${cell(list, 'foundRaw')} | ${cell(list, 'foundDownstream')} | ${cell(list, 'lost')} | ${cell(list, 'duplicatesDownstream')} | ${f || '—'} | ${cell(list, 'inputsFuzzed')} |`,
   );
 }
 lines.push('');
@@ -152,6 +178,8 @@ for (const s of SCENARIOS) {
   lines.push('');
   lines.push(s.how);
   lines.push('');
+  lines.push(`Status: ${statuses.get(s.key).startsWith('FAILED') ? `**${statuses.get(s.key)}**` : statuses.get(s.key)}`);
+  lines.push('');
   const list = byScenario.get(s.key);
   if (list.length === 0) {
     lines.push('No figures from this run.');
@@ -159,6 +187,11 @@ for (const s of SCENARIOS) {
     continue;
   }
   for (const f of list) {
+    if (f.outcome === 'started') {
+      lines.push(`**${f.title}**: failed before its figures were recorded.`);
+      lines.push('');
+      continue;
+    }
     lines.push(`**${f.title}**`);
     lines.push('');
     lines.push('| Figure | Value |');
@@ -181,9 +214,10 @@ for (const s of SCENARIOS) {
 }
 
 const text = lines.join('\n');
-if (missing.length > 0 && !values.partial) {
+if (!full && missing.length > 0 && !values.partial) {
   process.stdout.write(
-    `# reliability figures from this run (RELIABILITY.md not rewritten; no figures for ${missing.join(', ')}): ` +
+    `# reliability figures from this run (RELIABILITY.md not rewritten; no figures for ${missing.join(', ')}` +
+      `${failedScenarios.length > 0 ? `; FAILED: ${failedScenarios.join(', ')}` : ''}): ` +
       `sent ${totals.sent}, AA'd ${totals.acked}, downstream ${totals.foundDownstream}, lost ${totals.lost}, ` +
       `duplicates downstream ${totals.duplicatesDownstream}, faults ${totals.faults}, inputs fuzzed ${totals.inputsFuzzed}\n`,
   );
@@ -191,6 +225,10 @@ if (missing.length > 0 && !values.partial) {
 }
 writeFileSync(out, text);
 process.stdout.write(
-  `# RELIABILITY.md written: sent ${totals.sent}, AA'd ${totals.acked}, downstream ${totals.foundDownstream}, lost ${totals.lost}, ` +
+  `# RELIABILITY.md written${failedScenarios.length > 0 ? ` (FAILED: ${failedScenarios.join(', ')})` : ''}: sent ${totals.sent}, AA'd ${totals.acked}, downstream ${totals.foundDownstream}, lost ${totals.lost}, ` +
     `duplicates downstream ${totals.duplicatesDownstream}, faults ${totals.faults}, inputs fuzzed ${totals.inputsFuzzed}\n`,
 );
+if (full && failedScenarios.length > 0 && exitCode === 0) {
+  console.error(`# the test run passed, yet reliability scenarios ${failedScenarios.join(', ')} did not: failing the run`);
+  process.exit(1);
+}

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Scores the engine's FHIR output against independent converters (ReportStream, Google, the IG
-// samples): every pair in ../shared/corpus/pairs.tsv ("expected<TAB>input") is converted with the
-// engine, the actual bundles are written to a temporary folder, and
-// ../shared/tools/fhir-facts.mjs batch compares them fact by fact. Prints recall per fact kind and
-// overall; --json prints the same as one JSON object for tests and CI.
+// samples): every pair in the corpus's pairs.tsv ("expected<TAB>input") is converted with the
+// engine, the actual bundles are written to a temporary folder, and the facts tool
+// (fhir-facts.mjs batch) compares them fact by fact. Prints recall per fact kind and overall;
+// --json prints the same as one JSON object for tests and CI.
+//
+// Where the corpus and the tool are: $HL7_CORPUS (default ../shared/corpus beside the repository)
+// and $HL7_FACTS_TOOL (default tools/fhir-facts.mjs beside the corpus folder).
 //
 //   node scripts/score-corpus.mjs [--json] [--mappings DIR] [--site NAME] [--keep DIR] [--examples]
 //   node scripts/score-corpus.mjs --self-check [--json]   expected scored against itself (recall 1.0):
@@ -12,13 +15,13 @@
 // Needs a build (npx tsc -p .). Reads the corpus in place; never copies it into the repository.
 import { readFileSync, writeFileSync, mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CORPUS = resolve(ROOT, '..', 'shared', 'corpus');
-const FACTS_TOOL = resolve(ROOT, '..', 'shared', 'tools', 'fhir-facts.mjs');
+const CORPUS = resolve(ROOT, process.env.HL7_CORPUS ?? '../shared/corpus');
+const FACTS_TOOL = resolve(ROOT, process.env.HL7_FACTS_TOOL ?? join(dirname(CORPUS), 'tools', 'fhir-facts.mjs'));
 
 /** pairs.tsv rows as absolute paths; the header row and blank lines are skipped. */
 export function readPairs(file = join(CORPUS, 'pairs.tsv')) {

@@ -97,11 +97,27 @@ function headerOnly(text: string): { msh: MshSummary | null; delimiters: Delimit
   return { msh: p.ok ? p.message.msh() : null, delimiters };
 }
 
+/** What `promise` settles to within `ms`, or 'timeout'. */
+async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, ms))));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class Ingest {
   private channel: ChannelConfig;
   private deps: IngestDeps;
-  /** Raw records handed to Kafka and not yet confirmed, by dedupe key. */
-  private readonly storing = new Map<string, Promise<StoredAt>>();
+  /**
+   * Raw records handed to Kafka whose fate is not known yet, by dedupe key: each settles with
+   * where Kafka stored it, or null once it is certain it will not land. An entry outlives the
+   * ACK timeout of its message, so a resend during a late write waits for that write instead of
+   * storing a second copy.
+   */
+  private readonly storing = new Map<string, Promise<StoredAt | null>>();
 
   constructor(channel: ChannelConfig, deps: IngestDeps) {
     this.channel = channel;
@@ -217,35 +233,37 @@ export class Ingest {
     const sender = `${msh.sendingApplication}|${msh.sendingFacility}`;
     const dkey = dedupeKey(this.channel.name, sender, msh.controlId, env.rawSha256);
     const dedupeOn = this.channel.dedupe.windowSeconds > 0;
-    const storing = dedupeOn ? this.storing.get(dkey) : undefined;
-    if (storing || (dedupeOn && this.deps.dedupe.has(dkey))) {
-      // A resend of a copy Kafka has not confirmed yet (the sender gave up waiting and came back
-      // on another connection) shares that copy's fate instead of being stored a second time.
-      if (storing) {
-        try {
-          await storing;
-        } catch (err) {
-          return this.answer(this.storageUnavailable(err), msh, message.delimiters, ackCharset);
-        }
-      }
-      this.deps.metrics.duplicates.inc({ channel: this.channel.name });
-      return this.answer({ outcome: 'accepted', result: 'duplicate' }, msh, message.delimiters, ackCharset);
+    // A resend of a copy Kafka has not confirmed yet (the sender gave up waiting and came back,
+    // maybe on another connection) shares that copy's fate instead of being stored a second
+    // time, within its own ACK timeout. When that copy will never land, the resend is stored.
+    const deadline = Date.now() + this.channel.ack.timeoutMs;
+    for (let storing = dedupeOn ? this.storing.get(dkey) : undefined; storing; storing = this.storing.get(dkey)) {
+      const landed = await settledWithin(storing, deadline - Date.now());
+      if (landed === 'timeout') return this.answer(this.storageUnavailable(new PublishTimeoutError(this.channel.ack.timeoutMs)), msh, message.delimiters, ackCharset);
+      if (landed !== null) return this.duplicate(msh, message.delimiters, ackCharset);
+      if (this.storing.get(dkey) === storing) break; // settled null and not yet removed
     }
+    if (dedupeOn && this.deps.dedupe.has(dkey)) return this.duplicate(msh, message.delimiters, ackCharset);
     const key = recordKey(msh, message.get('PID-3[1].1') || undefined, message.get('PID-3[1].4.1') || undefined);
     // Remember the message whenever Kafka confirms it, even after we gave up waiting and
     // answered AE: the sender's resend is then recognised instead of stored twice.
+    let settle: (at: StoredAt | null) => void = () => undefined;
+    const landing = new Promise<StoredAt | null>((resolve) => (settle = resolve));
     const publish = this.deps.producer.publish(
       { topic: this.channel.topics.raw, key, value: JSON.stringify(env), headers: envelopeHeaders(env, { [HEADERS.dedupe]: dkey }) },
       this.channel.ack.timeoutMs,
-      () => this.deps.dedupe.remember(dkey),
+      (at) => {
+        this.deps.dedupe.remember(dkey);
+        settle(at);
+      },
+      () => settle(null),
     );
     if (dedupeOn) {
-      this.storing.set(dkey, publish);
-      // Registered after remember(), so the key is always in one of the two places until settled.
-      const settled = (): void => {
-        if (this.storing.get(dkey) === publish) this.storing.delete(dkey);
-      };
-      publish.then(settled, settled);
+      this.storing.set(dkey, landing);
+      // Settled after remember(), so the key is always in one of the two places once stored.
+      void landing.then(() => {
+        if (this.storing.get(dkey) === landing) this.storing.delete(dkey);
+      });
     }
     try {
       const stored = await publish;
@@ -253,6 +271,11 @@ export class Ingest {
     } catch (err) {
       return this.answer(this.storageUnavailable(err), msh, message.delimiters, ackCharset);
     }
+  }
+
+  private duplicate(msh: MshSummary, delimiters: Delimiters, charset: string): IngestResult {
+    this.deps.metrics.duplicates.inc({ channel: this.channel.name });
+    return this.answer({ outcome: 'accepted', result: 'duplicate' }, msh, delimiters, charset);
   }
 
   private storageUnavailable(err: unknown): MessageVerdict {

@@ -41,18 +41,31 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.partitions,
-          configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }],
-        })),
-      });
+      const deadline = Date.now() + 30_000;
+      // A busy broker can answer the leader check that follows the creation with "does not host
+      // this topic-partition" (retriable) although the topic was created: try again with the
+      // topics still missing, until none is.
+      for (let toCreate = missing; toCreate.length > 0; ) {
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: toCreate.map((t) => ({
+              topic: t.topic,
+              numPartitions: t.partitions,
+              configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024 * 1024) }],
+            })),
+          });
+          break;
+        } catch (err) {
+          if (!isRetriable(err) || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+          const now = new Set(await admin.listTopics());
+          toCreate = toCreate.filter((t) => !now.has(t.topic));
+        }
+      }
       // A topic just created can still answer "not the leader" or "does not host this
       // partition" for a moment after its leaders are elected: wait until every partition of
       // every new topic serves offsets, so the start that follows never trips on it.
-      const deadline = Date.now() + 30_000;
       for (const t of missing) {
         for (;;) {
           try {
@@ -69,4 +82,9 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
   } finally {
     await admin.disconnect();
   }
+}
+
+/** kafkajs marks errors a retry can cure (leader elections, topics still being set up). */
+function isRetriable(err: unknown): boolean {
+  return err instanceof Error && (err as Error & { retriable?: boolean }).retriable === true;
 }

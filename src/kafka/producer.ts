@@ -36,6 +36,8 @@ interface Pending {
   readonly bytes: number;
   readonly resolve: (at: StoredAt) => void;
   readonly reject: (err: Error) => void;
+  /** Taken off the queue unsent after its timeout: it will never be stored. */
+  readonly dropped: () => void;
   abandoned: boolean;
 }
 
@@ -51,7 +53,9 @@ export interface GroupCommitOptions {
 type PartitionMeta = PartitionerArgs['partitionMetadata'];
 
 export class GroupCommitProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
+  /** Set by a failed produce request: the next request goes through a new producer. */
+  private renew = false;
   private readonly kafka: Kafka;
   private readonly queue: Pending[] = [];
   private inFlight = false;
@@ -68,7 +72,11 @@ export class GroupCommitProducer {
     this.maxBatchRecords = opts.maxBatchRecords ?? 2000;
     this.maxBatchBytes = opts.maxBatchBytes ?? 8 * 1024 * 1024;
     this.onBatch = opts.onBatch;
-    this.producer = kafka.producer({
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       // Records carry an explicit partition from the same (Java-compatible) partitioner; naming
@@ -77,6 +85,29 @@ export class GroupCommitProducer {
       allowAutoTopicCreation: false,
       retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
     });
+  }
+
+  /**
+   * Kafka's idempotence check compares sequence ranges only. After a produce request that
+   * failed, kafkajs can be behind the broker (the broker appended the request but its answer was
+   * lost, and kafkajs rolled the sequence back), and its next request with the same range is
+   * then acknowledged as a retry of the lost one without being written: an AA for bytes Kafka
+   * does not hold (seen in the broker-outage test). A new producer has a new producer id and
+   * starts its sequences afresh, so nothing it sends can be taken for the old one's. The old one
+   * is let go without waiting: its broker may be the one that is down.
+   */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    void old.disconnect().catch(() => undefined);
+    try {
+      await this.producer.connect();
+    } catch (err) {
+      // Still unreachable: this one goes too, and the next request tries a new one again.
+      void this.producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+    this.renew = false;
   }
 
   async connect(): Promise<void> {
@@ -100,10 +131,15 @@ export class GroupCommitProducer {
   /**
    * Resolves once Kafka has the record (acks=all); rejects on failure or after `timeoutMs`.
    * `onStored` runs whenever Kafka does acknowledge the record, even after the timeout already
-   * rejected the promise: a record sent just before the timeout may still land.
+   * rejected the promise: a record sent just before the timeout may still land. `onNotStored`
+   * runs instead once it is certain the record will not land from this call (dropped from the
+   * queue after its timeout, or the write failed): exactly one of the two runs, eventually.
    */
-  publish(record: OutRecord, timeoutMs: number, onStored?: (at: StoredAt) => void): Promise<StoredAt> {
-    if (this.closed) return Promise.reject(new Error('producer is closed'));
+  publish(record: OutRecord, timeoutMs: number, onStored?: (at: StoredAt) => void, onNotStored?: () => void): Promise<StoredAt> {
+    if (this.closed) {
+      onNotStored?.();
+      return Promise.reject(new Error('producer is closed'));
+    }
     return new Promise<StoredAt>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const entry: Pending = {
@@ -116,13 +152,15 @@ export class GroupCommitProducer {
         },
         reject: (err) => {
           if (timer) clearTimeout(timer);
+          onNotStored?.();
           reject(err);
         },
+        dropped: () => onNotStored?.(),
         abandoned: false,
       };
       timer = setTimeout(() => {
-        // Still queued: drop it, the sender will resend after its AE. Already sent: it may still
-        // land, which the duplicate memory absorbs when the sender resends.
+        // Still queued: dropped by flush(), the sender will resend after its AE. Already sent: it
+        // may still land, which the duplicate memory absorbs when the sender resends.
         entry.abandoned = true;
         reject(new PublishTimeoutError(timeoutMs));
       }, timeoutMs);
@@ -157,6 +195,7 @@ export class GroupCommitProducer {
       const next = this.queue[0]!;
       if (next.abandoned) {
         this.queue.shift();
+        next.dropped();
         continue;
       }
       if (batch.length > 0 && bytes + next.bytes > this.maxBatchBytes) break;
@@ -191,6 +230,7 @@ export class GroupCommitProducer {
     }
     const started = process.hrtime.bigint();
     try {
+      if (this.renew) await this.renewProducer();
       const res = await this.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
@@ -212,6 +252,7 @@ export class GroupCommitProducer {
         p.resolve({ topic: p.record.topic, partition: partition ?? -1, offset });
       });
     } catch (err) {
+      this.renew = true;
       this.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9, false);
       const e = err instanceof Error ? err : new Error(String(err));
       for (const p of batch) p.reject(e);

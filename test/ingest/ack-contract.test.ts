@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freePort } from '../support/net.js';
 import { encodeFrame } from '../../src/mllp/index.js';
 import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

@@ -4,14 +4,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../support/net.js';
 import { encodeFrame } from '../../src/mllp/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
 import { sha256Hex } from '../../src/records/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
@@ -33,8 +33,31 @@ function tableRows(readme: string): string[][] {
 const outcomes = tableRows(join(DIR, 'README.md'));
 const charsetRows = new Map(tableRows(join(DIR, 'charset', 'README.md')).map((r) => [`charset/${r[0]}`, r]));
 
+/** Every message file under test-messages/ (the READMEs and the golden outputs left out). */
+function messageFiles(dir = DIR, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((e) => {
+    const rel = prefix === '' ? e.name : `${prefix}/${e.name}`;
+    if (e.isDirectory()) return rel === 'expected' ? [] : messageFiles(dir, rel);
+    return e.name === 'README.md' ? [] : [rel];
+  });
+}
+
+test('test-messages/README.md has exactly one row per message file, and the table is read whole', () => {
+  // The tests below are built from the table: a row lost to a formatting slip would silently
+  // drop a case, so the count is pinned here: 57 ADT, 1 ORU, 2 ORM/OML, 5 BAR/DFT, 2 REF,
+  // 2 PPR, 3 bad, 13 charset.
+  assert.equal(outcomes.length, 85, 'rows in the README table');
+  assert.deepEqual(outcomes.map((r) => r[0]).sort(), messageFiles().sort(), 'files without a row, or rows without a file');
+  for (const row of outcomes) assert.equal(row.length, 4, `row ${row[0]} has file, ACK, DLQ category and why`);
+});
+
+test('test-messages/charset/README.md has exactly one row per charset file', () => {
+  assert.equal(charsetRows.size, 13, 'rows in the charset README table');
+  assert.deepEqual([...charsetRows.keys()].sort(), messageFiles().filter((f) => f.startsWith('charset/')).sort());
+});
+
 let te: TestEngine;
-const CHANNEL_TYPES = '\naccept:\n  messageTypes: ["ADT^*", "ORU^R01", "ORM^O01", "OML^O21"]\nack:\n  mode: original\n';
+const CHANNEL_TYPES = '\naccept:\n  messageTypes: ["ADT^*", "ORU^R01", "ORM^O01", "OML^O21", "BAR^*", "DFT^*", "REF^*", "PPR^*"]\nack:\n  mode: original\n';
 
 before(async () => {
   te = await startEngine(`name: ${uniqueChannel('tm')}\nlistener:\n  port: ${await freePort()}${CHANNEL_TYPES}`);

@@ -1,7 +1,7 @@
 /**
  * Interop: node-hl7-client 3.2.0, a third-party MLLP sender, against the real engine and Kafka.
  *
- * The client has known defects (see /work/shared/research/node-hl7-evaluation.md); the test
+ * The client has known defects (listed below); the test
  * works around them rather than the engine bending to them:
  * - sendMessage() resolves when the bytes are written, not when the ACK arrives, and nothing ties
  *   an ACK to its message: the test waits for each ACK itself (bounded) and matches MSA-2.

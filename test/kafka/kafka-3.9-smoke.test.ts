@@ -15,7 +15,7 @@ import { LocalKafka } from '../../devtools/local-kafka/index.js';
 import { validateBundle } from '../../src/fhir/index.js';
 import type { RawEnvelope, StoredDeadLetter } from '../../src/records/index.js';
 import { runReplay } from '../../src/replay/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { loadMappingSet, convertMessage } from '../../src/mapping/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 
 const set = loadMappingSet(join(REPO_DIR, 'mappings/default'), 'general-hospital');
 const MRN = 'https%3A%2F%2Ffhir.general-hospital.example.org%2Fsid%2Fmrn';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { loadMappingSet, convertMessage } from '../../src/mapping/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { validateBundle } from '../../src/fhir/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 
 const set = loadMappingSet(join(REPO_DIR, 'mappings/default'));
 

@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ConfigErrorList } from '../../src/config/index.js';
@@ -9,18 +7,11 @@ import { DEFAULT_SITE, loadSite } from '../../src/mapping/site.js';
 import { checkTables, loadTables, type CodeTables } from '../../src/mapping/tables.js';
 import type { ConversionIssue, ConverterContext, SiteConfig } from '../../src/mapping/types.js';
 import { channelDir as tempDir, writeFile } from '../channel/channel-files.js';
+import { REQUIRED_TABLES as REQUIRED, SEX_TABLE } from './table-fixtures.js';
 
 // dist/test/mapping/ → repository root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TABLES = join(ROOT, 'mappings/default/tables');
-const GENERATOR = join(ROOT, 'scripts/generate-tables.mjs');
-const IG_SHEETS = join(ROOT, '../shared/ig-mappings/codesystems');
-
-/** The tables issue 3 names, by the id a mapping uses. */
-const REQUIRED = [
-  'hl7-0001', 'hl7-0002', 'hl7-0004-class', 'hl7-0004-status', 'hl7-0005', 'hl7-0006', 'hl7-0007',
-  'hl7-0063', 'hl7-0078', 'hl7-0085', 'hl7-0119', 'hl7-0123', 'hl7-0189', 'hl7-0203', 'hl7-0301',
-];
 
 /** A converter context that records issues; `location` as a converter would pass it. */
 function context(tables: CodeTables, location = 'PID-8', site: SiteConfig = DEFAULT_SITE): { ctx: ConverterContext; issues: ConversionIssue[] } {
@@ -46,18 +37,6 @@ function loadErrors(dir: string, site: SiteConfig = DEFAULT_SITE): readonly Conf
   }
   assert.fail('the tables loaded although one is invalid');
 }
-
-const SEX_TABLE = `
-id: hl7-0001
-title: Administrative Sex
-source: { table: HL70001, system: http://terminology.hl7.org/CodeSystem/v2-0001 }
-target: { system: http://hl7.org/fhir/administrative-gender }
-unmapped: { use: unknown, issue: warning }
-map:
-  F: { code: female, display: Female }
-  M: male
-  U: { code: unknown, display: Unknown }
-`;
 
 function sexTables(t: import('node:test').TestContext, site: SiteConfig = DEFAULT_SITE): CodeTables {
   const dir = tempDir(t);
@@ -116,33 +95,6 @@ test('IG rows with no FHIR code are not in the shipped tables, so they take the 
     unmapped: true,
   });
   assert.equal(issues.length, 1);
-});
-
-test('the generator seeds every required table from the IG sheets, and its output loads', (t) => {
-  assert.ok(existsSync(IG_SHEETS), `IG sheets expected at ${IG_SHEETS}`);
-  const out = tempDir(t);
-  execFileSync(process.execPath, [GENERATOR, '--ig', IG_SHEETS, '--out', out], { stdio: 'pipe' });
-  const written = readdirSync(out).filter((f) => f.endsWith('.yaml'));
-  for (const id of REQUIRED) assert.ok(written.includes(`${id}.yaml`), `generator did not write ${id}.yaml`);
-  const tables = loadTables(out, DEFAULT_SITE);
-  assert.equal(tables.ids().length, written.length);
-  // A pair read from the sheet whose display sits in the unnamed column after the FHIR code.
-  assert.deepEqual(tables.get('hl7-0004-class')?.entries.get('E'), {
-    code: 'EMER',
-    system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode',
-    display: 'emergency',
-    unmapped: false,
-  });
-});
-
-test('the generator leaves an existing table alone unless told --force', (t) => {
-  const out = tempDir(t);
-  const edited = writeFile(out, 'hl7-0001.yaml', SEX_TABLE);
-  const log = execFileSync(process.execPath, [GENERATOR, '--ig', IG_SHEETS, '--out', out], { encoding: 'utf8' });
-  assert.match(log, /1 existing kept/);
-  const tables = loadTables(out, DEFAULT_SITE);
-  assert.equal(tables.get('hl7-0001')?.file, edited);
-  assert.equal(tables.get('hl7-0001')?.entries.has('A'), false, 'the analyst\'s version, without the IG\'s A row, is kept');
 });
 
 // ---------------------------------------------------------------- lookups

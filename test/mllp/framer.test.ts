@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { MllpFramer, encodeFrame, type FrameSink } from '../../src/mllp/framer.js';
 
@@ -8,8 +7,6 @@ import { MllpFramer, encodeFrame, type FrameSink } from '../../src/mllp/framer.j
 const VT = '\x0b';
 const FS = '\x1c';
 const CR = '\r';
-
-const corpus = new URL('../../../../shared/corpus/', import.meta.url);
 
 interface Recorded {
   frames: string[]; // latin1, so every byte maps to one character
@@ -152,9 +149,15 @@ test('a stray VT that does not start a message stays in the payload', () => {
   assert.equal(seen.discarded, 0);
 });
 
-test('a corpus message ending in a stray VT (ruby-hl7 test.hl7) is delivered byte for byte', () => {
-  const file = readFileSync(new URL('ruby-hl7-ruby-hl7/test.hl7', corpus));
-  assert.ok(file.includes(0x0b), 'the corpus file has the stray VT this test is about');
+test('a message file ending in a stray VT, CR, LF (as some lab systems write them) is delivered byte for byte', () => {
+  const file = Buffer.from(
+    'MSH|^~\\&|LAB||ENGINE||20260127105114||ORU^R01|LAB0000001' + CR +
+      'PID|||TEST-MRN-1||TEST^PATIENT|||' + CR +
+      'OBX||FT|EXAM^MICROSCOPIC||GRAM POSITIVE COCCI IN GROUPS||' + CR +
+      VT + CR + '\n',
+    'latin1',
+  );
+  assert.deepEqual([...file.subarray(-4)], [0x0d, 0x0b, 0x0d, 0x0a], 'the file ends in the stray VT this test is about');
   const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
   const got: Buffer[] = [];
   framer.push(encodeFrame(file), { frame: (f) => got.push(f), discarded: () => assert.fail('nothing to discard'), oversize: () => assert.fail('not oversize') });
@@ -204,7 +207,8 @@ test('an endless frame keeps memory bounded, is reported once, and the next fram
   assert.equal(framer.buffered, 0);
 });
 
-test('a 10 MB frame in 64 KiB chunks completes in linear time', () => {
+// How long this takes is measured in bench/speed-checks.mjs, not here.
+test('a 10 MB frame in 64 KiB chunks is delivered whole', () => {
   const size = 10 * 1024 * 1024;
   const stream = Buffer.alloc(size + 3, 0x41);
   stream[0] = 0x0b;
@@ -214,13 +218,10 @@ test('a 10 MB frame in 64 KiB chunks completes in linear time', () => {
   const framer = new MllpFramer({ maxFrameBytes: size });
   let got: Buffer | undefined;
   const sink: FrameSink = { frame: (f) => (got = f), discarded: () => {}, oversize: () => {} };
-  const started = process.hrtime.bigint();
   for (let off = 0; off < stream.length; off += 65536) framer.push(stream.subarray(off, off + 65536), sink);
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
   assert.ok(got, 'the frame was delivered');
   assert.equal(got.length, size);
   assert.ok(got.equals(stream.subarray(1, size + 1)));
-  assert.ok(ms < 500, `took ${ms.toFixed(1)} ms`);
 });
 
 test('reset() forgets a partial frame', () => {

@@ -12,7 +12,7 @@ import { LocalKafka } from '../../devtools/local-kafka/index.js';
 import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka } from '../support/kafka.js';
-import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
+import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, scenarioPassed, scenarioStarted, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const LANES = 8;
 const OUTAGE_MS = 10_000;
@@ -22,6 +22,7 @@ interface DlqView {
 }
 
 test('Kafka stopped for 10 s mid-stream: no AA while it is down, automatic recovery, nothing lost, no publish dead letters left', { timeout: 240_000 }, async () => {
+  scenarioStarted('broker-outage', 'broker-outage', 'Kafka broker stopped for 10 s mid-stream');
   const kafka = new LocalKafka({ name: 'reliability-outage', fresh: true });
   await kafka.start();
   const list = [kafka.bootstrap];
@@ -108,4 +109,5 @@ test('Kafka stopped for 10 s mid-stream: no AA while it is down, automatic recov
     await engine.stop();
     await kafka.stop({ removeData: true });
   }
+  scenarioPassed('broker-outage');
 });

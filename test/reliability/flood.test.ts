@@ -14,7 +14,7 @@ import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
-import { EngineProcess, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
+import { EngineProcess, Ledger, RawAudit, SteadyStream, recordFigures, scenarioPassed, scenarioStarted, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const FLOOD_MS = 15_000;
 const MAX_FRAME = 64 * 1024;
@@ -27,6 +27,13 @@ const GOOD_LANES = 4;
  * frames, so anything near this figure would be a leak, not load.
  */
 const RSS_HEADROOM_KB = 128 * 1024;
+/**
+ * How far V8 lets the young generation grow before it collects differs by Node line (measured
+ * here: peaks of 131-135 MiB on Node 20 and 22, 177-252 MiB on Node 24, all garbage waiting for a
+ * scavenge rather than memory the engine holds). The engine under test gets 16 MiB semi-spaces
+ * on every line, so the ceiling measures what the engine retains (Node 24: 154 MiB).
+ */
+const ENGINE_NODE_OPTIONS = ['--max-semi-space-size=16'];
 
 const VT = 0x0b;
 const FS = 0x1c;
@@ -40,37 +47,44 @@ function openSocket(port: number): Promise<Socket | null> {
   });
 }
 
-/** Frames no parser can accept, and bytes that are not frames at all (all synthetic). */
-function malformed(n: number): Buffer {
+/**
+ * Frames no parser can accept, and bytes that are not frames at all (all synthetic), with the
+ * number of frames the engine must answer for them.
+ */
+function malformed(n: number): { readonly bytes: Buffer; readonly frames: 0 | 1 } {
   switch (n % 6) {
     case 0:
-      return Buffer.from([VT, ...Buffer.from(`not hl7 at all ${n}`), FS, CR]);
+      return { bytes: Buffer.from([VT, ...Buffer.from(`not hl7 at all ${n}`), FS, CR]), frames: 1 };
     case 1:
-      return Buffer.from([VT, ...Buffer.from(`MSH${n}broken delimiters`), FS, CR]);
+      return { bytes: Buffer.from([VT, ...Buffer.from(`MSH${n}broken delimiters`), FS, CR]), frames: 1 };
     case 2:
-      return Buffer.from([VT, ...Buffer.from(`MSH|^~\\&|X|Y|||20260101||ADT^A01|C${n}|P|2.5\rthis line is no segment\r`), FS, CR]);
+      return { bytes: Buffer.from([VT, ...Buffer.from(`MSH|^~\\&|X|Y|||20260101||ADT^A01|C${n}|P|2.5\rthis line is no segment\r`), FS, CR]), frames: 1 };
     case 3:
       // Random bytes inside a frame, including bytes that are not text in any charset.
-      return Buffer.from([VT, ...Array.from({ length: 64 }, (_, i) => (n * 31 + i * 7) % 256).filter((b) => b !== VT && b !== FS), FS, CR]);
+      return { bytes: Buffer.from([VT, ...Array.from({ length: 64 }, (_, i) => (n * 31 + i * 7) % 256).filter((b) => b !== VT && b !== FS), FS, CR]), frames: 1 };
     case 4:
-      return Buffer.from(`garbage outside any frame ${n}\r\n`);
+      return { bytes: Buffer.from(`garbage outside any frame ${n}\r\n`), frames: 0 };
     default:
-      return Buffer.from([FS, CR, FS, CR, VT, VT, FS, CR]);
+      // FS CR FS CR outside a frame are discarded; VT VT FS CR is one frame holding a lone VT
+      // (a VT that does not start a message stays in the payload).
+      return { bytes: Buffer.from([FS, CR, FS, CR, VT, VT, FS, CR]), frames: 1 };
   }
 }
 
 test('a flood of malformed, oversize, slow-loris and churning connections leaves the engine up, its memory bounded and good traffic AA’d', { timeout: 180_000 }, async () => {
+  scenarioStarted('flood', 'flood', 'flood of bad traffic beside good traffic');
   const list = brokers();
   const name = uniqueChannel('flood');
   const port = await freePort();
   const channelsDir = writeChannelDir({ name, port, maxFrameBytes: MAX_FRAME, idleTimeoutSeconds: 5, maxConnections: MAX_CONNECTIONS });
   const topics = { raw: `${name}.raw`, fhir: `${name}.fhir`, dlq: `${name}.dlq` };
   await ensureTopics(testKafka(list), Object.values(topics).map((topic) => ({ topic, partitions: 3 })));
-  const engine = await EngineProcess.start({ channelsDir, brokers: list.join(',') });
+  const engine = await EngineProcess.start({ channelsDir, brokers: list.join(','), nodeOptions: ENGINE_NODE_OPTIONS });
 
   const ledger = new Ledger();
   const faults = { 'malformed frames and stray bytes': 0, 'oversize frames': 0, 'slow-loris connections': 0, 'idle connections': 0, 'churned connections': 0 };
   const answers = { malformed: new Map<string, number>(), oversize: new Map<string, number>() };
+  let malformedFrames = 0;
   const count = (m: Map<string, number>, code: string) => m.set(code, (m.get(code) ?? 0) + 1);
   const rss: Array<{ at: number; kb: number }> = [];
   let flooding = true;
@@ -107,16 +121,20 @@ test('a flood of malformed, oversize, slow-loris and churning connections leaves
               for (let burst = 0; burst < 5 && Date.now() < floodEnd; burst++) {
                 let framed = 0;
                 for (let i = 0; i < 50; i++) {
-                  const bytes = malformed(n++);
-                  if (bytes[0] === VT) framed++;
+                  const { bytes, frames } = malformed(n++);
+                  framed += frames;
                   client.writeRaw(bytes);
                   faults['malformed frames and stray bytes']++;
                 }
+                malformedFrames += framed;
+                // One answer per frame, in order: a missing one is counted as "none" (and fails
+                // the test below), never skipped.
                 for (let i = 0; i < framed; i++) {
                   const ack = await client.nextAnswer(15_000);
-                  if (!ack) break;
-                  count(answers.malformed, readAck(ack).code);
+                  count(answers.malformed, ack ? readAck(ack).code : 'none');
                 }
+                // Every frame's answer is in, so anything already queued is an answer too many.
+                if ((await client.nextAnswer(0)) !== null) count(answers.malformed, 'extra');
               }
             } finally {
               client.close();
@@ -222,11 +240,18 @@ test('a flood of malformed, oversize, slow-loris and churning connections leaves
     flooding = false;
     await sampler;
     await stream.stop(30_000);
-    await sleep(1500);
-    const openConnections = await engine.metric('hl7_connections', { channel: name });
+    // Every attacker socket is closed by now; the engine must notice each one and release it.
+    let openConnections = await engine.metric('hl7_connections', { channel: name });
+    const releaseDeadline = Date.now() + 30_000;
+    while (openConnections !== 0 && Date.now() < releaseDeadline) {
+      await sleep(250);
+      openConnections = await engine.metric('hl7_connections', { channel: name });
+    }
 
     const good = [...ledger.messages.values()];
     const duringFlood = ledger.exchanges.filter((e) => e.sentAt >= floodStart && e.answeredAt <= floodEnd);
+    const perSecondBefore = ledger.exchanges.filter((e) => e.answeredAt < floodStart && e.sentAt >= floodStart - 2000).length / 2;
+    const perSecondDuring = duringFlood.length / (FLOOD_MS / 1000);
     const latencies = duringFlood.map((e) => e.answeredAt - e.sentAt).sort((x, y) => x - y);
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
     const peakKb = Math.max(...rss.map((r) => r.kb));
@@ -266,28 +291,41 @@ test('a flood of malformed, oversize, slow-loris and churning connections leaves
       faultsInjected: faults,
       details: {
         'good messages answered during the flood': duringFlood.length,
+        'good answers per second before / during the flood': `${perSecondBefore.toFixed(1)} / ${perSecondDuring.toFixed(1)}`,
         'good sends answered other than AA': summary.goodNotAa,
         'good ACK latency during the flood p50 / p99 / max (ms)': `${summary.p50} / ${summary.p99} / ${summary.max}`,
+        'malformed frames sent': malformedFrames,
         'malformed frames answered AR': answers.malformed.get('AR') ?? 0,
         'oversize frames answered AR': answers.oversize.get('AR') ?? 0,
         'engine VmRSS before / peak / after (MiB)': `${summary.baselineMiB} / ${summary.peakMiB} / ${summary.lastMiB}`,
         'VmRSS ceiling asserted (MiB)': Math.round(ceilingKb / 1024),
+        'engine V8 options': ENGINE_NODE_OPTIONS.join(' '),
         'connections open after the flood': openConnections ?? -1,
       },
     });
 
     assert.ok(engine.running, `the engine process died during the flood:\n${engine.output()}`);
     assert.ok(peakKb <= ceilingKb, `engine VmRSS peaked at ${peakKb} KiB, over the ceiling of ${ceilingKb} KiB (baseline ${baselineKb} KiB)`);
-    assert.ok(duringFlood.length >= 100, `good traffic stalled during the flood: only ${duringFlood.length} answers`);
+    // Good traffic kept flowing: every good lane was answered during the flood, at no less than a
+    // twentieth of the rate the same lanes had in the 2 s before it (a relative bound: a busy
+    // machine slows both periods alike).
+    const lanesAnswered = new Set(duringFlood.map((e) => e.lane));
+    assert.equal(lanesAnswered.size, GOOD_LANES, `good lanes answered during the flood: ${[...lanesAnswered].join(', ')}`);
+    assert.ok(
+      perSecondDuring >= perSecondBefore / 20,
+      `good traffic starved during the flood: ${perSecondDuring.toFixed(1)} answers/s against ${perSecondBefore.toFixed(1)}/s before it`,
+    );
     assert.equal(summary.goodNotAa, 0, 'every good message was answered AA the first time');
     assert.equal(ledger.acked.length, good.length, 'every good message got AA');
     assert.deepEqual(missingRaw, [], 'every AA’d good message is in the raw topic');
-    assert.ok((answers.malformed.get('AR') ?? 0) > 0 && [...answers.malformed.keys()].every((c) => c === 'AR'), `malformed frames are answered AR: ${JSON.stringify(summary.malformed)}`);
+    assert.ok(malformedFrames > 0, 'malformed frames were sent');
+    assert.deepEqual(Object.fromEntries(answers.malformed), { AR: malformedFrames }, `one AR per malformed frame sent (${malformedFrames} frames)`);
     assert.ok((answers.oversize.get('AR') ?? 0) > 0 && [...answers.oversize.keys()].every((c) => c === 'AR'), `oversize frames are answered AR: ${JSON.stringify(summary.oversize)}`);
-    assert.equal(openConnections, 0, 'every connection was released after the flood');
+    assert.equal(openConnections, 0, 'every connection was released within 30 s after the flood');
   } finally {
     flooding = false;
     await stream.stop(0).catch(() => undefined);
     await engine.stop();
   }
+  scenarioPassed('flood');
 });

@@ -12,7 +12,7 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
-import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
+import { EngineProcess, FhirAudit, Ledger, RawAudit, SteadyStream, recordFigures, scenarioPassed, scenarioStarted, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const LANES = 8;
 // One crash: a second one while the new member is still joining the transform group leaves two dead
@@ -21,6 +21,7 @@ const LANES = 8;
 const CRASHES = 1;
 
 test('kill -9 of the engine during a steady stream from 8 connections loses no AA’d message and converts each once', { timeout: 240_000 }, async () => {
+  scenarioStarted('kill-9', 'kill-9', 'kill -9 of the engine during a steady stream');
   const list = brokers();
   const name = uniqueChannel('kill9');
   const port = await freePort();
@@ -116,4 +117,5 @@ test('kill -9 of the engine during a steady stream from 8 connections loses no A
     await stream.stop(0).catch(() => undefined);
     await engine.stop();
   }
+  scenarioPassed('kill-9');
 });

@@ -17,7 +17,7 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, readTopic, testKafka } from '../support/kafka.js';
-import { CLI, EngineProcess, FhirAudit, Ledger, MAPPINGS_ROOT, RawAudit, SteadyStream, recordFigures, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
+import { CLI, EngineProcess, FhirAudit, Ledger, MAPPINGS_ROOT, RawAudit, SteadyStream, recordFigures, scenarioPassed, scenarioStarted, sleep, writeChannelDir, readUntilSeen } from '../support/reliability.js';
 
 const LANES = 4;
 const GOOD_GENDER = '      gender: "PID-8 | code(hl7-0001)"';
@@ -46,6 +46,7 @@ function cli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promi
 }
 
 test('a mapping broken on purpose dead-letters its messages; after the fix, replay from the DLQ converts every one, audited', { timeout: 240_000 }, async () => {
+  scenarioStarted('replay', 'replay', 'broken mapping, fix, replay from the DLQ');
   const list = brokers();
   const work = mkdtempSync(join(tmpdir(), 'hl7-reliability-replay-'));
   const setDir = join(work, 'mappings', 'adt-set');
@@ -152,4 +153,5 @@ test('a mapping broken on purpose dead-letters its messages; after the fix, repl
   } finally {
     await engine.stop();
   }
+  scenarioPassed('replay');
 });

@@ -17,7 +17,7 @@ import { runDlq } from '../../src/dlq/index.js';
 import { AUDIT_TOPIC, type AuditRecord } from '../../src/records/index.js';
 import { freePort } from '../support/net.js';
 import { runReplay, type Checkpoint } from '../../src/replay/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
@@ -271,6 +271,74 @@ test('after a mapping change, replay --from raw re-converts history: the dry run
   const audit = (await auditOfThisChannel()).filter((a) => a.reason === 'site asked for F → other');
   assert.equal(audit.length, 2);
   assert.equal(audit[1]!.counts?.['converted'], 3);
+});
+
+/** The raw records of the three admissions, by control id, with their position and receive time. */
+async function rawPositions(): Promise<Map<string, { partition: number; offset: string; at: string }>> {
+  const raw = await all(topics.raw, 3);
+  assert.equal(raw.length, 3);
+  return new Map(raw.map((r) => [r.headers['hl7_control_id'] ?? '', { partition: r.partition, offset: r.offset, at: r.headers['ce_time'] ?? '' }]));
+}
+
+test('replay --from raw --offsets P:O re-drives exactly the records named, and the run converts only that one', async () => {
+  const raw = await rawPositions();
+  const two = raw.get('RPL-2')!;
+  const three = raw.get('RPL-3')!;
+
+  const both = await replay('--from', 'raw', '--offsets', `${two.partition}:${two.offset},${three.partition}:${three.offset}`, '--dry-run');
+  assert.equal(both.code, 0, both.err + both.out);
+  assert.match(both.out, /read 3, selected 2: /);
+
+  const before = await all(topics.fhir, 3);
+  const r = await replay('--from', 'raw', '--offsets', `${two.partition}:${two.offset}`, '--reason', 'one message, by position');
+  assert.equal(r.code, 0, r.err + r.out);
+  assert.match(r.out, /read 3, selected 1: 1 converted/);
+  const after = await all(topics.fhir, before.length + 1);
+  const old = new Set(before.map((x) => `${x.partition}:${x.offset}`));
+  const newest = after.filter((x) => !old.has(`${x.partition}:${x.offset}`));
+  assert.deepEqual(
+    newest.map((x) => [x.headers['hl7_control_id'], x.headers['hl7_raw_partition'], x.headers['hl7_raw_offset']]),
+    [['RPL-2', String(two.partition), two.offset]],
+  );
+  const audit = (await auditOfThisChannel()).filter((a) => a.reason === 'one message, by position');
+  assert.deepEqual(audit[0]?.selection?.['offsets'], [{ partition: two.partition, offset: two.offset }], 'the audit names the positions');
+});
+
+test('replay --offsets that is not PARTITION:OFFSET is refused with exit 2 and replays nothing', async () => {
+  const r = await replay('--from', 'raw', '--offsets', '0-1', '--reason', 'typo');
+  assert.equal(r.code, 2);
+  assert.match(r.err, /"0-1" is not a record position: use PARTITION:OFFSET/);
+  assert.equal(r.out, '');
+});
+
+test('replay --from raw --since/--until select by receive time: from the second message on, before it, after all, and an age', async () => {
+  const times = [...(await rawPositions()).values()].map((p) => p.at).sort();
+  assert.equal(new Set(times).size, 3, `three distinct receive times: ${times.join(', ')}`);
+  const second = times[1]!;
+  const afterAll = new Date(Date.parse(times[2]!) + 1).toISOString();
+  const selected = async (...args: string[]): Promise<string> => {
+    const r = await replay('--from', 'raw', ...args, '--dry-run');
+    assert.equal(r.code, 0, r.err + r.out);
+    return /read (\d+), selected (\d+):/.exec(r.out)?.slice(1, 3).join('/') ?? r.out;
+  };
+  assert.equal(await selected('--since', second), '3/2', '--since includes the message received at that time');
+  assert.equal(await selected('--until', second), '3/1', '--until excludes it');
+  assert.equal(await selected('--since', second, '--until', times[2]!), '3/1', 'a window holding only the second message');
+  assert.equal(await selected('--since', afterAll), '3/0');
+  assert.equal(await selected('--since', '1h'), '3/3', 'an age: everything received in the last hour');
+});
+
+test('replay --from dlq --since after the last failure selects nothing; --offsets picks one dead letter', async () => {
+  const dead = await all(topics.dlq, 4);
+  const latest = Math.max(...dead.map((r) => Date.parse((JSON.parse(r.value.toString()) as StoredDeadLetter).failure.lastAt)));
+  const none = await replay('--from', 'dlq', '--include-resolved', '--since', new Date(latest + 1).toISOString(), '--dry-run');
+  assert.equal(none.code, 0, none.err + none.out);
+  assert.match(none.out, /selected 0: /);
+
+  const first = dead[0]!;
+  const one = await replay('--from', 'dlq', '--include-resolved', '--offsets', `${first.partition}:${first.offset}`, '--dry-run');
+  assert.equal(one.code, 0, one.err + one.out);
+  assert.match(one.out, new RegExp(`read ${dead.length}, selected 1: `));
 });
 
 test('replay refuses to start without a reason', async () => {

@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_DIR } from './corpus.js';
+import { REPO_DIR } from './repo.js';
 import { RawMllpClient, readAck } from './mllp-client.js';
 import { readTopic, type ReadRecord } from './kafka.js';
 
@@ -87,6 +87,8 @@ export interface EngineProcessOptions {
    * session to expire; senders are served during that wait, so it is not part of the restart.
    */
   readonly port?: number;
+  /** V8 options for the engine's node (before the script), e.g. to pin the heap's sizing. */
+  readonly nodeOptions?: readonly string[];
 }
 
 /**
@@ -116,7 +118,7 @@ export class EngineProcess {
   }
 
   static async start(o: EngineProcessOptions): Promise<EngineProcess> {
-    const child = spawn(process.execPath, [CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT], {
+    const child = spawn(process.execPath, [...(o.nodeOptions ?? []), CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT], {
       cwd: REPO_DIR,
       env: { ...process.env, KAFKA_BROKERS: o.brokers, METRICS_PORT: '0', LOG_LEVEL: o.logLevel ?? 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -550,10 +552,34 @@ export interface Figures {
   readonly details?: Readonly<Record<string, number | string>>;
 }
 
+/**
+ * Where a scenario got to, for the report: `started` (it failed before its figures were in),
+ * `recorded` (figures in, then an assertion or the cleanup failed) or `passed`. A scenario whose
+ * file still says `started` or `recorded` after the run is reported FAILED.
+ */
+export type ScenarioOutcome = 'started' | 'recorded' | 'passed';
+
+function writeScenarioFile(key: string, body: Record<string, unknown>): void {
+  mkdirSync(FIGURES_DIR, { recursive: true });
+  writeFileSync(join(FIGURES_DIR, `${key}.json`), JSON.stringify({ ...body, at: new Date().toISOString() }, null, 2) + '\n');
+}
+
+/** First thing a scenario does: replaces figures of an earlier run with "started, no figures yet". */
+export function scenarioStarted(key: string, scenario: Figures['scenario'], title: string): void {
+  writeScenarioFile(key, { scenario, title, outcome: 'started' satisfies ScenarioOutcome });
+}
+
 /** Writes this test file's figures for the report; `key` names the file (one per test file). */
 export function recordFigures(key: string, figures: Figures): void {
-  mkdirSync(FIGURES_DIR, { recursive: true });
-  writeFileSync(join(FIGURES_DIR, `${key}.json`), JSON.stringify({ ...figures, at: new Date().toISOString() }, null, 2) + '\n');
+  writeScenarioFile(key, { ...figures, outcome: 'recorded' satisfies ScenarioOutcome });
+}
+
+/** Last thing a scenario does, after its final assertion: its recorded figures stand for a pass. */
+export function scenarioPassed(key: string): void {
+  const file = join(FIGURES_DIR, `${key}.json`);
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  if (recorded['outcome'] !== 'recorded') throw new Error(`${file}: scenarioPassed before recordFigures`);
+  writeScenarioFile(key, { ...recorded, outcome: 'passed' satisfies ScenarioOutcome });
 }
 
 /** Reads a topic into an audit until every wanted key has been seen, or the time runs out. */

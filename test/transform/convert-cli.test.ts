@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import { validateBundle } from '../../src/fhir/index.js';
 import { freePort } from '../support/net.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 
 const CLI = join(REPO_DIR, 'dist', 'src', 'cli.js');
 const MAPPINGS = join(REPO_DIR, 'mappings', 'default');

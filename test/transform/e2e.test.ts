@@ -13,7 +13,7 @@ import type { DlqRecord } from '../../src/records/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
 import { freePort } from '../support/net.js';
 import { TransformWorker, converterForChannel } from '../../src/transform/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
 import { readTopic, type ReadRecord } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';

@@ -1,18 +1,18 @@
 /**
- * Every message file of the shared corpus, sent over MLLP to the real engine on the real Kafka:
+ * Every message file of the corpus, sent over MLLP to the real engine on the real Kafka:
  * every frame gets an answer; every AA'd frame is in the raw topic byte for byte; every AR has a
  * categorised DLQ record holding its bytes; nothing is answered AE while Kafka is healthy.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from '../support/net.js';
+import { freePort } from '../../test/support/net.js';
 import { splitMessagesInFile } from '../../src/mllp/index.js';
 import type { DlqRecord, RawEnvelope } from '../../src/records/index.js';
 import { sha256Hex } from '../../src/records/index.js';
 import { corpusMessageFiles, readCorpusFile } from '../support/corpus.js';
-import { startEngine, uniqueChannel } from '../support/engine.js';
-import { readTopic } from '../support/kafka.js';
-import { RawMllpClient, readAck } from '../support/mllp-client.js';
+import { startEngine, uniqueChannel } from '../../test/support/engine.js';
+import { readTopic } from '../../test/support/kafka.js';
+import { RawMllpClient, readAck } from '../../test/support/mllp-client.js';
 
 interface Sent {
   readonly label: string;

@@ -1,6 +1,6 @@
 // Agreement with independent converters: the corpus inputs that have an expected FHIR output
-// (ReportStream, Google, the IG sample; ../shared/corpus/pairs.tsv) are converted with the
-// default mapping set and scored fact by fact with ../shared/tools/fhir-facts.mjs
+// (ReportStream, Google, the IG sample; pairs.tsv of $HL7_CORPUS) are converted with the
+// default mapping set and scored fact by fact with the facts tool ($HL7_FACTS_TOOL)
 // (scripts/score-corpus.mjs does both). The floors below are the recall measured when they were
 // last raised, rounded down to two decimals: a change that loses agreement fails here, and a
 // change that gains some should raise them.

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { isAscii } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { decodeMessage } from '../../src/charset/index.js';
-import { CORPUS_DIR, corpusBytes, decodeOk } from './helpers.js';
+import { join } from 'node:path';
+import { decodeOk } from '../../test/charset/helpers.js';
+import { CORPUS_DIR, readCorpusFile as corpusBytes } from '../support/corpus.js';
 
 const kinds = (r: { repairs: readonly { kind: string }[] }): string[] => r.repairs.map((x) => x.kind);
 
@@ -108,7 +110,7 @@ test('MSH-18 ASCII on ASCII bytes (Google harmonization adt_a01) is honoured', (
 });
 
 function manifestPaths(): string[] {
-  return readFileSync(CORPUS_DIR + 'MANIFEST.tsv', 'utf8')
+  return readFileSync(join(CORPUS_DIR, 'MANIFEST.tsv'), 'utf8')
     .split('\n')
     .slice(1)
     .map((line) => line.split('\t')[0] ?? '')

@@ -1,4 +1,4 @@
-// Every parseable message of ../shared/corpus through the default mapping set, the way the
+// Every parseable message of the corpus ($HL7_CORPUS) through the default mapping set, the way the
 // transform stage sees it (first the ingest's charset decision, then the parser, then the
 // mapping), each Bundle checked with the FHIR R4 validator.
 //

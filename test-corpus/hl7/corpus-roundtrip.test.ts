@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { CORPUS_DIR } from '../support/corpus.js';
 import type { CorpusFileResult } from './corpus-roundtrip.worker.js';
 
-// From dist/test/hl7/ up to the directory holding the project and ../shared.
-const corpusUrl = new URL('../../../../shared/corpus/', import.meta.url);
+const corpusUrl = pathToFileURL(CORPUS_DIR + '/');
 
 function runCorpus(timeoutMs: number): Promise<CorpusFileResult[]> {
   return new Promise((resolve, reject) => {
@@ -29,8 +30,8 @@ function runCorpus(timeoutMs: number): Promise<CorpusFileResult[]> {
   });
 }
 
-test('every HL7 file in the shared corpus either round-trips byte for byte or fails with a ParseError code', { timeout: 120_000 }, async () => {
-  assert.ok(existsSync(fileURLToPath(new URL('MANIFEST.tsv', corpusUrl))), `corpus not found at ${corpusUrl.href}`);
+test('every HL7 file in the corpus either round-trips byte for byte or fails with a ParseError code', { timeout: 120_000 }, async () => {
+  assert.ok(existsSync(join(CORPUS_DIR, 'MANIFEST.tsv')), `corpus not found at ${CORPUS_DIR}`);
   const results = await runCorpus(60_000);
 
   const thrown = results.filter((r) => r.thrown !== null);

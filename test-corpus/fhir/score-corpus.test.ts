@@ -5,10 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CORPUS_DIR } from '../support/corpus.js';
 
-/** dist/test/fhir → repository root → scripts/score-corpus.mjs (plain JS, run as shipped). */
+/** dist/test-corpus/fhir → repository root → scripts/score-corpus.mjs (plain JS, run as shipped). */
 const SCRIPT = fileURLToPath(new URL('../../../scripts/score-corpus.mjs', import.meta.url));
-const PAIRS = fileURLToPath(new URL('../../../../shared/corpus/pairs.tsv', import.meta.url));
+const PAIRS = join(CORPUS_DIR, 'pairs.tsv');
 
 interface KindScore {
   expected: number;
@@ -27,7 +28,7 @@ interface ScoreModule {
 
 const load = async (): Promise<ScoreModule> => (await import(SCRIPT)) as ScoreModule;
 
-test('every pair in the shared corpus names an expected bundle and an input that exist', async () => {
+test('every pair in the corpus names an expected bundle and an input that exist', async () => {
   const { readPairs } = await load();
   const rows = readFileSync(PAIRS, 'utf8').split('\n').filter((l) => l.trim() !== '');
   assert.equal(rows[0], 'expected\tinput');
