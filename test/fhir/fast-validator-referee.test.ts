@@ -17,7 +17,7 @@ import { validateBundle } from '../../src/fhir/index.js';
 import { validateBundleFast } from '../../src/fhir/validate-fast.js';
 import { fallbackCount } from '../../src/fhir/invariants.js';
 import { structureIndex } from '../../src/fhir/structure.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 import { mutationsOf, type Mutation } from '../support/fhir-mutations.js';
 
 /**

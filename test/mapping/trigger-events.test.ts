@@ -13,7 +13,7 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { loadMappingSet, convertMessage } from '../../src/mapping/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { validateBundle } from '../../src/fhir/index.js';
-import { REPO_DIR } from '../support/corpus.js';
+import { REPO_DIR } from '../support/repo.js';
 
 const set = loadMappingSet(join(REPO_DIR, 'mappings/default'), 'general-hospital');
 

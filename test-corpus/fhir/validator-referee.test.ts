@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
-import { corpusMessageFiles, readCorpusFile, REPO_DIR } from '../test/support/corpus.js';
+import { corpusMessageFiles, readCorpusFile, REPO_DIR } from '../support/corpus.js';
 
 /** Mutations the corpus Bundles give (measured; changes with the corpus, the mappings or the generator). */
 const EXPECTED_MUTATIONS = 1377;
@@ -42,14 +42,14 @@ interface Report {
 type WorkerMessage = { readonly kind: 'start'; readonly file: string } | Report;
 
 async function run(): Promise<void> {
-  const { splitMessagesInFile } = await import('../src/mllp/index.js');
-  const { decodeMessage } = await import('../src/charset/index.js');
-  const { parseMessage } = await import('../src/hl7/index.js');
-  const { loadMappingSet, convertMessage } = await import('../src/mapping/index.js');
-  const { validateBundle, loadFhirDefinitions } = await import('../src/fhir/index.js');
-  const { validateBundleFast } = await import('../src/fhir/validate-fast.js');
-  const { structureIndex } = await import('../src/fhir/structure.js');
-  const { mutationsOf } = await import('../test/support/fhir-mutations.js');
+  const { splitMessagesInFile } = await import('../../src/mllp/index.js');
+  const { decodeMessage } = await import('../../src/charset/index.js');
+  const { parseMessage } = await import('../../src/hl7/index.js');
+  const { loadMappingSet, convertMessage } = await import('../../src/mapping/index.js');
+  const { validateBundle, loadFhirDefinitions } = await import('../../src/fhir/index.js');
+  const { validateBundleFast } = await import('../../src/fhir/validate-fast.js');
+  const { structureIndex } = await import('../../src/fhir/structure.js');
+  const { mutationsOf } = await import('../../test/support/fhir-mutations.js');
   loadFhirDefinitions();
   const set = loadMappingSet(join(REPO_DIR, 'mappings', 'default'));
   const index = structureIndex();
