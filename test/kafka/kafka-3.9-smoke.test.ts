@@ -1,8 +1,8 @@
 /**
  * The engine still works on Apache Kafka 3.9.1 (the suite runs on the 4.x broker): ingest,
  * transform and replay against a 3.9.1 broker of its own. An ADT^A01 and an ORU^R01 are sent over
- * MLLP with the ORU mapping broken on purpose (DiagnosticReport.status set to a code R4 does not
- * have): both get AA and their raw records, the ADT gets its Bundle, the ORU is dead-lettered;
+ * MLLP with the ORU mapping broken on purpose (DiagnosticReport.status takes OBR-25 as sent, without
+ * the table lookup, so "F" is not an R4 code): both get AA and their raw records, the ADT gets its Bundle, the ORU is dead-lettered;
  * after the fix, a replay from the DLQ brings the ORU's Bundle.
  */
 import { test, before, after } from 'node:test';
@@ -24,7 +24,9 @@ import { freePort } from '../support/net.js';
 const VERSION = '3.9.1';
 const ADT_A01 = readFileSync(join(REPO_DIR, 'test-messages', 'adt', 'adt-a01.hl7'));
 const ORU_R01 = readFileSync(join(REPO_DIR, 'test-messages', 'oru', 'oru-r01.hl7'));
-const ORU_STATUS = '          - "OBR-25 | code(hl7-0123)"';
+// The report's status comes from the shared resultReport template; the ORU map overrides it.
+const ORU_REPORT = '    use: resultReport\n    forEach: ORDER\n';
+const ORU_REPORT_BROKEN = `${ORU_REPORT}    map:\n      status: { $first: ["OBR-25", { $const: unknown }] }\n`;
 
 const broker = new LocalKafka({ name: 'kafka-3.9-smoke', version: VERSION, fresh: true, startTimeoutMs: 120_000 });
 let list: string[];
@@ -46,8 +48,8 @@ before(
     setDir = join(work, 'mappings', 'default');
     cpSync(join(REPO_DIR, 'mappings', 'default'), setDir, { recursive: true });
     const oru = readFileSync(join(setDir, 'messages', 'oru_r01.yaml'), 'utf8');
-    assert.ok(oru.includes(ORU_STATUS), 'the ORU mapping line this test breaks is gone: update the test');
-    writeFileSync(join(setDir, 'messages', 'oru_r01.yaml'), oru.replace(ORU_STATUS, '          - { $const: bogus }'));
+    assert.ok(oru.includes(ORU_REPORT), 'the ORU mapping lines this test breaks are gone: update the test');
+    writeFileSync(join(setDir, 'messages', 'oru_r01.yaml'), oru.replace(ORU_REPORT, ORU_REPORT_BROKEN));
 
     te = await startEngine(
       `name: ${uniqueChannel('kafka39')}\nlistener:\n  port: ${await freePort()}\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\nmapping: ${setDir}\n`,
