@@ -71,9 +71,13 @@ export class Engine implements ConfigTarget {
     return run;
   }
 
-  /** Ready when every channel's listener is bound and Kafka answers a describeCluster in time. */
+  /**
+   * Ready when every channel's listener is bound, every transform consumer consumes (a check
+   * `transform:<channel>` that is false while it restarts), and Kafka answers in time.
+   */
   readiness(): Promise<Readiness> {
-    return this.operations.check(this.runtime.opts.channels, new Set(this.runtime.running.map((r) => r.channel.name)));
+    const transforms = new Map([...this.runtime.transformWorkers].map(([name, w]) => [name, w.worker.up]));
+    return this.operations.check(this.runtime.opts.channels, new Set(this.runtime.running.map((r) => r.channel.name)), transforms);
   }
 
   async stop(graceMs = 10_000): Promise<void> {

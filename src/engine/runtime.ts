@@ -11,7 +11,7 @@ import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '.
 import { mappingFingerprint } from '../mapping/index.js';
 import { MllpListener } from '../mllp/index.js';
 import type { EngineMetrics, Logger } from '../ops/index.js';
-import { TransformWorker, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
+import { SupervisedTransform, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
 
 export interface EngineOptions {
   readonly channels: readonly ChannelConfig[];
@@ -50,7 +50,8 @@ export interface ChannelConverter {
 }
 
 export interface RunningWorker {
-  readonly worker: TransformWorker;
+  /** Restarts its consumer by itself after any fault; `up` says whether it consumes now. */
+  readonly worker: SupervisedTransform;
   readonly channel: ChannelConfig;
   readonly key: string;
 }
@@ -213,7 +214,7 @@ export class Runtime {
 
   async startWorker({ channel, convert, key }: ChannelConverter, producer: GroupCommitProducer): Promise<void> {
     const { logger, metrics } = this.opts;
-    const worker = new TransformWorker({
+    const worker = new SupervisedTransform({
       channel,
       kafka: this.kafka,
       publisher: producer,
