@@ -20,7 +20,7 @@ import { HEADERS } from '../records/index.js';
 import { transformRecord, type TransformOutcome } from './transform-record.js';
 import { backoffDelay } from '../kafka/retry.js';
 import type { MessageConverter, RecordPublisher } from './types.js';
-import type { MemberEvents, StopReason } from './supervisor.js';
+import type { MemberEvents, MemberStopped, StopReason } from './supervisor.js';
 
 export interface TransformWorkerOptions {
   readonly channel: ChannelConfig;
@@ -56,6 +56,13 @@ export interface TransformWorkerOptions {
    * retriable and gives up on the rest.
    */
   readonly events?: MemberEvents;
+  /**
+   * Supervised only: a consumer that neither fetched, heartbeated nor worked on a batch for this
+   * long is reported stopped (`stalled`) so a new one replaces it. kafkajs fetches at least every
+   * few seconds while healthy, and a rebalance takes at most its 60 s timeout, so this only catches
+   * a consumer wedged without an error. Default 120 s.
+   */
+  readonly stallAfterMs?: number;
 }
 
 /**
@@ -198,9 +205,59 @@ export class TransformWorker {
           ? 'transform consumer stopped; a new one will take over and convert the uncommitted raw records again'
           : 'transform consumer crashed; uncommitted raw records will be converted again',
       );
-      if (events && !this.stopping && !this.aborted) events.stopped({ reason: stopReasonOf(err), error: err.name });
+      this.report?.({ reason: stopReasonOf(err), error: err.name });
     });
-    if (events) this.consumer.on(this.consumer.events.GROUP_JOIN, () => events.up());
+    if (events) {
+      const reported = (why: MemberStopped) => {
+        if (this.stopping || this.aborted || this.reportedStop) return;
+        this.reportedStop = true;
+        this.stopWatchdog();
+        events.stopped(why);
+      };
+      this.report = reported;
+      this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+        this.touch();
+        events.up();
+      });
+      // kafkajs disconnects before it emits CRASH: the CRASH (a few microtasks later) names the
+      // reason; a disconnect with no CRASH behind it is a stop nobody asked for, reported all the same.
+      this.consumer.on(this.consumer.events.DISCONNECT, () => {
+        setImmediate(() => reported({ reason: 'crash', error: 'UnrequestedDisconnect' }));
+      });
+      for (const e of [this.consumer.events.FETCH_START, this.consumer.events.HEARTBEAT, this.consumer.events.START_BATCH_PROCESS, this.consumer.events.END_BATCH_PROCESS, this.consumer.events.REBALANCING]) {
+        this.consumer.on(e, () => this.touch());
+      }
+    }
+  }
+
+  private reportedStop = false;
+  private report: ((why: MemberStopped) => void) | null = null;
+  private lastActivity = Date.now();
+  private batchesInHand = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+
+  private touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** Supervised only: reports a consumer that went quiet without an error (see stallAfterMs). */
+  private startWatchdog(): void {
+    const report = this.report;
+    if (!report) return;
+    const stallAfterMs = this.opts.stallAfterMs ?? 120_000;
+    this.touch();
+    this.watchdog = setInterval(() => {
+      if (this.batchesInHand === 0 && Date.now() - this.lastActivity > stallAfterMs) {
+        this.opts.logger.warn({ channel: this.channelName, quietMs: Date.now() - this.lastActivity }, 'transform consumer stopped fetching without an error');
+        report({ reason: 'stalled', error: 'Stalled' });
+      }
+    }, Math.max(100, Math.min(10_000, Math.floor(stallAfterMs / 4))));
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
   }
 
   /** Joins the consumer group and starts converting; resolves once consuming has begun. */
@@ -214,8 +271,17 @@ export class TransformWorker {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.opts.partitionsConcurrently ?? 3,
-      eachBatch: (payload) => this.handleBatch(payload),
+      eachBatch: async (payload) => {
+        this.batchesInHand++;
+        try {
+          await this.handleBatch(payload);
+        } finally {
+          this.batchesInHand--;
+          this.touch();
+        }
+      },
     });
+    this.startWatchdog();
     this.opts.logger.info(
       { channel: channel.name, raw: channel.topics.raw, fhir: channel.topics.fhir, dlq: channel.topics.dlq },
       'transform worker started',
@@ -225,6 +291,7 @@ export class TransformWorker {
   /** Finishes the records in hand (their writes acknowledged and committed), then leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopWatchdog();
     this.wake();
     await this.consumer.disconnect();
   }
@@ -235,6 +302,7 @@ export class TransformWorker {
    */
   async abort(): Promise<void> {
     this.aborted = true;
+    this.stopWatchdog();
     this.wake();
     await this.consumer.disconnect();
   }
