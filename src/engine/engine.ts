@@ -33,6 +33,12 @@ export class Engine implements ConfigTarget {
     // Mapping sets load before anything listens: a broken mapping refuses the start, with every
     // error's file:line:col, instead of dead-lettering each message later.
     const converters = rt.transformConverters(channels);
+    if (!rt.runsIngest) {
+      // Conversion only: the topics exist (whichever process starts first creates them), no listener.
+      await rt.ensureChannelTopics(channels, await rt.transformPublisher());
+      await rt.startTransform(converters);
+      return;
+    }
     const producer = new GroupCommitProducer(rt.kafka, {
       onBatch: (records, seconds, ok) => {
         metrics.publishSeconds.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
@@ -77,7 +83,8 @@ export class Engine implements ConfigTarget {
    */
   readiness(): Promise<Readiness> {
     const transforms = new Map([...this.runtime.transformWorkers].map(([name, w]) => [name, w.worker.up]));
-    return this.operations.check(this.runtime.opts.channels, new Set(this.runtime.running.map((r) => r.channel.name)), transforms);
+    const listening = this.runtime.runsIngest ? this.runtime.opts.channels : [];
+    return this.operations.check(listening, new Set(this.runtime.running.map((r) => r.channel.name)), transforms);
   }
 
   async stop(graceMs = 10_000): Promise<void> {

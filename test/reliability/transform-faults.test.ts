@@ -97,6 +97,18 @@ async function restarts(metrics: EngineMetrics, channel: string): Promise<Record
   return out;
 }
 
+/** The errors that stopped transform consumers, by name (from the log lines the supervisor writes). */
+function stopErrors(logs: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of logs.split('\n')) {
+    if (!line.includes('transform stopped consuming')) continue;
+    const { err, reason } = JSON.parse(line) as { err?: string; reason?: string };
+    const k = `${reason}:${err}`;
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
 /** Polls until `check` holds; fails with `what` after `timeoutMs`. */
 async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -163,7 +175,7 @@ test('broker stopped 3 times for 5-15 s at random points while messages flow: ev
     assert.equal(ready.checks[`transform:${name}`], true, 'readiness reports the transform consuming again');
     console.log(
       `# outage x3: ${ledger.acked.length} AA’d, ${fhir.records} Bundle records (${fhir.identicalCopies} identical repeats), dlq ${dlq.length}; ` +
-        `restarts ${JSON.stringify(await restarts(te.metrics, name))}`,
+        `restarts ${JSON.stringify(await restarts(te.metrics, name))}; stopped by ${JSON.stringify(stopErrors(te.logs()))}`,
     );
   } finally {
     await stream.stop(0).catch(() => undefined);
@@ -233,7 +245,7 @@ test('broker restarted while a second transform member joining the group has a r
   const name = te.channel.name;
   const ledger = new Ledger();
   const stream = new SteadyStream({ port: te.port, ledger, lanes: 4, tag: 'R', gapMs: 50 });
-  const { logger } = capturingLogger();
+  const { logger, logs } = capturingLogger();
   const metrics = new EngineMetrics({ defaultMetrics: false });
   const engineKafka = createKafka(list, logger);
   const producer = new GroupCommitProducer(engineKafka);
@@ -273,7 +285,8 @@ test('broker restarted while a second transform member joining the group has a r
     await until('both members consuming', async () => second!.up && (await gauge(te.metrics, name)) === 1, 120_000);
     console.log(
       `# rebalance + restart: ${ledger.acked.length} AA’d, ${fhir.records} Bundle records (${fhir.identicalCopies} identical repeats); ` +
-        `restarts engine ${JSON.stringify(await restarts(te.metrics, name))}, second member ${JSON.stringify(await restarts(metrics, name))}`,
+        `restarts engine ${JSON.stringify(await restarts(te.metrics, name))} (${JSON.stringify(stopErrors(te.logs()))}), ` +
+        `second member ${JSON.stringify(await restarts(metrics, name))} (${JSON.stringify(stopErrors(logs()))})`,
     );
   } finally {
     await stream.stop(0).catch(() => undefined);
