@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Supervisor, type MemberEvents, type MemberStopped, type SupervisedMember } from '../../src/transform/index.js';
+import kafkajs from 'kafkajs';
+import { STOP_REASONS, Supervisor, stopReasonOf, type MemberEvents, type MemberStopped, type StopReason, type SupervisedMember } from '../../src/transform/index.js';
 
 class FakeMember implements SupervisedMember {
   stopped = 0;
@@ -191,4 +192,20 @@ test('a member that reports stopping while it is still starting is aborted once 
   assert.equal(members[0]!.aborted, 1);
   assert.equal(sup.current, members[1]);
   await sup.stop();
+});
+
+test('why a kafkajs consumer stopped is one of a few fixed labels, read through the error’s causes', () => {
+  // kafkajs' own error classes, built as kafkajs builds them (its typings omit the cause arguments).
+  type ErrorClass = new (...args: unknown[]) => Error;
+  const make = (cls: unknown, ...args: unknown[]): Error => new (cls as ErrorClass)(...args);
+  const protocol = (type: string) => Object.assign(make(kafkajs.KafkaJSProtocolError, 'broker said no'), { type });
+  const refused = make(kafkajs.KafkaJSConnectionError, 'Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+  assert.equal(stopReasonOf(make(kafkajs.KafkaJSNumberOfRetriesExceeded, refused, { retryCount: 5, retryTime: 3000 })), 'connection');
+  assert.equal(stopReasonOf(make(kafkajs.KafkaJSGroupCoordinatorNotFound, 'Failed to find group coordinator')), 'connection');
+  assert.equal(stopReasonOf(protocol('NOT_COORDINATOR')), 'connection');
+  assert.equal(stopReasonOf(protocol('REBALANCE_IN_PROGRESS')), 'rebalance');
+  assert.equal(stopReasonOf(make(kafkajs.KafkaJSNonRetriableError, protocol('FENCED_INSTANCE_ID'), { cause: protocol('FENCED_INSTANCE_ID') })), 'fenced');
+  assert.equal(stopReasonOf(new TypeError('Cannot read properties of undefined')), 'crash');
+  assert.equal(stopReasonOf('not even an error'), 'crash');
+  for (const reason of ['connection', 'rebalance', 'fenced', 'crash']) assert.ok(STOP_REASONS.includes(reason as StopReason), reason);
 });
