@@ -139,6 +139,12 @@ export class ConverterEras {
   }
 }
 
+/** An error's name and, for a Kafka protocol error, its code name (never its message). */
+function errorLabel(err: Error): string {
+  const type = (err as Error & { type?: unknown }).type;
+  return typeof type === 'string' ? `${err.name}(${type})` : err.name;
+}
+
 /**
  * Why a kafkajs consumer stopped, as one of a few fixed reasons (the error text can carry topic
  * names and broker detail; it goes to the log line, never to a label).
@@ -161,7 +167,20 @@ export function stopReasonOf(err: unknown): StopReason {
     'KafkaJSGroupCoordinatorNotFound',
     'KafkaJSMetadataNotLoaded',
   ]);
-  const unavailable = new Set(['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION']);
+  // kafkajs' names for the broker-side "not available right now" codes (a coordinator moving or
+  // loading after a broker restart).
+  const unavailable = new Set([
+    'GROUP_COORDINATOR_NOT_AVAILABLE',
+    'NOT_COORDINATOR_FOR_GROUP',
+    'GROUP_LOAD_IN_PROGRESS',
+    'LEADER_NOT_AVAILABLE',
+    'NOT_LEADER_FOR_PARTITION',
+    'BROKER_NOT_AVAILABLE',
+    'REPLICA_NOT_AVAILABLE',
+    'REQUEST_TIMED_OUT',
+    'NETWORK_EXCEPTION',
+    'UNKNOWN_TOPIC_OR_PARTITION',
+  ]);
   if (has((e) => connection.has(e.name ?? '') || unavailable.has(e.type ?? ''))) return 'connection';
   return 'crash';
 }
@@ -205,7 +224,7 @@ export class TransformWorker {
           ? 'transform consumer stopped; a new one will take over and convert the uncommitted raw records again'
           : 'transform consumer crashed; uncommitted raw records will be converted again',
       );
-      this.report?.({ reason: stopReasonOf(err), error: err.name });
+      this.report?.({ reason: stopReasonOf(err), error: errorLabel(err) });
     });
     if (events) {
       const reported = (why: MemberStopped) => {

@@ -154,7 +154,9 @@ test('broker stopped 3 times for 5-15 s at random points while messages flow: ev
   const stream = new SteadyStream({ port: te.port, ledger, lanes: 4, tag: 'T', gapMs: 50 });
   const schedule: string[] = [];
   try {
-    assert.equal(await gauge(te.metrics, name), 1, 'consuming after start');
+    // start() does not wait for a first join that failed (a fresh broker's coordinator may still
+    // be loading): the supervisor retries it, and the outages begin once it consumes.
+    await until('hl7_transform_up to be 1 after start', async () => (await gauge(te.metrics, name)) === 1, 120_000);
     for (let i = 0; i < 3; i++) {
       const flowMs = 2000 + Math.round(random() * 4000);
       const downMs = 5000 + Math.round(random() * 10_000);

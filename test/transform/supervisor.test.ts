@@ -202,7 +202,7 @@ test('why a kafkajs consumer stopped is one of a few fixed labels, read through 
   const refused = make(kafkajs.KafkaJSConnectionError, 'Connection error: connect ECONNREFUSED 127.0.0.1:9092');
   assert.equal(stopReasonOf(make(kafkajs.KafkaJSNumberOfRetriesExceeded, refused, { retryCount: 5, retryTime: 3000 })), 'connection');
   assert.equal(stopReasonOf(make(kafkajs.KafkaJSGroupCoordinatorNotFound, 'Failed to find group coordinator')), 'connection');
-  assert.equal(stopReasonOf(protocol('NOT_COORDINATOR')), 'connection');
+  assert.equal(stopReasonOf(protocol('NOT_COORDINATOR_FOR_GROUP')), 'connection');
   assert.equal(stopReasonOf(protocol('REBALANCE_IN_PROGRESS')), 'rebalance');
   assert.equal(stopReasonOf(make(kafkajs.KafkaJSNonRetriableError, protocol('FENCED_INSTANCE_ID'), { cause: protocol('FENCED_INSTANCE_ID') })), 'fenced');
   assert.equal(stopReasonOf(new TypeError('Cannot read properties of undefined')), 'crash');
