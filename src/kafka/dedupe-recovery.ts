@@ -4,8 +4,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
-
-export const DEDUPE_HEADER = 'hl7_dedupe';
+import { HEADERS } from '../records/index.js';
 
 export interface RecoveredEntry {
   readonly key: string;
@@ -62,7 +61,7 @@ export async function recoverDedupe(
             const end = ends.get(batch.partition) ?? 0n;
             for (const m of batch.messages) {
               if (BigInt(m.offset) >= end) break;
-              const h = m.headers?.[DEDUPE_HEADER];
+              const h = m.headers?.[HEADERS.dedupe];
               if (h) out.push({ key: h.toString(), at: Number(m.timestamp) });
             }
             if (BigInt(batch.lastOffset()) + 1n >= end) {
