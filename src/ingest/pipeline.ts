@@ -29,7 +29,7 @@ import {
 import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
 import type { FrameContext } from '../mllp/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
-import type { Logger } from '../ops/logger.js';
+import { capForLog, type Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
 import { refusal } from './accept.js';
 import {
@@ -346,7 +346,7 @@ export class Ingest {
         this.channel.ack.timeoutMs,
       );
       this.deps.metrics.dlq.inc({ channel: this.channel.name, category });
-      this.deps.logger.info({ channel: this.channel.name, category, controlId: env.msh?.controlId ?? null, reason: message }, 'frame dead-lettered');
+      this.deps.logger.info({ channel: this.channel.name, category, controlId: capForLog(env.msh?.controlId), reason: capForLog(message, 256) }, 'frame dead-lettered');
       return { outcome: 'rejected', result: 'dlq' };
     } catch (err) {
       return this.storageUnavailable(err);
