@@ -167,7 +167,9 @@ function errV2x(e: AckError, d: Delimiters): string {
   const c = d.component;
   const s = d.subcomponent;
   const loc = e.location;
-  const ce = `${e.code}${s}${escapeValue(e.text, d)}${s}HL70357`;
+  // Without a subcomponent separator (a three-character MSH-2) ERR-1.4 cannot hold its parts:
+  // the code alone, rather than code, text and table run together into one unreadable value.
+  const ce = s === '' ? String(e.code) : `${e.code}${s}${escapeValue(e.text, d)}${s}HL70357`;
   const eld = [escapeValue(loc?.segment ?? '', d), num(loc?.sequence), num(loc?.field), ce].join(c);
   return ['ERR', eld].join(d.field);
 }

@@ -270,3 +270,17 @@ test('a message without an escape character gets its control id back as sent in 
   assert.equal(msa, 'MSA|AR|ADT^01|message type ADT A01 is not accepted');
   assert.equal(err, 'ERR||MSH^1^9|200^message type ADT A01 is not accepted^HL70357|E');
 });
+
+test('before v2.5, a message without a subcomponent separator gets ERR-1.4 as the bare code, not code, text and table run together', () => {
+  const d: Delimiters = { field: '!', component: '|', repetition: "'", escape: '\\', subcomponent: '', truncation: null };
+  const ack = buildAck({
+    inbound: inbound({ version: '2.3' }),
+    delimiters: d,
+    outcome: 'rejected',
+    mode: 'original',
+    controlId: 'ACK0002',
+    now: NOW,
+    error: { code: ERR_REQUIRED_FIELD_MISSING, severity: 'E', text: 'MSH-10 (message control id) is empty', location: { segment: 'MSH', sequence: 1, field: 10 } },
+  });
+  assert.equal(ack.split('\r')[2], 'ERR!MSH|1|10|101');
+});
