@@ -74,7 +74,9 @@ const generatedArb: fc.Arbitrary<Generated> = fc
     withPid: fc.boolean(),
   })
   .map((r) => {
-    const roles = [r.d.component, r.d.subcomponent, r.d.repetition].filter((c) => c !== '');
+    // Without an escape character a repetition separator in MSH-10 starts a second repetition
+    // of a field that has one (the control id is the first), so it is not control id data there.
+    const roles = [r.d.component, r.d.subcomponent, ...(r.d.escape ? [r.d.repetition] : [])].filter((c) => c !== '');
     const idAlphabet = r.idDelims ? [...PLAIN, ...roles, ...(r.d.escape ? [r.d.escape, r.d.field] : [])] : PLAIN;
     return {
       d: r.d,
