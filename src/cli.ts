@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { loadChannels } from './channel/index.js';
 import { loadMappingSet, MappingLoadError } from './mapping/index.js';
 import { mappingSetDir, CONVERT_USAGE, runConvert } from './transform/index.js';
-import { ConfigReloader, Engine } from './engine/index.js';
+import { ConfigReloader, ENGINE_ROLES, Engine } from './engine/index.js';
 import { brokersFromEnv, loadDevBroker, DevBrokerError, type DevBroker } from './kafka/index.js';
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
@@ -17,11 +17,13 @@ import { MllpSender } from './mllp/sender.js';
 import { DLQ_USAGE, runDlq } from './dlq/index.js';
 import { REPLAY_USAGE, runReplay } from './replay/index.js';
 
-const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR]
+const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--role ingest|transform|all]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
       when unset, a local Apache Kafka is assembled and started for you. A channel naming a
       mapping set also converts its messages to FHIR; sets are looked up in --mappings
-      (default: the mappings folder beside the channels folder).`;
+      (default: the mappings folder beside the channels folder). --role (default all) runs
+      only the listeners (ingest) or only the conversion (transform), so each can run as its
+      own processes; transform processes of a channel share its consumer group.`;
 const CHECK_USAGE = `  hl7-engine check [--channels DIR] [--mappings DIR]
       Validates the channel files and the mapping sets they name, and exits; starts nothing.`;
 const SEND_USAGE = `  hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]
@@ -58,7 +60,12 @@ function loadOrExit(dir: string) {
 }
 
 async function start(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, role: { type: 'string', default: 'all' } },
+  });
+  const role = ENGINE_ROLES.find((r) => r === values.role);
+  if (!role) fail(`--role must be one of ${ENGINE_ROLES.join(', ')} (got "${values.role}")\n${START_USAGE}`);
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
   const logger = createLogger();
@@ -77,7 +84,7 @@ async function start(argv: string[]): Promise<void> {
     process.stdout.write(`local Kafka ${local.name} serving at ${local.bootstrap} (log: ${local.logFile})\n`);
   }
   const metrics = new EngineMetrics();
-  const engine = new Engine({ channels, brokers, logger, metrics, transform: values.mappings ? { mappingsRoot: resolve(values.mappings) } : {} });
+  const engine = new Engine({ channels, brokers, logger, metrics, role, transform: values.mappings ? { mappingsRoot: resolve(values.mappings) } : {} });
   // Operations HTTP server, up before the engine so /healthz answers and /readyz says 503 while
   // topics are created and listeners bind.
   let ops: OpsServer;
@@ -115,7 +122,7 @@ async function start(argv: string[]): Promise<void> {
     process.exit(1);
   }
   logger.info(
-    { channels: channels.map((c) => ({ name: c.name, host: c.listener.host, port: c.listener.port, tls: c.listener.tls !== null, accept: c.accept.messageTypes, topics: c.topics })), brokers },
+    { channels: channels.map((c) => ({ name: c.name, host: c.listener.host, port: c.listener.port, tls: c.listener.tls !== null, accept: c.accept.messageTypes, topics: c.topics })), brokers, role },
     'engine started',
   );
   // Hot reload: edits to the channels folder or a mapping set in use, or SIGHUP, apply without a restart.
@@ -128,6 +135,11 @@ async function start(argv: string[]): Promise<void> {
     const a = r.listener.address;
     const types = r.channel.accept.messageTypes?.join(', ') ?? 'all message types';
     process.stdout.write(`channel ${r.channel.name}: send MLLP${r.channel.listener.tls ? ' over TLS' : ''} to ${a.address}:${a.port} (${types}) -> ${r.channel.topics.raw}\n`);
+  }
+  if (role === 'transform') {
+    for (const c of channels) process.stdout.write(`channel ${c.name}: transform ${c.topics.raw} -> ${c.topics.fhir} (dead letters ${c.topics.dlq}); no listener in this process\n`);
+    process.stdout.write(`Edits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
+    return;
   }
   process.stdout.write(`try: node dist/src/cli.js send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nEdits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
 }

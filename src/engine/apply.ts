@@ -43,7 +43,7 @@ function same(a: unknown, b: unknown): boolean {
  * (MappingLoadError) and nothing changes. See Engine.apply for what happens per channel.
  */
 export async function applyChannels(rt: Runtime, next: readonly ChannelConfig[], graceMs: number): Promise<ApplyReport> {
-  const producer = rt.ingestProducer;
+  const producer = rt.runsIngest ? rt.ingestProducer : await rt.transformPublisher();
   if (!producer) throw new Error('the engine has not started; start() it before applying a configuration');
   const converters = rt.transformConverters(next);
   const changes: ChannelChange[] = [];
@@ -66,7 +66,14 @@ export async function applyChannels(rt: Runtime, next: readonly ChannelConfig[],
     changes.push({ channel: r.channel.name, action: 'removed', what: [] });
   }
 
-  for (const channel of next) {
+  // A transform-only process has workers without listeners: a removed channel's worker stops here.
+  for (const name of [...rt.transformWorkers.keys()]) {
+    if (wanted.has(name)) continue;
+    await rt.stopWorker(name);
+    if (!rt.runsIngest) changes.push({ channel: name, action: 'removed', what: [] });
+  }
+
+  for (const channel of rt.runsIngest ? next : []) {
     const current = rt.running.find((r) => r.channel.name === channel.name);
     try {
       if (current) {
@@ -89,6 +96,8 @@ export async function applyChannels(rt: Runtime, next: readonly ChannelConfig[],
         const i = changes.findIndex((c) => c.channel === channel.name);
         const was = changes[i];
         if (was && was.action !== 'added') changes[i] = { channel: channel.name, action: 'updated', what: [...was.what, what] };
+        // A transform-only process listed nothing for the channel above.
+        if (!was) changes.push(what === 'transform started' ? { channel: channel.name, action: 'added', what: [] } : { channel: channel.name, action: 'updated', what: [what] });
       }
     } catch (err) {
       fail(channel.name, err);

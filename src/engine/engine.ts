@@ -33,6 +33,12 @@ export class Engine implements ConfigTarget {
     // Mapping sets load before anything listens: a broken mapping refuses the start, with every
     // error's file:line:col, instead of dead-lettering each message later.
     const converters = rt.transformConverters(channels);
+    if (!rt.runsIngest) {
+      // Conversion only: the topics exist (whichever process starts first creates them), no listener.
+      await rt.ensureChannelTopics(channels, await rt.transformPublisher());
+      await rt.startTransform(converters);
+      return;
+    }
     const producer = new GroupCommitProducer(rt.kafka, {
       onBatch: (records, seconds, ok) => {
         metrics.publishSeconds.observe({ outcome: ok ? 'ok' : 'error' }, seconds);
@@ -71,9 +77,14 @@ export class Engine implements ConfigTarget {
     return run;
   }
 
-  /** Ready when every channel's listener is bound and Kafka answers a describeCluster in time. */
+  /**
+   * Ready when every channel's listener is bound, every transform consumer consumes (a check
+   * `transform:<channel>` that is false while it restarts), and Kafka answers in time.
+   */
   readiness(): Promise<Readiness> {
-    return this.operations.check(this.runtime.opts.channels, new Set(this.runtime.running.map((r) => r.channel.name)));
+    const transforms = new Map([...this.runtime.transformWorkers].map(([name, w]) => [name, w.worker.up]));
+    const listening = this.runtime.runsIngest ? this.runtime.opts.channels : [];
+    return this.operations.check(listening, new Set(this.runtime.running.map((r) => r.channel.name)), transforms);
   }
 
   async stop(graceMs = 10_000): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * What operations ask of a running engine: readiness for /readyz, and hl7_kafka_up set from the
+ * What operations ask of a running engine: readiness for /readyz (listeners, transform consumers, Kafka), and hl7_kafka_up set from the
  * same Kafka probe (served by src/ops/http.ts).
  */
 import type { Kafka } from 'kafkajs';
@@ -16,10 +16,15 @@ export class EngineReadiness {
     private readonly metrics: EngineMetrics,
   ) {}
 
-  /** Ready when every configured channel's listener is bound and Kafka answers a describeCluster in time. */
-  async check(configured: readonly ChannelConfig[], bound: ReadonlySet<string>): Promise<Readiness> {
+  /**
+   * Ready when every configured channel's listener is bound, every transform consumer is in its
+   * group and consuming (`transforms`: channel → up; a channel without a transform is not
+   * listed), and Kafka answers a describeCluster in time.
+   */
+  async check(configured: readonly ChannelConfig[], bound: ReadonlySet<string>, transforms: ReadonlyMap<string, boolean> = new Map()): Promise<Readiness> {
     const checks: Record<string, boolean> = {};
     for (const c of configured) checks[`listener:${c.name}`] = bound.has(c.name);
+    for (const [name, up] of transforms) checks[`transform:${name}`] = up;
     if (!this.closed) {
       this.probe ??= new KafkaProbe(this.kafka, { onResult: (up) => this.metrics.kafkaUp.set(up ? 1 : 0) });
     }

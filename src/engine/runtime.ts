@@ -11,7 +11,7 @@ import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '.
 import { mappingFingerprint } from '../mapping/index.js';
 import { MllpListener } from '../mllp/index.js';
 import { capForLog, type EngineMetrics, type Logger } from '../ops/index.js';
-import { TransformWorker, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
+import { SupervisedTransform, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
 
 export interface EngineOptions {
   readonly channels: readonly ChannelConfig[];
@@ -25,7 +25,17 @@ export interface EngineOptions {
    * transform worker; `false` runs ingest only.
    */
   readonly transform?: TransformSetup | false;
+  /**
+   * What this process runs (default `all`): `ingest` = listeners only, raw topics written, no
+   * conversion; `transform` = conversion only, no listener. Ingest and transform processes of a
+   * channel share its topics and its transform consumer group, so they can be scaled apart.
+   */
+  readonly role?: EngineRole;
 }
+
+export type EngineRole = 'ingest' | 'transform' | 'all';
+
+export const ENGINE_ROLES: readonly EngineRole[] = ['ingest', 'transform', 'all'];
 
 export interface TransformSetup {
   /** Root folder of mapping sets (default: `mappings/` beside each channel's folder). */
@@ -50,7 +60,8 @@ export interface ChannelConverter {
 }
 
 export interface RunningWorker {
-  readonly worker: TransformWorker;
+  /** Restarts its consumer by itself after any fault; `up` says whether it consumes now. */
+  readonly worker: SupervisedTransform;
   readonly channel: ChannelConfig;
   readonly key: string;
 }
@@ -70,6 +81,15 @@ export class Runtime {
   constructor(opts: EngineOptions) {
     this.opts = opts;
     this.kafka = createKafka(opts.brokers, opts.logger);
+  }
+
+  get role(): EngineRole {
+    return this.opts.role ?? 'all';
+  }
+
+  /** Whether this process binds listeners and stores raw messages. */
+  get runsIngest(): boolean {
+    return this.role !== 'transform';
   }
 
   /** Creates the raw, fhir and dlq topics of `channels` (when missing) and tells the producer about them. */
@@ -178,7 +198,7 @@ export class Runtime {
    */
   transformConverters(channels: readonly ChannelConfig[]): ChannelConverter[] {
     const setup = this.opts.transform;
-    if (setup === false) return [];
+    if (setup === false || this.role === 'ingest') return [];
     const options = {
       ...(setup?.mappingsRoot !== undefined ? { mappingsRoot: setup.mappingsRoot } : {}),
       ...(setup?.validate !== undefined ? { validate: setup.validate } : {}),
@@ -213,7 +233,7 @@ export class Runtime {
 
   async startWorker({ channel, convert, key }: ChannelConverter, producer: GroupCommitProducer): Promise<void> {
     const { logger, metrics } = this.opts;
-    const worker = new TransformWorker({
+    const worker = new SupervisedTransform({
       channel,
       kafka: this.kafka,
       publisher: producer,

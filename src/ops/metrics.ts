@@ -135,6 +135,18 @@ export class EngineMetrics {
     labelNames: ['channel'] as const,
     registers: [this.registry],
   });
+  readonly transformUp = new Gauge({
+    name: 'hl7_transform_up',
+    help: '1 while the channel\'s transform consumer is in its group and consuming, 0 while it is down (restarting with backoff)',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly transformRestarts = new Counter({
+    name: 'hl7_transform_restarts_total',
+    help: 'Transform consumers replaced by a new one after they stopped, by reason (connection, rebalance, fenced, crash, start-failed, stalled)',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
   // ---- end of transform stage ----------------------------------------------------------------
 
   // ---- hot reload (src/engine/reload.ts) -----------------------------------------------------

@@ -1,4 +1,6 @@
-export { TransformWorker, transformGroupId, type TransformWorkerOptions } from './worker.js';
+export { TransformWorker, ConverterEras, transformGroupId, stopReasonOf, type TransformWorkerOptions } from './worker.js';
+export { Supervisor, STOP_REASONS, DEFAULT_RESTART_BACKOFF, type StopReason, type MemberStopped, type MemberEvents, type SupervisedMember, type SupervisorOptions } from './supervisor.js';
+export { SupervisedTransform, type SupervisedTransformOptions } from './supervised-worker.js';
 export { transformRecord, type RawRecordIn, type TransformOutcome, type TransformTarget } from './transform-record.js';
 export { bundleRecord, dlqRecord } from './records.js';
 export type { MessageConverter, RecordPublisher } from './types.js';

@@ -20,12 +20,14 @@ import { HEADERS } from '../records/index.js';
 import { transformRecord, type TransformOutcome } from './transform-record.js';
 import { backoffDelay } from '../kafka/retry.js';
 import type { MessageConverter, RecordPublisher } from './types.js';
+import type { MemberEvents, MemberStopped, StopReason } from './supervisor.js';
 
 export interface TransformWorkerOptions {
   readonly channel: ChannelConfig;
   readonly kafka: Kafka;
   readonly publisher: RecordPublisher;
-  readonly convert: MessageConverter;
+  /** A converter, or the converters of a supervised stage (shared by its successive workers). */
+  readonly convert: MessageConverter | ConverterEras;
   readonly logger: Logger;
   readonly metrics: EngineMetrics;
   /** Default `hl7-engine-transform-<channel>`; every worker of a channel must share it. */
@@ -47,6 +49,20 @@ export interface TransformWorkerOptions {
    * deadline, a Bundle only lags.
    */
   readonly ingestBusy?: () => boolean;
+  /**
+   * Given by a supervisor (supervisor.ts): the worker reports when it consumes and when its
+   * consumer stopped for good, and kafkajs' own restart is turned off, so a stopped consumer is
+   * replaced by a new one in one place only. Without it kafkajs restarts what it considers
+   * retriable and gives up on the rest.
+   */
+  readonly events?: MemberEvents;
+  /**
+   * Supervised only: a consumer that neither fetched, heartbeated nor worked on a batch for this
+   * long is reported stopped (`stalled`) so a new one replaces it. kafkajs fetches at least every
+   * few seconds while healthy, and a rebalance takes at most its 60 s timeout, so this only catches
+   * a consumer wedged without an error. Default 120 s.
+   */
+  readonly stallAfterMs?: number;
 }
 
 /**
@@ -72,6 +88,103 @@ interface ConverterEra {
   readonly from: ReadonlyMap<number, bigint>;
 }
 
+/**
+ * The converters of one channel's transform, by raw offset. Held outside the worker so a worker
+ * started to replace a crashed one converts every record with the converter its predecessor
+ * would have used: a redelivered record gives the same bytes.
+ */
+export class ConverterEras {
+  /** Oldest first; the first era applies from offset 0 everywhere. */
+  private eras: ConverterEra[];
+  /** Past era `i`'s start on every partition it names, nothing older is needed here again. */
+  private readonly reached = new Map<number, bigint>();
+
+  constructor(convert: MessageConverter) {
+    this.eras = [{ convert, from: new Map() }];
+  }
+
+  /** Records at or after `from` (partition → offset) use `convert`. */
+  add(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
+    const bounds = new Map<number, bigint>();
+    for (const [partition, offset] of from) bounds.set(partition, BigInt(offset));
+    this.eras.push({ convert, from: bounds });
+  }
+
+  /** The converter for records stored from now on. */
+  get current(): MessageConverter {
+    return this.eras[this.eras.length - 1]!.convert;
+  }
+
+  for(partition: number, offset: string): MessageConverter {
+    const at = BigInt(offset);
+    for (let i = this.eras.length - 1; i > 0; i--) {
+      const era = this.eras[i]!;
+      if (at >= (era.from.get(partition) ?? 0n)) {
+        this.forgetErasBefore(i, partition, at);
+        return era.convert;
+      }
+    }
+    return this.eras[0]!.convert;
+  }
+
+  private forgetErasBefore(i: number, partition: number, at: bigint): void {
+    const was = this.reached.get(partition);
+    if (was === undefined || at > was) this.reached.set(partition, at);
+    const era = this.eras[i]!;
+    for (const [p, start] of era.from) {
+      const seen = this.reached.get(p);
+      if (seen === undefined || seen < start) return;
+    }
+    this.eras = this.eras.slice(i);
+  }
+}
+
+/** An error's name and, for a Kafka protocol error, its code name (never its message). */
+function errorLabel(err: Error): string {
+  const type = (err as Error & { type?: unknown }).type;
+  return typeof type === 'string' ? `${err.name}(${type})` : err.name;
+}
+
+/**
+ * Why a kafkajs consumer stopped, as one of a few fixed reasons (the error text can carry topic
+ * names and broker detail; it goes to the log line, never to a label).
+ */
+export function stopReasonOf(err: unknown): StopReason {
+  const chain: Array<{ name?: string; type?: string }> = [];
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 8; depth++) {
+    chain.push(e as { name?: string; type?: string });
+    e = (e as { cause?: unknown }).cause ?? (e as { originalError?: unknown }).originalError;
+  }
+  const has = (test: (e: { name?: string; type?: string }) => boolean) => chain.some(test);
+  if (has((e) => ['FENCED_INSTANCE_ID', 'UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED'].includes(e.type ?? ''))) return 'fenced';
+  if (has((e) => e.type === 'REBALANCE_IN_PROGRESS' || e.name === 'KafkaJSRebalanceInProgress')) return 'rebalance';
+  const connection = new Set([
+    'KafkaJSConnectionError',
+    'KafkaJSConnectionClosedError',
+    'KafkaJSNoBrokerAvailableError',
+    'KafkaJSRequestTimeoutError',
+    'KafkaJSBrokerNotFound',
+    'KafkaJSGroupCoordinatorNotFound',
+    'KafkaJSMetadataNotLoaded',
+  ]);
+  // kafkajs' names for the broker-side "not available right now" codes (a coordinator moving or
+  // loading after a broker restart).
+  const unavailable = new Set([
+    'GROUP_COORDINATOR_NOT_AVAILABLE',
+    'NOT_COORDINATOR_FOR_GROUP',
+    'GROUP_LOAD_IN_PROGRESS',
+    'LEADER_NOT_AVAILABLE',
+    'NOT_LEADER_FOR_PARTITION',
+    'BROKER_NOT_AVAILABLE',
+    'REPLICA_NOT_AVAILABLE',
+    'REQUEST_TIMED_OUT',
+    'NETWORK_EXCEPTION',
+    'UNKNOWN_TOPIC_OR_PARTITION',
+  ]);
+  if (has((e) => connection.has(e.name ?? '') || unavailable.has(e.type ?? ''))) return 'connection';
+  return 'crash';
+}
+
 interface Pending {
   readonly offset: string;
   readonly outcome: TransformOutcome;
@@ -86,12 +199,11 @@ export class TransformWorker {
   private aborted = false;
   private stopping = false;
   private wakeSleepers: Array<() => void> = [];
-  /** Oldest first; the first era applies from offset 0 everywhere. */
-  private eras: ConverterEra[];
+  private readonly eras: ConverterEras;
 
   constructor(opts: TransformWorkerOptions) {
     this.opts = opts;
-    this.eras = [{ convert: opts.convert, from: new Map() }];
+    this.eras = opts.convert instanceof ConverterEras ? opts.convert : new ConverterEras(opts.convert);
     this.channelName = opts.channel.name;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
     this.consumer = opts.kafka.consumer({
@@ -101,14 +213,70 @@ export class TransformWorker {
       // A raw record can be as large as a frame the listener accepts (64 MiB topic limit).
       maxBytesPerPartition: 16 * 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
+      ...(opts.events ? { retry: { restartOnFailure: async () => false } } : {}),
     });
+    const events = opts.events;
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       const err = e.payload.error;
       opts.logger.error(
-        { channel: this.channelName, err: err.name, reason: err.message, restart: e.payload.restart },
-        'transform consumer crashed; uncommitted raw records will be converted again',
+        { channel: this.channelName, err: err.name, reason: err.message, restart: !events && e.payload.restart },
+        events
+          ? 'transform consumer stopped; a new one will take over and convert the uncommitted raw records again'
+          : 'transform consumer crashed; uncommitted raw records will be converted again',
       );
+      this.report?.({ reason: stopReasonOf(err), error: errorLabel(err) });
     });
+    if (events) {
+      const reported = (why: MemberStopped) => {
+        if (this.stopping || this.aborted || this.reportedStop) return;
+        this.reportedStop = true;
+        this.stopWatchdog();
+        events.stopped(why);
+      };
+      this.report = reported;
+      this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+        this.touch();
+        events.up();
+      });
+      // kafkajs disconnects before it emits CRASH: the CRASH (a few microtasks later) names the
+      // reason; a disconnect with no CRASH behind it is a stop nobody asked for, reported all the same.
+      this.consumer.on(this.consumer.events.DISCONNECT, () => {
+        setImmediate(() => reported({ reason: 'crash', error: 'UnrequestedDisconnect' }));
+      });
+      for (const e of [this.consumer.events.FETCH_START, this.consumer.events.HEARTBEAT, this.consumer.events.START_BATCH_PROCESS, this.consumer.events.END_BATCH_PROCESS, this.consumer.events.REBALANCING]) {
+        this.consumer.on(e, () => this.touch());
+      }
+    }
+  }
+
+  private reportedStop = false;
+  private report: ((why: MemberStopped) => void) | null = null;
+  private lastActivity = Date.now();
+  private batchesInHand = 0;
+  private watchdog: NodeJS.Timeout | null = null;
+
+  private touch(): void {
+    this.lastActivity = Date.now();
+  }
+
+  /** Supervised only: reports a consumer that went quiet without an error (see stallAfterMs). */
+  private startWatchdog(): void {
+    const report = this.report;
+    if (!report) return;
+    const stallAfterMs = this.opts.stallAfterMs ?? 120_000;
+    this.touch();
+    this.watchdog = setInterval(() => {
+      if (this.batchesInHand === 0 && Date.now() - this.lastActivity > stallAfterMs) {
+        this.opts.logger.warn({ channel: this.channelName, quietMs: Date.now() - this.lastActivity }, 'transform consumer stopped fetching without an error');
+        report({ reason: 'stalled', error: 'Stalled' });
+      }
+    }, Math.max(100, Math.min(10_000, Math.floor(stallAfterMs / 4))));
+    this.watchdog.unref();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
   }
 
   /** Joins the consumer group and starts converting; resolves once consuming has begun. */
@@ -122,8 +290,17 @@ export class TransformWorker {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.opts.partitionsConcurrently ?? 3,
-      eachBatch: (payload) => this.handleBatch(payload),
+      eachBatch: async (payload) => {
+        this.batchesInHand++;
+        try {
+          await this.handleBatch(payload);
+        } finally {
+          this.batchesInHand--;
+          this.touch();
+        }
+      },
     });
+    this.startWatchdog();
     this.opts.logger.info(
       { channel: channel.name, raw: channel.topics.raw, fhir: channel.topics.fhir, dlq: channel.topics.dlq },
       'transform worker started',
@@ -133,6 +310,7 @@ export class TransformWorker {
   /** Finishes the records in hand (their writes acknowledged and committed), then leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopWatchdog();
     this.wake();
     await this.consumer.disconnect();
   }
@@ -143,6 +321,7 @@ export class TransformWorker {
    */
   async abort(): Promise<void> {
     this.aborted = true;
+    this.stopWatchdog();
     this.wake();
     await this.consumer.disconnect();
   }
@@ -153,39 +332,12 @@ export class TransformWorker {
    * Takes effect between two messages; never in the middle of one.
    */
   setConverter(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
-    const bounds = new Map<number, bigint>();
-    for (const [partition, offset] of from) bounds.set(partition, BigInt(offset));
-    this.eras.push({ convert, from: bounds });
+    this.eras.add(convert, from);
   }
 
   /** The converter for records stored from now on (the latest setConverter, else the first). */
   get currentConverter(): MessageConverter {
-    return this.eras[this.eras.length - 1]!.convert;
-  }
-
-  private converterFor(partition: number, offset: string): MessageConverter {
-    const at = BigInt(offset);
-    for (let i = this.eras.length - 1; i > 0; i--) {
-      const era = this.eras[i]!;
-      if (at >= (era.from.get(partition) ?? 0n)) {
-        this.forgetErasBefore(i, partition, at);
-        return era.convert;
-      }
-    }
-    return this.eras[0]!.convert;
-  }
-
-  /** Past era `i`'s start on every partition it names, nothing older is needed here again. */
-  private readonly reached = new Map<number, bigint>();
-  private forgetErasBefore(i: number, partition: number, at: bigint): void {
-    const was = this.reached.get(partition);
-    if (was === undefined || at > was) this.reached.set(partition, at);
-    const era = this.eras[i]!;
-    for (const [p, start] of era.from) {
-      const seen = this.reached.get(p);
-      if (seen === undefined || seen < start) return;
-    }
-    this.eras = this.eras.slice(i);
+    return this.eras.current;
   }
 
   private wake(): void {
@@ -210,7 +362,7 @@ export class TransformWorker {
 
   private convert(topic: string, partition: number, m: KafkaMessage): TransformOutcome {
     const started = process.hrtime.bigint();
-    const outcome = transformRecord(m, { topic, partition, offset: m.offset }, { channel: this.opts.channel, convert: this.converterFor(partition, m.offset) });
+    const outcome = transformRecord(m, { topic, partition, offset: m.offset }, { channel: this.opts.channel, convert: this.eras.for(partition, m.offset) });
     const { metrics } = this.opts;
     const channel = this.channelName;
     metrics.conversionSeconds.observe({ channel, outcome: outcome.kind }, Number(process.hrtime.bigint() - started) / 1e9);

@@ -252,6 +252,16 @@ test('send --cert/--key with a client certificate the channel allows gets AA; on
 // ---------------------------------------------------------------------------------------------
 // start
 
+test('start --role with an unknown role exits 2 naming the roles, without needing Kafka', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'good.yaml'), `name: good\nlistener:\n  port: ${await freePort()}\n`);
+  const env = { ...process.env, KAFKA_BROKERS: `127.0.0.1:${await freePort()}` };
+  const run = await cli(['start', '--channels', dir, '--role', 'convert'], { env, timeoutMs: 15_000 });
+  assert.equal(run.code, 2, run.stdout + run.stderr);
+  assert.match(run.stderr, /--role must be one of ingest, transform, all \(got "convert"\)/);
+  assert.doesNotMatch(run.stdout, /send MLLP|local Kafka/, 'nothing was started');
+});
+
 test('start with an invalid channel folder exits 2 and starts nothing, without needing Kafka', async () => {
   const dir = tempDir();
   const goodPort = await freePort();

@@ -89,6 +89,8 @@ export interface EngineProcessOptions {
   readonly port?: number;
   /** V8 options for the engine's node (before the script), e.g. to pin the heap's sizing. */
   readonly nodeOptions?: readonly string[];
+  /** `start --role` (default: none given, i.e. all). A transform-only process is ready once it prints its transform line. */
+  readonly role?: 'ingest' | 'transform' | 'all';
 }
 
 /**
@@ -118,7 +120,7 @@ export class EngineProcess {
   }
 
   static async start(o: EngineProcessOptions): Promise<EngineProcess> {
-    const child = spawn(process.execPath, [...(o.nodeOptions ?? []), CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT], {
+    const child = spawn(process.execPath, [...(o.nodeOptions ?? []), CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT, ...(o.role ? ['--role', o.role] : [])], {
       cwd: REPO_DIR,
       env: { ...process.env, KAFKA_BROKERS: o.brokers, METRICS_PORT: '0', LOG_LEVEL: o.logLevel ?? 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,7 +128,8 @@ export class EngineProcess {
     if (child.pid === undefined) throw new Error('could not spawn the engine process');
     const engine = new EngineProcess(child, child.pid);
     const deadline = Date.now() + (o.startTimeoutMs ?? 90_000);
-    while (!/channel \S+: send MLLP/.test(engine.out.toString()) && !(o.port !== undefined && (await accepts(o.port)))) {
+    const ready = o.role === 'transform' ? /channel \S+: transform / : /channel \S+: send MLLP/;
+    while (!ready.test(engine.out.toString()) && !(o.role !== 'transform' && o.port !== undefined && (await accepts(o.port)))) {
       if (engine.exitInfo) {
         throw new Error(`engine exited during start (code ${engine.exitInfo.code}, signal ${engine.exitInfo.signal}):\n${engine.output()}`);
       }
