@@ -63,6 +63,18 @@ export class EngineMetrics {
     labelNames: ['channel'] as const,
     registers: [this.registry],
   });
+  readonly framesAbandoned = new Counter({
+    name: 'hl7_mllp_frames_abandoned_total',
+    help: 'Unfinished frames given up (reason timeout: not completed within frameTimeoutSeconds; memory: channel maxBufferedBytes reached), dead-lettered, answered AR, connection closed',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly closesForced = new Counter({
+    name: 'hl7_mllp_closes_forced_total',
+    help: 'Connections destroyed because the peer did not close its side within closeGraceSeconds of our half-close',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
   readonly connections = new Gauge({
     name: 'hl7_connections',
     help: 'Open MLLP connections',
@@ -71,7 +83,7 @@ export class EngineMetrics {
   });
   readonly connectionsRefused = new Counter({
     name: 'hl7_connections_refused_total',
-    help: 'Connections refused (address not allowed, certificate subject not allowed, too many connections)',
+    help: 'Connections refused (address not allowed, certificate subject not allowed, too many connections, too many from one address)',
     labelNames: ['channel', 'reason'] as const,
     registers: [this.registry],
   });

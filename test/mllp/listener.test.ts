@@ -56,6 +56,7 @@ async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T>
 interface FakeHandler extends FrameHandler {
   readonly frames: string[];
   readonly oversize: { head: Buffer; totalBytes: number }[];
+  readonly incomplete: { head: Buffer; bytes: number; reason: string }[];
   /** Most handleFrame calls that were running at the same time. */
   peakInFlight: number;
   /** Resolves when handleFrame has been called `n` times in total. */
@@ -75,6 +76,7 @@ function fakeHandler(behaviour: FakeBehaviour = {}): FakeHandler {
   const fake: FakeHandler = {
     frames: [],
     oversize: [],
+    incomplete: [],
     peakInFlight: 0,
     called(n) {
       if (fake.frames.length >= n) return Promise.resolve();
@@ -98,6 +100,10 @@ function fakeHandler(behaviour: FakeBehaviour = {}): FakeHandler {
     async handleOversize(head, totalBytes) {
       // The framer hands over a copy; keep one, as the DLQ would.
       fake.oversize.push({ head: Buffer.from(head), totalBytes });
+      return ackFor(controlIdOf(head), 'AR');
+    },
+    async handleIncomplete(head, bytes, reason) {
+      fake.incomplete.push({ head: Buffer.from(head), bytes, reason });
       return ackFor(controlIdOf(head), 'AR');
     },
   };
