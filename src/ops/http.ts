@@ -6,12 +6,38 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import type { ReadinessCheck } from './readiness.js';
 
 export const DEFAULT_METRICS_PORT = 9464;
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/**
+ * Limits that keep a flood of HTTP clients (a scrape storm, thousands of idle connections) from
+ * costing the MLLP listeners, which share this process's event loop.
+ */
+export interface OpsLimits {
+  /** Concurrent connections; more are dropped at accept. Prometheus needs one or two. */
+  readonly maxConnections: number;
+  /** A client must send its request headers within this (and a silent connection is closed after it). */
+  readonly headersTimeoutMs: number;
+  /** ... and the whole request within this. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** How long one rendering of /metrics is served to every scrape (rendered at most once per period). */
+  readonly metricsCacheMs: number;
+}
+
+export const OPS_LIMITS: OpsLimits = Object.freeze({
+  maxConnections: 64,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  metricsCacheMs: 1_000,
+});
 
 export interface OpsServerOptions {
   readonly registry: Registry;
@@ -20,6 +46,8 @@ export interface OpsServerOptions {
   readonly host?: string;
   readonly port?: number;
   readonly logger?: Logger;
+  /** Defaults: OPS_LIMITS; METRICS_MAX_CONNECTIONS overrides maxConnections. */
+  readonly limits?: Partial<OpsLimits>;
 }
 
 export interface OpsServer {
@@ -46,8 +74,33 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
   const host = opts.host ?? fromEnv!.host;
   const port = opts.port ?? fromEnv!.port;
   const { registry, readiness, logger } = opts;
+  const envMax = process.env['METRICS_MAX_CONNECTIONS']?.trim();
+  if (envMax && !/^[1-9]\d*$/.test(envMax)) throw new Error(`METRICS_MAX_CONNECTIONS must be a positive whole number, got "${envMax}"`);
+  const limits: OpsLimits = { ...OPS_LIMITS, ...(envMax ? { maxConnections: Number(envMax) } : {}), ...opts.limits };
 
-  const server = createServer((req, res) => {
+  // One rendering serves every scrape for metricsCacheMs, and concurrent scrapes share the one in
+  // progress: a scrape costs the event loop ~5 ms, so 500 concurrent ones rendered each would
+  // hold MLLP answers back for seconds.
+  let cached: { body: Buffer; at: number } | null = null;
+  let rendering: Promise<Buffer> | null = null;
+  const metricsBody = (): Promise<Buffer> => {
+    if (cached && performance.now() - cached.at < limits.metricsCacheMs) return Promise.resolve(cached.body);
+    rendering ??= (async () => {
+      try {
+        // Prometheus only ever calls /metrics, so gauges the readiness probes set (hl7_kafka_up)
+        // are refreshed here too; the probe caches, so this costs nothing most scrapes.
+        await readiness().catch(() => undefined);
+        const body = Buffer.from(await registry.metrics());
+        cached = { body, at: performance.now() };
+        return body;
+      } finally {
+        rendering = null;
+      }
+    })();
+    return rendering;
+  };
+
+  const server = createServer({ connectionsCheckingInterval: 1_000, headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs }, (req, res) => {
     void route(req, res).catch((err: unknown) => {
       logger?.error({ path: pathOf(req), err: err instanceof Error ? err.name : 'unknown' }, 'ops endpoint failed');
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
@@ -62,13 +115,9 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
       return;
     }
     switch (pathOf(req)) {
-      case '/metrics': {
-        // Prometheus only ever calls /metrics, so gauges the readiness probes set (hl7_kafka_up)
-        // are refreshed here too; the probe caches, so this costs nothing most scrapes.
-        await readiness().catch(() => undefined);
-        send(res, 200, registry.contentType, await registry.metrics());
+      case '/metrics':
+        send(res, 200, registry.contentType, await metricsBody());
         return;
-      }
       case '/healthz':
         send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
         return;
@@ -81,6 +130,18 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
         send(res, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /healthz or /readyz\n');
     }
   }
+
+  server.maxConnections = limits.maxConnections;
+  // A connection that never sends a request is not covered by the request timeouts.
+  server.on('connection', (socket) => socket.setTimeout(limits.headersTimeoutMs, () => socket.destroy()));
+  let dropped = 0;
+  server.on('drop', () => {
+    // Logged once per burst, not per connection: the log must not become the flood.
+    if (dropped++ === 0) setTimeout(() => {
+      logger?.warn({ dropped, maxConnections: limits.maxConnections }, 'ops HTTP connections refused: too many open');
+      dropped = 0;
+    }, 10_000).unref();
+  });
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
@@ -117,7 +178,7 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+function send(res: ServerResponse, status: number, contentType: string, body: string | Buffer): void {
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
