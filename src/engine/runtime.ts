@@ -70,6 +70,7 @@ export class Runtime {
   constructor(opts: EngineOptions) {
     this.opts = opts;
     this.kafka = createKafka(opts.brokers, opts.logger);
+    opts.metrics.bufferedBytesByChannel = () => this.running.map((r) => [r.channel.name, r.listener.bufferedBytes] as const);
   }
 
   /** Creates the raw, fhir and dlq topics of `channels` (when missing) and tells the producer about them. */

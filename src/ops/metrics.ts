@@ -75,6 +75,18 @@ export class EngineMetrics {
     labelNames: ['channel'] as const,
     registers: [this.registry],
   });
+  /** Set by the engine: bytes each channel's listener holds in unfinished frames. */
+  bufferedBytesByChannel: () => ReadonlyArray<readonly [string, number]> = () => [];
+  readonly bufferedBytes = new Gauge({
+    name: 'hl7_mllp_buffered_bytes',
+    help: 'Memory held in unfinished MLLP frames, per channel (capped by listener.maxBufferedBytes)',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.bufferedBytes.reset();
+      for (const [channel, bytes] of this.bufferedBytesByChannel()) this.bufferedBytes.set({ channel }, bytes);
+    },
+  });
   readonly connections = new Gauge({
     name: 'hl7_connections',
     help: 'Open MLLP connections',
