@@ -14,7 +14,7 @@ import { freePort } from '../support/net.js';
 import { uniqueChannel } from '../support/engine.js';
 import { brokers, testKafka } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
-import { EngineProcess, adtFor, sleep, writeChannelDir } from '../support/reliability.js';
+import { EngineProcess, adtFor, recordFigures, scenarioPassed, scenarioStarted, sleep, writeChannelDir } from '../support/reliability.js';
 
 /** Connections sending partial frames, and bytes each sends one write (one TCP segment) at a time. */
 const TRICKLERS = 40;
@@ -26,6 +26,10 @@ const BYTES_EACH = 12 * 1024;
  * the garbage of 1-byte reads.
  */
 const MAX_RSS_PER_BYTE = 32;
+
+const FIGURES_KEY = 'hostile-connections';
+const TITLE = 'hostile senders: memory under 1-byte reads, ACK latency under a /metrics flood';
+const figures: Record<string, string | number> = {};
 
 let engine: EngineProcess;
 let port: number;
@@ -76,6 +80,7 @@ async function steadyRssKb(): Promise<number> {
 }
 
 test(`${TRICKLERS} connections holding partial frames fed one byte per read cost the engine a bounded amount of memory per byte held, released at disconnect`, { timeout: 240_000 }, async () => {
+  scenarioStarted(FIGURES_KEY, 'hostile-connections', TITLE);
   const baselineKb = await steadyRssKb();
   const sockets = await Promise.all(Array.from({ length: TRICKLERS }, open));
   for (const s of sockets) s.write(Buffer.from([0x0b]));
@@ -92,6 +97,9 @@ test(`${TRICKLERS} connections holding partial frames fed one byte per read cost
   const heldKb = await steadyRssKb();
   const perByte = ((heldKb - baselineKb) * 1024) / held;
   console.log(`# 1-byte reads: ${held} bytes held on ${TRICKLERS} connections, VmRSS ${baselineKb} -> ${heldKb} KiB, ${perByte.toFixed(1)} bytes of RSS per byte held`);
+  figures['bytes held in partial frames (1-byte reads, 40 connections)'] = held;
+  figures['engine VmRSS before / holding them (KiB)'] = `${baselineKb} / ${heldKb}`;
+  figures['VmRSS growth per byte held (bound 32)'] = Number(perByte.toFixed(1));
   assert.equal(await engine.metric('hl7_connections', { channel: name }), TRICKLERS, 'every trickling connection is still open');
   assert.ok(perByte < MAX_RSS_PER_BYTE, `the engine's resident memory grew ${perByte.toFixed(1)} bytes per byte held (bound ${MAX_RSS_PER_BYTE})`);
 
@@ -182,5 +190,9 @@ test('a flood of hundreds of concurrent /metrics scrapes leaves the MLLP ACK lat
   const floodMs = median(flooded);
   console.log(`# /metrics flood: ACK latency median idle ${idleMs.toFixed(2)} ms, during the flood ${floodMs.toFixed(2)} ms; scrapes answered ${scrapes.ok}, refused or failed ${scrapes.failed}`);
   assert.ok(scrapes.ok > 300, `the flood reached the engine (${scrapes.ok} scrapes answered)`);
+  figures['ACK latency median idle / during 300 concurrent scrapers (ms)'] = `${idleMs.toFixed(2)} / ${floodMs.toFixed(2)}`;
+  figures['scrapes answered / refused at the cap or failed'] = `${scrapes.ok} / ${scrapes.failed}`;
+  recordFigures(FIGURES_KEY, { scenario: 'hostile-connections', title: TITLE, details: { ...figures } });
   assert.ok(floodMs <= 2 * idleMs, `median ACK latency during the flood ${floodMs.toFixed(2)} ms is over twice the idle median ${idleMs.toFixed(2)} ms`);
+  scenarioPassed(FIGURES_KEY);
 });
