@@ -179,7 +179,9 @@ export class Ingest {
     const env = this.envelope(head, meta, { text: null, decision: null, repairs: [] }, msh, { truncated: true });
     const text =
       reason === 'timeout'
-        ? `frame not completed within ${l.frameTimeoutSeconds} s of its start (${receivedBytes} bytes received; connection closed)`
+        ? l.frameTimeoutSeconds > 0
+          ? `frame not completed within ${l.frameTimeoutSeconds} s of its start (${receivedBytes} bytes received; connection closed)`
+          : `no bytes for ${l.idleTimeoutSeconds} s in the middle of a frame (${receivedBytes} bytes received; connection closed)`
         : `the channel already holds its maximum of ${l.maxBufferedBytes} bytes in unfinished frames (refused after ${receivedBytes} bytes; connection closed, resend later)`;
     const verdict = await this.deadLetter(env, 'frame', text, { reason, receivedBytes, keptBytes: head.length });
     return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_APPLICATION_INTERNAL, text) }, msh, delimiters, 'utf-8');

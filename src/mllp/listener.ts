@@ -175,8 +175,10 @@ class Connection {
       const completed = this.frames !== before;
       if (this.framer.inFrame) {
         // A frame started in this chunk: its deadline runs from now. Bytes inside a frame never
-        // extend it, so a sender trickling a byte at a time cannot hold the slot.
-        if (!wasInFrame || completed) this.arm('frame');
+        // extend it, so a sender trickling a byte at a time cannot hold the slot. With the
+        // deadline off, a peer that falls silent mid-frame still meets the idle timeout.
+        if ((this.opts.frameTimeoutMs ?? 0) <= 0) this.arm('idle');
+        else if (!wasInFrame || completed) this.arm('frame');
         if (this.opts.maxBufferedBytes !== undefined && this.budget.held > this.opts.maxBufferedBytes) this.abandon('memory');
       } else if (wasInFrame || completed) {
         // Only progress (a frame finished) restarts the idle clock: stray bytes outside frames

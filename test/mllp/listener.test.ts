@@ -451,6 +451,23 @@ test('a peer that never closes its side after the listener ended the connection 
   assert.equal(listener.connectionCount, 0, 'the connection slot is free again');
 });
 
+test('with no frame deadline, a peer that falls silent in the middle of a frame is given up at the idle timeout, its partial frame handed over', async (t) => {
+  const rec = recorder();
+  const handler = fakeHandler();
+  const { listener, port } = await startListener(t, handler, { idleTimeoutSeconds: 1, frameTimeoutMs: 0, closeGraceMs: 200 }, rec.events);
+  const client = await connect(t, port);
+  const partial = Buffer.from('MSH|^~\\&|A|B|C|D|20260101||ADT^A01|SILENT-1|P|2.5\rPID|1', 'latin1');
+  client.socket.write(Buffer.concat([Buffer.from([0x0b]), partial]));
+  const [ack] = await client.answers(1, 5000);
+  assert.equal(msa(ack!).code, 'AR');
+  assert.deepEqual(
+    handler.incomplete.map((i) => [i.reason, i.bytes, i.head.toString('latin1')]),
+    [['timeout', partial.length, partial.toString('latin1')]],
+  );
+  await rec.until('the listener to drop the connection', (r) => r.closed.length === 1, 5000);
+  assert.equal(listener.connectionCount, 0);
+});
+
 test('maxConnections: the next connection is refused until one of the open ones closes', async (t) => {
   const rec = recorder();
   const { port } = await startListener(t, fakeHandler(), { maxConnections: 2 }, rec.events);
