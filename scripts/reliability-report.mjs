@@ -86,6 +86,15 @@ const SCENARIOS = [
       'line may exceed the cap. Then a 10,000-message FHS/BHS batch must be answered AA with every member stored once, and a batch over ' +
       '`batch.maxMessages` answered AR with nothing stored. Figures: milliseconds to each answer.',
   },
+  {
+    key: 'hostile-connections',
+    name: '7. Hostile senders: memory under 1-byte reads, a /metrics flood',
+    how:
+      'Against the engine process with real Kafka: 40 connections hold partial frames sent one byte per TCP segment; the engine\'s ' +
+      'VmRSS growth per byte held must stay under the bound and nothing may stay held after they disconnect. Then MLLP ACK latency ' +
+      'is measured in alternating rounds idle and under 300 concurrent /metrics scrapers; the flood median must be within 2x of the ' +
+      'idle median. (Half-open peers, slow loris, the per-address cap and the memory cap are tested in hostile-connections.test.ts.)',
+  },
 ];
 
 const full = values.full;

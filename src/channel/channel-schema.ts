@@ -18,7 +18,11 @@ export interface RawChannel {
     port: number;
     maxFrameBytes?: number;
     idleTimeoutSeconds?: number;
+    frameTimeoutSeconds?: number;
+    closeGraceSeconds?: number;
     maxConnections?: number;
+    maxConnectionsPerAddress?: number;
+    maxBufferedBytes?: number;
     tls?: {
       key: string;
       cert: string;

@@ -131,7 +131,12 @@ function buildConfig(raw: RawChannel, file: string, stem: string): ChannelConfig
       port: l.port,
       maxFrameBytes: l.maxFrameBytes ?? d.maxFrameBytes,
       idleTimeoutSeconds: l.idleTimeoutSeconds ?? d.idleTimeoutSeconds,
+      frameTimeoutSeconds: l.frameTimeoutSeconds ?? d.frameTimeoutSeconds,
+      closeGraceSeconds: l.closeGraceSeconds ?? d.closeGraceSeconds,
       maxConnections: l.maxConnections ?? d.maxConnections,
+      // Half the slots: one address (one misbehaving or hostile system) can never lock out the rest.
+      maxConnectionsPerAddress: l.maxConnectionsPerAddress ?? Math.ceil((l.maxConnections ?? d.maxConnections) / 2),
+      maxBufferedBytes: l.maxBufferedBytes ?? Math.max(d.minBufferedBytes, 2 * (l.maxFrameBytes ?? d.maxFrameBytes)),
       tls:
         tls === undefined
           ? null

@@ -18,7 +18,14 @@ export interface ListenerConfig {
   readonly maxFrameBytes: number;
   /** 0 = never time out. */
   readonly idleTimeoutSeconds: number;
+  /** VT to FS at most this long; 0 = no deadline. */
+  readonly frameTimeoutSeconds: number;
+  /** After our half-close, the peer's time to close before the socket is destroyed. */
+  readonly closeGraceSeconds: number;
   readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  /** Memory all connections may hold in unfinished frames. */
+  readonly maxBufferedBytes: number;
   /** null = plain TCP. */
   readonly tls: ListenerTls | null;
   /** IPs or CIDR ranges (see isAddressAllowed); null = any address. Never empty. */
@@ -87,7 +94,11 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   maxFrameBytes: 16 * 1024 * 1024,
   idleTimeoutSeconds: 300,
+  frameTimeoutSeconds: 60,
+  closeGraceSeconds: 5,
   maxConnections: 100,
+  /** maxBufferedBytes is at least this (and at least twice maxFrameBytes). */
+  minBufferedBytes: 128 * 1024 * 1024,
   requestCert: false,
   rejectUnauthorized: true,
   minVersion: 'TLSv1.2' as TlsMinVersion,

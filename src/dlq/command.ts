@@ -73,7 +73,7 @@ function describe(d: InspectedDeadLetter): string {
     ['sender', `${s.sendingApplication || '-'} / ${s.sendingFacility || '-'}`],
     ['receiver', `${s.receivingApplication || '-'} / ${s.receivingFacility || '-'}`],
     ['version', s.version || '-'],
-    ['raw bytes', `${s.rawLength}${s.truncated ? ' (head of an oversize frame only)' : ''}, sha256 ${s.rawSha256 || '-'}`],
+    ['raw bytes', `${s.rawLength}${s.truncated ? ' (head of an oversize or unfinished frame only)' : ''}, sha256 ${s.rawSha256 || '-'}`],
     ['charset', s.charset ?? 'undecided'],
     ['raw record', refText(s.rawRecord)],
     ['replay of', refText(s.replayOf)],

@@ -30,8 +30,8 @@ export interface ConfigTarget {
 
 /** Listener settings that only a new socket server can change (the allow-list is checked per connection). */
 function listenerIdentity(c: ChannelConfig): string {
-  const { host, port, tls, maxFrameBytes, idleTimeoutSeconds, maxConnections } = c.listener;
-  return JSON.stringify({ host, port, tls, maxFrameBytes, idleTimeoutSeconds, maxConnections });
+  const { host, port, tls, allowedAddresses: _allow, ...limits } = c.listener;
+  return JSON.stringify({ host, port, tls, limits });
 }
 
 function same(a: unknown, b: unknown): boolean {

@@ -81,6 +81,7 @@ export class Runtime {
   constructor(opts: EngineOptions) {
     this.opts = opts;
     this.kafka = createKafka(opts.brokers, opts.logger);
+    opts.metrics.bufferedBytesByChannel = () => this.running.map((r) => [r.channel.name, r.listener.bufferedBytes] as const);
   }
 
   get role(): EngineRole {
@@ -148,6 +149,10 @@ export class Runtime {
         maxFrameBytes: channel.listener.maxFrameBytes,
         idleTimeoutSeconds: channel.listener.idleTimeoutSeconds,
         maxConnections: channel.listener.maxConnections,
+        maxConnectionsPerAddress: channel.listener.maxConnectionsPerAddress,
+        frameTimeoutMs: channel.listener.frameTimeoutSeconds * 1000,
+        closeGraceMs: channel.listener.closeGraceSeconds * 1000,
+        maxBufferedBytes: channel.listener.maxBufferedBytes,
         tls: channel.listener.tls,
         isAddressAllowed: (a) => {
           const allow = this.allowLists.get(name);
@@ -169,6 +174,11 @@ export class Runtime {
           logger.warn({ channel: name, peer, reason }, 'connection refused');
         },
         discarded: (bytes) => metrics.discardedBytes.inc({ channel: name }, bytes),
+        frameAbandoned: (reason, bytes) => {
+          metrics.framesAbandoned.inc({ channel: name, reason });
+          logger.warn({ channel: name, reason, bytes }, 'unfinished frame given up; dead-lettered, answered AR, connection closed');
+        },
+        closeForced: () => metrics.closesForced.inc({ channel: name }),
         answered: (a, seconds) => {
           metrics.acks.inc({ channel: name, code: a.code });
           metrics.ackLatency.observe({ channel: name }, seconds);

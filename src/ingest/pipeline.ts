@@ -27,7 +27,7 @@ import {
   type AckOutcome,
 } from '../hl7/index.js';
 import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
-import type { FrameContext } from '../mllp/index.js';
+import type { FrameContext, IncompleteReason } from '../mllp/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import { capForLog, type Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
@@ -165,6 +165,25 @@ export class Ingest {
     // The AR goes out as soon as the limit is crossed, so the frame's full size is never known.
     const text = `frame exceeds the channel maximum of ${this.channel.listener.maxFrameBytes} bytes (refused after ${receivedBytes} bytes; connection closed)`;
     const verdict = await this.deadLetter(env, 'frame', text, { receivedBytes, maxFrameBytes: this.channel.listener.maxFrameBytes, keptBytes: head.length });
+    return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_APPLICATION_INTERNAL, text) }, msh, delimiters, 'utf-8');
+  }
+
+  /**
+   * A frame the listener gave up on before its FS (too slow, or the channel had no memory left
+   * for unfinished frames): its head goes to the DLQ as `frame`, the answer is AR naming why.
+   */
+  async handleIncomplete(head: Buffer, receivedBytes: number, reason: IncompleteReason, meta: FrameContext): Promise<IngestResult> {
+    const l = this.channel.listener;
+    const latin = head.toString('latin1');
+    const { msh, delimiters } = headerOnly(latin.startsWith('MSH') ? latin : '');
+    const env = this.envelope(head, meta, { text: null, decision: null, repairs: [] }, msh, { truncated: true });
+    const text =
+      reason === 'timeout'
+        ? l.frameTimeoutSeconds > 0
+          ? `frame not completed within ${l.frameTimeoutSeconds} s of its start (${receivedBytes} bytes received; connection closed)`
+          : `no bytes for ${l.idleTimeoutSeconds} s in the middle of a frame (${receivedBytes} bytes received; connection closed)`
+        : `the channel already holds its maximum of ${l.maxBufferedBytes} bytes in unfinished frames (refused after ${receivedBytes} bytes; connection closed, resend later)`;
+    const verdict = await this.deadLetter(env, 'frame', text, { reason, receivedBytes, keptBytes: head.length });
     return this.answer(verdict.outcome === 'error' ? verdict : { ...verdict, error: errorOf(ERR_APPLICATION_INTERNAL, text) }, msh, delimiters, 'utf-8');
   }
 

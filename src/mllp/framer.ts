@@ -27,6 +27,9 @@ export interface MllpFramerOptions {
 /** How much of an oversize frame is kept for oversize(): the MSH segment and a little more. */
 export const OVERSIZE_HEAD_BYTES = 1024;
 
+/** First allocation for a frame that spans reads: most HL7 messages fit, so most never regrow. */
+const MIN_CAPACITY = 4096;
+
 const OUTSIDE = 0; // waiting for VT
 const IN_FRAME = 1; // between VT and FS
 const AFTER_END = 2; // just saw FS; a CR here is the trailer
@@ -43,9 +46,13 @@ const F = 0x46;
 /**
  * Byte-level MLLP framing for one connection. Never decodes, never throws on input.
  *
- * Cost is linear in the input: a frame that spans chunks is kept as a list of chunk views and
- * joined once when its FS arrives; only new bytes are ever scanned. A frame inside one chunk is
- * delivered as a zero-copy view of that chunk.
+ * Cost is linear in the input: a frame that spans chunks is copied into one buffer of its own
+ * that grows by doubling (never past maxFrameBytes), and delivered as a view of it when its FS
+ * arrives; only new bytes are ever scanned. A frame inside one chunk is delivered as a zero-copy
+ * view of that chunk. Copying rather than keeping a view per chunk is what bounds memory: a
+ * Buffer view costs a few hundred bytes whatever its length, so a sender that delivers a frame
+ * one byte per TCP read would otherwise make the engine hold ~400 bytes per byte received. Held
+ * memory is at most twice the partial frame plus MIN_CAPACITY (see `held`).
  *
  * Every input byte ends up in exactly one of: the payload of a delivered frame, the envelope of
  * a delivered frame (its VT, its FS, and a CR directly after that FS), discarded(), or buffered.
@@ -69,8 +76,9 @@ const F = 0x46;
 export class MllpFramer {
   readonly #maxFrameBytes: number;
   #state: State = OUTSIDE;
-  #parts: Buffer[] = [];
-  #partsBytes = 0;
+  /** The partial frame's bytes so far (`#len` of them); null when none are held. */
+  #buf: Buffer | null = null;
+  #len = 0;
   #sawStartInFrame = false;
   #trailerIsDiscarded = false;
 
@@ -83,29 +91,63 @@ export class MllpFramer {
 
   /** Payload bytes held for the frame in progress (never more than maxFrameBytes). */
   get buffered(): number {
-    return this.#partsBytes;
+    return this.#len;
+  }
+
+  /** Bytes of memory allocated for the frame in progress (what a per-channel cap should count). */
+  get held(): number {
+    return this.#buf === null ? 0 : this.#buf.length;
+  }
+
+  /** True between a frame's VT and its FS (including an oversize frame being skipped). */
+  get inFrame(): boolean {
+    return this.#state === IN_FRAME || this.#state === SKIPPING;
   }
 
   /** Forget any partial frame, e.g. when the connection is replaced. */
   reset(): void {
     this.#state = OUTSIDE;
-    this.#parts = [];
-    this.#partsBytes = 0;
+    this.#buf = null;
+    this.#len = 0;
     this.#sawStartInFrame = false;
     this.#trailerIsDiscarded = false;
   }
 
-  /** A copy of the current frame's first bytes, taken before the parts are dropped. */
+  /**
+   * Gives up on the frame in progress (its sender took too long, or the channel has no memory to
+   * spare for it): returns a copy of its first bytes and how many payload bytes it had, and
+   * forgets it. Null when no frame was in progress. Later bytes are read as if outside a frame.
+   */
+  abandon(): { readonly head: Buffer; readonly bytes: number } | null {
+    if (this.#state !== IN_FRAME) return null;
+    const out = { head: this.#head(Buffer.alloc(0)), bytes: this.#len };
+    this.reset();
+    return out;
+  }
+
+  /** A copy of the current frame's first bytes, taken before the held bytes are dropped. */
   #head(tail: Buffer): Buffer {
-    const parts: Buffer[] = [];
-    let size = 0;
-    for (const p of [...this.#parts, tail]) {
-      if (size >= OVERSIZE_HEAD_BYTES) break;
-      const take = p.subarray(0, OVERSIZE_HEAD_BYTES - size);
-      parts.push(take);
-      size += take.length;
+    const fromBuf = Math.min(this.#len, OVERSIZE_HEAD_BYTES);
+    const fromTail = Math.min(tail.length, OVERSIZE_HEAD_BYTES - fromBuf);
+    const out = Buffer.alloc(fromBuf + fromTail);
+    if (this.#buf !== null) this.#buf.copy(out, 0, 0, fromBuf);
+    tail.copy(out, fromBuf, 0, fromTail);
+    return out;
+  }
+
+  /** Appends bytes to the partial frame, growing its buffer by doubling (amortised O(1) per byte). */
+  #append(chunk: Buffer, from: number, to: number): void {
+    const need = this.#len + (to - from);
+    if (this.#buf === null || need > this.#buf.length) {
+      // Never larger than a frame may be (need itself is bounded by the oversize check).
+      const size = Math.min(Math.max(need, MIN_CAPACITY, (this.#buf?.length ?? 0) * 2), Math.max(need, this.#maxFrameBytes));
+      // Slow: its own ArrayBuffer, not a slice of Node's shared pool that would pin 8 KiB slabs.
+      const grown = Buffer.allocUnsafeSlow(size);
+      if (this.#buf !== null) this.#buf.copy(grown, 0, 0, this.#len);
+      this.#buf = grown;
     }
-    return Buffer.concat(parts, size);
+    chunk.copy(this.#buf, this.#len, from, to);
+    this.#len = need;
   }
 
   push(chunk: Buffer, sink: FrameSink): void {
@@ -157,13 +199,13 @@ export class MllpFramer {
         case IN_FRAME: {
           const fs = chunk.indexOf(MLLP_END, i);
           const end = fs === -1 ? n : fs;
-          const total = this.#partsBytes + (end - i);
+          const total = this.#len + (end - i);
           if (total > this.#maxFrameBytes) {
             flush();
             sink.oversize(total, this.#head(chunk.subarray(i, end)));
             pending += 1 + total; // its VT and every payload byte seen so far
-            this.#parts = [];
-            this.#partsBytes = 0;
+            this.#buf = null;
+            this.#len = 0;
             this.#sawStartInFrame = false;
             if (fs === -1) {
               this.#state = SKIPPING;
@@ -180,23 +222,21 @@ export class MllpFramer {
             this.#sawStartInFrame = true;
           }
           if (fs === -1) {
-            if (end > i) {
-              this.#parts.push(chunk.subarray(i, end));
-              this.#partsBytes = total;
-            }
+            if (end > i) this.#append(chunk, i, end);
             i = n;
             break;
           }
           let frame: Buffer;
-          if (this.#parts.length === 0) {
+          if (this.#len === 0) {
             frame = chunk.subarray(i, fs);
           } else {
-            if (fs > i) this.#parts.push(chunk.subarray(i, fs));
-            frame = Buffer.concat(this.#parts, total);
+            if (fs > i) this.#append(chunk, i, fs);
+            // Handed over as a view: the buffer is the frame's from now on, never written again.
+            frame = this.#buf!.subarray(0, this.#len);
           }
           const restarted = this.#sawStartInFrame;
-          this.#parts = [];
-          this.#partsBytes = 0;
+          this.#buf = null;
+          this.#len = 0;
           this.#sawStartInFrame = false;
           this.#state = AFTER_END;
           this.#trailerIsDiscarded = false;

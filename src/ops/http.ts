@@ -4,14 +4,30 @@
  * independent of the channels, bound to loopback unless METRICS_HOST says otherwise because
  * metrics reveal traffic volumes per feed.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Worker } from 'node:worker_threads';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import type { ReadinessCheck } from './readiness.js';
+import type { FromMain, OpsLimits, OpsQuestion, OpsWorkerInit, ToMain } from './http-worker.js';
+
+export type { OpsLimits } from './http-worker.js';
 
 export const DEFAULT_METRICS_PORT = 9464;
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/**
+ * Limits that keep a flood of HTTP clients (a scrape storm, thousands of idle connections) from
+ * costing the MLLP listeners, which share this process's event loop.
+ */
+
+export const OPS_LIMITS: OpsLimits = Object.freeze({
+  maxConnections: 64,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  metricsCacheMs: 1_000,
+});
 
 export interface OpsServerOptions {
   readonly registry: Registry;
@@ -20,6 +36,8 @@ export interface OpsServerOptions {
   readonly host?: string;
   readonly port?: number;
   readonly logger?: Logger;
+  /** Defaults: OPS_LIMITS; METRICS_MAX_CONNECTIONS overrides maxConnections. */
+  readonly limits?: Partial<OpsLimits>;
 }
 
 export interface OpsServer {
@@ -46,78 +64,71 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
   const host = opts.host ?? fromEnv!.host;
   const port = opts.port ?? fromEnv!.port;
   const { registry, readiness, logger } = opts;
+  const envMax = process.env['METRICS_MAX_CONNECTIONS']?.trim();
+  if (envMax && !/^[1-9]\d*$/.test(envMax)) throw new Error(`METRICS_MAX_CONNECTIONS must be a positive whole number, got "${envMax}"`);
+  const limits: OpsLimits = { ...OPS_LIMITS, ...(envMax ? { maxConnections: Number(envMax) } : {}), ...opts.limits };
 
-  const server = createServer((req, res) => {
-    void route(req, res).catch((err: unknown) => {
-      logger?.error({ path: pathOf(req), err: err instanceof Error ? err.name : 'unknown' }, 'ops endpoint failed');
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
-      else res.destroy();
+  const init: OpsWorkerInit = { host, port, limits, contentType: registry.contentType };
+  const worker = new Worker(new URL('./http-worker.js', import.meta.url), { workerData: init });
+  const answer = (id: number, ok: boolean, body: string, ready?: boolean): void =>
+    worker.postMessage({ type: 'answer', id, ok, body, ...(ready !== undefined ? { ready } : {}) } satisfies FromMain);
+
+  const address = await new Promise<AddressInfo>((resolve, reject) => {
+    const onExit = (code: number) => reject(new Error(`ops HTTP server thread stopped during start (exit code ${code})`));
+    worker.once('error', reject);
+    worker.once('exit', onExit);
+    worker.on('message', (m: ToMain) => {
+      switch (m.type) {
+        case 'listening':
+          worker.off('error', reject);
+          worker.off('exit', onExit);
+          resolve(m.address);
+          return;
+        case 'listen-error':
+          worker.off('exit', onExit);
+          void worker.terminate();
+          reject(new Error(`ops HTTP server cannot listen on ${host}:${port} (${m.code}); set METRICS_PORT/METRICS_HOST to a free address`));
+          return;
+        case 'log':
+          logger?.warn(m.fields, m.msg);
+          return;
+        case 'ask':
+          void questions(m.id, m.what);
+      }
     });
   });
+  worker.on('error', (err) => logger?.error({ err: err.name }, 'ops HTTP server thread failed; /metrics, /healthz and /readyz are down'));
 
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      send(res, 405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
-      return;
-    }
-    switch (pathOf(req)) {
-      case '/metrics': {
-        // Prometheus only ever calls /metrics, so gauges the readiness probes set (hl7_kafka_up)
-        // are refreshed here too; the probe caches, so this costs nothing most scrapes.
-        await readiness().catch(() => undefined);
-        send(res, 200, registry.contentType, await registry.metrics());
-        return;
-      }
-      case '/healthz':
-        send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
-        return;
-      case '/readyz': {
+  async function questions(id: number, what: OpsQuestion): Promise<void> {
+    try {
+      if (what === 'alive') answer(id, true, 'ok');
+      else if (what === 'ready') {
         const r = await readiness().catch(() => ({ ready: false, checks: { readiness: false } }));
-        send(res, r.ready ? 200 : 503, 'application/json', `${JSON.stringify({ ready: r.ready, checks: r.checks })}\n`);
-        return;
+        answer(id, true, `${JSON.stringify({ ready: r.ready, checks: r.checks })}\n`, r.ready);
+      } else {
+        // Prometheus only ever calls /metrics, so gauges the readiness probes set (hl7_kafka_up)
+        // are refreshed here too; the probe caches, so this costs nothing most scrapes. The
+        // thread caches the text and asks at most once per metricsCacheMs: rendering costs this
+        // event loop ~5 ms, so rendering per scrape would hold MLLP answers back under a flood.
+        await readiness().catch(() => undefined);
+        answer(id, true, await registry.metrics());
       }
-      default:
-        send(res, 404, 'text/plain; charset=utf-8', 'not found: try /metrics, /healthz or /readyz\n');
+    } catch (err) {
+      logger?.error({ path: what, err: err instanceof Error ? err.name : 'unknown' }, 'ops endpoint failed');
+      answer(id, false, 'internal error');
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(
-        new Error(
-          `ops HTTP server cannot listen on ${host}:${port} (${err.code ?? err.message}); set METRICS_PORT/METRICS_HOST to a free address`,
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.listen({ host, port }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  server.on('error', (err: NodeJS.ErrnoException) => logger?.error({ code: err.code }, 'ops HTTP server error'));
-
-  const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     address,
     url: `http://${urlHost}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: async () => {
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.postMessage({ type: 'close' } satisfies FromMain);
+      const timer = setTimeout(() => void worker.terminate(), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
-}
-
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -5,6 +5,8 @@ export {
   opsAddressFromEnv,
   DEFAULT_METRICS_HOST,
   DEFAULT_METRICS_PORT,
+  OPS_LIMITS,
+  type OpsLimits,
   type OpsServer,
   type OpsServerOptions,
 } from './http.js';

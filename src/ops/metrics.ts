@@ -63,6 +63,30 @@ export class EngineMetrics {
     labelNames: ['channel'] as const,
     registers: [this.registry],
   });
+  readonly framesAbandoned = new Counter({
+    name: 'hl7_mllp_frames_abandoned_total',
+    help: 'Unfinished frames given up (reason timeout: not completed within frameTimeoutSeconds; memory: channel maxBufferedBytes reached), dead-lettered, answered AR, connection closed',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly closesForced = new Counter({
+    name: 'hl7_mllp_closes_forced_total',
+    help: 'Connections destroyed because the peer did not close its side within closeGraceSeconds of our half-close',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  /** Set by the engine: bytes each channel's listener holds in unfinished frames. */
+  bufferedBytesByChannel: () => ReadonlyArray<readonly [string, number]> = () => [];
+  readonly bufferedBytes = new Gauge({
+    name: 'hl7_mllp_buffered_bytes',
+    help: 'Memory held in unfinished MLLP frames, per channel (capped by listener.maxBufferedBytes)',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.bufferedBytes.reset();
+      for (const [channel, bytes] of this.bufferedBytesByChannel()) this.bufferedBytes.set({ channel }, bytes);
+    },
+  });
   readonly connections = new Gauge({
     name: 'hl7_connections',
     help: 'Open MLLP connections',
@@ -71,7 +95,7 @@ export class EngineMetrics {
   });
   readonly connectionsRefused = new Counter({
     name: 'hl7_connections_refused_total',
-    help: 'Connections refused (address not allowed, certificate subject not allowed, too many connections)',
+    help: 'Connections refused (address not allowed, certificate subject not allowed, too many connections, too many from one address)',
     labelNames: ['channel', 'reason'] as const,
     registers: [this.registry],
   });

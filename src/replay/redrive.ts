@@ -168,7 +168,9 @@ function reingest(letter: DeadLetter, d: StoredDeadLetter, target: RedriveTarget
   const previous: Previous = { ref: letter.ref, failure: d.failure };
   const env0 = envelopeOf(d);
   if (env0.truncated) {
-    return { kind: 'skipped', reason: 'only the head of an oversize frame was kept; the sender has to send the message again' };
+    // Oversize frames, and frames given up unfinished (detail.reason timeout or memory).
+    const what = typeof d.failure.detail['reason'] === 'string' ? 'an unfinished frame' : 'an oversize frame';
+    return { kind: 'skipped', reason: `only the head of ${what} was kept; the sender has to send the message again` };
   }
   if (typeof d.failure.detail['batchMessages'] === 'number') {
     return { kind: 'skipped', reason: 'a whole batch refused for its size (batch.maxMessages); the sender has to send it again in smaller batches' };

@@ -18,7 +18,11 @@ listener:
       port: 2575,
       maxFrameBytes: 16 * 1024 * 1024,
       idleTimeoutSeconds: 300,
+      frameTimeoutSeconds: 60,
+      closeGraceSeconds: 5,
       maxConnections: 100,
+      maxConnectionsPerAddress: 50,
+      maxBufferedBytes: 128 * 1024 * 1024,
       tls: null,
       allowedAddresses: null,
     },
@@ -130,6 +134,8 @@ test('every default the schema shows in an editor is the default the loader appl
   assert.equal(p('listener', 'maxFrameBytes'), CHANNEL_DEFAULTS.maxFrameBytes);
   assert.equal(p('listener', 'idleTimeoutSeconds'), CHANNEL_DEFAULTS.idleTimeoutSeconds);
   assert.equal(p('listener', 'maxConnections'), CHANNEL_DEFAULTS.maxConnections);
+  assert.equal(p('listener', 'frameTimeoutSeconds'), CHANNEL_DEFAULTS.frameTimeoutSeconds);
+  assert.equal(p('listener', 'closeGraceSeconds'), CHANNEL_DEFAULTS.closeGraceSeconds);
   const tls = (key: string): unknown => at('properties', 'listener', 'properties', 'tls', 'properties', key, 'default');
   assert.equal(tls('requestCert'), CHANNEL_DEFAULTS.requestCert);
   assert.equal(tls('rejectUnauthorized'), CHANNEL_DEFAULTS.rejectUnauthorized);

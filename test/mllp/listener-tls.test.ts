@@ -46,6 +46,9 @@ function fakeHandler(): FrameHandler & { frames: string[] } {
     async handleOversize() {
       return answer('', 'AR');
     },
+    async handleIncomplete() {
+      return answer('', 'AR');
+    },
   };
 }
 

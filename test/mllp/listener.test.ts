@@ -56,6 +56,7 @@ async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T>
 interface FakeHandler extends FrameHandler {
   readonly frames: string[];
   readonly oversize: { head: Buffer; totalBytes: number }[];
+  readonly incomplete: { head: Buffer; bytes: number; reason: string }[];
   /** Most handleFrame calls that were running at the same time. */
   peakInFlight: number;
   /** Resolves when handleFrame has been called `n` times in total. */
@@ -75,6 +76,7 @@ function fakeHandler(behaviour: FakeBehaviour = {}): FakeHandler {
   const fake: FakeHandler = {
     frames: [],
     oversize: [],
+    incomplete: [],
     peakInFlight: 0,
     called(n) {
       if (fake.frames.length >= n) return Promise.resolve();
@@ -98,6 +100,10 @@ function fakeHandler(behaviour: FakeBehaviour = {}): FakeHandler {
     async handleOversize(head, totalBytes) {
       // The framer hands over a copy; keep one, as the DLQ would.
       fake.oversize.push({ head: Buffer.from(head), totalBytes });
+      return ackFor(controlIdOf(head), 'AR');
+    },
+    async handleIncomplete(head, bytes, reason) {
+      fake.incomplete.push({ head: Buffer.from(head), bytes, reason });
       return ackFor(controlIdOf(head), 'AR');
     },
   };
@@ -433,9 +439,9 @@ test('an idle connection is closed after idleTimeoutSeconds', async (t) => {
   assert.equal(client.received().length, 0);
 });
 
-test('a peer that never closes its side after the listener ended the connection is dropped at the idle timeout', async (t) => {
+test('a peer that never closes its side after the listener ended the connection is dropped after the close grace', async (t) => {
   const rec = recorder();
-  const { listener, port } = await startListener(t, fakeHandler(), { maxFrameBytes: 1024, idleTimeoutSeconds: 1 }, rec.events);
+  const { listener, port } = await startListener(t, fakeHandler(), { maxFrameBytes: 1024, idleTimeoutSeconds: 1, closeGraceMs: 500 }, rec.events);
   // Half-open: this peer takes the answer and FIN but never sends its own FIN.
   const client = await connect(t, port, '127.0.0.1', true);
   client.socket.write(frame('TOO-BIG', 'x'.repeat(2000)));
@@ -443,6 +449,23 @@ test('a peer that never closes its side after the listener ended the connection 
   assert.equal(msa(ack!).code, 'AR');
   await rec.until('the listener to drop the connection', (r) => r.closed.length === 1, 5000);
   assert.equal(listener.connectionCount, 0, 'the connection slot is free again');
+});
+
+test('with no frame deadline, a peer that falls silent in the middle of a frame is given up at the idle timeout, its partial frame handed over', async (t) => {
+  const rec = recorder();
+  const handler = fakeHandler();
+  const { listener, port } = await startListener(t, handler, { idleTimeoutSeconds: 1, frameTimeoutMs: 0, closeGraceMs: 200 }, rec.events);
+  const client = await connect(t, port);
+  const partial = Buffer.from('MSH|^~\\&|A|B|C|D|20260101||ADT^A01|SILENT-1|P|2.5\rPID|1', 'latin1');
+  client.socket.write(Buffer.concat([Buffer.from([0x0b]), partial]));
+  const [ack] = await client.answers(1, 5000);
+  assert.equal(msa(ack!).code, 'AR');
+  assert.deepEqual(
+    handler.incomplete.map((i) => [i.reason, i.bytes, i.head.toString('latin1')]),
+    [['timeout', partial.length, partial.toString('latin1')]],
+  );
+  await rec.until('the listener to drop the connection', (r) => r.closed.length === 1, 5000);
+  assert.equal(listener.connectionCount, 0);
 });
 
 test('maxConnections: the next connection is refused until one of the open ones closes', async (t) => {

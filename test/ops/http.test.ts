@@ -5,15 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 import { freePort } from '../support/net.js';
 import { Engine } from '../../src/engine/index.js';
-import { createLogger, EngineMetrics, opsAddressFromEnv, startOpsServer, type OpsServer, type Readiness } from '../../src/ops/index.js';
+import { createLogger, EngineMetrics, opsAddressFromEnv, startOpsServer, type OpsLimits, type OpsServer, type Readiness } from '../../src/ops/index.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 
 async function withServer(
-  opts: { registry?: Registry; readiness?: () => Promise<Readiness> },
+  opts: { registry?: Registry; readiness?: () => Promise<Readiness>; limits?: Partial<OpsLimits> },
   run: (s: OpsServer) => Promise<void>,
 ): Promise<void> {
   const s = await startOpsServer({
@@ -21,6 +21,7 @@ async function withServer(
     readiness: opts.readiness ?? (async () => ({ ready: true, checks: {} })),
     host: '127.0.0.1',
     port: 0,
+    ...(opts.limits ? { limits: opts.limits } : {}),
   });
   try {
     await run(s);
@@ -79,10 +80,48 @@ test('a scrape of /metrics runs the readiness check first, so gauges it sets are
     calls++;
     return { ready: true, checks: {} };
   };
-  await withServer({ readiness }, async (s) => {
+  await withServer({ readiness, limits: { metricsCacheMs: 0 } }, async (s) => {
     await fetch(`${s.url}/metrics`).then((r) => r.text());
     await fetch(`${s.url}/metrics`).then((r) => r.text());
     assert.equal(calls, 2);
+  });
+});
+
+test('200 concurrent scrapes of /metrics share one rendering, and it is reused within the cache period', async () => {
+  const registry = new Registry();
+  let renders = 0;
+  new Counter({ name: 'renders_total', help: 'h', registers: [registry], collect: () => void renders++ });
+  await withServer({ registry, limits: { metricsCacheMs: 60_000, maxConnections: 1000 } }, async (s) => {
+    const bodies = await Promise.all(Array.from({ length: 200 }, () => fetch(`${s.url}/metrics`).then((r) => r.text())));
+    assert.equal(bodies.length, 200);
+    assert.ok(bodies.every((b) => b.includes('# TYPE renders_total counter')), 'every scrape got the exposition');
+    assert.equal(renders, 1, 'the registry was collected once for all of them');
+    await fetch(`${s.url}/metrics`).then((r) => r.text());
+    assert.equal(renders, 1, 'a later scrape within the period is served the same rendering');
+  });
+});
+
+test('the ops server closes a connection that sends no request, and refuses connections beyond its cap', async () => {
+  await withServer({ limits: { headersTimeoutMs: 300, maxConnections: 2 } }, async (s) => {
+    const open = (): Promise<{ socket: Socket; closed: Promise<number> }> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: s.address.port });
+        const started = Date.now();
+        const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now() - started)));
+        socket.on('error', () => undefined);
+        socket.once('connect', () => resolve({ socket, closed }));
+        socket.once('error', reject);
+      });
+    const idle = await open();
+    const second = await open();
+    const third = await open();
+    // The third is over the cap of 2: dropped at once, long before the idle ones' 300 ms.
+    const bound = (p: Promise<number>, what: string) =>
+      Promise.race([p, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`${what} not closed within 10 s`)), 10_000))]);
+    await bound(third.closed, 'the connection over the cap');
+    assert.equal(idle.socket.destroyed, false, 'the first connections are still open when the third is refused');
+    await bound(idle.closed, 'the idle connection');
+    await bound(second.closed, 'the second idle connection');
   });
 });
 

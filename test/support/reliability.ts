@@ -41,6 +41,10 @@ export interface ChannelFileOptions {
   readonly maxFrameBytes?: number;
   readonly idleTimeoutSeconds?: number;
   readonly maxConnections?: number;
+  readonly maxConnectionsPerAddress?: number;
+  readonly frameTimeoutSeconds?: number;
+  readonly closeGraceSeconds?: number;
+  readonly maxBufferedBytes?: number;
 }
 
 /** A channels folder holding one channel file, as an operator would write it. */
@@ -54,6 +58,10 @@ export function writeChannelDir(o: ChannelFileOptions): string {
     ...(o.maxFrameBytes !== undefined ? [`  maxFrameBytes: ${o.maxFrameBytes}`] : []),
     ...(o.idleTimeoutSeconds !== undefined ? [`  idleTimeoutSeconds: ${o.idleTimeoutSeconds}`] : []),
     ...(o.maxConnections !== undefined ? [`  maxConnections: ${o.maxConnections}`] : []),
+    ...(o.maxConnectionsPerAddress !== undefined ? [`  maxConnectionsPerAddress: ${o.maxConnectionsPerAddress}`] : []),
+    ...(o.frameTimeoutSeconds !== undefined ? [`  frameTimeoutSeconds: ${o.frameTimeoutSeconds}`] : []),
+    ...(o.closeGraceSeconds !== undefined ? [`  closeGraceSeconds: ${o.closeGraceSeconds}`] : []),
+    ...(o.maxBufferedBytes !== undefined ? [`  maxBufferedBytes: ${o.maxBufferedBytes}`] : []),
     'ack:',
     '  mode: original',
     `  timeoutMs: ${o.ackTimeoutMs ?? 5000}`,
@@ -539,7 +547,7 @@ export class FhirAudit {
 
 export interface Figures {
   /** One of the scenarios scripts/reliability-report.mjs expects. */
-  readonly scenario: 'kill-9' | 'broker-outage' | 'replay' | 'flood' | 'property' | 'hostile-keys';
+  readonly scenario: 'kill-9' | 'broker-outage' | 'replay' | 'flood' | 'property' | 'hostile-keys' | 'hostile-connections';
   /** A short title for the table row. */
   readonly title: string;
   readonly sent?: number;
