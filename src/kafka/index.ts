@@ -2,4 +2,5 @@ export { GroupCommitProducer, PublishTimeoutError, type OutRecord, type StoredAt
 export { murmur2, partitionForKey } from './murmur2.js';
 export { createKafka, ensureTopics, brokersFromEnv, type TopicSpec } from './client.js';
 export { recoverDedupe } from './dedupe-recovery.js';
+export { readTopicRange, topicBounds, type TopicRecord, type TopicBounds, type Offsets, type ReadRangeOptions } from './read-range.js';
 export { loadDevBroker, DevBrokerError, type DevBroker } from './dev-broker.js';
