@@ -12,7 +12,7 @@
 import kafkajs from 'kafkajs';
 import { PublishTimeoutError } from './producer.js';
 
-const { KafkaJSError, KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded } = kafkajs;
+const { KafkaJSProtocolError } = kafkajs;
 
 export interface Clock {
   now(): number;
@@ -169,30 +169,53 @@ const RECORD_REJECTED = new Set([
 
 function protocolType(err: unknown): string | null {
   if (err instanceof KafkaJSProtocolError) return err.type;
-  if (typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string') {
-    return (err as { type: string }).type;
-  }
+  if (typeof err !== 'object' || err === null) return null;
+  const e = err as { type?: unknown; apiId?: unknown };
+  if (typeof e.type === 'string') return e.type;
+  // @platformatic/kafka's ProtocolError names the broker's error code in apiId.
+  if (typeof e.apiId === 'string') return e.apiId;
   return null;
+}
+
+/**
+ * The errors inside `err`, outermost first: kafkajs wraps the last one in `cause`
+ * (KafkaJSNumberOfRetriesExceeded), @platformatic/kafka in AggregateErrors ("Producing messages
+ * failed." → "produce failed 6 times." → one error per attempt) and `cause`.
+ */
+function nested(err: unknown, depth = 0): unknown[] {
+  if (typeof err !== 'object' || err === null || depth > 8) return [];
+  const out: unknown[] = [err];
+  const inner: unknown[] = [];
+  if (err instanceof AggregateError) inner.push(...(err.errors as unknown[]));
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause !== undefined && cause !== err) inner.push(cause);
+  for (const e of inner) out.push(...nested(e, depth + 1));
+  return out;
 }
 
 export function classifyKafkaError(err: unknown): FailureKind {
   if (err instanceof PublishTimeoutError || err instanceof CircuitOpenError) return 'transient';
-  // kafkajs wraps the last error once its own retries are spent; judge by that error.
-  if (err instanceof KafkaJSNumberOfRetriesExceeded && err.cause) return classifyKafkaError(err.cause);
-  const type = protocolType(err);
-  if (type !== null && RECORD_REJECTED.has(type)) return 'record-rejected';
-  if (err instanceof KafkaJSError && err.cause && err.cause !== err) {
-    const inner = protocolType(err.cause);
-    if (inner !== null && RECORD_REJECTED.has(inner)) return 'record-rejected';
+  // Judged by the broker's answer wherever the client wrapped it.
+  for (const e of nested(err)) {
+    const type = protocolType(e);
+    if (type !== null && RECORD_REJECTED.has(type)) return 'record-rejected';
   }
   return 'transient';
 }
 
 /** A short, content-free description of a Kafka error for logs and DLQ details. */
 export function kafkaErrorCode(err: unknown): string {
-  const type = protocolType(err);
-  if (type) return type;
-  if (err instanceof KafkaJSNumberOfRetriesExceeded && err.cause) return kafkaErrorCode(err.cause);
+  const all = nested(err);
+  for (const e of all) {
+    const type = protocolType(e);
+    if (type) return type;
+  }
+  // No broker error code: the innermost error says most (e.g. a refused connection).
+  const last = all[all.length - 1];
+  if (last instanceof Error) {
+    const code = (last as Error & { code?: unknown }).code;
+    return typeof code === 'string' && code !== '' ? `${last.name} ${code}` : last.name;
+  }
   return err instanceof Error ? err.name : typeof err;
 }
 

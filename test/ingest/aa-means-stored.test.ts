@@ -14,7 +14,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import kafkajs, { type Kafka, type Producer, type ProducerConfig } from 'kafkajs';
+import { Producer } from '@platformatic/kafka';
 import { sha256Hex, type RawEnvelope } from '../../src/records/index.js';
 import { freePort } from '../support/net.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
@@ -24,21 +24,15 @@ import { RawMllpClient, readAck } from '../support/mllp-client.js';
 const MESSAGES = 12;
 const WRITE_DELAY_MS = 250;
 
-const clientPrototype = kafkajs.Kafka.prototype as Kafka;
-const realProducer = clientPrototype.producer;
+// The engine writes through @platformatic/kafka: every Producer in this process waits first.
+const realSend = Producer.prototype.send;
 before(() => {
-  clientPrototype.producer = function delayedProducer(this: Kafka, config?: ProducerConfig): Producer {
-    const producer = realProducer.call(this, config);
-    const sendBatch = producer.sendBatch.bind(producer);
-    producer.sendBatch = async (batch) => {
-      await new Promise((r) => setTimeout(r, WRITE_DELAY_MS));
-      return sendBatch(batch);
-    };
-    return producer;
-  };
+  Producer.prototype.send = function delayedSend(this: Producer, ...args: Parameters<Producer['send']>) {
+    return new Promise((r) => setTimeout(r, WRITE_DELAY_MS)).then(() => realSend.apply(this, args));
+  } as Producer['send'];
 });
 after(() => {
-  clientPrototype.producer = realProducer;
+  Producer.prototype.send = realSend;
 });
 
 function adt(n: number): Buffer {

@@ -1,6 +1,6 @@
 /**
  * A resend racing a late Kafka confirmation, on the real broker. The ingest pipeline runs with the
- * real group-commit producer on a kafkajs client whose sendBatch waits at a gate the test opens:
+ * real group-commit producer, whose client producers' send waits at a gate the test opens:
  * the raw record's write is held past the channel's ACK timeout, so the sender hears AE, and then
  * it lands. The sender's resend of the same bytes must get AA and must not store a second copy
  * (the producer's onStored feeds the duplicate memory even after the timeout answered AE).
@@ -10,11 +10,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kafka, Producer, ProducerConfig } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { Producer } from '@platformatic/kafka';
 import { loadChannelFile, type ChannelConfig } from '../../src/channel/index.js';
 import { DedupeMemory, Ingest, type IngestResult } from '../../src/ingest/index.js';
 import type { FrameContext } from '../../src/mllp/index.js';
-import { ensureTopics, GroupCommitProducer } from '../../src/kafka/index.js';
+import { ensureTopics, GroupCommitProducer, type ProduceClientFactory } from '../../src/kafka/index.js';
 import { createLogger, EngineMetrics } from '../../src/ops/index.js';
 import { uniqueChannel } from '../support/engine.js';
 import { testKafka } from '../support/kafka.js';
@@ -31,7 +32,7 @@ function adt(controlId: string): Buffer {
 }
 
 /**
- * Holds every sendBatch while closed. open() lets the held ones and all later ones through;
+ * Holds every send while closed. open() lets the held ones and all later ones through;
  * fail() makes the held ones fail as a broker error would (later ones pass).
  */
 class Gate {
@@ -56,25 +57,19 @@ class Gate {
   }
 }
 
-/** The real client, except that its producers' sendBatch waits at the gate first. */
-function gatedKafka(real: Kafka, gate: Gate): Kafka {
-  return new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop !== 'producer') return Reflect.get(target, prop, receiver) as unknown;
-      return (config?: ProducerConfig): Producer => {
-        const producer = target.producer(config);
-        return new Proxy(producer, {
-          get(p, name, r) {
-            if (name !== 'sendBatch') return Reflect.get(p, name, r) as unknown;
-            return async (batch: Parameters<Producer['sendBatch']>[0]) => {
-              await gate.pass();
-              return p.sendBatch(batch);
-            };
-          },
-        });
-      };
-    },
-  });
+/** Real @platformatic/kafka producers, except that each send waits at the gate first. */
+function gatedClients(gate: Gate): ProduceClientFactory {
+  return (options) => {
+    const real = new Producer(options);
+    return {
+      initIdempotentProducer: (o) => real.initIdempotentProducer(o),
+      send: async (o) => {
+        await gate.pass();
+        return real.send(o);
+      },
+      close: (force) => real.close(force),
+    };
+  };
 }
 
 /** Records in a topic right now, from the partitions' offsets (a confirmed write counts). */
@@ -115,7 +110,7 @@ async function rig(): Promise<Rig> {
   const kafka = testKafka();
   await ensureTopics(kafka, [channel.topics.raw, channel.topics.dlq].map((topic) => ({ topic, partitions: 3 })));
   const gate = new Gate();
-  const producer = new GroupCommitProducer(gatedKafka(kafka, gate));
+  const producer = new GroupCommitProducer(kafka, { createClient: gatedClients(gate) });
   await producer.connect();
   await producer.learnTopics([channel.topics.raw, channel.topics.dlq]);
   const ingest = new Ingest(channel, {
