@@ -148,6 +148,13 @@ export class Hl7Message {
     return out;
   }
 
+  /** getAllIn() with a path parsed beforehand (parseFieldPath), for callers that read the same path per message. */
+  getAllAt(index: number, path: FieldPath, raw = false): string[] {
+    const out: string[] = [];
+    if (index >= 0 && index < this.#starts.length) this.#collect(index, path, raw, out);
+    return out;
+  }
+
   /** Number of fields in the segment at 0-based `index` (for MSH, MSH-1 counts). */
   fieldCountAt(index: number): number {
     if (index < 0 || index >= this.#starts.length) return 0;
