@@ -248,9 +248,9 @@ export class Run {
     const d = this.delimiters;
     for (const index of this.findSegments(scope, p.segment, p.occurrence)) {
       this.read.add(index);
-      const reps = this.message.getAllAt(index, p.all, true);
       const from = p.repetition === undefined ? 0 : p.repetition === 0 ? 0 : p.repetition - 1;
-      const to = p.repetition === undefined ? 1 : p.repetition === 0 ? reps.length : p.repetition;
+      const to = p.repetition === undefined ? 1 : p.repetition === 0 ? Infinity : p.repetition;
+      const reps = this.message.getAllAt(index, p.all, true, to);
       for (let k = from; k < to && k < reps.length; k++) {
         let v = new V2Value(reps[k]!, 0, d);
         if (p.component !== undefined) v = v.part(p.component);
