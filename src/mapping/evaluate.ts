@@ -171,6 +171,7 @@ export class Run {
   readonly delimiters: Delimiters;
   readonly sink: IssueSink;
   private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
+  private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
   constructor(
     readonly message: Hl7Message,
@@ -192,17 +193,26 @@ export class Run {
 
   /** One scope per occurrence of the segment or group `name` in `scope` (a resource's `forEach`). */
   each(scope: Scope, name: string): Scope[] {
-    if (this.groups.has(name)) return descendants(scope.node, name).map((node) => scope.child({ node }));
+    if (this.groups.has(name)) return this.descendants(scope.node, name).map((node) => scope.child({ node }));
     return this.segmentsIn(scope.node, name).map((index) => scope.child({ pinned: { id: name, index } }));
   }
 
   /** The scope of the first group `name`, or `scope` itself when the segment `name` is there (a resource's `from`); null when absent. */
   first(scope: Scope, name: string): Scope | null {
     if (this.groups.has(name)) {
-      const first = descendants(scope.node, name)[0];
+      const first = this.descendants(scope.node, name)[0];
       return first ? scope.child({ node: first }) : null;
     }
     return this.findSegments(scope, name, 1).length ? scope : null;
+  }
+
+  /** Group instances named `name` below `node`; several resources walk the same groups (OBSERVATION per order). */
+  private descendants(node: GroupNode, name: string): readonly GroupNode[] {
+    let byName = this.groupIndex.get(node);
+    if (!byName) this.groupIndex.set(node, (byName = new Map()));
+    let found = byName.get(name);
+    if (!found) byName.set(name, (found = descendants(node, name)));
+    return found;
   }
 
   materialize(v: Value): unknown {
