@@ -8,8 +8,7 @@
  * function of the message, the mapping and the scope: nothing reads the clock or a random source.
  */
 import { uuidUrn } from '../fhir/ids.js';
-import { parseFieldPath, type FieldPath, type Hl7Message } from '../hl7/index.js';
-import type { Delimiters } from '../hl7/types.js';
+import { parseFieldPath, type Delimiters, type FieldPath, type Hl7Message } from '../hl7/index.js';
 import type { Expr } from './expression.js';
 import type { MapNode, MessageMapping, ResourceDef, Rule } from './model.js';
 import type { ResourceRef } from './resource-ref.js';
@@ -99,8 +98,9 @@ export function isEmptyValue(v: unknown): boolean {
   if (v instanceof V2Value) return v.isEmpty || v.raw === '""';
   if (Array.isArray(v)) return v.length === 0;
   if (typeof v === 'object') {
+    // Values here are plain JSON objects: a key met by for-in is an own key (no Object.keys array).
     for (const _ in v as object) return false;
-    return Object.keys(v as object).length === 0;
+    return true;
   }
   return false;
 }
