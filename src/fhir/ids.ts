@@ -13,10 +13,20 @@ export const ID_NAMESPACE = 'cff7088f-9ff6-4e00-914b-7b4d6e8bb339';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** The namespace's 16 bytes, checked and converted once per namespace (one in practice). */
+let lastNamespace = '';
+let lastNamespaceBytes: Buffer | null = null;
+function namespaceBytes(namespace: string): Buffer {
+  if (namespace === lastNamespace && lastNamespaceBytes !== null) return lastNamespaceBytes;
+  if (!UUID.test(namespace)) throw new RangeError('uuidv5: namespace is not a UUID in 8-4-4-4-12 hex form');
+  lastNamespaceBytes = Buffer.from(namespace.replace(/-/g, ''), 'hex');
+  lastNamespace = namespace;
+  return lastNamespaceBytes;
+}
+
 /** RFC 4122 §4.3 name-based UUID, version 5 (SHA-1), over the UTF-8 bytes of `name`. */
 export function uuidv5(name: string, namespace: string): string {
-  if (!UUID.test(namespace)) throw new RangeError('uuidv5: namespace is not a UUID in 8-4-4-4-12 hex form');
-  const hash = createHash('sha1').update(Buffer.from(namespace.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+  const hash = createHash('sha1').update(namespaceBytes(namespace)).update(name, 'utf8').digest();
   hash[6] = (hash[6]! & 0x0f) | 0x50; // version 5
   hash[8] = (hash[8]! & 0x3f) | 0x80; // RFC 4122 variant
   const h = hash.toString('hex', 0, 16);

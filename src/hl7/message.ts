@@ -148,6 +148,16 @@ export class Hl7Message {
     return out;
   }
 
+  /**
+   * getAllIn() with a path parsed beforehand (parseFieldPath), for callers that read the same path
+   * per message; `max` stops after that many values (the first repetition is all most paths want).
+   */
+  getAllAt(index: number, path: FieldPath, raw = false, max = Infinity): string[] {
+    const out: string[] = [];
+    if (index >= 0 && index < this.#starts.length) this.#collect(index, path, raw, out, max);
+    return out;
+  }
+
   /** Number of fields in the segment at 0-based `index` (for MSH, MSH-1 counts). */
   fieldCountAt(index: number): number {
     if (index < 0 || index >= this.#starts.length) return 0;
@@ -220,7 +230,7 @@ export class Hl7Message {
     return out;
   }
 
-  #collect(index: number, p: FieldPath, raw: boolean, out: string[]): void {
+  #collect(index: number, p: FieldPath, raw: boolean, out: string[], max = Infinity): void {
     if (p.repetition !== 0) {
       const v = this.#read(index, p, raw);
       if (v !== undefined) out.push(v);
@@ -250,7 +260,7 @@ export class Hl7Message {
       if (p.component > 0 && !this.#narrow(this.#componentCode, p.component)) this.#to = this.#from;
       if (p.subcomponent > 0 && !this.#narrow(this.#subcomponentCode, p.subcomponent)) this.#to = this.#from;
       out.push(this.#slice(raw));
-      if (end >= fieldEnd) return;
+      if (end >= fieldEnd || out.length >= max) return;
       start = end + 1;
     }
   }

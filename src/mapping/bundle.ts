@@ -9,7 +9,7 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Hl7Message } from '../hl7/index.js';
 import { deterministicId, uuidUrn } from '../fhir/ids.js';
-import { Evaluator, type BuiltResource, type Scope, type ConvertEnv, type EvalHost } from './evaluate.js';
+import { compileMapping, Run, type BuiltResource, type CompiledMapping, type CompiledResource, type Scope, type ConvertEnv, type EvalHost } from './evaluate.js';
 import type { MessageMapping, ResourceDef } from './model.js';
 import type { ResourceRef } from './resource-ref.js';
 import type { ConversionIssue } from './types.js';
@@ -35,7 +35,8 @@ export class BundleBuilder implements EvalHost {
   private readonly usedIds = new Set<string>();
   private readonly usedQueries = new Set<string>();
   private readonly messageKey: string;
-  private readonly evaluator: Evaluator;
+  private readonly run_: Run;
+  private readonly compiled: CompiledMapping;
 
   constructor(
     private readonly message: Hl7Message,
@@ -44,11 +45,12 @@ export class BundleBuilder implements EvalHost {
   ) {
     const msh = message.msh();
     this.messageKey = `${msh.sendingApplication}|${msh.sendingFacility}|${msh.controlId}`;
-    this.evaluator = new Evaluator(message, mapping.groups, env, this, this.issues);
+    this.run_ = new Run(message, mapping.groups, env, this, this.issues);
+    this.compiled = compileMapping(mapping, env);
   }
 
   run(): Bundle {
-    this.buildAll(this.mapping.resources, this.evaluator.root());
+    this.buildAll(this.compiled.resources, this.run_.root());
     this.reportUnmapped();
     // Identity and map may read the same value (PID-3 for the key and for identifier[]): one
     // issue per distinct finding.
@@ -99,28 +101,29 @@ export class BundleBuilder implements EvalHost {
 
   // ---------------------------------------------------------------- resources
 
-  private buildAll(defs: readonly ResourceDef[], scope: Scope): void {
-    for (const def of defs) {
-      for (const s of this.instanceScopes(def, scope)) {
-        if (def.when && !this.evaluator.holds(def.when, s, def.name)) continue;
-        this.buildOne(def, s, scope);
+  private buildAll(defs: readonly CompiledResource[], scope: Scope): void {
+    for (const c of defs) {
+      for (const s of this.instanceScopes(c.def, scope)) {
+        if (c.when && !c.when(this.run_, s)) continue;
+        this.buildOne(c, s, scope);
       }
     }
   }
 
   /** One scope per instance of `def`: per forEach occurrence, one when `from` is there, else one. */
   private instanceScopes(def: ResourceDef, scope: Scope): Scope[] {
-    if (def.forEach) return this.evaluator.each(scope, def.forEach);
+    if (def.forEach) return this.run_.each(scope, def.forEach);
     if (def.from) {
-      const found = this.evaluator.first(scope, def.from);
+      const found = this.run_.first(scope, def.from);
       return found ? [found] : [];
     }
     return [scope];
   }
 
-  private buildOne(def: ResourceDef, scope: Scope, enclosing: Scope): void {
+  private buildOne(c: CompiledResource, scope: Scope, enclosing: Scope): void {
+    const def = c.def;
     const ordinal = enclosing.lookup(def.name).length + 1;
-    const found = this.identity(def, scope, ordinal);
+    const found = this.identity(c, scope, ordinal);
     let { key } = found;
     const { identifierQuery } = found;
     let id = cachedId(this.env.site.name, def.type, key);
@@ -144,8 +147,8 @@ export class BundleBuilder implements EvalHost {
     this.all.push(inst);
     const entryIndex = this.entries.length;
     this.entries.push({}); // keeps parents before children in the bundle
-    this.buildAll(def.children, scope);
-    const body = this.evaluator.object(def.map, scope, def.name);
+    this.buildAll(c.children, scope);
+    const body = c.map(this.run_, scope);
     const resource: Record<string, unknown> = { resourceType: def.type };
     const dupQuery = identifierQuery !== null && this.usedQueries.has(`${def.type}|${identifierQuery}`);
     if (identifierQuery !== null) this.usedQueries.add(`${def.type}|${identifierQuery}`);
@@ -166,11 +169,11 @@ export class BundleBuilder implements EvalHost {
     this.entries[entryIndex] = { fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request };
   }
 
-  private identity(def: ResourceDef, scope: Scope, ordinal: number): { key: string; identifierQuery: string | null } {
-    const idDef = def.identity;
+  private identity(c: CompiledResource, scope: Scope, ordinal: number): { key: string; identifierQuery: string | null } {
+    const def = c.def;
     let identifierQuery: string | null = null;
-    if (idDef.identifier) {
-      for (const v of this.evaluator.values(idDef.identifier, scope, `${def.name}.identity`)) {
+    if (c.identifier) {
+      for (const v of c.identifier(this.run_, scope)) {
         const ident = v as { system?: string; value?: string } | undefined;
         if (ident && typeof ident === 'object' && ident.value && ident.system && identifierQuery === null) {
           identifierQuery = `${ident.system}|${ident.value}`;
@@ -179,8 +182,8 @@ export class BundleBuilder implements EvalHost {
     }
     // A business identifier with a system is the best key: it is what other systems share.
     if (identifierQuery) return { key: identifierQuery, identifierQuery };
-    if (idDef.key) {
-      const parts = idDef.key.map((e) => this.evaluator.texts(e, scope, `${def.name}.identity`).join('~'));
+    if (c.key) {
+      const parts = c.key.map((f) => f(this.run_, scope).join('~'));
       if (parts.some((p) => p !== '')) return { key: parts.join('|'), identifierQuery };
     }
     this.issues.push({
@@ -200,9 +203,9 @@ export class BundleBuilder implements EvalHost {
   }
 
   private reportUnmapped(): void {
-    const read = this.evaluator.read;
+    const read = this.run_.read;
     const seen = new Set<string>();
-    this.message.segmentIds().forEach((id, i) => {
+    this.run_.segmentIds.forEach((id, i) => {
       if (read.has(i) || this.mapping.ignore.includes(id) || seen.has(id)) return;
       seen.add(id);
       this.issues.push({

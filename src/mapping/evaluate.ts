@@ -1,14 +1,16 @@
 /**
- * The expression evaluator: what a mapping's expressions and rules yield for one message, given
- * a scope (the group instance, pinned segment and current forEach value they are read in). The
- * bundle builder (bundle.ts) decides which resources exist and asks this for their values; it
- * never reads the message itself. Everything here is a function of the message, the mapping and
- * the scope: nothing reads the clock or a random source.
+ * The mapping compiler: a loaded mapping (model.ts) turned once, at load or on first use, into
+ * plain functions of (message run, scope). Paths are resolved to segment id, occurrence and a
+ * parsed field path, converters are looked up, literal arguments are built, locations for issues
+ * are joined, and each expression, rule and map becomes a closure, so converting a message walks
+ * no syntax tree and parses no path. The bundle builder (bundle.ts) decides which resources exist
+ * and calls these for their values; it never reads the message itself. Everything here is a
+ * function of the message, the mapping and the scope: nothing reads the clock or a random source.
  */
 import { uuidUrn } from '../fhir/ids.js';
-import type { Hl7Message } from '../hl7/index.js';
-import type { Expr, PathRef } from './expression.js';
-import type { MapNode, Rule } from './model.js';
+import { parseFieldPath, type Delimiters, type FieldPath, type Hl7Message } from '../hl7/index.js';
+import type { Expr } from './expression.js';
+import type { MapNode, MessageMapping, ResourceDef, Rule } from './model.js';
 import type { ResourceRef } from './resource-ref.js';
 import { isResourceRef } from './resource-ref.js';
 import { buildTree, descendants, type GroupDef, type GroupNode } from './structure.js';
@@ -19,6 +21,7 @@ import {
   type Converter,
   type ConverterArg,
   type ConverterContext,
+  type IssueSink,
   type SiteConfig,
   type TableRegistry,
 } from './types.js';
@@ -51,7 +54,8 @@ export interface EvalHost {
  * visible from here and from every scope below.
  */
 export class Scope {
-  readonly registry = new Map<string, BuiltResource[]>();
+  /** Created on the first registration: most scopes (one per OBX, per repetition) never hold one. */
+  registry: Map<string, BuiltResource[]> | null = null;
   constructor(
     readonly node: GroupNode,
     readonly parent: Scope | null,
@@ -66,8 +70,9 @@ export class Scope {
   /** Makes `resource` visible by its name here and in every enclosing scope. */
   register(resource: BuiltResource): void {
     for (let s: Scope | null = this; s; s = s.parent) {
-      let list = s.registry.get(resource.name);
-      if (!list) s.registry.set(resource.name, (list = []));
+      const registry = (s.registry ??= new Map());
+      let list = registry.get(resource.name);
+      if (!list) registry.set(resource.name, (list = []));
       list.push(resource);
     }
   }
@@ -75,7 +80,7 @@ export class Scope {
   /** The resources named `name` in the nearest scope that has any. */
   lookup(name: string): BuiltResource[] {
     for (let s: Scope | null = this; s; s = s.parent) {
-      const list = s.registry.get(name);
+      const list = s.registry?.get(name);
       if (list && list.length) return list;
     }
     return [];
@@ -86,12 +91,17 @@ export class Scope {
 export type Value = V2Value | unknown;
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
+const NONE: Value[] = [];
 
 export function isEmptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === '') return true;
   if (v instanceof V2Value) return v.isEmpty || v.raw === '""';
   if (Array.isArray(v)) return v.length === 0;
-  if (typeof v === 'object') return Object.keys(v as object).length === 0;
+  if (typeof v === 'object') {
+    // Values here are plain JSON objects: a key met by for-in is an own key (no Object.keys array).
+    for (const _ in v as object) return false;
+    return true;
+  }
   return false;
 }
 
@@ -100,8 +110,16 @@ export function isEmptyValue(v: unknown): boolean {
  * forbids those), as happens when the v2 field behind the value was sent empty.
  */
 function isHollow(o: Record<string, unknown>): boolean {
-  const keys = Object.keys(o);
-  return keys.length === 0 || (keys.length === 1 && keys[0] === 'url');
+  let n = 0;
+  let onlyUrl = true;
+  for (const k in o) {
+    n++;
+    if (k !== 'url' || n > 1) {
+      onlyUrl = false;
+      break;
+    }
+  }
+  return n === 0 || onlyUrl;
 }
 
 export function textOf(v: Value): string {
@@ -111,158 +129,101 @@ export function textOf(v: Value): string {
   return JSON.stringify(v);
 }
 
-/** Evaluates one mapping's expressions and rules against one message. */
-export class Evaluator {
+function nonEmpty(vals: Value[]): Value[] {
+  let i = 0;
+  while (i < vals.length && !isEmptyValue(vals[i])) i++;
+  if (i === vals.length) return vals;
+  const out = vals.slice(0, i);
+  for (i++; i < vals.length; i++) if (!isEmptyValue(vals[i])) out.push(vals[i]);
+  return out;
+}
+
+function firstNonEmpty(vals: Value[]): Value | undefined {
+  for (const v of vals) if (!isEmptyValue(v)) return v;
+  return undefined;
+}
+
+function truthy(vals: Value[]): boolean {
+  for (const v of vals) {
+    if (v === true || (typeof v !== 'boolean' && typeof v !== 'number' && !isEmptyValue(v)) || (typeof v === 'number' && v !== 0)) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- one message
+
+/** A path of a mapping, resolved at compile time. */
+interface CompiledPath {
+  readonly segment: string;
+  readonly occurrence: number;
+  readonly repetition: number | undefined;
+  readonly component: number | undefined;
+  readonly subcomponent: number | undefined;
+  /** Every repetition of the field ("5[*]"), parsed once. */
+  readonly all: FieldPath;
+}
+
+/** The state of one message through one compiled mapping: what was read, segment indexes, issues. */
+export class Run {
   /** Message segment indices some path read (0 = MSH, always): the rest are reported unmapped. */
   readonly read = new Set<number>();
-  private readonly segmentIds: readonly string[];
+  readonly segmentIds: readonly string[];
+  readonly delimiters: Delimiters;
+  readonly sink: IssueSink;
   private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
-  private readonly sink: { report: (issue: ConversionIssue) => void };
+  private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
   constructor(
-    private readonly message: Hl7Message,
+    readonly message: Hl7Message,
     private readonly groups: ReadonlyMap<string, GroupDef>,
-    private readonly env: ConvertEnv,
-    private readonly host: EvalHost,
-    private readonly issues: ConversionIssue[],
+    readonly env: ConvertEnv,
+    readonly host: EvalHost,
+    readonly issues: ConversionIssue[],
   ) {
     this.segmentIds = message.segmentIds();
+    this.delimiters = message.delimiters;
     this.sink = { report: (i) => this.issues.push(i) };
   }
-
-  // ---------------------------------------------------------------- scopes
 
   /** The whole message, grouped by the mapping's groups. */
   root(): Scope {
     this.read.add(0);
-    return new Scope(buildTree(this.message, this.groups), null, null, null);
+    return new Scope(buildTree(this.message, this.groups, this.segmentIds), null, null, null);
   }
 
   /** One scope per occurrence of the segment or group `name` in `scope` (a resource's `forEach`). */
   each(scope: Scope, name: string): Scope[] {
-    if (this.groups.has(name)) return descendants(scope.node, name).map((node) => scope.child({ node }));
+    if (this.groups.has(name)) return this.descendants(scope.node, name).map((node) => scope.child({ node }));
     return this.segmentsIn(scope.node, name).map((index) => scope.child({ pinned: { id: name, index } }));
   }
 
   /** The scope of the first group `name`, or `scope` itself when the segment `name` is there (a resource's `from`); null when absent. */
   first(scope: Scope, name: string): Scope | null {
     if (this.groups.has(name)) {
-      const first = descendants(scope.node, name)[0];
+      const first = this.descendants(scope.node, name)[0];
       return first ? scope.child({ node: first }) : null;
     }
     return this.findSegments(scope, name, 1).length ? scope : null;
   }
 
-  // ---------------------------------------------------------------- what the builder asks
-
-  /** Whether a condition holds in `scope`. */
-  holds(e: Expr, scope: Scope, loc: string): boolean {
-    return this.truthy(this.evalExpr(e, scope, loc));
+  /** Group instances named `name` below `node`; several resources walk the same groups (OBSERVATION per order). */
+  private descendants(node: GroupNode, name: string): readonly GroupNode[] {
+    let byName = this.groupIndex.get(node);
+    if (!byName) this.groupIndex.set(node, (byName = new Map()));
+    let found = byName.get(name);
+    if (!found) byName.set(name, (found = descendants(node, name)));
+    return found;
   }
 
-  /** What an expression yields, as FHIR JSON values (texts, converter output, References). */
-  values(e: Expr, scope: Scope, loc: string): unknown[] {
-    return this.evalExpr(e, scope, loc).map((v) => this.materialize(v));
-  }
-
-  /** What an expression yields, as texts. */
-  texts(e: Expr, scope: Scope, loc: string): string[] {
-    return this.evalExpr(e, scope, loc).map(textOf);
-  }
-
-  /** The object a map builds in `scope`; `where` names it in issues ("patient", "patient.name"). */
-  object(map: MapNode, scope: Scope, where: string): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const entry of map) {
-      const loc = `${where}.${entry.path.join('.')}`;
-      const values = this.evalRule(entry.rule, scope, loc).map((v) => this.materialize(v)).filter((v) => !isEmptyValue(v));
-      if (values.length === 0) continue;
-      let target = out;
-      for (const p of entry.path.slice(0, -1)) {
-        const next = target[p];
-        if (next === undefined || typeof next !== 'object' || next === null || Array.isArray(next)) target[p] = {};
-        target = target[p] as Record<string, unknown>;
-      }
-      const leaf = entry.path[entry.path.length - 1]!;
-      if (entry.choice) {
-        // value[x]: the converter names the type ({valueQuantity: …}); merge it in.
-        const v = values[0];
-        if (v && typeof v === 'object' && !Array.isArray(v)) {
-          for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-            // An attachment arrives as an extension (R4 has no valueAttachment): append, never
-            // overwrite extensions the map already set.
-            const prev = target[k];
-            target[k] = Array.isArray(prev) && Array.isArray(x) ? [...prev, ...x] : x;
-          }
-        }
-        continue;
-      }
-      if (entry.rule.kind === 'list') {
-        const existing = target[leaf];
-        target[leaf] = Array.isArray(existing) ? [...existing, ...values] : values;
-      } else {
-        const distinct = values.length > 1 ? new Set(values.map((v) => JSON.stringify(v))) : null;
-        if (distinct && distinct.size > 1) {
-          this.issues.push({
-            severity: 'information',
-            code: 'dropped-repetition',
-            message: `${loc} takes one value; ${distinct.size} were found and the first was kept`,
-            location: loc,
-          });
-        }
-        target[leaf] = values[0];
-      }
-    }
-    return out;
-  }
-
-  private materialize(v: Value): unknown {
+  materialize(v: Value): unknown {
     if (v instanceof V2Value) return v.text;
     if (isResourceRef(v)) return this.host.referenceTo(v);
     return v;
   }
 
-  // ---------------------------------------------------------------- rules
-
-  private evalRule(rule: Rule, scope: Scope, loc: string): Value[] {
-    if ('when' in rule && rule.when && !this.truthy(this.evalExpr(rule.when, scope, loc))) return [];
-    switch (rule.kind) {
-      case 'expr':
-        return this.evalExpr(rule.expr, scope, loc).filter((v) => !isEmptyValue(v));
-      case 'const':
-        return [rule.value];
-      case 'ref': {
-        if (rule.name === '*') return this.host.finished().map((r) => ({ reference: uuidUrn(r.id) }));
-        const found = scope.lookup(rule.name);
-        const list = rule.many ? found : found.slice(0, 1);
-        return list.map((r) => ({ reference: uuidUrn(r.id) }));
-      }
-      case 'first':
-        for (const r of rule.rules) {
-          const v = this.evalRule(r, scope, loc);
-          if (v.length) return v;
-        }
-        return [];
-      case 'list':
-        return rule.items.flatMap((r) => this.evalRule(r, scope, loc));
-      case 'object': {
-        const o = this.object(rule.map, scope, loc);
-        return isHollow(o) ? [] : [o];
-      }
-      case 'build': {
-        const inputs = rule.forEach ? this.evalExpr(rule.forEach, scope, loc).filter((v) => !isEmptyValue(v)) : [null];
-        const out: Value[] = [];
-        for (const input of inputs) {
-          const s = input === null ? scope : scope.child({ current: input instanceof V2Value ? input : new V2Value(textOf(input), 0, this.message.delimiters) });
-          const o = this.object(rule.map, s, loc);
-          if (!isHollow(o)) out.push(o);
-        }
-        return out;
-      }
-    }
+  ctx(location: string): ConverterContext {
+    return { site: this.env.site, tables: this.env.tables, codeSystems: this.env.codeSystems, issues: this.sink, location };
   }
-
-  // ---------------------------------------------------------------- paths
 
   private segmentsIn(node: GroupNode, id: string): readonly number[] {
     // Hot: every path lookup walks the scope chain; index each group's segments once.
@@ -283,24 +244,25 @@ export class Evaluator {
   /** Segment indices for `id` as seen from a scope: the pinned one, else the nearest group holding it. */
   private findSegments(scope: Scope, id: string, occurrence: number): readonly number[] {
     for (let s: Scope | null = scope; s; s = s.parent) {
-      if (s.pinned && s.pinned.id === id) return occurrence <= 1 ? [s.pinned.index] : [];
+      if (s.pinned && s.pinned.id === id) return occurrence <= 1 ? [s.pinned.index] : NO_SEGMENTS;
     }
     for (let node: GroupNode | null = scope.node; node; node = node.parent) {
       const found = this.segmentsIn(node, id);
       if (found.length) return occurrence === 0 ? found : found.slice(occurrence - 1, occurrence);
     }
-    return [];
+    return NO_SEGMENTS;
   }
 
-  private readPath(p: PathRef, scope: Scope): V2Value[] {
+  readPath(p: CompiledPath, scope: Scope): V2Value[] {
     const out: V2Value[] = [];
-    const d = this.message.delimiters;
+    const d = this.delimiters;
     for (const index of this.findSegments(scope, p.segment, p.occurrence)) {
       this.read.add(index);
-      const reps = this.message.getAllIn(index, p.allRepetitions, true);
-      const chosen = p.repetition === undefined ? reps.slice(0, 1) : p.repetition === 0 ? reps : reps.slice(p.repetition - 1, p.repetition);
-      for (const raw of chosen) {
-        let v = new V2Value(raw, 0, d);
+      const from = p.repetition === undefined ? 0 : p.repetition === 0 ? 0 : p.repetition - 1;
+      const to = p.repetition === undefined ? 1 : p.repetition === 0 ? Infinity : p.repetition;
+      const reps = this.message.getAllAt(index, p.all, true, to);
+      for (let k = from; k < to && k < reps.length; k++) {
+        let v = new V2Value(reps[k]!, 0, d);
         if (p.component !== undefined) v = v.part(p.component);
         if (p.subcomponent !== undefined) v = v.part(p.subcomponent);
         out.push(v);
@@ -308,123 +270,388 @@ export class Evaluator {
     }
     return out;
   }
+}
 
-  // ---------------------------------------------------------------- expressions
+// ---------------------------------------------------------------- compiled forms
 
-  private ctx(location: string): ConverterContext {
+/** An expression or rule: the values it yields in a scope (before materializing). */
+type Fn = (r: Run, s: Scope) => Value[];
+type MapFn = (r: Run, s: Scope) => Record<string, unknown>;
+
+export interface CompiledResource {
+  readonly def: ResourceDef;
+  readonly when: ((r: Run, s: Scope) => boolean) | null;
+  /** Identifier(s) of the identity, materialized. */
+  readonly identifier: ((r: Run, s: Scope) => unknown[]) | null;
+  /** Each key expression's texts. */
+  readonly key: readonly ((r: Run, s: Scope) => string[])[] | null;
+  readonly map: MapFn;
+  readonly children: readonly CompiledResource[];
+}
+
+export interface CompiledMapping {
+  readonly resources: readonly CompiledResource[];
+}
+
+const compiledMappings = new WeakMap<MessageMapping, { readonly env: ConvertEnv; readonly compiled: CompiledMapping }>();
+
+/** The mapping as functions, compiled once per loaded mapping and environment (a reload loads, so compiles, anew). */
+export function compileMapping(mapping: MessageMapping, env: ConvertEnv): CompiledMapping {
+  const cached = compiledMappings.get(mapping);
+  if (cached !== undefined && cached.env === env) return cached.compiled;
+  const compiler = new Compiler(env);
+  const compiled: CompiledMapping = { resources: mapping.resources.map((d) => compiler.resource(d)) };
+  compiledMappings.set(mapping, { env, compiled });
+  return compiled;
+}
+
+class Compiler {
+  constructor(private readonly env: ConvertEnv) {}
+
+  resource(def: ResourceDef): CompiledResource {
+    const when = def.when ? this.expr(def.when, def.name) : null;
+    const idLoc = `${def.name}.identity`;
+    const identifier = def.identity.identifier ? this.expr(def.identity.identifier, idLoc) : null;
     return {
-      site: this.env.site,
-      tables: this.env.tables,
-      codeSystems: this.env.codeSystems,
-      issues: this.sink,
-      location,
+      def,
+      when: when ? (r, s) => truthy(when(r, s)) : null,
+      identifier: identifier ? (r, s) => identifier(r, s).map((v) => r.materialize(v)) : null,
+      key: def.identity.key
+        ? def.identity.key.map((e) => {
+            const f = this.expr(e, idLoc);
+            return (r: Run, s: Scope) => f(r, s).map(textOf);
+          })
+        : null,
+      map: this.map(def.map, def.name),
+      children: def.children.map((c) => this.resource(c)),
     };
   }
 
-  private evalArgs(args: readonly { name: string | null; value: Expr }[], converter: string, scope: Scope, loc: string): Record<string, ConverterArg> {
-    const out: Record<string, ConverterArg> = {};
-    args.forEach((a, i) => {
-      const v = this.evalExpr(a.value, scope, loc)[0];
-      const arg: ConverterArg = v === undefined ? undefined : v instanceof V2Value ? v : textOf(v);
-      out[a.name ?? String(i)] = arg;
-      // Positional first argument of the table converters is the table id.
-      if (a.name === null && i === 0 && (converter === 'code' || converter === 'concept')) out['table'] = arg;
+  /** The object a map builds in a scope; `where` names it in issues ("patient", "patient.name"). */
+  map(map: MapNode, where: string): MapFn {
+    const entries = map.map((entry) => {
+      const loc = `${where}.${entry.path.join('.')}`;
+      return {
+        loc,
+        rule: this.rule(entry.rule, loc),
+        prefix: entry.path.slice(0, -1),
+        leaf: entry.path[entry.path.length - 1]!,
+        choice: entry.choice,
+        list: entry.rule.kind === 'list',
+      };
     });
-    return out;
+    return (r, s) => {
+      const out: Record<string, unknown> = {};
+      for (const entry of entries) {
+        const raw = entry.rule(r, s);
+        const values: unknown[] = [];
+        for (const v of raw) {
+          const m = r.materialize(v);
+          if (!isEmptyValue(m)) values.push(m);
+        }
+        if (values.length === 0) continue;
+        let target = out;
+        for (const p of entry.prefix) {
+          const next = target[p];
+          if (next === undefined || typeof next !== 'object' || next === null || Array.isArray(next)) target[p] = {};
+          target = target[p] as Record<string, unknown>;
+        }
+        const leaf = entry.leaf;
+        if (entry.choice) {
+          // value[x]: the converter names the type ({valueQuantity: …}); merge it in.
+          const v = values[0];
+          if (v && typeof v === 'object' && !Array.isArray(v)) {
+            for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+              // An attachment arrives as an extension (R4 has no valueAttachment): append, never
+              // overwrite extensions the map already set.
+              const prev = target[k];
+              target[k] = Array.isArray(prev) && Array.isArray(x) ? [...prev, ...x] : x;
+            }
+          }
+          continue;
+        }
+        if (entry.list) {
+          const existing = target[leaf];
+          target[leaf] = Array.isArray(existing) ? [...existing, ...values] : values;
+        } else {
+          const distinct = values.length > 1 ? new Set(values.map((v) => JSON.stringify(v))) : null;
+          if (distinct && distinct.size > 1) {
+            r.issues.push({
+              severity: 'information',
+              code: 'dropped-repetition',
+              message: `${entry.loc} takes one value; ${distinct.size} were found and the first was kept`,
+              location: entry.loc,
+            });
+          }
+          target[leaf] = values[0];
+        }
+      }
+      return out;
+    };
   }
 
-  private evalExpr(e: Expr, scope: Scope, loc: string): Value[] {
+  rule(rule: Rule, loc: string): Fn {
+    const body = this.ruleBody(rule, loc);
+    if (!('when' in rule) || !rule.when) return body;
+    const when = this.expr(rule.when, loc);
+    return (r, s) => (truthy(when(r, s)) ? body(r, s) : NONE);
+  }
+
+  private ruleBody(rule: Rule, loc: string): Fn {
+    switch (rule.kind) {
+      case 'expr': {
+        const e = this.expr(rule.expr, loc);
+        return (r, s) => nonEmpty(e(r, s));
+      }
+      case 'const': {
+        const value = rule.value;
+        return () => [value];
+      }
+      case 'ref': {
+        const name = rule.name;
+        if (name === '*') return (r) => r.host.finished().map((b) => ({ reference: uuidUrn(b.id) }));
+        const many = rule.many;
+        return (_r, s) => {
+          const found = s.lookup(name);
+          const list = many ? found : found.slice(0, 1);
+          return list.map((b) => ({ reference: uuidUrn(b.id) }));
+        };
+      }
+      case 'first': {
+        const rules = rule.rules.map((x) => this.rule(x, loc));
+        return (r, s) => {
+          for (const f of rules) {
+            const v = f(r, s);
+            if (v.length) return v;
+          }
+          return NONE;
+        };
+      }
+      case 'list': {
+        const items = rule.items.map((x) => this.rule(x, loc));
+        return (r, s) => {
+          const out: Value[] = [];
+          for (const f of items) for (const v of f(r, s)) out.push(v);
+          return out;
+        };
+      }
+      case 'object': {
+        const m = this.map(rule.map, loc);
+        return (r, s) => {
+          const o = m(r, s);
+          return isHollow(o) ? NONE : [o];
+        };
+      }
+      case 'build': {
+        const forEach = rule.forEach ? this.expr(rule.forEach, loc) : null;
+        const m = this.map(rule.map, loc);
+        if (!forEach) {
+          return (r, s) => {
+            const o = m(r, s);
+            return isHollow(o) ? [] : [o];
+          };
+        }
+        return (r, s) => {
+          const out: Value[] = [];
+          for (const input of forEach(r, s)) {
+            if (isEmptyValue(input)) continue;
+            const child = s.child({ current: input instanceof V2Value ? input : new V2Value(textOf(input), 0, r.delimiters) });
+            const o = m(r, child);
+            if (!isHollow(o)) out.push(o);
+          }
+          return out;
+        };
+      }
+    }
+  }
+
+  expr(e: Expr, loc: string): Fn {
     switch (e.kind) {
-      case 'path':
-        return this.readPath(e, scope);
+      case 'path': {
+        const p: CompiledPath = {
+          segment: e.segment,
+          occurrence: e.occurrence,
+          repetition: e.repetition,
+          component: e.component,
+          subcomponent: e.subcomponent,
+          all: parseFieldPath(e.allRepetitions),
+        };
+        return (r, s) => r.readPath(p, s);
+      }
       case 'current': {
-        const cur = scope.current;
-        if (!cur) return [];
-        let v = cur;
-        if (e.component !== undefined) v = v.part(e.component);
-        if (e.subcomponent !== undefined) v = v.part(e.subcomponent);
-        return [v];
+        const { component, subcomponent } = e;
+        return (_r, s) => {
+          const cur = s.current;
+          if (!cur) return NONE;
+          let v = cur;
+          if (component !== undefined) v = v.part(component);
+          if (subcomponent !== undefined) v = v.part(subcomponent);
+          return [v];
+        };
       }
-      case 'literal':
-        return [e.value];
-      case 'alt':
-        for (const o of e.options) {
-          const v = this.evalExpr(o, scope, loc).filter((x) => !isEmptyValue(x));
-          if (v.length) return v;
-        }
-        return [];
-      case 'pipe': {
-        const conv = this.env.converters[e.converter];
-        if (!conv) throw new Error(`converter ${e.converter} is not registered`);
-        const inputs = this.evalExpr(e.input, scope, loc).filter((x) => !isEmptyValue(x));
-        const args = this.evalArgs(e.args, e.converter, scope, loc);
-        const location = e.input.kind === 'path' ? e.input.text : loc;
-        const out: Value[] = [];
-        for (const input of inputs) {
-          const v = input instanceof V2Value ? input : new V2Value(textOf(input), 0, this.message.delimiters);
-          const r = conv(v, args, this.ctx(location));
-          if (Array.isArray(r)) out.push(...r.filter((x) => !isEmptyValue(x)));
-          else if (!isEmptyValue(r)) out.push(r);
-        }
-        return out;
+      case 'literal': {
+        const value = e.value;
+        return () => [value];
       }
+      case 'alt': {
+        const options = e.options.map((o) => this.expr(o, loc));
+        return (r, s) => {
+          for (const o of options) {
+            const v = nonEmpty(o(r, s));
+            if (v.length) return v;
+          }
+          return NONE;
+        };
+      }
+      case 'pipe':
+        return this.pipe(e, loc);
       case 'call':
-        return [this.call(e.name, e.args.map((a) => a.value), scope, loc)];
+        return this.call(e.name, e.args.map((a) => a.value), loc);
       case 'compare': {
-        const left = this.evalExpr(e.left, scope, loc).filter((x) => !isEmptyValue(x)).map(textOf)[0] ?? '';
-        const rights = e.right.map((r) => this.evalExpr(r, scope, loc).map(textOf)[0] ?? '');
+        const left = this.expr(e.left, loc);
+        const rights = e.right.map((x) => this.expr(x, loc));
+        const leftText = (r: Run, s: Scope): string => {
+          const v = firstNonEmpty(left(r, s));
+          return v === undefined ? '' : textOf(v);
+        };
+        const rightTexts = (r: Run, s: Scope): string[] =>
+          rights.map((f) => {
+            const v = f(r, s);
+            return v.length ? textOf(v[0]) : '';
+          });
         switch (e.op) {
           case '==':
-            return [left === rights[0]];
+            return (r, s) => {
+              const a = leftText(r, s);
+              return [a === rightTexts(r, s)[0]];
+            };
           case '!=':
-            return [left !== rights[0]];
+            return (r, s) => {
+              const a = leftText(r, s);
+              return [a !== rightTexts(r, s)[0]];
+            };
           case 'in':
-            return [rights.includes(left)];
+            return (r, s) => {
+              const a = leftText(r, s);
+              return [rightTexts(r, s).includes(a)];
+            };
           default: {
-            const a = Number(left);
-            const b = Number(rights[0]);
-            if (Number.isNaN(a) || Number.isNaN(b)) return [false];
-            return [e.op === '>' ? a > b : e.op === '<' ? a < b : e.op === '>=' ? a >= b : a <= b];
+            const op = e.op;
+            return (r, s) => {
+              const a = Number(leftText(r, s));
+              const b = Number(rightTexts(r, s)[0]);
+              if (Number.isNaN(a) || Number.isNaN(b)) return [false];
+              return [op === '>' ? a > b : op === '<' ? a < b : op === '>=' ? a >= b : a <= b];
+            };
           }
         }
       }
-      case 'and':
-        return [e.terms.every((t) => this.truthy(this.evalExpr(t, scope, loc)))];
-      case 'or':
-        return [e.terms.some((t) => this.truthy(this.evalExpr(t, scope, loc)))];
-      case 'not':
-        return [!this.truthy(this.evalExpr(e.term, scope, loc))];
+      case 'and': {
+        const terms = e.terms.map((t) => this.expr(t, loc));
+        return (r, s) => {
+          for (const t of terms) if (!truthy(t(r, s))) return [false];
+          return [true];
+        };
+      }
+      case 'or': {
+        const terms = e.terms.map((t) => this.expr(t, loc));
+        return (r, s) => {
+          for (const t of terms) if (truthy(t(r, s))) return [true];
+          return [false];
+        };
+      }
+      case 'not': {
+        const term = this.expr(e.term, loc);
+        return (r, s) => [!truthy(term(r, s))];
+      }
     }
   }
 
-  private call(name: string, args: readonly Expr[], scope: Scope, loc: string): Value {
+  private pipe(e: Extract<Expr, { kind: 'pipe' }>, loc: string): Fn {
+    const conv = this.env.converters[e.converter];
+    const name = e.converter;
+    if (!conv) {
+      return () => {
+        throw new Error(`converter ${name} is not registered`);
+      };
+    }
+    const input = this.expr(e.input, loc);
+    const location = e.input.kind === 'path' ? e.input.text : loc;
+    // Positional first argument of the table converters is the table id.
+    const tableFirst = name === 'code' || name === 'concept';
+    const args = e.args.map((a, i) => ({ key: a.name ?? String(i), asTable: tableFirst && a.name === null && i === 0, value: this.expr(a.value, loc) }));
+    const evalArgs = (r: Run, s: Scope): Record<string, ConverterArg> => {
+      const out: Record<string, ConverterArg> = {};
+      for (const a of args) {
+        const v = a.value(r, s)[0];
+        const arg: ConverterArg = v === undefined ? undefined : v instanceof V2Value ? v : textOf(v);
+        out[a.key] = arg;
+        if (a.asTable) out['table'] = arg;
+      }
+      return out;
+    };
+    return (r, s) => {
+      const inputs = input(r, s);
+      // Arguments are read even when there is no input: what they read counts as mapped.
+      const argv = evalArgs(r, s);
+      let out: Value[] | null = null;
+      let ctx: ConverterContext | null = null;
+      for (const x of inputs) {
+        if (isEmptyValue(x)) continue;
+        const v = x instanceof V2Value ? x : new V2Value(textOf(x), 0, r.delimiters);
+        const res = conv(v, argv, (ctx ??= r.ctx(location)));
+        if (Array.isArray(res)) {
+          for (const y of res) if (!isEmptyValue(y)) (out ??= []).push(y);
+        } else if (!isEmptyValue(res)) (out ??= []).push(res);
+      }
+      return out ?? [];
+    };
+  }
+
+  private call(name: string, args: readonly Expr[], loc: string): Fn {
     if (name === 'concat') {
       // Empty when any non-literal part is empty, so concat('urn:oid:', MSH-3.2) yields nothing
       // rather than a half-built value.
-      const parts = args.map((a) => ({ literal: a.kind === 'literal', text: this.evalExpr(a, scope, loc).filter((x) => !isEmptyValue(x)).map(textOf)[0] ?? '' }));
-      return parts.some((p) => !p.literal && p.text === '') ? '' : parts.map((p) => p.text).join('');
+      const parts = args.map((a) => ({ literal: a.kind === 'literal', f: this.expr(a, loc) }));
+      return (r, s) => {
+        let text = '';
+        let hollow = false;
+        for (const p of parts) {
+          const v = firstNonEmpty(p.f(r, s));
+          const t = v === undefined ? '' : textOf(v);
+          if (!p.literal && t === '') hollow = true;
+          text += t;
+        }
+        return [hollow ? '' : text];
+      };
     }
-    const first = args[0];
-    const vals = first ? this.evalExpr(first, scope, loc).filter((x) => !isEmptyValue(x)) : [];
+    const firstExpr = args[0];
+    const first = firstExpr ? this.expr(firstExpr, loc) : null;
+    const vals = (r: Run, s: Scope): Value[] => (first ? nonEmpty(first(r, s)) : NONE);
     switch (name) {
       case 'present':
-        return vals.length > 0;
+        return (r, s) => [vals(r, s).length > 0];
       case 'empty':
-        return vals.length === 0;
+        return (r, s) => [vals(r, s).length === 0];
       case 'count':
-        return vals.length;
+        return (r, s) => [vals(r, s).length];
       case 'len':
-        return vals[0] === undefined ? 0 : textOf(vals[0]).length;
+        return (r, s) => {
+          const v = vals(r, s);
+          return [v[0] === undefined ? 0 : textOf(v[0]).length];
+        };
       case 'key': {
-        const refName = first?.kind === 'literal' ? first.value : '';
-        return scope.lookup(refName)[0]?.key ?? '';
+        const refName = firstExpr?.kind === 'literal' ? firstExpr.value : '';
+        return (r, s) => {
+          vals(r, s);
+          return [s.lookup(refName)[0]?.key ?? ''];
+        };
       }
       default:
-        return '';
+        return (r, s) => {
+          vals(r, s);
+          return [''];
+        };
     }
-  }
-
-  private truthy(vals: Value[]): boolean {
-    return vals.some((v) => v === true || (typeof v !== 'boolean' && typeof v !== 'number' && !isEmptyValue(v)) || (typeof v === 'number' && v !== 0));
   }
 }

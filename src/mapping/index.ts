@@ -14,7 +14,7 @@ import { loadTables } from './tables.js';
 import { DEFAULT_SITE, loadSite } from './site.js';
 import { loadCommon, loadMessageMapping, messageFiles } from './loader.js';
 import { BundleBuilder } from './bundle.js';
-import type { ConvertEnv } from './evaluate.js';
+import { compileMapping, type ConvertEnv } from './evaluate.js';
 import { checkMappingTargets } from './check-targets.js';
 import type { MessageMapping } from './model.js';
 import type { ConversionIssue, SiteConfig } from './types.js';
@@ -93,12 +93,10 @@ export function loadMappingSet(dir: string, siteName?: string): MappingSet {
     errors.push(new ConfigError(join(dir, 'messages'), 1, 1, 'the mapping set has no message mappings (messages/*.yaml)', 'required'));
   }
   if (errors.length > 0 || !tables) throw new MappingLoadError(errors);
-  return {
-    dir,
-    site,
-    messages,
-    env: { site, tables, codeSystems: createCodeSystemRegistry(site), converters: CONVERTERS },
-  };
+  const env: ConvertEnv = { site, tables, codeSystems: createCodeSystemRegistry(site), converters: CONVERTERS };
+  // Compiled here, once per load (a hot reload loads anew), so no message pays for it.
+  for (const m of messages) compileMapping(m, env);
+  return { dir, site, messages, env };
 }
 
 /** The message mapping for a message type, first match in file order. */

@@ -34,14 +34,14 @@ function newNode(name: string, parent: GroupNode | null): GroupNode {
   return n;
 }
 
-export function buildTree(message: Hl7Message, groups: ReadonlyMap<string, GroupDef>): GroupNode {
+export function buildTree(message: Hl7Message, groups: ReadonlyMap<string, GroupDef>, segmentIds?: readonly string[]): GroupNode {
   const nested = new Set<string>();
   for (const g of groups.values()) for (const m of g.members) if (groups.has(m)) nested.add(m);
   const rootMembers = [...groups.keys()].filter((g) => !nested.has(g));
   const root = newNode(ROOT, null);
   root.started = true;
   const stack: GroupNode[] = [root];
-  const ids = message.segmentIds();
+  const ids = segmentIds ?? message.segmentIds();
 
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;

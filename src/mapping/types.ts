@@ -60,7 +60,14 @@ export class V2Value {
   /** True when nothing was sent (empty, or only empty components). HL7 `""` (null) is not empty. */
   get isEmpty(): boolean {
     const d = this.delimiters;
-    for (const ch of this.raw) if (ch !== d.component && ch !== d.subcomponent) return false;
+    const raw = this.raw;
+    // Delimiters are single characters (or '' when unused), so code units suffice.
+    const c = d.component === '' ? -1 : d.component.charCodeAt(0);
+    const s = d.subcomponent === '' ? -1 : d.subcomponent.charCodeAt(0);
+    for (let i = 0; i < raw.length; i++) {
+      const x = raw.charCodeAt(i);
+      if (x !== c && x !== s) return false;
+    }
     return true;
   }
 

@@ -76,8 +76,13 @@ export function comp(v: V2Value, n: number, m?: number): string | undefined {
 
 /** Drops undefined members so FHIR JSON never carries `"x": undefined` (byte-stable output). */
 export function compact<T extends object>(o: T): T {
+  // for-in over an object literal visits its own keys in Object.entries order, without the pairs.
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  const src = o as Record<string, unknown>;
+  for (const k in src) {
+    const v = src[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out as T;
 }
 
