@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send | convert | dlq | replay
+ * hl7-engine start | check | send | convert | dlq | replay | users | console
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -16,6 +16,7 @@ import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
 import { DLQ_USAGE, runDlq } from './dlq/index.js';
 import { REPLAY_USAGE, runReplay } from './replay/index.js';
+import { USERS_USAGE, runUsers, readSecretFromStdin } from './auth/index.js';
 
 const USAGE = `usage:
   hl7-engine start [--channels DIR] [--mappings DIR]
@@ -31,7 +32,8 @@ const USAGE = `usage:
       MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).
 ${CONVERT_USAGE}
 ${DLQ_USAGE}
-${REPLAY_USAGE}`;
+${REPLAY_USAGE}
+${USERS_USAGE}`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -258,6 +260,8 @@ async function main(): Promise<void> {
       process.once('SIGTERM', () => interrupt.abort());
       process.exit(await runReplay(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, { signal: interrupt.signal }));
     }
+    case 'users':
+      process.exit(await runUsers(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), readSecret: readSecretFromStdin }));
     case undefined:
     case '-h':
     case '--help':

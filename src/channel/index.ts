@@ -4,6 +4,7 @@ export type {
   ChannelConfig,
   CharsetConfig,
   DedupeConfig,
+  ReviewConfig,
   ListenerConfig,
   ProcessingId,
   TopicsConfig,
