@@ -104,7 +104,8 @@ async function loadAll(kafka: Kafka, channels: readonly ChannelConfig[], auditTo
 
 function statusCounts(list: readonly InspectedDeadLetter[]): string {
   const n = (s: string): number => list.filter((d) => d.status === s).length;
-  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay`;
+  const discarded = n('discarded') > 0 ? `, ${n('discarded')} discarded` : '';
+  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay${discarded}`;
 }
 
 function printList(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
