@@ -260,6 +260,23 @@ test('resolve and discard take dead letters out of the queue, here and in `hl7-e
   assert.ok(!out.includes('CON-2') && !out.includes('CON-ORU'), out);
 });
 
+test('a decision taken with `hl7-engine dlq assign` in the terminal shows in the console history, with who took it', async () => {
+  const d = await waitingLetter('CON-1');
+  let out = '';
+  let err = '';
+  const argv = ['assign', `${d.ref.partition}:${d.ref.offset}`, '--to', 'bo', '--reason', 'ana is away this week', '--channels', join(channel.file, '..'), '--channel', channel.name];
+  const code = await runDlq(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t) }, { kafka, env: { ...process.env, HL7_OPERATOR: 'terminal-tess' } });
+  assert.equal(code, 0, err);
+  assert.match(out, /^assign .* by terminal-tess: audit record /);
+  await running.indexer.caughtUp(20_000);
+  const detail = (await call('GET', `/api/dead-letters/${ref(d.ref)}`, { as: viewer })).body;
+  assert.equal(detail.assignee, 'bo');
+  assert.deepEqual(detail.history.at(-1), { ...detail.history.at(-1), operator: 'terminal-tess', action: 'assign', assignee: 'bo', reason: 'ana is away this week' });
+  const again = await runDlq(['resolve', `${d.ref.partition}:${d.ref.offset}`, '--channels', join(channel.file, '..'), '--channel', channel.name], { stdout: () => undefined, stderr: (t) => (err = t) }, { kafka });
+  assert.equal(again, 2, 'no decision without a reason');
+  assert.match(err, /--reason/);
+});
+
 test('a replay needs its dry run first; the dry run shows the diff, the replay converts and the dead letter leaves the queue', async () => {
   const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
   writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8"', '      gender: "PID-8 | code(hl7-0001)"'));
