@@ -23,6 +23,14 @@ import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { ConsoleQueries, OUTCOMES, type Outcome } from './queries.js';
 import { recordKey } from '../records/index.js';
+import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
+
+/** The page and its two assets: the login form is all they show without a session. */
+const STATIC: Record<string, { type: string; body: string }> = {
+  '/': { type: 'text/html; charset=utf-8', body: UI_HTML },
+  '/ui/app.js': { type: 'text/javascript; charset=utf-8', body: UI_JS },
+  '/ui/app.css': { type: 'text/css; charset=utf-8', body: UI_CSS },
+};
 
 export interface ConsoleServerOptions {
   readonly kafka: Kafka;
@@ -169,6 +177,19 @@ export class ConsoleServer {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
       res.end(JSON.stringify(body));
     };
+    const asset = STATIC[url.pathname];
+    if (asset && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, {
+        'content-type': asset.type,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        // Only our own script and stylesheet run; nothing is framed or loaded from elsewhere.
+        'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        'referrer-policy': 'no-referrer',
+      });
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
     try {
       const candidates = this.routes.filter((r) => r.pattern.test(url.pathname));
       if (candidates.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
