@@ -1,6 +1,6 @@
 /** Reads one record's value from Kafka by its position: content is never kept in the index. */
 import type { Kafka } from 'kafkajs';
-import { readTopicRange, topicBounds, type TopicRecord } from '../dlq/index.js';
+import { readTopicRange, topicBounds, type TopicRecord } from '../kafka/index.js';
 import type { RecordRef } from '../records/index.js';
 
 export async function readRecordAt(kafka: Kafka, ref: RecordRef): Promise<TopicRecord | null> {

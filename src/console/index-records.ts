@@ -5,7 +5,8 @@
  */
 import type { Bundle } from '@medplum/fhirtypes';
 import type { ChannelConfig } from '../channel/index.js';
-import { causeOf, type TopicRecord } from '../dlq/index.js';
+import { causeOf } from '../dlq/index.js';
+import type { TopicRecord } from '../kafka/index.js';
 import { ackCodeFor } from '../hl7/index.js';
 import { HEADERS, isAuditRecord, isDeadLetter, isRawEnvelope, type AuditRecord, type RawEnvelope, type RecordRef } from '../records/index.js';
 import type { AuditTarget, IndexedAudit, IndexedRecord } from './index-store.js';

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
-import type { TopicRecord } from '../dlq/index.js';
+import type { TopicRecord } from '../kafka/index.js';
 import { ensureTopics } from '../kafka/index.js';
 import { AUDIT_TOPIC } from '../records/index.js';
 import { indexAudit, indexRecord, type TopicKind } from './index-records.js';

@@ -32,7 +32,7 @@ import {
 } from '../records/index.js';
 import { transformRecord, type MessageConverter, type RawRecordIn } from '../transform/index.js';
 import type { DeadLetter } from '../dlq/dead-letter.js';
-import type { TopicRecord } from '../dlq/read-topic.js';
+import type { TopicRecord } from '../kafka/index.js';
 import { refusalOf } from './accept.js';
 
 export interface RedriveTarget {
