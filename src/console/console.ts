@@ -55,6 +55,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     onError: (err) => opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'console indexer stopped; kafkajs restarts it'),
   });
   const queries = new ConsoleQueries(store, opts.channels, opts.now);
+  metrics.readQueueFrom(() => queries.queueFigures());
   const auth = new Authenticator(opts.usersFile ?? defaultUsersPath());
   const server = new ConsoleServer({
     kafka: opts.kafka,

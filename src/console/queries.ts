@@ -288,6 +288,16 @@ export class ConsoleQueries {
     return rows.map((r) => this.deadLetterOf(r)).filter((d) => want === 'all' || d.status === want);
   }
 
+  /** Per channel: waiting dead letters by category, how many are overdue, the oldest's age. */
+  queueFigures(): Array<{ channel: string; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
+    return this.channels.map((c) => {
+      const waiting = this.deadLetters({ channel: c.name });
+      const byCategory = new Map<string, number>();
+      for (const d of waiting) byCategory.set(d.category, (byCategory.get(d.category) ?? 0) + 1);
+      return { channel: c.name, waitingByCategory: byCategory, overdue: waiting.filter((d) => d.overdue).length, oldestAgeSeconds: waiting.reduce((m, d) => Math.max(m, d.ageSeconds), 0) };
+    });
+  }
+
   /** Waiting dead letters by channel, then category and cause, with ages and what is overdue. */
   queue(): unknown {
     return this.channels.map((c) => {

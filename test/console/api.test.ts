@@ -207,6 +207,15 @@ test('the queue groups waiting dead letters by category and cause, with ages pas
   assert.deepEqual(q.groups.map((g: { category: string; count: number }) => [g.category, g.count]), [['validation', 3], ['rejected', 1]]);
 });
 
+test('the queue is in the metrics: waiting by channel and category, overdue, oldest age', async () => {
+  const text = await running.metrics.registry.metrics();
+  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{channel="${channel.name}",category="validation"\\} 3\n`));
+  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{channel="${channel.name}",category="rejected"\\} 1\n`));
+  assert.match(text, new RegExp(`hl7_console_dlq_overdue\\{channel="${channel.name}"\\} 4\n`));
+  const oldest = new RegExp(`hl7_console_dlq_oldest_age_seconds\\{channel="${channel.name}"\\} (\\d+)`).exec(text);
+  assert.ok(oldest && Number(oldest[1]) >= 2 * 3600 - 120, text);
+});
+
 function waitingLetter(controlId: string): Promise<{ ref: { topic: string; partition: number; offset: string } }> {
   return call('GET', `/api/dead-letters?channel=${channel.name}`, { as: viewer }).then((r) => {
     const d = r.body.find((x: { controlId: string }) => x.controlId === controlId);
