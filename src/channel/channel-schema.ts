@@ -41,6 +41,7 @@ export interface RawChannel {
   topics?: { raw?: string; fhir?: string; dlq?: string };
   dedupe?: { windowSeconds?: number; maxEntries?: number };
   review?: { slaMinutes?: number };
+  batch?: { maxMessages?: number };
   mapping?: string;
   site?: string;
 }

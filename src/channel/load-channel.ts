@@ -169,6 +169,7 @@ function buildConfig(raw: RawChannel, file: string, stem: string): ChannelConfig
       maxEntries: raw.dedupe?.maxEntries ?? d.dedupeMaxEntries,
     },
     review: { slaMinutes: raw.review?.slaMinutes ?? d.reviewSlaMinutes },
+    batch: { maxMessages: raw.batch?.maxMessages ?? d.batchMaxMessages },
     mapping: raw.mapping ?? null,
     site: raw.site ?? null,
   });

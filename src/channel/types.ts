@@ -65,6 +65,11 @@ export interface ReviewConfig {
   readonly slaMinutes: number;
 }
 
+export interface BatchConfig {
+  /** Messages one FHS/BHS frame may hold; more is refused whole, before any is stored. */
+  readonly maxMessages: number;
+}
+
 export interface ChannelConfig {
   readonly name: string;
   /** The channel file as it was given to the loader, for messages and hot reload. */
@@ -76,6 +81,7 @@ export interface ChannelConfig {
   readonly topics: TopicsConfig;
   readonly dedupe: DedupeConfig;
   readonly review: ReviewConfig;
+  readonly batch: BatchConfig;
   /** Reserved for the mapping stage; null until a channel names one. */
   readonly mapping: string | null;
   /** Reserved for site overlays; null until a channel names one. */
@@ -98,4 +104,5 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   dedupeWindowSeconds: 86400,
   dedupeMaxEntries: 100000,
   reviewSlaMinutes: 240,
+  batchMaxMessages: 10000,
 });

@@ -170,6 +170,9 @@ function reingest(letter: DeadLetter, d: StoredDeadLetter, target: RedriveTarget
   if (env0.truncated) {
     return { kind: 'skipped', reason: 'only the head of an oversize frame was kept; the sender has to send the message again' };
   }
+  if (typeof d.failure.detail['batchMessages'] === 'number') {
+    return { kind: 'skipped', reason: 'a whole batch refused for its size (batch.maxMessages); the sender has to send it again in smaller batches' };
+  }
   const fail = (env: RawEnvelope, category: DlqCategory, message: string, detail: Detail): Redrive => {
     const now = target.now().toISOString();
     const record: DlqRecord = { ...env, failure: { category, stage: 'replay', message, detail, attempts: 1, firstAt: now, lastAt: now } };

@@ -28,6 +28,7 @@ listener:
     topics: { raw: 'adt.raw', fhir: 'adt.fhir', dlq: 'adt.dlq' },
     dedupe: { windowSeconds: 86400, maxEntries: 100000 },
     review: { slaMinutes: 240 },
+    batch: { maxMessages: 10000 },
     mapping: null,
     site: null,
   });
