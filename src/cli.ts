@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send | convert | dlq | replay (each takes --help)
+ * hl7-engine start | check | send | convert | dlq | replay | users | console (each takes --help)
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -14,8 +14,11 @@ import { brokersFromEnv, loadDevBroker, DevBrokerError, type DevBroker } from '.
 import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
-import { DLQ_USAGE, runDlq } from './dlq/index.js';
+import { DLQ_USAGE, kafkaFor, runDlq } from './dlq/index.js';
 import { REPLAY_USAGE, runReplay } from './replay/index.js';
+import { USERS_USAGE, runUsers, readSecretFromStdin } from './auth/index.js';
+import { CONSOLE_OPTIONS, CONSOLE_USAGE, consoleOptionsFrom, startConsole, type RunningConsole } from './console/index.js';
+import { createKafka } from './kafka/index.js';
 
 const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--role ingest|transform|all]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
@@ -23,7 +26,9 @@ const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--rol
       mapping set also converts its messages to FHIR; sets are looked up in --mappings
       (default: the mappings folder beside the channels folder). --role (default all) runs
       only the listeners (ingest) or only the conversion (transform), so each can run as its
-      own processes; transform processes of a channel share its consumer group.`;
+      own processes; transform processes of a channel share its consumer group.
+      --console [HOST:]PORT also serves the operator console (see hl7-engine console), with
+      --users FILE, --index FILE, --console-cert F --console-key F as there.`;
 const CHECK_USAGE = `  hl7-engine check [--channels DIR] [--mappings DIR]
       Validates the channel files and the mapping sets they name, and exits; starts nothing.`;
 const SEND_USAGE = `  hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]
@@ -39,6 +44,8 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   convert: CONVERT_USAGE,
   dlq: DLQ_USAGE,
   replay: REPLAY_USAGE,
+  users: USERS_USAGE,
+  console: CONSOLE_USAGE,
 };
 
 const USAGE = `usage:\n${Object.values(COMMAND_USAGE).join('\n')}
@@ -62,12 +69,18 @@ function loadOrExit(dir: string) {
 async function start(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, role: { type: 'string', default: 'all' } },
+    options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, role: { type: 'string', default: 'all' }, console: { type: 'string' }, ...CONSOLE_OPTIONS },
   });
   const role = ENGINE_ROLES.find((r) => r === values.role);
   if (!role) fail(`--role must be one of ${ENGINE_ROLES.join(', ')} (got "${values.role}")\n${START_USAGE}`);
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
+  let consoleOpts: ReturnType<typeof consoleOptionsFrom> | null = null;
+  try {
+    if (values.console !== undefined) consoleOpts = consoleOptionsFrom(values.console, values);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
   const logger = createLogger();
   let brokers = brokersFromEnv();
   let local: DevBroker | null = null;
@@ -97,6 +110,7 @@ async function start(argv: string[]): Promise<void> {
   process.stdout.write(`operations: ${ops.url}/metrics, ${ops.url}/healthz, ${ops.url}/readyz\n`);
   let stopping = false;
   let reloader: ConfigReloader | null = null;
+  let operatorConsole: RunningConsole | null = null;
   // SIGHUP would end the process by default; until the reloader takes it over, it is ignored.
   const hupDuringStart = (): void => logger.warn({ signal: 'SIGHUP' }, 'configuration reload requested while starting; ignored');
   process.on('SIGHUP', hupDuringStart);
@@ -105,6 +119,7 @@ async function start(argv: string[]): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight ACKs');
     await reloader?.close();
+    await operatorConsole?.stop().catch(() => undefined);
     await engine.stop().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'stop failed'));
     await ops.close();
     if (local) await local.stop({ removeData: false });
@@ -136,12 +151,50 @@ async function start(argv: string[]): Promise<void> {
     const types = r.channel.accept.messageTypes?.join(', ') ?? 'all message types';
     process.stdout.write(`channel ${r.channel.name}: send MLLP${r.channel.listener.tls ? ' over TLS' : ''} to ${a.address}:${a.port} (${types}) -> ${r.channel.topics.raw}\n`);
   }
+  if (consoleOpts) {
+    // After the engine: its topics exist by then, so the console reads what the engine writes.
+    operatorConsole = await startConsole({
+      kafka: createKafka(brokers, logger, 'hl7-engine-console'),
+      channels,
+      logger,
+      registry: metrics.registry,
+      ...consoleOpts,
+      ...(values.mappings ? { mappingsRoot: resolve(values.mappings) } : {}),
+    });
+    process.stdout.write(`operator console: ${operatorConsole.url}/ (API described at ${operatorConsole.url}/api/openapi.json)\n`);
+  }
   if (role === 'transform') {
     for (const c of channels) process.stdout.write(`channel ${c.name}: transform ${c.topics.raw} -> ${c.topics.fhir} (dead letters ${c.topics.dlq}); no listener in this process\n`);
     process.stdout.write(`Edits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
     return;
   }
   process.stdout.write(`try: node dist/src/cli.js send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nEdits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
+}
+
+async function consoleAlone(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { listen: { type: 'string', default: '127.0.0.1:8480' }, channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, ...CONSOLE_OPTIONS } });
+  const channels = loadOrExit(resolve(values.channels!));
+  let opts: ReturnType<typeof consoleOptionsFrom>;
+  try {
+    opts = consoleOptionsFrom(values.listen!, values);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  const logger = createLogger();
+  let kafka;
+  try {
+    kafka = await kafkaFor({});
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  const running = await startConsole({ kafka, channels, logger, ...opts, ...(values.mappings ? { mappingsRoot: resolve(values.mappings) } : {}) });
+  process.stdout.write(`operator console: ${running.url}/ (API described at ${running.url}/api/openapi.json); Ctrl-C stops\n`);
+  const stop = async (): Promise<void> => {
+    await running.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
 }
 
 function check(argv: string[]): void {
@@ -286,6 +339,10 @@ async function main(): Promise<void> {
       process.once('SIGTERM', () => interrupt.abort());
       process.exit(await runReplay(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, { signal: interrupt.signal }));
     }
+    case 'console':
+      return consoleAlone(rest);
+    case 'users':
+      process.exit(await runUsers(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t), readSecret: readSecretFromStdin }));
     case undefined:
     case '-h':
     case '--help':

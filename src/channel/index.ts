@@ -5,6 +5,7 @@ export type {
   CharsetConfig,
   BatchConfig,
   DedupeConfig,
+  ReviewConfig,
   ListenerConfig,
   ProcessingId,
   TopicsConfig,

@@ -173,6 +173,7 @@ function buildConfig(raw: RawChannel, file: string, stem: string): ChannelConfig
       windowSeconds: raw.dedupe?.windowSeconds ?? d.dedupeWindowSeconds,
       maxEntries: raw.dedupe?.maxEntries ?? d.dedupeMaxEntries,
     },
+    review: { slaMinutes: raw.review?.slaMinutes ?? d.reviewSlaMinutes },
     batch: { maxMessages: raw.batch?.maxMessages ?? d.batchMaxMessages },
     mapping: raw.mapping ?? null,
     site: raw.site ?? null,

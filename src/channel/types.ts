@@ -67,6 +67,11 @@ export interface DedupeConfig {
   readonly maxEntries: number;
 }
 
+export interface ReviewConfig {
+  /** Minutes a dead letter may wait for a decision in the console before it is overdue. */
+  readonly slaMinutes: number;
+}
+
 export interface BatchConfig {
   /** Messages one FHS/BHS frame may hold; more is refused whole, before any is stored. */
   readonly maxMessages: number;
@@ -82,6 +87,7 @@ export interface ChannelConfig {
   readonly ack: AckConfig;
   readonly topics: TopicsConfig;
   readonly dedupe: DedupeConfig;
+  readonly review: ReviewConfig;
   readonly batch: BatchConfig;
   /** Reserved for the mapping stage; null until a channel names one. */
   readonly mapping: string | null;
@@ -108,5 +114,6 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   ackApplication: 'HL7ENGINE',
   dedupeWindowSeconds: 86400,
   dedupeMaxEntries: 100000,
+  reviewSlaMinutes: 240,
   batchMaxMessages: 10000,
 });

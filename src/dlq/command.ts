@@ -25,7 +25,14 @@ export const DLQ_USAGE = `  hl7-engine dlq list|stats [--channel C] [--category 
       What waits in each channel's <channel>.dlq, grouped by category and cause. T is ISO 8601
       or an age (30m, 2h, 7d). --all adds dead letters already replayed. No message content
       is shown unless 'show --show-phi' is given; that is written to the audit topic
-      (${AUDIT_TOPIC}) with the operator ($HL7_OPERATOR or the OS user) first.`;
+      (${AUDIT_TOPIC}) with the operator ($HL7_OPERATOR or the OS user) first.
+  hl7-engine dlq resolve|discard|escalate P:O --channel C --reason "…"
+  hl7-engine dlq assign P:O --channel C --to NAME --reason "…"
+      The console's decisions, from the terminal: each is an audit record (operator, time,
+      reason, dead letter) and nothing else; resolve and discard take the dead letter out of the
+      queue (nothing is deleted), assign and escalate leave it waiting. Use replay to re-drive.`;
+
+const DECISIONS = ['resolve', 'discard', 'assign', 'escalate'] as const;
 
 const OPTIONS = {
   channel: { type: 'string' },
@@ -40,6 +47,7 @@ const OPTIONS = {
   'show-phi': { type: 'boolean', default: false },
   reason: { type: 'string' },
   'audit-topic': { type: 'string' },
+  to: { type: 'string' },
 } as const;
 
 function detailText(d: DeadLetterSummary['detail']): string {
@@ -104,7 +112,8 @@ async function loadAll(kafka: Kafka, channels: readonly ChannelConfig[], auditTo
 
 function statusCounts(list: readonly InspectedDeadLetter[]): string {
   const n = (s: string): number => list.filter((d) => d.status === s).length;
-  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay`;
+  const discarded = n('discarded') > 0 ? `, ${n('discarded')} discarded` : '';
+  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay${discarded}`;
 }
 
 function printList(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
@@ -146,7 +155,14 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
     const parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
     values = parsed.values;
     [sub = '', ...positionals] = parsed.positionals;
-    if (!['list', 'show', 'stats'].includes(sub)) throw new UsageError(`dlq needs list, show or stats, got ${sub || 'nothing'}`);
+    if (!['list', 'show', 'stats', ...DECISIONS].includes(sub)) throw new UsageError(`dlq needs list, show, stats, ${DECISIONS.join(', ')}; got ${sub || 'nothing'}`);
+    if ((DECISIONS as readonly string[]).includes(sub)) {
+      if (!values.channel) throw new UsageError(`dlq ${sub} needs --channel C`);
+      if (!values.reason?.trim()) throw new UsageError(`dlq ${sub} needs --reason "…" (it is written to the audit topic)`);
+      if (sub === 'assign' && !values.to?.trim()) throw new UsageError('dlq assign needs --to NAME');
+      if (sub !== 'assign' && values.to !== undefined) throw new UsageError('--to goes with assign only');
+      if ([...positionals, ...(values.offset ?? [])].length !== 1) throw new UsageError(`dlq ${sub} takes one dead letter: PARTITION:OFFSET`);
+    }
     if (values['show-phi'] && sub !== 'show') throw new UsageError('--show-phi works with show only: pick the one dead letter whose content you need');
     if (values['show-phi'] && !values.reason?.trim()) throw new UsageError('--show-phi needs --reason "…" (it is written to the audit topic)');
     channels = channelsFor(values.channels, values.channel);
@@ -177,6 +193,37 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
     return err instanceof UsageError ? 2 : 1;
   }
 
+  if ((DECISIONS as readonly string[]).includes(sub)) {
+    const at = parseOffsetRef([...positionals, ...(values.offset ?? [])][0]!);
+    const { channel, letters } = loaded[0]!;
+    const d = letters.find((l) => l.summary.ref.partition === at.partition && l.summary.ref.offset === at.offset);
+    if (!d) {
+      io.stderr(`no dead letter at ${at.partition}:${at.offset} in ${channel.topics.dlq}\n`);
+      return 1;
+    }
+    if (d.status !== 'waiting') {
+      io.stderr(`the dead letter at ${at.partition}:${at.offset} is ${d.status}; decisions apply to waiting ones\n`);
+      return 1;
+    }
+    const record = newAuditRecord({
+      kind: 'dlq-decision',
+      channel: channel.name,
+      reason: values.reason!,
+      outcome: 'recorded',
+      decision: { action: sub as (typeof DECISIONS)[number], target: d.summary.ref, ...(sub === 'assign' ? { assignee: values.to!.trim() } : {}) },
+      operator: currentOperator(deps.env ?? process.env),
+      at: now,
+    });
+    try {
+      await ensureAuditTopic(kafka, auditTopic);
+      await writeAudit(kafka, record, auditTopic);
+    } catch (err) {
+      io.stderr(`nothing decided: the audit record could not be written to ${auditTopic} (${errorText(err)})\n`);
+      return 1;
+    }
+    io.stdout(`${sub} ${channel.topics.dlq} ${at.partition}:${at.offset} (${d.summary.controlId || 'no control id'}) by ${record.operator}: audit record ${record.id}\n`);
+    return 0;
+  }
   if (values.json) {
     const out = loaded.flatMap(({ letters }) => filterDeadLetters(letters, filter).map((d) => ({ ...d.summary, status: d.status })));
     io.stdout(`${JSON.stringify(out, null, 2)}\n`);

@@ -10,7 +10,7 @@ import { readAudit } from './audit.js';
 import { readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 import { readTopicRange } from '../kafka/index.js';
 
-export type DeadLetterStatus = 'waiting' | 'resolved' | 'superseded';
+export type DeadLetterStatus = 'waiting' | 'resolved' | 'superseded' | 'discarded';
 
 export interface InspectedDeadLetter {
   readonly letter: DeadLetter;
@@ -63,6 +63,15 @@ export async function loadDeadLetters(
   const audit = await readAudit(kafka, { channel: opts.channel, topic: opts.auditTopic ?? AUDIT_TOPIC });
   const resolved: OffsetRange[] = [];
   for (const a of audit) if (a.kind === 'replay-finished' && a.resolved && a.selection?.['source'] === 'dlq') resolved.push(...a.resolved);
+  // A person's resolve or discard decision (from the console) takes a dead letter out too; the
+  // last such decision on a dead letter wins.
+  const decided = new Map<string, 'resolved' | 'discarded'>();
+  for (const a of audit) {
+    const d = a.kind === 'dlq-decision' ? a.decision : undefined;
+    if (d && d.target.topic === dlqTopic && (d.action === 'resolve' || d.action === 'discard')) {
+      decided.set(`${d.target.partition}:${d.target.offset}`, d.action === 'resolve' ? 'resolved' : 'discarded');
+    }
+  }
   const superseded = new Set<string>();
   for (const l of letters) {
     const prev = l.record?.replay?.previous;
@@ -74,7 +83,7 @@ export async function loadDeadLetters(
       ? 'superseded'
       : inRanges(resolved, partition, offset)
         ? 'resolved'
-        : 'waiting';
+        : (decided.get(`${partition}:${offset}`) ?? 'waiting');
     return { letter, summary: summarize(letter), status };
   });
 }

@@ -12,7 +12,21 @@ import type { RecordRef } from './record-ref.js';
 export const AUDIT_TOPIC = 'hl7-engine.audit';
 export const AUDIT_VERSION = 1;
 
-export type AuditKind = 'replay-started' | 'replay-finished' | 'dlq-phi-shown';
+export type AuditKind = 'replay-started' | 'replay-finished' | 'dlq-phi-shown' | 'dlq-decision' | 'content-shown';
+
+/**
+ * A person's decision on one dead letter, other than a replay: resolve and discard take it out
+ * of the queue (nothing is deleted: the decision is the record); assign and escalate leave it
+ * waiting with a name or a flag on it.
+ */
+export type DecisionAction = 'resolve' | 'discard' | 'assign' | 'escalate';
+
+export interface Decision {
+  readonly action: DecisionAction;
+  readonly target: RecordRef;
+  /** assign: who is to look at it. */
+  readonly assignee?: string;
+}
 
 /** Offsets [from, to] inclusive on one partition: resolved dead letters, compactly. */
 export type OffsetRange = readonly [partition: number, from: string, to: string];
@@ -31,10 +45,12 @@ export interface AuditRecord {
   /** What was asked for: source, filters, dry run; never message content. */
   readonly selection?: Readonly<Record<string, unknown>>;
   readonly counts?: Readonly<Record<string, number>>;
-  readonly outcome?: 'completed' | 'stopped' | 'failed' | 'shown';
+  readonly outcome?: 'completed' | 'stopped' | 'failed' | 'shown' | 'recorded';
+  /** dlq-decision: what was decided about which dead letter. */
+  readonly decision?: Decision;
   /** Dead letters this replay converted or re-stored: they no longer wait. */
   readonly resolved?: readonly OffsetRange[];
-  /** Records whose content was displayed (dlq-phi-shown). */
+  /** Records whose content was displayed (dlq-phi-shown, content-shown). */
   readonly shown?: ReadonlyArray<RecordRef & { readonly controlId: string | null }>;
   readonly error?: string;
 }

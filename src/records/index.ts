@@ -29,6 +29,8 @@ export {
   newAuditRecord,
   toRanges,
   type AuditKind,
+  type Decision,
+  type DecisionAction,
   type AuditRecord,
   type OffsetRange,
 } from './audit.js';

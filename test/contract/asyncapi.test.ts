@@ -361,6 +361,11 @@ before(async () => {
   assert.equal(shown.code, 0, `dlq show exited ${shown.code}: ${shown.stderr.slice(0, 500)}`);
   replayDlq = (await readAll(kafka, strict.te.channel.topics.dlq)).filter((r) => stageOf(r) === 'replay');
   assert.ok(dlqBefore > 0);
+  // And a decision on one dead letter that is waiting again, as the console would record it.
+  const waiting = replayDlq[0];
+  assert.ok(waiting, 'the replay dead-lettered some messages again');
+  const decided = await hl7Engine(['dlq', 'assign', `${waiting.partition}:${waiting.offset}`, '--to', 'contract-reviewer', ...channels, '--reason', 'contract test: a decision']);
+  assert.equal(decided.code, 0, `dlq assign exited ${decided.code}: ${decided.stderr.slice(0, 500)}`);
   audit = (await readAll(kafka, AUDIT_TOPIC))
     .filter((r) => r.key === name)
     .map((record) => ({ record, kind: (JSON.parse(record.value.toString('utf8')) as { kind?: string }).kind ?? '' }));
@@ -516,7 +521,7 @@ test('every dead letter a replay wrote (the CLI re-drove them and they failed ag
   assert.ok(values.some((v) => v.rawRecord === undefined), 'a replay dead letter of an ingest refusal was checked');
 });
 
-test('every audit record the CLI wrote for the channel (replay started and finished, PHI shown) matches the audit channel', () => {
-  assert.deepEqual(audit.map((a) => a.kind).sort(), ['dlq-phi-shown', 'replay-finished', 'replay-started']);
+test('every audit record the CLI wrote for the channel (replay started and finished, PHI shown, a decision) matches the audit channel', () => {
+  assert.deepEqual(audit.map((a) => a.kind).sort(), ['dlq-decision', 'dlq-phi-shown', 'replay-finished', 'replay-started']);
   assert.deepEqual(audit.flatMap((a) => violations(contract('audit'), a.record)), []);
 });

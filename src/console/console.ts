@@ -1,0 +1,96 @@
+/**
+ * The console assembled: index file, indexer, queries, authenticator and API server. Used by
+ * `hl7-engine console` (alone) and `hl7-engine start --console` (beside the listeners).
+ */
+import { resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { Authenticator, defaultUsersPath } from '../auth/index.js';
+import type { ChannelConfig } from '../channel/index.js';
+import type { Logger } from '../ops/index.js';
+import { IndexStore } from './index-store.js';
+import { Indexer } from './indexer.js';
+import { ConsoleMetrics } from './metrics.js';
+import { ConsoleQueries } from './queries.js';
+import { ConsoleServer } from './server.js';
+
+export interface ConsoleOptions {
+  readonly kafka: Kafka;
+  readonly channels: readonly ChannelConfig[];
+  readonly logger: Logger;
+  readonly host?: string;
+  readonly port?: number;
+  readonly indexFile?: string;
+  readonly usersFile?: string;
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
+  readonly mappingsRoot?: string;
+  readonly checkpointDir?: string;
+  readonly auditTopic?: string;
+  readonly registry?: Registry;
+  readonly now?: () => Date;
+}
+
+/** $HL7_ENGINE_STATE/console-index.sqlite, else ./.hl7-engine/console-index.sqlite. */
+export function defaultIndexPath(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env['HL7_ENGINE_STATE'] ?? '.hl7-engine', 'console-index.sqlite');
+}
+
+export interface RunningConsole {
+  readonly url: string;
+  readonly indexer: Indexer;
+  readonly queries: ConsoleQueries;
+  readonly auth: Authenticator;
+  readonly metrics: ConsoleMetrics;
+  stop(): Promise<void>;
+}
+
+export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
+  const store = new IndexStore(opts.indexFile ?? defaultIndexPath());
+  const metrics = new ConsoleMetrics(opts.registry);
+  const indexer = new Indexer({
+    kafka: opts.kafka,
+    store,
+    channels: opts.channels,
+    ...(opts.auditTopic ? { auditTopic: opts.auditTopic } : {}),
+    onError: (err) => opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'console indexer stopped; kafkajs restarts it'),
+  });
+  const queries = new ConsoleQueries(store, opts.channels, opts.now);
+  metrics.readQueueFrom(() => queries.queueFigures());
+  const auth = new Authenticator(opts.usersFile ?? defaultUsersPath());
+  const server = new ConsoleServer({
+    kafka: opts.kafka,
+    channels: opts.channels,
+    queries,
+    indexer,
+    auth,
+    metrics,
+    logger: opts.logger,
+    ...(opts.host ? { host: opts.host } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.mappingsRoot ? { mappingsRoot: opts.mappingsRoot } : {}),
+    ...(opts.checkpointDir ? { checkpointDir: opts.checkpointDir } : {}),
+    ...(opts.auditTopic ? { auditTopic: opts.auditTopic } : {}),
+  });
+  try {
+    await indexer.start();
+    const url = await server.start();
+    return {
+      url,
+      indexer,
+      queries,
+      auth,
+      metrics,
+      stop: async () => {
+        await server.close();
+        await indexer.stop();
+        store.close();
+      },
+    };
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    await indexer.stop().catch(() => undefined);
+    store.close();
+    throw err;
+  }
+}

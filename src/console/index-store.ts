@@ -1,0 +1,175 @@
+/**
+ * The console's index: an SQLite file fed from Kafka (raw, fhir, dlq and audit topics) holding
+ * metadata, record positions and hashes only. No message text, name or identifier is ever
+ * written here: patients are found by the hash their Kafka records are keyed by, and content
+ * is read from Kafka by offset when an operator asks (and that is audited). The file can be
+ * deleted at any time: the indexer reads the topics from the beginning and rebuilds it.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { RecordRef } from '../records/index.js';
+
+/** Raised when the layout changes: an older file is rebuilt, not migrated. */
+export const INDEX_VERSION = 1;
+
+/** One row per Kafka record of the raw, fhir and dlq topics. */
+export interface IndexedRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly kind: 'raw' | 'fhir' | 'dlq';
+  readonly channel: string;
+  readonly at: string;
+  readonly envelopeId: string | null;
+  readonly controlId: string | null;
+  readonly messageCode: string | null;
+  readonly triggerEvent: string | null;
+  readonly sendingApplication: string | null;
+  readonly sendingFacility: string | null;
+  readonly receivedAt: string | null;
+  readonly rawSha256: string | null;
+  readonly rawLength: number | null;
+  readonly charset: string | null;
+  readonly charsetSource: string | null;
+  /** Repair kinds, comma-separated (',bom,nul-bytes,' so LIKE finds one kind exactly). */
+  readonly repairs: string | null;
+  /** The Kafka key when it is a patient hash (pt:…). */
+  readonly patientKey: string | null;
+  readonly dedupe: string | null;
+  readonly ackCode: string | null;
+  readonly category: string | null;
+  readonly stage: string | null;
+  readonly cause: string | null;
+  readonly failureMessage: string | null;
+  readonly attempts: number | null;
+  readonly firstAt: string | null;
+  /** The raw record a Bundle or a transform dead letter came from. */
+  readonly source: RecordRef | null;
+  /** The dead letter a replay wrote this record in place of. */
+  readonly previous: RecordRef | null;
+  readonly replayId: string | null;
+  readonly issueCount: number | null;
+  /** Bundle entries as Type/id (ids are deterministic UUIDs, no identifier values). */
+  readonly resources: string | null;
+}
+
+export interface IndexedAudit {
+  readonly offset: string;
+  readonly id: string;
+  readonly kind: string;
+  readonly operator: string;
+  readonly at: string;
+  readonly channel: string;
+  readonly reason: string | null;
+  /** The audit record as written; audit records never carry message content. */
+  readonly body: string;
+}
+
+/** Dead letters an audit record is about (decision target, content shown, resolved by replay). */
+export interface AuditTarget {
+  readonly topic: string;
+  readonly partition: number;
+  readonly from: string;
+  readonly to: string;
+}
+
+const COLUMNS = [
+  'topic', 'part', 'off', 'kind', 'channel', 'at', 'envelope_id', 'control_id', 'message_code', 'trigger_event', 'sending_app', 'sending_facility',
+  'received_at', 'raw_sha256', 'raw_length', 'charset', 'charset_source', 'repairs', 'patient_key', 'dedupe', 'ack_code', 'category', 'stage',
+  'cause', 'failure_message', 'attempts', 'first_at', 'src_topic', 'src_part', 'src_off', 'prev_topic', 'prev_part', 'prev_off', 'replay_id',
+  'issue_count', 'resources',
+] as const;
+
+export type Row = Record<(typeof COLUMNS)[number], string | number | null>;
+
+export class IndexStore {
+  readonly db: Database.Database;
+  private readonly insertRecord: Database.Statement;
+  private readonly insertAudit: Database.Statement;
+  private readonly insertTarget: Database.Statement;
+  private readonly setPosition: Database.Statement;
+
+  constructor(readonly file: string) {
+    if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version !== 0 && version !== INDEX_VERSION) {
+      // An index of another layout is dropped and rebuilt from Kafka: it holds nothing else.
+      for (const t of ['records', 'audit', 'audit_targets', 'positions']) this.db.exec(`DROP TABLE IF EXISTS ${t}`);
+    }
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS records (
+        topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL, at TEXT NOT NULL,
+        envelope_id TEXT, control_id TEXT, message_code TEXT, trigger_event TEXT, sending_app TEXT, sending_facility TEXT,
+        received_at TEXT, raw_sha256 TEXT, raw_length INTEGER, charset TEXT, charset_source TEXT, repairs TEXT, patient_key TEXT,
+        dedupe TEXT, ack_code TEXT, category TEXT, stage TEXT, cause TEXT, failure_message TEXT, attempts INTEGER, first_at TEXT,
+        src_topic TEXT, src_part INTEGER, src_off INTEGER, prev_topic TEXT, prev_part INTEGER, prev_off INTEGER, replay_id TEXT,
+        issue_count INTEGER, resources TEXT,
+        PRIMARY KEY (topic, part, off)
+      );
+      CREATE INDEX IF NOT EXISTS records_control ON records (control_id);
+      CREATE INDEX IF NOT EXISTS records_patient ON records (patient_key);
+      CREATE INDEX IF NOT EXISTS records_received ON records (received_at);
+      CREATE INDEX IF NOT EXISTS records_src ON records (src_topic, src_part, src_off);
+      CREATE INDEX IF NOT EXISTS records_prev ON records (prev_topic, prev_part, prev_off);
+      CREATE INDEX IF NOT EXISTS records_dedupe ON records (dedupe);
+      CREATE INDEX IF NOT EXISTS records_kind ON records (kind, channel);
+      CREATE TABLE IF NOT EXISTS audit (
+        off INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT NOT NULL, operator TEXT NOT NULL, at TEXT NOT NULL, channel TEXT NOT NULL,
+        reason TEXT, body TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS audit_targets (
+        audit_off INTEGER NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL, from_off INTEGER NOT NULL, to_off INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS audit_targets_at ON audit_targets (topic, part, from_off);
+      CREATE TABLE IF NOT EXISTS positions (topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (topic, part));
+    `);
+    this.db.pragma(`user_version = ${INDEX_VERSION}`);
+    this.insertRecord = this.db.prepare(`INSERT OR REPLACE INTO records (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
+    this.insertAudit = this.db.prepare('INSERT OR REPLACE INTO audit (off, id, kind, operator, at, channel, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertTarget = this.db.prepare('INSERT INTO audit_targets (audit_off, topic, part, from_off, to_off) VALUES (?, ?, ?, ?, ?)');
+    this.setPosition = this.db.prepare('INSERT OR REPLACE INTO positions (topic, part, next) VALUES (?, ?, ?)');
+  }
+
+  /** Where to resume each partition of `topic`. */
+  positions(topic: string): Map<number, bigint> {
+    const rows = this.db.prepare('SELECT part, next FROM positions WHERE topic = ?').all(topic) as Array<{ part: number; next: number }>;
+    return new Map(rows.map((r) => [r.part, BigInt(r.next)]));
+  }
+
+  /**
+   * One fetched batch, in one transaction with the position after it: a crash never leaves rows
+   * without their position or a position past rows it lost.
+   */
+  applyBatch(topic: string, partition: number, nextOffset: string, records: readonly IndexedRecord[], audits: ReadonlyArray<{ audit: IndexedAudit; targets: readonly AuditTarget[] }>): void {
+    this.db.transaction(() => {
+      for (const r of records) this.insertRecord.run(toRow(r));
+      for (const { audit, targets } of audits) {
+        this.insertAudit.run(Number(audit.offset), audit.id, audit.kind, audit.operator, audit.at, audit.channel, audit.reason, audit.body);
+        this.db.prepare('DELETE FROM audit_targets WHERE audit_off = ?').run(Number(audit.offset));
+        for (const t of targets) this.insertTarget.run(Number(audit.offset), t.topic, t.partition, Number(t.from), Number(t.to));
+      }
+      this.setPosition.run(topic, partition, Number(nextOffset));
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function toRow(r: IndexedRecord): Row {
+  return {
+    topic: r.topic, part: r.partition, off: Number(r.offset), kind: r.kind, channel: r.channel, at: r.at, envelope_id: r.envelopeId,
+    control_id: r.controlId, message_code: r.messageCode, trigger_event: r.triggerEvent, sending_app: r.sendingApplication,
+    sending_facility: r.sendingFacility, received_at: r.receivedAt, raw_sha256: r.rawSha256, raw_length: r.rawLength, charset: r.charset,
+    charset_source: r.charsetSource, repairs: r.repairs, patient_key: r.patientKey, dedupe: r.dedupe, ack_code: r.ackCode,
+    category: r.category, stage: r.stage, cause: r.cause, failure_message: r.failureMessage, attempts: r.attempts, first_at: r.firstAt,
+    src_topic: r.source?.topic ?? null, src_part: r.source?.partition ?? null, src_off: r.source ? Number(r.source.offset) : null,
+    prev_topic: r.previous?.topic ?? null, prev_part: r.previous?.partition ?? null, prev_off: r.previous ? Number(r.previous.offset) : null,
+    replay_id: r.replayId, issue_count: r.issueCount, resources: r.resources,
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * The operator console: an index of the engine's topics that Kafka can rebuild, and a JSON API
+ * (described at /api/openapi.json) for searching messages, following their lineage and deciding
+ * on dead letters, each decision audited. Users and sessions come from src/auth.
+ */
+export { startConsole, defaultIndexPath, type ConsoleOptions, type RunningConsole } from './console.js';
+export { IndexStore, INDEX_VERSION } from './index-store.js';
+export { Indexer } from './indexer.js';
+export { ConsoleQueries, OUTCOMES, type SearchFilter, type MessageView, type DeadLetterView, type Outcome } from './queries.js';
+export { ConsoleMetrics } from './metrics.js';
+export { openApiDocument } from './openapi.js';
+export { CONSOLE_USAGE, consoleOptionsFrom, CONSOLE_OPTIONS } from './command.js';

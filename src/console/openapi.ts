@@ -1,0 +1,64 @@
+/** The console API as an OpenAPI 3.1 document, served at /api/openapi.json. */
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+const err = { description: 'error', ...json({ $ref: '#/components/schemas/Error' }) };
+const common = { '400': err, '401': { ...err, description: 'not logged in' }, '403': { ...err, description: 'wrong role or missing CSRF token' } };
+const ok = (description: string, schema: object = { type: 'object' }) => ({ '200': { description, ...json(schema) }, ...common });
+const created = (description: string) => ({ '201': { description, ...json({ type: 'object' }) }, '404': err, '409': err, ...common });
+const refParams = ['topic', 'partition', 'offset'].map((name) => ({ name, in: 'path', required: true, schema: name === 'topic' ? { type: 'string' } : { type: 'string', pattern: '^\\d+$' } }));
+const query = (names: string[]) => names.map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
+const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
+const body = (properties: Record<string, object>, required: string[]) => ({ required: true, ...json({ type: 'object', properties, required }) });
+
+export function openApiDocument(): object {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'hl7-engine operator console API',
+      version: '1',
+      description: 'Every endpoint but POST /api/session needs the session cookie; every POST and DELETE needs X-CSRF-Token. Roles: viewer (metadata), operator (decisions, audited content), admin (users). No answer carries message content except /content, which is audited first.',
+    },
+    components: {
+      securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'hl7c_session' } },
+      schemas: { Error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } },
+    },
+    security: [{ session: [] }],
+    paths: {
+      '/api/session': {
+        post: { summary: 'Log in', security: [], requestBody: body({ user: { type: 'string' }, password: { type: 'string' } }, ['user', 'password']), responses: { ...ok('logged in; sets the session cookie'), '429': { ...err, description: 'throttled after failed logins' } } },
+        get: { summary: 'The current session and its CSRF token', responses: ok('session') },
+        delete: { summary: 'Log out', parameters: [csrf], responses: ok('logged out') },
+      },
+      '/api/openapi.json': { get: { summary: 'This document', responses: ok('OpenAPI 3.1') } },
+      '/api/channels': { get: { summary: 'Channels served', responses: ok('channels', { type: 'array' }) } },
+      '/api/messages': {
+        get: {
+          summary: 'Search messages (metadata only)',
+          parameters: query(['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit']),
+          responses: ok('messages, newest first', { type: 'array' }),
+        },
+      },
+      '/api/patient-key': {
+        post: { summary: 'The hash a patient identifier is searched by', parameters: [csrf], requestBody: body({ identifier: { type: 'string' }, authority: { type: 'string' }, sendingFacility: { type: 'string' } }, ['identifier']), responses: ok('patient key') },
+      },
+      '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message'), '404': err } } },
+      '/api/queue': { get: { summary: 'The reconciliation queue by channel, category and cause', responses: ok('queue', { type: 'array' }) } },
+      '/api/dead-letters': { get: { summary: 'Dead letters', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters', { type: 'array' }) } },
+      '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter'), '404': err } } },
+      '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {
+        post: {
+          summary: 'Resolve, discard, assign or escalate (operator; audited first)',
+          parameters: [...refParams, csrf],
+          requestBody: body({ action: { enum: ['resolve', 'discard', 'assign', 'escalate'] }, reason: { type: 'string' }, assignee: { type: 'string' } }, ['action', 'reason']),
+          responses: created('decision recorded'),
+        },
+      },
+      '/api/dead-letters/{topic}/{partition}/{offset}/replay': {
+        post: { summary: 'Dry run, then replay (operator; audited)', parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']), responses: created('replay report') },
+      },
+      '/api/records/{topic}/{partition}/{offset}/content': {
+        post: { summary: 'Show content (operator; audited before it is read)', parameters: [...refParams, csrf], requestBody: body({ reason: { type: 'string' } }, ['reason']), responses: created('content') },
+      },
+      '/api/users': { get: { summary: 'Console users (admin)', responses: ok('users', { type: 'array' }) } },
+    },
+  };
+}

@@ -1,0 +1,415 @@
+/**
+ * The console's JSON API on its own HTTP(S) server (apart from the operations server, so it can
+ * listen on another address and use TLS). Every route but login needs a session; roles gate
+ * what a session may do; every request that changes something must carry the session's CSRF
+ * token in X-CSRF-Token. Decisions are written to the audit topic before anything else happens,
+ * and content leaves only after its audit record is stored.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Kafka } from 'kafkajs';
+import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session } from '../auth/index.js';
+import type { ChannelConfig } from '../channel/index.js';
+import { writeAudit } from '../dlq/index.js';
+import { newAuditRecord, type DecisionAction, type RecordRef } from '../records/index.js';
+import { defaultCheckpointDir, replay } from '../replay/index.js';
+import { converterForChannel } from '../transform/index.js';
+import type { Logger } from '../ops/index.js';
+import { readRecordAt } from './content.js';
+import type { Indexer } from './indexer.js';
+import type { ConsoleMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { ConsoleQueries, OUTCOMES, type Outcome } from './queries.js';
+import { recordKey } from '../records/index.js';
+import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
+
+/** The page and its two assets: the login form is all they show without a session. */
+const STATIC: Record<string, { type: string; body: string }> = {
+  '/': { type: 'text/html; charset=utf-8', body: UI_HTML },
+  '/ui/app.js': { type: 'text/javascript; charset=utf-8', body: UI_JS },
+  '/ui/app.css': { type: 'text/css; charset=utf-8', body: UI_CSS },
+};
+
+export interface ConsoleServerOptions {
+  readonly kafka: Kafka;
+  readonly channels: readonly ChannelConfig[];
+  readonly queries: ConsoleQueries;
+  readonly indexer: Indexer;
+  readonly auth: Authenticator;
+  readonly metrics: ConsoleMetrics;
+  readonly logger: Logger;
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls?: { readonly key: Buffer; readonly cert: Buffer };
+  readonly mappingsRoot?: string;
+  readonly checkpointDir?: string;
+  readonly auditTopic?: string;
+}
+
+const SESSION_COOKIE = 'hl7c_session';
+const MAX_BODY = 64 * 1024;
+/** A real replay needs a dry run of the same dead letter by the same session this recently. */
+const DRY_RUN_VALID_MS = 15 * 60_000;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface Ctx {
+  readonly req: IncomingMessage;
+  readonly url: URL;
+  readonly params: string[];
+  readonly session: Session | null;
+  body(): Promise<Record<string, unknown>>;
+}
+
+type Handler = (ctx: Ctx) => Promise<unknown>;
+
+interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  /** null: no session needed (login only). */
+  readonly role: Role | null;
+  readonly handler: Handler;
+}
+
+function cookies(req: IncomingMessage): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+function str(body: Record<string, unknown>, name: string, required = true): string | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) {
+    if (required) throw new HttpError(400, `${name} is required`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new HttpError(400, `${name} must be a string`);
+  if (required && !v.trim()) throw new HttpError(400, `${name} must not be empty`);
+  if (v.length > 2000) throw new HttpError(400, `${name} is longer than 2000 characters`);
+  return v;
+}
+
+function refFrom(params: string[]): RecordRef {
+  const [topic, p, o] = params;
+  if (!topic || !/^\d{1,9}$/.test(p ?? '') || !/^\d{1,18}$/.test(o ?? '')) throw new HttpError(400, 'a record is named by TOPIC/PARTITION/OFFSET (whole numbers)');
+  return { topic: decodeURIComponent(topic), partition: Number(p), offset: BigInt(o!).toString() };
+}
+
+const REF = '([^/]+)/(\\d+)/(\\d+)';
+
+export class ConsoleServer {
+  private server: Server | null = null;
+  private readonly dryRuns = new Map<string, number>();
+  private readonly routes: Route[];
+  private readonly queries: ConsoleQueries;
+
+  constructor(private readonly opts: ConsoleServerOptions) {
+    this.queries = opts.queries;
+    const r = (method: string, path: string, role: Role | null, handler: Handler): Route => ({ method, pattern: new RegExp(`^${path}$`), role, handler });
+    this.routes = [
+      r('POST', '/api/session', null, (c) => this.login(c)),
+      r('GET', '/api/session', 'viewer', async (c) => ({ user: c.session!.user, role: c.session!.role, csrfToken: c.session!.csrf })),
+      r('DELETE', '/api/session', 'viewer', async (c) => {
+        this.opts.auth.sessions.destroy(c.session!.id);
+        return { loggedOut: true };
+      }),
+      r('GET', '/api/openapi.json', 'viewer', async () => openApiDocument()),
+      r('GET', '/api/channels', 'viewer', async () => this.opts.channels.map((ch) => ({ name: ch.name, topics: ch.topics, slaMinutes: ch.review.slaMinutes, mapping: ch.mapping }))),
+      r('GET', '/api/messages', 'viewer', async (c) => this.search(c.url.searchParams)),
+      r('POST', '/api/patient-key', 'viewer', async (c) => this.patientKey(await c.body())),
+      r('GET', `/api/messages/${REF}`, 'viewer', async (c) => {
+        const m = this.queries.message(refFrom(c.params));
+        if (!m) throw new HttpError(404, 'no message at that position in the index');
+        return m;
+      }),
+      r('GET', '/api/queue', 'viewer', async () => this.queries.queue()),
+      r('GET', '/api/dead-letters', 'viewer', async (c) => this.deadLetters(c.url.searchParams)),
+      r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
+      r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
+      r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
+      r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
+      r('GET', '/api/users', 'admin', async () => readUsers(this.opts.auth.usersPath).users.map((u) => ({ name: u.name, role: u.role, changedAt: u.changedAt }))),
+    ];
+  }
+
+  async start(): Promise<string> {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const server = this.opts.tls ? createHttpsServer({ key: this.opts.tls.key, cert: this.opts.tls.cert }, handler) : createHttpServer(handler);
+    this.server = server;
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(this.opts.port ?? 0, this.opts.host ?? '127.0.0.1', () => res());
+    });
+    return this.url;
+  }
+
+  get url(): string {
+    const a = this.server?.address() as AddressInfo | null;
+    if (!a) throw new Error('console server not started');
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${a.port}`;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((res) => s.close(() => res()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://console');
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+      res.end(JSON.stringify(body));
+    };
+    const asset = STATIC[url.pathname];
+    if (asset && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(200, {
+        'content-type': asset.type,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        // Only our own script and stylesheet run; nothing is framed or loaded from elsewhere.
+        'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        'referrer-policy': 'no-referrer',
+      });
+      res.end(req.method === 'HEAD' ? undefined : asset.body);
+      return;
+    }
+    try {
+      const candidates = this.routes.filter((r) => r.pattern.test(url.pathname));
+      if (candidates.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
+      const route = candidates.find((r) => r.method === req.method);
+      if (!route) throw new HttpError(405, `${req.method} is not allowed here`, { allow: candidates.map((r) => r.method).join(', ') });
+      const session = this.opts.auth.current(cookies(req).get(SESSION_COOKIE));
+      if (route.role !== null) {
+        if (!session) throw new HttpError(401, 'log in first (POST /api/session)');
+        if (!roleAllows(session.role, route.role)) throw new HttpError(403, `this needs the ${route.role} role; ${session.user} is ${session.role}`);
+        if (req.method !== 'GET' && !csrfMatches(session, req.headers['x-csrf-token'] as string | undefined)) {
+          throw new HttpError(403, 'missing or wrong X-CSRF-Token header (GET /api/session gives the token)');
+        }
+      }
+      let bodyRead: Promise<Record<string, unknown>> | null = null;
+      const ctx: Ctx = {
+        req,
+        url,
+        params: route.pattern.exec(url.pathname)!.slice(1),
+        session,
+        body: () => (bodyRead ??= readJson(req)),
+      };
+      const result = await route.handler(ctx);
+      if (result instanceof LoginResponse) send(200, result.body, { 'set-cookie': result.cookie });
+      else send(route.method === 'POST' && route.role === 'operator' ? 201 : 200, result);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        send(err.status, { error: err.message }, err.headers);
+        return;
+      }
+      this.opts.logger.error({ path: url.pathname, err: err instanceof Error ? err.message : String(err) }, 'console request failed');
+      send(500, { error: 'the console could not answer; the engine log says why' });
+    }
+  }
+
+  private async login(c: Ctx): Promise<LoginResponse> {
+    const body = await c.body();
+    const user = str(body, 'user')!;
+    const password = str(body, 'password')!;
+    const result = await this.opts.auth.login(user, password, c.req.socket.remoteAddress ?? 'unknown');
+    if (!result.ok) {
+      this.opts.metrics.loginFailures.inc({ reason: result.why });
+      if (result.why === 'throttled') {
+        throw new HttpError(429, 'too many failed logins: wait before trying again', { 'retry-after': String(Math.ceil(result.retryAfterMs / 1000)) });
+      }
+      throw new HttpError(401, 'wrong user name or password');
+    }
+    const s = result.session;
+    const cookie = `${SESSION_COOKIE}=${s.id}; Path=/; HttpOnly; SameSite=Strict${this.opts.tls ? '; Secure' : ''}`;
+    return new LoginResponse({ user: s.user, role: s.role, csrfToken: s.csrf }, cookie);
+  }
+
+  private search(q: URLSearchParams): unknown {
+    const known = ['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit'];
+    for (const k of q.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown search parameter ${k} (known: ${known.join(', ')})`);
+    const get = (k: string): string | undefined => q.get(k) ?? undefined;
+    const time = (k: string): string | undefined => {
+      const v = get(k);
+      if (v === undefined) return undefined;
+      const t = Date.parse(v);
+      if (Number.isNaN(t)) throw new HttpError(400, `${k} must be an ISO 8601 time`);
+      return new Date(t).toISOString();
+    };
+    const outcome = get('outcome');
+    if (outcome !== undefined && !(OUTCOMES as readonly string[]).includes(outcome)) throw new HttpError(400, `outcome must be one of ${OUTCOMES.join(', ')}`);
+    const limit = get('limit');
+    if (limit !== undefined && !/^\d{1,4}$/.test(limit)) throw new HttpError(400, 'limit must be a whole number up to 1000');
+    const patientKey = get('patientKey');
+    if (patientKey !== undefined && !/^pt:[0-9a-f]{32}$/.test(patientKey)) throw new HttpError(400, 'patientKey is the hash POST /api/patient-key gives (pt: and 32 hex digits), never the identifier itself');
+    const since = time('since');
+    const until = time('until');
+    return this.queries.search({
+      ...Object.fromEntries(['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'ackCode', 'repair'].flatMap((k) => (get(k) !== undefined ? [[k, get(k)]] : []))),
+      ...(since ? { since } : {}),
+      ...(until ? { until } : {}),
+      ...(outcome ? { outcome: outcome as Outcome } : {}),
+      ...(patientKey ? { patientKey } : {}),
+      ...(limit ? { limit: Number(limit) } : {}),
+    });
+  }
+
+  /**
+   * The hash a patient's records are keyed and indexed by, from the identifier (PID-3.1), its
+   * assigning authority (PID-3.4) and the sending facility (MSH-4). Posted in a body, so the
+   * identifier never appears in a URL or an access log.
+   */
+  private patientKey(body: Record<string, unknown>): unknown {
+    const id = str(body, 'identifier')!;
+    const authority = str(body, 'authority', false) ?? '';
+    const facility = str(body, 'sendingFacility', false) ?? '';
+    const key = recordKey({ sendingFacility: facility } as Parameters<typeof recordKey>[0], id, authority || undefined);
+    return { patientKey: key };
+  }
+
+  private deadLetters(q: URLSearchParams): unknown {
+    const status = q.get('status') ?? 'waiting';
+    if (!['waiting', 'resolved', 'discarded', 'superseded', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded or all');
+    return this.queries
+      .deadLetters({ ...(q.get('channel') ? { channel: q.get('channel')! } : {}), ...(q.get('category') ? { category: q.get('category')! } : {}), status: status as 'all' })
+      .map(({ history: _h, ...d }) => d);
+  }
+
+  private deadLetter(ref: RecordRef) {
+    const d = this.queries.deadLetter(ref);
+    if (!d) throw new HttpError(404, 'no dead letter at that position in the index');
+    return d;
+  }
+
+  private channelOf(name: string): ChannelConfig {
+    const c = this.opts.channels.find((x) => x.name === name);
+    if (!c) throw new HttpError(409, `channel ${name} is not served by this console`);
+    return c;
+  }
+
+  private async decide(c: Ctx): Promise<unknown> {
+    const ref = refFrom(c.params);
+    const body = await c.body();
+    const action = str(body, 'action') as DecisionAction;
+    if (!['resolve', 'discard', 'assign', 'escalate'].includes(action)) throw new HttpError(400, 'action must be resolve, discard, assign or escalate (replay has its own endpoint)');
+    const reason = str(body, 'reason')!;
+    const assignee = action === 'assign' ? str(body, 'assignee')! : undefined;
+    const d = this.deadLetter(ref);
+    if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; decisions apply to waiting ones`);
+    const record = newAuditRecord({
+      kind: 'dlq-decision',
+      channel: d.channel,
+      reason,
+      operator: c.session!.user,
+      outcome: 'recorded',
+      decision: { action, target: ref, ...(assignee ? { assignee } : {}) },
+    });
+    // The decision is the audit record: once Kafka holds it, it is made.
+    await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
+    await this.opts.indexer.caughtUp(15_000);
+    return { decision: record, deadLetter: this.deadLetter(ref) };
+  }
+
+  private async replay(c: Ctx): Promise<unknown> {
+    const ref = refFrom(c.params);
+    const body = await c.body();
+    const dryRun = body['dryRun'];
+    if (typeof dryRun !== 'boolean') throw new HttpError(400, 'dryRun (true or false) is required: a replay shows its dry-run diff first');
+    const reason = str(body, 'reason', !dryRun);
+    const d = this.deadLetter(ref);
+    if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are replayed`);
+    const key = `${c.session!.id}|${ref.topic}/${ref.partition}/${ref.offset}`;
+    if (!dryRun && !((this.dryRuns.get(key) ?? 0) > Date.now())) throw new HttpError(409, 'run the dry run of this dead letter first (dryRun: true) and read its diff');
+    const channel = this.channelOf(d.channel);
+    let convert;
+    try {
+      convert = converterForChannel(channel, this.opts.mappingsRoot ? { mappingsRoot: this.opts.mappingsRoot } : {});
+    } catch (err) {
+      throw new HttpError(409, `the mapping set of ${channel.name} does not load: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!convert) throw new HttpError(409, `channel ${channel.name} names no mapping set; nothing to replay through`);
+    const lines: string[] = [];
+    const report = await replay({
+      kafka: this.opts.kafka,
+      channel,
+      convert,
+      checkpointDir: this.opts.checkpointDir ?? resolve(defaultCheckpointDir(process.env)),
+      operator: c.session!.user,
+      selection: { source: 'dlq', offsets: [{ partition: ref.partition, offset: ref.offset }], dryRun },
+      ...(reason ? { reason } : {}),
+      ...(this.opts.auditTopic ? { auditTopic: this.opts.auditTopic } : {}),
+      onLine: (l) => lines.push(l),
+    });
+    if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
+    else {
+      this.dryRuns.delete(key);
+      await this.opts.indexer.caughtUp(15_000);
+    }
+    return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines, deadLetter: this.deadLetter(ref) };
+  }
+
+  private async content(c: Ctx): Promise<unknown> {
+    const ref = refFrom(c.params);
+    const reason = str(await c.body(), 'reason')!;
+    const row = this.opts.queries.recordKind(ref);
+    if (!row) throw new HttpError(404, 'no record at that position in the index');
+    const record = newAuditRecord({
+      kind: 'content-shown',
+      channel: row.channel,
+      reason,
+      operator: c.session!.user,
+      outcome: 'shown',
+      shown: [{ ...ref, controlId: row.controlId }],
+    });
+    // Written and acknowledged before a byte of content is read, let alone sent.
+    await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
+    const r = await readRecordAt(this.opts.kafka, ref);
+    if (!r?.value) throw new HttpError(404, 'Kafka no longer holds that record (retention)');
+    const value = JSON.parse(r.value.toString('utf8')) as Record<string, unknown>;
+    if (row.kind === 'fhir') return { ref, audit: record.id, bundle: value };
+    return { ref, audit: record.id, text: value['text'] ?? null, rawBase64: value['raw'] ?? null };
+  }
+}
+
+class LoginResponse {
+  constructor(
+    readonly body: unknown,
+    readonly cookie: string,
+  ) {}
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'send a JSON body (Content-Type: application/json)');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, `the body is larger than ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'the body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}

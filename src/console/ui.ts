@@ -1,0 +1,238 @@
+/**
+ * The console's page: one HTML file, one script, one stylesheet, all served by the engine (no CDN:
+ * hospital networks block them). The script uses the JSON API only, and puts data on the page
+ * with textContent, never as HTML. It shows no message content: that stays an API call with a
+ * reason, by an operator.
+ */
+export const UI_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hl7-engine console</title>
+<link rel="stylesheet" href="/ui/app.css">
+<script src="/ui/app.js" defer></script>
+</head>
+<body>
+<header><h1>hl7-engine console</h1><span id="who"></span><nav id="nav" hidden>
+<button id="nav-search" type="button">Messages</button>
+<button id="nav-queue" type="button">Queue</button>
+<button id="logout" type="button">Log out</button></nav></header>
+<main>
+<form id="login" hidden>
+<h2>Log in</h2>
+<label>User <input id="login-user" name="user" autocomplete="username" required></label>
+<label>Password <input id="login-password" name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Log in</button>
+<p id="login-error" class="error" role="alert"></p>
+</form>
+<section id="search" hidden>
+<h2>Messages</h2>
+<form id="search-form">
+<label>Control id <input id="q-control" name="controlId"></label>
+<label>Type <input id="q-type" name="messageType" placeholder="ADT^A01"></label>
+<label>Outcome <select id="q-outcome" name="outcome"><option value="">any</option><option>stored</option><option>converted</option><option>dead-lettered</option><option>duplicate</option></select></label>
+<button type="submit">Search</button>
+</form>
+<table id="results"><thead><tr><th>Received</th><th>Control id</th><th>Type</th><th>Sender</th><th>ACK</th><th>Outcome</th><th></th></tr></thead><tbody></tbody></table>
+</section>
+<section id="queue" hidden><h2>Reconciliation queue</h2><div id="queue-body"></div></section>
+<section id="detail" hidden><h2 id="detail-title"></h2><dl id="detail-meta"></dl><div id="detail-extra"></div></section>
+<p id="message" role="status"></p>
+</main>
+</body>
+</html>
+`;
+
+export const UI_CSS = `body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f8fa}
+header{display:flex;gap:1rem;align-items:center;padding:.5rem 1rem;background:#1d3b5a;color:#fff}
+header h1{font-size:1.1rem;margin:0}#who{flex:1;opacity:.85}
+nav button{margin-left:.4rem}main{padding:1rem}
+table{border-collapse:collapse;width:100%;background:#fff;margin:.5rem 0}
+th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;font-size:.9rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;background:#fff;padding:.5rem;border:1px solid #d0d7de}
+dt{font-weight:600}dd{margin:0}.error{color:#b42318}.overdue{color:#b42318;font-weight:600}
+label{margin-right:.8rem}form{margin:.5rem 0}pre{background:#fff;border:1px solid #d0d7de;padding:.5rem;white-space:pre-wrap}
+.actions{margin:.5rem 0;padding:.5rem;background:#fff;border:1px solid #d0d7de}.actions input{width:24rem}
+`;
+
+export const UI_JS = `'use strict';
+(function () {
+  var csrf = '';
+  var role = '';
+  var $ = function (id) { return document.getElementById(id); };
+  var show = function (id) {
+    ['login', 'search', 'queue', 'detail'].forEach(function (s) { $(s).hidden = s !== id; });
+  };
+  var el = function (tag, text, attrs) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    return e;
+  };
+  var say = function (text) { $('message').textContent = text || ''; };
+  var api = function (method, path, body) {
+    var headers = {};
+    if (method !== 'GET') headers['x-csrf-token'] = csrf;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return fetch(path, { method: method, headers: headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) })
+      .then(function (r) {
+        return r.json().then(function (j) {
+          if (r.status === 401) { loggedOut(); }
+          if (!r.ok) throw new Error((j && j.error) || ('HTTP ' + r.status));
+          return j;
+        });
+      });
+  };
+  var refPath = function (ref) { return encodeURIComponent(ref.topic) + '/' + ref.partition + '/' + ref.offset; };
+  var age = function (s) { return s >= 3600 ? Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min' : Math.floor(s / 60) + ' min'; };
+
+  function loggedIn(s) {
+    csrf = s.csrfToken; role = s.role;
+    $('who').textContent = s.user + ' (' + s.role + ')';
+    $('nav').hidden = false;
+    openSearch();
+  }
+  function loggedOut() {
+    csrf = ''; role = '';
+    $('who').textContent = '';
+    $('nav').hidden = true;
+    show('login');
+  }
+  function openSearch() { show('search'); say(''); }
+
+  function search(ev) {
+    ev.preventDefault();
+    var q = new URLSearchParams();
+    [['controlId', 'q-control'], ['messageType', 'q-type'], ['outcome', 'q-outcome']].forEach(function (p) { if ($(p[1]).value) q.set(p[0], $(p[1]).value); });
+    api('GET', '/api/messages?' + q.toString()).then(function (list) {
+      var body = $('results').tBodies[0];
+      body.replaceChildren();
+      list.forEach(function (m) {
+        var tr = el('tr');
+        [m.receivedAt, m.controlId, m.messageType, (m.sendingApplication || '-') + ' | ' + (m.sendingFacility || '-'), m.ackCode, m.outcome].forEach(function (v) { tr.appendChild(el('td', v)); });
+        var td = el('td'); var b = el('button', 'Open', { type: 'button' });
+        b.addEventListener('click', function () { openMessage(m.ref); });
+        td.appendChild(b); tr.appendChild(td); body.appendChild(tr);
+      });
+      say(list.length + ' message(s)');
+    }).catch(function (e) { say(e.message); });
+  }
+
+  function meta(pairs) {
+    var dl = $('detail-meta'); dl.replaceChildren();
+    pairs.forEach(function (p) { dl.appendChild(el('dt', p[0])); dl.appendChild(el('dd', p[1] === null || p[1] === undefined || p[1] === '' ? '-' : p[1])); });
+  }
+
+  function openMessage(ref) {
+    api('GET', '/api/messages/' + refPath(ref)).then(function (d) {
+      var m = d.message;
+      show('detail');
+      $('detail-title').textContent = 'Message ' + (m.controlId || '(no control id)');
+      meta([['type', m.messageType], ['sender', (m.sendingApplication || '-') + ' | ' + (m.sendingFacility || '-')], ['received', m.receivedAt], ['ACK', m.ackCode], ['outcome', m.outcome],
+        ['charset', (m.charset || '-') + ' (' + (m.charsetSource || '-') + ')'], ['repairs', m.repairs.join(', ')], ['record', m.ref.topic + ' ' + m.ref.partition + ':' + m.ref.offset]]);
+      var extra = $('detail-extra'); extra.replaceChildren();
+      extra.appendChild(el('h3', 'Lineage'));
+      var ul = el('ul', null, { id: 'lineage' });
+      d.bundles.forEach(function (b) { ul.appendChild(el('li', 'Bundle ' + b.ref.topic + ' ' + b.ref.partition + ':' + b.ref.offset + ': ' + b.resources.join(', '))); });
+      d.deadLetters.forEach(function (l) {
+        var li = el('li', 'dead letter ' + l.ref.partition + ':' + l.ref.offset + ' ' + l.category + ' (' + l.status + ') ');
+        var b = el('button', 'Open dead letter', { type: 'button' });
+        b.addEventListener('click', function () { openDeadLetter(l.ref); });
+        li.appendChild(b); ul.appendChild(li);
+      });
+      extra.appendChild(ul);
+    }).catch(function (e) { say(e.message); });
+  }
+
+  function openQueue() {
+    api('GET', '/api/queue').then(function (channels) {
+      show('queue'); say('');
+      var root = $('queue-body'); root.replaceChildren();
+      channels.forEach(function (c) {
+        root.appendChild(el('h3', c.channel + ': ' + c.waiting + ' waiting, ' + c.overdue + ' overdue (SLA ' + c.slaMinutes + ' min)'));
+        c.groups.forEach(function (g) {
+          root.appendChild(el('h4', g.category + ' at ' + g.stage + ' (' + g.count + '): ' + g.cause));
+          var t = el('table'); var tb = el('tbody');
+          g.deadLetters.forEach(function (d) {
+            var tr = el('tr', null, { 'data-control-id': d.controlId || '' });
+            tr.appendChild(el('td', d.controlId)); tr.appendChild(el('td', d.messageType));
+            tr.appendChild(el('td', age(d.ageSeconds), d.overdue ? { class: 'overdue' } : {}));
+            tr.appendChild(el('td', d.assignee ? 'assigned to ' + d.assignee : ''));
+            var td = el('td'); var b = el('button', 'Open', { type: 'button' });
+            b.addEventListener('click', function () { openDeadLetter(d.ref); });
+            td.appendChild(b); tr.appendChild(td); tb.appendChild(tr);
+          });
+          t.appendChild(tb); root.appendChild(t);
+        });
+      });
+    }).catch(function (e) { say(e.message); });
+  }
+
+  function openDeadLetter(ref) {
+    api('GET', '/api/dead-letters/' + refPath(ref)).then(function (d) {
+      show('detail');
+      $('detail-title').textContent = 'Dead letter ' + (d.controlId || '') + ' (' + d.status + ')';
+      meta([['status', d.status], ['category', d.category + ' at ' + d.stage], ['cause', d.message], ['attempts', d.attempts], ['waiting', age(d.ageSeconds) + (d.overdue ? ' (overdue)' : '')],
+        ['assigned to', d.assignee], ['escalated', d.escalated ? 'yes' : 'no'], ['record', d.ref.topic + ' ' + d.ref.partition + ':' + d.ref.offset]]);
+      var extra = $('detail-extra'); extra.replaceChildren();
+      if (role !== 'viewer' && d.status === 'waiting') extra.appendChild(actions(d));
+      if (role === 'viewer') extra.appendChild(el('p', 'Read only: decisions need the operator role.', { id: 'read-only' }));
+      extra.appendChild(el('h3', 'History'));
+      var t = el('table', null, { id: 'history' }); var tb = el('tbody');
+      d.history.forEach(function (h) {
+        var tr = el('tr');
+        [h.at, h.operator, h.action || h.kind, h.assignee || '', h.reason || ''].forEach(function (v) { tr.appendChild(el('td', v)); });
+        tb.appendChild(tr);
+      });
+      t.appendChild(tb); extra.appendChild(t);
+    }).catch(function (e) { say(e.message); });
+  }
+
+  function actions(d) {
+    var box = el('div', null, { class: 'actions' });
+    var reason = el('input', null, { id: 'reason', placeholder: 'reason (written to the audit trail)' });
+    box.appendChild(el('label', 'Reason ')); box.appendChild(reason);
+    var diff = el('pre', null, { id: 'diff', hidden: '' });
+    var dry = el('button', 'Dry run', { type: 'button', id: 'dry-run' });
+    var go = el('button', 'Replay', { type: 'button', id: 'replay', disabled: '' });
+    var path = '/api/dead-letters/' + refPath(d.ref);
+    dry.addEventListener('click', function () {
+      api('POST', path + '/replay', { dryRun: true }).then(function (r) {
+        diff.textContent = r.diff.join('\\n') || 'no change'; diff.hidden = false; go.disabled = false;
+      }).catch(function (e) { say(e.message); });
+    });
+    go.addEventListener('click', function () {
+      api('POST', path + '/replay', { dryRun: false, reason: reason.value }).then(function (r) {
+        say('replay ' + r.replayId + ': ' + r.outcome + ', ' + r.counts.converted + ' converted'); openDeadLetter(d.ref);
+      }).catch(function (e) { say(e.message); });
+    });
+    box.appendChild(el('br')); box.appendChild(dry); box.appendChild(go);
+    ['resolve', 'discard', 'escalate'].forEach(function (a) {
+      var b = el('button', a.charAt(0).toUpperCase() + a.slice(1), { type: 'button', id: 'decide-' + a });
+      b.addEventListener('click', function () {
+        api('POST', path + '/decisions', { action: a, reason: reason.value }).then(function () { openDeadLetter(d.ref); }).catch(function (e) { say(e.message); });
+      });
+      box.appendChild(b);
+    });
+    box.appendChild(diff);
+    return box;
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    $('login').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      $('login-error').textContent = '';
+      fetch('/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: $('login-user').value, password: $('login-password').value }) })
+        .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error); return j; }); })
+        .then(function (s) { $('login-password').value = ''; loggedIn(s); })
+        .catch(function (e) { $('login-error').textContent = e.message; });
+    });
+    $('search-form').addEventListener('submit', search);
+    $('nav-search').addEventListener('click', openSearch);
+    $('nav-queue').addEventListener('click', openQueue);
+    $('logout').addEventListener('click', function () { api('DELETE', '/api/session').then(loggedOut, loggedOut); });
+    fetch('/api/session', { credentials: 'same-origin' }).then(function (r) { return r.ok ? r.json().then(loggedIn) : loggedOut(); }, loggedOut);
+  });
+})();
+`;
