@@ -330,6 +330,8 @@ function atLeast25(version: string): boolean {
 const obxType: OutConverter = (item, _args, c) => {
   switch (item.choice) {
     case 'Quantity':
+      // A comparator (>150) is a structured numeric in v2.
+      return rep(obj(item.value)?.['comparator'] === undefined ? 'NM' : 'SN');
     case 'Integer':
     case 'Decimal':
       return rep('NM');
@@ -356,7 +358,11 @@ const obxType: OutConverter = (item, _args, c) => {
 /** OBX-5 for a value[x], in the datatype obxType names. */
 const obxValue: OutConverter = (item, args, c) => {
   switch (item.choice) {
-    case 'Quantity':
+    case 'Quantity': {
+      const comparator = str(obj(item.value)?.['comparator']);
+      const n = nm(item, args, c);
+      return comparator === undefined || n === undefined ? n : rep(comparator, n[0]?.[0]);
+    }
     case 'Integer':
     case 'Decimal':
       return nm(item, args, c);
