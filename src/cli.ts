@@ -16,6 +16,7 @@ import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
 import { DLQ_USAGE, runDlq } from './dlq/index.js';
 import { REPLAY_USAGE, runReplay } from './replay/index.js';
+import { CONVERT_V2_USAGE, runConvertToV2 } from './outbound/index.js';
 
 const USAGE = `usage:
   hl7-engine start [--channels DIR] [--mappings DIR]
@@ -30,6 +31,7 @@ const USAGE = `usage:
       Sends every message in the files, one at a time, and waits for each ACK (matched by
       MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).
 ${CONVERT_USAGE}
+${CONVERT_V2_USAGE}
 ${DLQ_USAGE}
 ${REPLAY_USAGE}`;
 
@@ -248,6 +250,10 @@ async function main(): Promise<void> {
     case 'send':
       return send(rest);
     case 'convert':
+      // FHIR → v2 is its own command behind the same verb: the analyst converts both ways.
+      if (rest.some((a) => a === '--to' || a.startsWith('--to='))) {
+        process.exit(runConvertToV2(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
+      }
       process.exit(runConvert(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
     case 'dlq':
       process.exit(await runDlq(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));

@@ -91,6 +91,19 @@ for (const c of cases) {
   });
 }
 
+test('the HAPI referee can fail: it rejects an impossible date that this engine would never write', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hl7-hapi-'));
+  try {
+    const bad = join(dir, 'bad.hl7');
+    writeFileSync(bad, 'MSH|^~\\&|A|B|C|D|20261201||ORU^R01^ORU_R01|1|P|2.5.1\rPID|1||x||y||2026-13-45\r');
+    const [v] = hapiCheck([bad]);
+    assert.equal(v?.ok, false);
+    assert.match(v?.detail ?? '', /PID-7/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('every round-trip output parses in HAPI HL7v2, which re-encodes it to the same text', () => {
   assert.equal(outputs.size, cases.length, 'every case produced an output');
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-'));
