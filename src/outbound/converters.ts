@@ -101,8 +101,9 @@ const cx: OutConverter = (item, _args, c) => {
     hdSubs(authorityFor(c, str(id['system']))),
     identifierType(id),
     undefined,
-    start === undefined ? undefined : toDtm(start),
-    end === undefined ? undefined : toDtm(end),
+    // CX.7/CX.8 are DT up to v2.5 (DTM later, which a date also satisfies).
+    start === undefined ? undefined : toDtm(start)?.slice(0, 8),
+    end === undefined ? undefined : toDtm(end)?.slice(0, 8),
   );
 };
 
@@ -203,10 +204,14 @@ const xtn: OutConverter = (item, _args, c) => {
   const useCode = use === undefined ? undefined : v2CodeFor(c, 'hl7-0201', use);
   const equipment = use === 'mobile' && system === 'phone' ? 'CP' : system === undefined ? undefined : EQUIPMENT[system];
   if (system === 'email') return rep(undefined, useCode ?? 'NET', 'Internet', value);
-  const local = ext('local');
+  // XTN.5-.8 are NM: parts that are not plain digits travel as the whole number in XTN.1.
+  const digits = (v: string | undefined): boolean => v === undefined || /^\d+$/.test(v);
+  const parts = [ext('country'), ext('area'), ext('local'), ext('extension')];
+  const local = parts.every(digits) ? parts[2] : undefined;
   // The parts the inbound converter kept as extensions come back as components; a number with
   // none of them travels whole in XTN.1, where every version's receivers look.
-  return rep(local === undefined ? value : undefined, useCode, equipment, undefined, ext('country'), ext('area'), local, ext('extension'));
+  if (local === undefined) return rep(value, useCode, equipment);
+  return rep(undefined, useCode, equipment, undefined, parts[0], parts[1], local, parts[3]);
 };
 
 // ---------------------------------------------------------------- codes
