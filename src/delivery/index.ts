@@ -1,0 +1,6 @@
+/**
+ * Write-back delivery: destination files, and delivering one message under a destination's
+ * retry policy with the receiver's ACK deciding between delivered and dead-letter.
+ */
+export { loadDestination, loadDestinations, type Destination, type RetryPolicy } from './destination.js';
+export { deliver, receiverError, type AttemptResult, type DeliverHooks, type DeliveryOutcome, type SendFn } from './deliver.js';
