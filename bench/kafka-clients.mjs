@@ -784,7 +784,7 @@ async function sectionApi(bootstrap) {
     await c.disconnect();
     await attempt('kafkajs', 'deleteGroups', () => admin.deleteGroups(['api-kafkajs-g']).then(() => ''));
     await attempt('kafkajs', 'read partition 0 offsets [3,7) without a group', async () => {
-      throw new Error('no group-less fetch in the public API: a throwaway group + seek is needed (what src/dlq/read-topic.ts does)');
+      throw new Error('no group-less fetch in the public API: a throwaway group + seek is needed (what src/kafka/read-range.ts does)');
     });
     await attempt('kafkajs', 'transaction (begin, send, commit)', async () => {
       const tp = kafka.producer({ transactionalId: 'api-kafkajs-tx', idempotent: true, maxInFlightRequests: 1 });

@@ -629,15 +629,15 @@ function render() {
 
   L.push('### Conversion alone (one core, no I/O)', '');
   L.push(
-    '`bench/convert.mjs`: parseMessage + convertMessage with mappings/default (no validation) is the issue\'s figure; "+ JSON" adds JSON.stringify of the Bundle; "+ R4 validation" is what the transform worker runs per record (convertChecked). ' +
+    '`bench/convert.mjs`: parseMessage + convertMessage with mappings/default (no validation) is the issue\'s figure; "+ JSON" adds JSON.stringify of the Bundle; "+ R4 validation" is what the transform worker runs per record (convertChecked: conversion, the fast per-Bundle validator and JSON); "@medplum/core validation" is the same with the full validator the tests keep as referee (what the worker ran before). ' +
       `LinuxForHealth: \`HL7ToFHIRConverter.convert(String, options)\` (parse, convert, serialise; no validation), one thread, 5 s JIT warm-up then 5 s measured (\`bench/java/LfhBench.java\`).`,
     '',
   );
-  L.push('| message | bytes | engine entries | engine parse + convert msg/s | + JSON msg/s | + R4 validation msg/s | LinuxForHealth msg/s | LinuxForHealth entries |');
-  L.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  L.push('| message | bytes | engine entries | engine parse + convert msg/s | + JSON msg/s | + R4 validation msg/s | @medplum/core validation msg/s | LinuxForHealth msg/s | LinuxForHealth entries |');
+  L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of convert.rows) {
     const j = java.rows.find((x) => x.label === r.label);
-    L.push(`| ${r.label} | ${fmt(r.bytes)} | ${r.entries} | ${fmt(r.parseConvert)} | ${fmt(r.withJson)} | ${fmt(r.validated)} | ${j ? fmt(j.msgsPerSecond, 1) : '–'} | ${j ? j.entries : '–'} |`);
+    L.push(`| ${r.label} | ${fmt(r.bytes)} | ${r.entries} | ${fmt(r.parseConvert)} | ${fmt(r.withJson)} | ${fmt(r.validated)} | ${fmt(r.refereeValidated)} | ${j ? fmt(j.msgsPerSecond, 1) : '–'} | ${j ? j.entries : '–'} |`);
   }
   if (convert.error) L.push('', `_${convert.error}_`);
   if (java.error) L.push('', 'LinuxForHealth did not run:', '', '```', java.error, '```');

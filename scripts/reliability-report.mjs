@@ -76,6 +76,16 @@ const SCENARIOS = [
       'fast-check properties of the ingest path as ingest chains it (framer, charset, parser, ACK), each run in a worker thread with a ' +
       'deadline so that a hang fails the test. "Inputs fuzzed" counts the inputs the properties were given.',
   },
+  {
+    key: 'hostile-keys',
+    name: '6. Hostile senders: over-long MSH fields and large batches',
+    how:
+      'Against the engine with real Kafka: a frame whose MSH-10 is 1 MiB (no PID) is sent while another connection keeps sending ' +
+      'ordinary messages; it must be answered AR with ERR 102 within 10 times what storing a legitimate 1 MB message takes, the other ' +
+      'connection must keep getting AA within the same budget, its dead letter must be `rejected` with a short hashed key, and no log ' +
+      'line may exceed the cap. Then a 10,000-message FHS/BHS batch must be answered AA with every member stored once, and a batch over ' +
+      '`batch.maxMessages` answered AR with nothing stored. Figures: milliseconds to each answer.',
+  },
 ];
 
 const full = values.full;

@@ -11,7 +11,8 @@
 // project's local broker for the run and stops it afterwards (see devtools/local-kafka/).
 //
 // Everything runs under a deadline (--test-timeout), so a hang fails the run instead of stalling
-// CI: the reliability and fuzzing files, which run for minutes by design, get
+// CI: the reliability and fuzzing files and the validator referees (every message through
+// @medplum/core's full validator), which run for minutes by design, get
 // LONG_FILE_TIMEOUT_MS; every other file FILE_TIMEOUT_MS. Node 20 and 22 apply it to each file's
 // process as a whole, Node 24 to each test and hook in it (a test's own `timeout` option wins).
 import { spawn } from 'node:child_process';
@@ -21,7 +22,7 @@ import { parseArgs } from 'node:util';
 
 const FILE_TIMEOUT_MS = 3 * 60_000;
 const LONG_FILE_TIMEOUT_MS = 10 * 60_000;
-const LONG_FILES = /[\\/](reliability|property)[\\/]/;
+const LONG_FILES = /[\\/](reliability|property)[\\/]|referee\.test\.js$/;
 
 const root = new URL('..', import.meta.url).pathname;
 const { values, positionals: filter } = parseArgs({

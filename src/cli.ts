@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send | convert | dlq | replay
+ * hl7-engine start | check | send | convert | dlq | replay (each takes --help)
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -18,22 +18,30 @@ import { DLQ_USAGE, runDlq } from './dlq/index.js';
 import { REPLAY_USAGE, runReplay } from './replay/index.js';
 import { CONVERT_V2_USAGE, runConvertToV2 } from './outbound/index.js';
 
-const USAGE = `usage:
-  hl7-engine start [--channels DIR] [--mappings DIR]
+const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
       when unset, a local Apache Kafka is assembled and started for you. A channel naming a
       mapping set also converts its messages to FHIR; sets are looked up in --mappings
-      (default: the mappings folder beside the channels folder).
-  hl7-engine check [--channels DIR]
-      Validates the channel files and exits; starts nothing.
-  hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]
+      (default: the mappings folder beside the channels folder).`;
+const CHECK_USAGE = `  hl7-engine check [--channels DIR] [--mappings DIR]
+      Validates the channel files and the mapping sets they name, and exits; starts nothing.`;
+const SEND_USAGE = `  hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]
                   [--insecure] [--timeout MS] [--retries N]
       Sends every message in the files, one at a time, and waits for each ACK (matched by
-      MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).
-${CONVERT_USAGE}
-${CONVERT_V2_USAGE}
-${DLQ_USAGE}
-${REPLAY_USAGE}`;
+      MSA-2 = MSH-10). Exits 0 only if every message got AA (or CA).`;
+
+/** Each command's usage, for `hl7-engine COMMAND --help`. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  start: START_USAGE,
+  check: CHECK_USAGE,
+  send: SEND_USAGE,
+  convert: `${CONVERT_USAGE}\n${CONVERT_V2_USAGE}`,
+  dlq: DLQ_USAGE,
+  replay: REPLAY_USAGE,
+};
+
+const USAGE = `usage:\n${Object.values(COMMAND_USAGE).join('\n')}
+Every command takes --help.`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -242,6 +250,13 @@ async function connectWithRetries(sender: MllpSender, retries: number, backoffMs
 
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
+  // `COMMAND --help` anywhere on the line prints that command's usage and runs nothing.
+  if (cmd !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    const usage = COMMAND_USAGE[cmd];
+    if (usage === undefined) fail(`unknown command ${cmd}\n${USAGE}`);
+    process.stdout.write(`usage:\n${usage}\n`);
+    return;
+  }
   switch (cmd) {
     case 'start':
       return start(rest);

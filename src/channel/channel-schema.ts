@@ -40,6 +40,7 @@ export interface RawChannel {
   ack?: { mode?: AckMode; timeoutMs?: number; application?: string; facility?: string };
   topics?: { raw?: string; fhir?: string; dlq?: string };
   dedupe?: { windowSeconds?: number; maxEntries?: number };
+  batch?: { maxMessages?: number };
   mapping?: string;
   site?: string;
 }

@@ -3,6 +3,7 @@ export type {
   AcceptConfig,
   ChannelConfig,
   CharsetConfig,
+  BatchConfig,
   DedupeConfig,
   ListenerConfig,
   ProcessingId,

@@ -168,6 +168,7 @@ function buildConfig(raw: RawChannel, file: string, stem: string): ChannelConfig
       windowSeconds: raw.dedupe?.windowSeconds ?? d.dedupeWindowSeconds,
       maxEntries: raw.dedupe?.maxEntries ?? d.dedupeMaxEntries,
     },
+    batch: { maxMessages: raw.batch?.maxMessages ?? d.batchMaxMessages },
     mapping: raw.mapping ?? null,
     site: raw.site ?? null,
   });

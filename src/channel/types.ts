@@ -60,6 +60,11 @@ export interface DedupeConfig {
   readonly maxEntries: number;
 }
 
+export interface BatchConfig {
+  /** Messages one FHS/BHS frame may hold; more is refused whole, before any is stored. */
+  readonly maxMessages: number;
+}
+
 export interface ChannelConfig {
   readonly name: string;
   /** The channel file as it was given to the loader, for messages and hot reload. */
@@ -70,6 +75,7 @@ export interface ChannelConfig {
   readonly ack: AckConfig;
   readonly topics: TopicsConfig;
   readonly dedupe: DedupeConfig;
+  readonly batch: BatchConfig;
   /** Reserved for the mapping stage; null until a channel names one. */
   readonly mapping: string | null;
   /** Reserved for site overlays; null until a channel names one. */
@@ -91,4 +97,5 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   ackApplication: 'HL7ENGINE',
   dedupeWindowSeconds: 86400,
   dedupeMaxEntries: 100000,
+  batchMaxMessages: 10000,
 });

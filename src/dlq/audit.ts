@@ -6,7 +6,7 @@
 import type { Kafka } from 'kafkajs';
 import { ensureTopics } from '../kafka/client.js';
 import { AUDIT_TOPIC, auditHeaders, isAuditRecord, type AuditRecord } from '../records/index.js';
-import { readTopicRange } from './read-topic.js';
+import { readTopicRange } from '../kafka/index.js';
 
 
 export async function ensureAuditTopic(kafka: Kafka, topic = AUDIT_TOPIC): Promise<void> {

@@ -5,7 +5,7 @@
  * apart for the rare, audited `--show-phi`.
  */
 import { isDeadLetter, type DlqCategory, type Failure, type RecordRef, type StoredDeadLetter } from '../records/index.js';
-import type { TopicRecord } from './read-topic.js';
+import type { TopicRecord } from '../kafka/index.js';
 
 export interface DeadLetter {
   readonly ref: RecordRef;

@@ -13,4 +13,3 @@ export {
   type DlqFilter,
   type InspectedDeadLetter,
 } from './inspect.js';
-export { readTopicRange, topicBounds, type TopicRecord, type TopicBounds, type Offsets, type ReadRangeOptions } from './read-topic.js';

@@ -8,7 +8,7 @@ import type { Kafka } from 'kafkajs';
 import { AUDIT_TOPIC, inRanges, type OffsetRange } from '../records/index.js';
 import { readAudit } from './audit.js';
 import { readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
-import { readTopicRange } from './read-topic.js';
+import { readTopicRange } from '../kafka/index.js';
 
 export type DeadLetterStatus = 'waiting' | 'resolved' | 'superseded';
 

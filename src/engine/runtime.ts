@@ -10,7 +10,7 @@ import { DedupeMemory, Ingest } from '../ingest/index.js';
 import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '../kafka/index.js';
 import { mappingFingerprint } from '../mapping/index.js';
 import { MllpListener } from '../mllp/index.js';
-import type { EngineMetrics, Logger } from '../ops/index.js';
+import { capForLog, type EngineMetrics, type Logger } from '../ops/index.js';
 import { TransformWorker, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
 
 export interface EngineOptions {
@@ -152,7 +152,7 @@ export class Runtime {
         answered: (a, seconds) => {
           metrics.acks.inc({ channel: name, code: a.code });
           metrics.ackLatency.observe({ channel: name }, seconds);
-          logger.debug({ channel: name, type: a.type, controlId: a.controlId, ack: a.code, outcome: a.outcome }, 'message answered');
+          logger.debug({ channel: name, type: a.type, controlId: capForLog(a.controlId), ack: a.code, outcome: a.outcome }, 'message answered');
         },
         handlerFailed: (err) => logger.error({ channel: name, err: err instanceof Error ? err.name : 'unknown' }, 'frame handler failed; answered AE'),
       },

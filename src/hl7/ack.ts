@@ -107,7 +107,7 @@ export function buildAck(req: AckRequest): string {
   const sendingFac = nonEmpty(inbound?.receivingFacility) ?? escapeValue(req.sendingFacility ?? '', d);
   const trigger = inbound?.triggerEvent ?? '';
   const messageType =
-    trigger === '' ? 'ACK' : `ACK${d.component}${escapeValue(trigger, d)}${d.component}ACK`;
+    trigger === '' ? 'ACK' : `ACK${d.component}${echo(trigger, d)}${d.component}ACK`;
 
   const msh: string[] = [
     'MSH',
@@ -121,14 +121,14 @@ export function buildAck(req: AckRequest): string {
     messageType,
     escapeValue(req.controlId, d),
     asSent(nonEmpty(inbound?.processingId) ?? DEFAULT_PROCESSING_ID, d),
-    escapeValue(nonEmpty(inbound?.version) ?? DEFAULT_VERSION, d),
+    echo(nonEmpty(inbound?.version) ?? DEFAULT_VERSION, d),
   ];
   const charset = inbound?.characterSet ?? '';
   if (charset !== '') msh.push('', '', '', '', '', asSent(charset, d));
   // MSH-1 is the field separator itself, so "MSH" and MSH-2 are joined by one separator.
   let out = msh.join(f) + '\r';
 
-  const msa = ['MSA', code, escapeValue(inbound?.controlId ?? '', d)];
+  const msa = ['MSA', code, echo(inbound?.controlId ?? '', d)];
   if (req.text !== undefined && req.text !== '') msa.push(escapeValue(req.text, d));
   out += msa.join(f) + '\r';
 
@@ -167,7 +167,9 @@ function errV2x(e: AckError, d: Delimiters): string {
   const c = d.component;
   const s = d.subcomponent;
   const loc = e.location;
-  const ce = `${e.code}${s}${escapeValue(e.text, d)}${s}HL70357`;
+  // Without a subcomponent separator (a three-character MSH-2) ERR-1.4 cannot hold its parts:
+  // the code alone, rather than code, text and table run together into one unreadable value.
+  const ce = s === '' ? String(e.code) : `${e.code}${s}${escapeValue(e.text, d)}${s}HL70357`;
   const eld = [escapeValue(loc?.segment ?? '', d), num(loc?.sequence), num(loc?.field), ce].join(c);
   return ['ERR', eld].join(d.field);
 }
@@ -192,10 +194,27 @@ function usesErl(version: string): boolean {
 }
 
 /**
+ * A value read from the inbound message, written back so that the sender reads the same value:
+ * escaped with the message's escape character when it has one. A message whose MSH-2 has no
+ * escape character (three encoding characters) has no escapes at all, so the parsed value is the
+ * text as sent, delimiters included ("ADT^01" in MSH-10), and goes back as sent: escaping it
+ * would put bare sequence letters in its place ("ADTS01").
+ */
+function echo(value: string, d: Delimiters): string {
+  return d.escape === '' ? asSent(value, d) : escapeValue(value, d);
+}
+
+/** What stands for a character that must not appear and cannot be escaped (no escape character). */
+const UNESCAPABLE = ' ';
+
+/**
  * HL7 escaping of one value with the message's own delimiters. CR and LF become hex escapes so a
- * value can never end the segment early.
+ * value can never end the segment early. Without an escape character (a three-character MSH-2)
+ * nothing can be escaped: each delimiter and line break in our own text becomes a space, so the
+ * text never adds a component or a field.
  */
 function escapeValue(value: string, d: Delimiters): string {
+  if (d.escape === '') return replaceEach(value, (ch) => ch === d.field || ch === d.component || ch === d.repetition || ch === d.subcomponent || ch === d.truncation || ch === '\r' || ch === '\n');
   let out = '';
   let from = 0;
   for (let i = 0; i < value.length; i++) {
@@ -223,6 +242,7 @@ function escapeValue(value: string, d: Delimiters): string {
  * separator, segment terminators) is escaped; a parsed field cannot contain them anyway.
  */
 function asSent(value: string, d: Delimiters): string {
+  if (d.escape === '') return replaceEach(value, (ch) => ch === d.field || ch === '\r' || ch === '\n');
   let out = '';
   let from = 0;
   for (let i = 0; i < value.length; i++) {
@@ -230,6 +250,19 @@ function asSent(value: string, d: Delimiters): string {
     const rep = ch === d.field ? 'F' : ch === '\r' ? 'X0D' : ch === '\n' ? 'X0A' : undefined;
     if (rep !== undefined) {
       out += value.slice(from, i) + d.escape + rep + d.escape;
+      from = i + 1;
+    }
+  }
+  return from === 0 ? value : out + value.slice(from);
+}
+
+/** `value` with each character `bad` picks replaced by UNESCAPABLE. */
+function replaceEach(value: string, bad: (ch: string) => boolean): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < value.length; i++) {
+    if (bad(value[i]!)) {
+      out += value.slice(from, i) + UNESCAPABLE;
       from = i + 1;
     }
   }

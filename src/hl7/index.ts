@@ -31,3 +31,4 @@ export {
   type ErrorSeverity,
 } from './ack.js';
 export * from './table-0357.js';
+export { HD_COMPONENT_MAX_LENGTH, HD_MAX_LENGTH, MSH10_MAX_LENGTH, mshBoundBreach, valueTooLongCode, type BoundBreach } from './bounds.js';

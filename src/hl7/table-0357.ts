@@ -7,6 +7,8 @@ export const ERR_SEGMENT_SEQUENCE = 100;
 export const ERR_REQUIRED_FIELD_MISSING = 101;
 export const ERR_DATA_TYPE = 102;
 export const ERR_TABLE_VALUE_NOT_FOUND = 103;
+/** From v2.7 on; earlier versions say 102 for a value over its length (see bounds.ts). */
+export const ERR_VALUE_TOO_LONG = 104;
 export const ERR_UNSUPPORTED_MESSAGE_TYPE = 200;
 export const ERR_UNSUPPORTED_EVENT_CODE = 201;
 export const ERR_UNSUPPORTED_PROCESSING_ID = 202;

@@ -29,7 +29,7 @@ import {
 import { GroupCommitProducer, PublishTimeoutError, type StoredAt } from '../kafka/producer.js';
 import type { FrameContext } from '../mllp/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
-import type { Logger } from '../ops/logger.js';
+import { capForLog, type Logger } from '../ops/logger.js';
 import { DedupeMemory, dedupeKey } from './dedupe.js';
 import { refusal } from './accept.js';
 import {
@@ -95,6 +95,15 @@ function headerOnly(text: string): { msh: MshSummary | null; delimiters: Delimit
   const first = end < 0 ? text : text.slice(0, end);
   const p = parseMessage(first);
   return { msh: p.ok ? p.message.msh() : null, delimiters };
+}
+
+/** Batch members started between two turns of the event loop. */
+const BATCH_SLICE = 250;
+
+/** FHS or BHS: which header opens a batch frame (for the ERR location of a refused batch). */
+function frameHeaderSegment(frame: Buffer): string {
+  const at = frame.indexOf('HS');
+  return at > 0 && (frame[at - 1] === 0x46 || frame[at - 1] === 0x42) ? frame.toString('latin1', at - 1, at + 2) : 'BHS';
 }
 
 /** What `promise` settles to within `ms`, or 'timeout'. */
@@ -171,16 +180,43 @@ export class Ingest {
     return split.messages.length > 0 ? split.messages : null;
   }
 
+  /**
+   * A batch: every member is checked and handed to the group-commit producer before the first
+   * one is awaited, so the members share produce requests (a 10,000-message batch is a handful of
+   * requests, not 10,000 round trips). Members start in slices with a turn of the event loop
+   * between them, so parsing a large batch never holds up other connections for long. Records of
+   * one key keep the members' order (the producer's queue is FIFO). One answer for the frame: the
+   * worst outcome wins, so AA means every member is stored.
+   */
   private async handleBatch(frame: Buffer, messages: string[], meta: FrameContext): Promise<IngestResult> {
-    const results: IngestResult[] = [];
+    const max = this.channel.batch.maxMessages;
+    if (messages.length > max) return this.refuseBatch(frame, messages, max, meta);
+    const pending: Array<Promise<IngestResult>> = [];
     for (let i = 0; i < messages.length; i++) {
-      results.push(await this.handleMessage(Buffer.from(messages[i]!, 'latin1'), meta, { index: i + 1, count: messages.length }));
+      if (i > 0 && i % BATCH_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      pending.push(this.handleMessage(Buffer.from(messages[i]!, 'latin1'), meta, { index: i + 1, count: messages.length }));
     }
-    // One answer for the whole frame: the worst outcome wins, so AA means every message is stored.
+    const results = await Promise.all(pending);
     const rank: Record<IngestResult['outcome'], number> = { stored: 0, duplicate: 0, dlq: 1, 'storage-unavailable': 2 };
     let worst = results[0]!;
     for (const r of results) if (rank[r.outcome] > rank[worst.outcome]) worst = r;
     return worst;
+  }
+
+  /**
+   * A batch over `batch.maxMessages`: the whole frame goes to the DLQ as `rejected` and the
+   * sender gets AR, before any member is stored (storing some would leave the sender unable to
+   * tell which). The ACK answers the first member's MSH, as a batch ACK does for its members.
+   */
+  private async refuseBatch(frame: Buffer, messages: string[], max: number, meta: FrameContext): Promise<IngestResult> {
+    const decoded = this.decode(frame);
+    const { msh, delimiters } = headerOnly(messages[0] ?? '');
+    const env = this.envelope(frame, meta, decoded, msh, {});
+    const text = `batch of ${messages.length} messages exceeds the channel maximum of ${max} (batch.maxMessages); nothing was stored, send it in smaller batches`;
+    const v = await this.deadLetter(env, 'rejected', text, { batchMessages: messages.length, maxMessages: max });
+    // Table 0357 has no code for a batch that is too large; 207 with the reason in ERR and MSA-3.
+    const error = errorOf(ERR_APPLICATION_INTERNAL, text, { segment: frameHeaderSegment(frame), sequence: 1 });
+    return this.answer(v.outcome === 'error' ? v : { ...v, error }, msh, delimiters, decoded.decision?.charset ?? 'utf-8');
   }
 
   private decode(bytes: Buffer): Decoded {
@@ -346,7 +382,7 @@ export class Ingest {
         this.channel.ack.timeoutMs,
       );
       this.deps.metrics.dlq.inc({ channel: this.channel.name, category });
-      this.deps.logger.info({ channel: this.channel.name, category, controlId: env.msh?.controlId ?? null, reason: message }, 'frame dead-lettered');
+      this.deps.logger.info({ channel: this.channel.name, category, controlId: capForLog(env.msh?.controlId), reason: capForLog(message, 256) }, 'frame dead-lettered');
       return { outcome: 'rejected', result: 'dlq' };
     } catch (err) {
       return this.storageUnavailable(err);

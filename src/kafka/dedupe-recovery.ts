@@ -3,9 +3,8 @@
  * dedupe key in a header, so reading headers back from Kafka restores exactly what was stored.
  */
 import type { Kafka } from 'kafkajs';
-import { randomUUID } from 'node:crypto';
-
-export const DEDUPE_HEADER = 'hl7_dedupe';
+import { HEADERS } from '../records/index.js';
+import { readTopicRange } from './read-range.js';
 
 export interface RecoveredEntry {
   readonly key: string;
@@ -41,51 +40,16 @@ export async function recoverDedupe(
   } finally {
     await admin.disconnect();
   }
-  const pending = new Set([...ends].filter(([p, end]) => (starts.get(p) ?? end) < end).map(([p]) => p));
   const out: RecoveredEntry[] = [];
-  if (pending.size === 0) return out;
-
-  const groupId = `hl7-engine-dedupe-recovery-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, maxBytes: 64 * 1024 * 1024 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`reading ${topic} to rebuild the duplicate memory took over ${opts.timeoutMs ?? 60_000} ms`)),
-        opts.timeoutMs ?? 60_000,
-      );
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const end = ends.get(batch.partition) ?? 0n;
-            for (const m of batch.messages) {
-              if (BigInt(m.offset) >= end) break;
-              const h = m.headers?.[DEDUPE_HEADER];
-              if (h) out.push({ key: h.toString(), at: Number(m.timestamp) });
-            }
-            if (BigInt(batch.lastOffset()) + 1n >= end) {
-              pending.delete(batch.partition);
-              if (pending.size === 0) {
-                clearTimeout(timer);
-                resolve();
-              }
-            }
-          },
-        })
-        .catch(reject);
-      consumer.on(consumer.events.GROUP_JOIN, () => {
-        for (const [partition, from] of starts) consumer.seek({ topic, partition, offset: from.toString() });
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-    const cleanup = kafka.admin();
-    await cleanup.connect();
-    await cleanup.deleteGroups([groupId]).catch(() => undefined);
-    await cleanup.disconnect();
-  }
+  await readTopicRange(kafka, topic, {
+    from: starts,
+    to: ends,
+    idleTimeoutMs: opts.timeoutMs ?? 60_000,
+    onRecord: (r) => {
+      const h = r.headers[HEADERS.dedupe];
+      if (h) out.push({ key: h, at: r.timestamp });
+    },
+  });
   out.sort((a, b) => a.at - b.at);
   return out;
 }

@@ -1,5 +1,5 @@
 export { EngineMetrics } from './metrics.js';
-export { createLogger, type Logger } from './logger.js';
+export { capForLog, createLogger, LOG_FIELD_CAP, LOG_VALUE_CAP, type Logger } from './logger.js';
 export {
   startOpsServer,
   opsAddressFromEnv,

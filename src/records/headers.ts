@@ -3,6 +3,7 @@
  * operators search by. Header values are built from the envelope and the conversion only, never
  * from the clock or a random source, so a record written twice carries the same headers.
  */
+import { MSH10_MAX_LENGTH } from '../hl7/bounds.js';
 import type { ConversionIssue } from '../mapping/types.js';
 import type { DlqCategory, FailureStage } from './dead-letter.js';
 import { messageTypeOf, type RawEnvelope } from './envelope.js';
@@ -53,8 +54,17 @@ export function envelopeHeaders(env: RawEnvelope, extra: Record<string, string> 
     'content-type': 'application/json',
     ...extra,
   };
-  if (env.msh?.controlId) h[HEADERS.controlId] = env.msh.controlId;
+  if (env.msh?.controlId) setControlId(h, env.msh.controlId);
   return h;
+}
+
+/**
+ * The control id header, only for a control id within HL7's bound: the dead letter of a frame
+ * refused for an over-long MSH-10 keeps the value in its envelope, not in a header every Kafka
+ * tool lists.
+ */
+function setControlId(h: Record<string, string>, controlId: string): void {
+  if (controlId.length <= MSH10_MAX_LENGTH) h[HEADERS.controlId] = controlId;
 }
 
 /** The category and stage headers of a dead letter. */
@@ -88,7 +98,7 @@ export function linkHeaders(at: RecordRef, envelope: RawEnvelope, issues: readon
   };
   const type = messageTypeOf(envelope);
   if (type) h[HEADERS.messageType] = type;
-  if (envelope.msh?.controlId) h[HEADERS.controlId] = envelope.msh.controlId;
+  if (envelope.msh?.controlId) setControlId(h, envelope.msh.controlId);
   return h;
 }
 

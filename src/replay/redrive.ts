@@ -32,7 +32,7 @@ import {
 } from '../records/index.js';
 import { transformRecord, type MessageConverter, type RawRecordIn } from '../transform/index.js';
 import type { DeadLetter } from '../dlq/dead-letter.js';
-import type { TopicRecord } from '../dlq/read-topic.js';
+import type { TopicRecord } from '../kafka/index.js';
 import { refusalOf } from './accept.js';
 
 export interface RedriveTarget {
@@ -169,6 +169,9 @@ function reingest(letter: DeadLetter, d: StoredDeadLetter, target: RedriveTarget
   const env0 = envelopeOf(d);
   if (env0.truncated) {
     return { kind: 'skipped', reason: 'only the head of an oversize frame was kept; the sender has to send the message again' };
+  }
+  if (typeof d.failure.detail['batchMessages'] === 'number') {
+    return { kind: 'skipped', reason: 'a whole batch refused for its size (batch.maxMessages); the sender has to send it again in smaller batches' };
   }
   const fail = (env: RawEnvelope, category: DlqCategory, message: string, detail: Detail): Redrive => {
     const now = target.now().toISOString();

@@ -13,7 +13,7 @@ import type { ChannelConfig } from '../channel/index.js';
 import { AUDIT_TOPIC, HEADERS, newAuditRecord, toRanges, type OffsetRange } from '../records/index.js';
 import { ensureAuditTopic, writeAudit } from '../dlq/audit.js';
 import { loadDeadLetters, type InspectedDeadLetter } from '../dlq/inspect.js';
-import { readTopicRange, topicBounds, type TopicRecord } from '../dlq/read-topic.js';
+import { readTopicRange, topicBounds, type TopicRecord } from '../kafka/index.js';
 import { GroupCommitProducer, type OutRecord, type StoredAt } from '../kafka/producer.js';
 import { CircuitBreaker, classifyKafkaError, kafkaErrorCode, retry, type BackoffPolicy } from '../kafka/retry.js';
 import type { MessageConverter } from '../transform/index.js';

@@ -5,7 +5,7 @@
  */
 import type { DeadLetterStatus } from '../dlq/inspect.js';
 import type { DeadLetterSummary } from '../dlq/dead-letter.js';
-import type { TopicRecord } from '../dlq/read-topic.js';
+import type { TopicRecord } from '../kafka/index.js';
 import { HEADERS } from '../records/index.js';
 
 export type ReplaySource = 'dlq' | 'raw';

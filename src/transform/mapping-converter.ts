@@ -2,12 +2,17 @@
  * Binds a channel to its mapping set: where the set lives, loading it for the channel's site,
  * and a converter that also validates each Bundle against FHIR R4, so an invalid Bundle becomes
  * a `validation` dead letter instead of a record a FHIR server would refuse.
+ *
+ * Each Bundle is checked by the fast validator (src/fhir/validate-fast.ts), built for what can
+ * only be known per message: the mapping's targets, types and cardinalities were already checked
+ * against the R4 StructureDefinitions when it loaded. @medplum/core's full validator stays in
+ * the tests as the referee: the fast one must reject every Bundle it rejects.
  */
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { ChannelConfig } from '../channel/index.js';
 import type { Hl7Message } from '../hl7/index.js';
-import { loadFhirDefinitions, validateBundle } from '../fhir/index.js';
+import { loadFastValidator, validateBundleFast } from '../fhir/index.js';
 import { convertMessage, loadMappingSet, type ConversionResult, type MappingSet } from '../mapping/index.js';
 import type { ConversionIssue } from '../mapping/types.js';
 import type { MessageConverter } from './types.js';
@@ -38,7 +43,7 @@ export interface CheckedConversion extends ConversionResult {
 export function convertChecked(message: Hl7Message, set: MappingSet, opts: { validate?: boolean } = {}): CheckedConversion {
   const r = convertMessage(message, set);
   if (!r.bundle || opts.validate === false) return { bundle: r.bundle, issues: r.issues, unsupported: r.unsupported, rejected: null };
-  const problems = validateBundle(r.bundle);
+  const problems = validateBundleFast(r.bundle);
   if (problems.length === 0) return { bundle: r.bundle, issues: r.issues, unsupported: false, rejected: null };
   const invalid: ConversionIssue[] = problems.map((p) => ({ severity: 'error', code: 'validation', message: p.message, location: p.path }));
   return { bundle: null, issues: [...r.issues, ...invalid], unsupported: false, rejected: r.bundle };
@@ -62,6 +67,6 @@ export function converterForChannel(channel: ChannelConfig, opts: ChannelConvert
   if (dir === null) return null;
   const set = loadMappingSet(dir, channel.site ?? undefined);
   const validate = opts.validate ?? true;
-  if (validate) loadFhirDefinitions();
+  if (validate) loadFastValidator();
   return (message) => convertChecked(message, set, { validate });
 }

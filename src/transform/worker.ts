@@ -15,7 +15,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
 import type { OutRecord, StoredAt } from '../kafka/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
-import type { Logger } from '../ops/logger.js';
+import { capForLog, type Logger } from '../ops/logger.js';
 import { HEADERS } from '../records/index.js';
 import { transformRecord, type TransformOutcome } from './transform-record.js';
 import { backoffDelay } from '../kafka/retry.js';
@@ -329,7 +329,7 @@ export class TransformWorker {
     }
     metrics.dlq.inc({ channel, category: outcome.category });
     logger.info(
-      { channel, category: outcome.category, controlId: outcome.envelope.msh?.controlId ?? null, type: outcome.record.headers[HEADERS.messageType] ?? null },
+      { channel, category: outcome.category, controlId: capForLog(outcome.envelope.msh?.controlId), type: capForLog(outcome.record.headers[HEADERS.messageType]) },
       'raw record dead-lettered by the transform',
     );
   }

@@ -27,6 +27,7 @@ listener:
     ack: { mode: 'auto', timeoutMs: 5000, application: 'HL7ENGINE', facility: 'adt' },
     topics: { raw: 'adt.raw', fhir: 'adt.fhir', dlq: 'adt.dlq' },
     dedupe: { windowSeconds: 86400, maxEntries: 100000 },
+    batch: { maxMessages: 10000 },
     mapping: null,
     site: null,
   });

@@ -266,3 +266,23 @@ test('start with an invalid channel folder exits 2 and starts nothing, without n
   assert.match(run.stderr, /nothing started/);
   assert.doesNotMatch(run.stdout, /send MLLP|local Kafka/, 'no listener and no broker was started');
 });
+
+// Every command the README lists answers --help with its own usage, exit 0, and runs nothing
+// (`start --help` would otherwise start a Kafka broker and bind ports).
+const COMMANDS_WITH_HELP = ['start', 'check', 'send', 'convert', 'dlq', 'replay'];
+test(`each of the ${COMMANDS_WITH_HELP.length} commands answers --help with its usage and exit 0`, async () => {
+  assert.equal(COMMANDS_WITH_HELP.length, 6);
+  for (const cmd of COMMANDS_WITH_HELP) {
+    const r = await cli([cmd, '--help']);
+    assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^usage:\\n  hl7-engine ${cmd} `), `${cmd} --help prints its own usage`);
+    assert.ok(!r.stdout.includes('hl7-engine start [') || cmd === 'start', `${cmd} --help prints only its own usage`);
+  }
+});
+
+test('--help after an unknown command exits 2 and lists the commands', async () => {
+  const r = await cli(['frobnicate', '--help']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown command frobnicate/);
+  assert.match(r.stderr, /hl7-engine replay/);
+});

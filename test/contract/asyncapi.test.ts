@@ -455,7 +455,7 @@ test('every raw record (one per accepted message) matches the raw channel: envel
   const values = raw.map((r) => JSON.parse(r.value.toString('utf8')) as { batch?: unknown; charset: { repairs: unknown[] } });
   assert.ok(values.some((v) => v.batch !== undefined), 'a batch member was checked');
   assert.ok(values.some((v) => v.charset.repairs.length > 0), 'an envelope with repairs was checked');
-  assert.ok(raw.some((r) => r.key?.startsWith('msg:')), 'a sender|control-id key was checked');
+  assert.ok(raw.some((r) => r.key?.startsWith('msg:')), 'a sender and control-id (hashed) key was checked');
   assert.ok(raw.some((r) => r.key?.startsWith('pt:')), 'a patient key was checked');
 });
 

@@ -247,3 +247,40 @@ test('MSH-7 is YYYYMMDDHHMMSS.SSS+ZZZZ and denotes the given instant', () => {
   const offsetMs = ((oh ?? 0) * 60 + (om ?? 0)) * 60_000 * (m[8] === '-' ? -1 : 1);
   assert.equal(local - offsetMs, NOW.getTime());
 });
+
+// Regression (property seed 355966602): MSH-2 "^~&" has no escape character, so MSH-10
+// "ADT^01" is the control id exactly as sent. The ACK used to write escape sequences with an
+// empty escape character, leaving bare sequence letters: MSA-2 "ADTS01".
+test('a message without an escape character gets its control id back as sent in MSA-2, delimiters included', () => {
+  const d: Delimiters = { field: '|', component: '^', repetition: '~', escape: '', subcomponent: '&', truncation: null };
+  const ack = buildAck({
+    inbound: inbound({ controlId: 'ADT^01', triggerEvent: 'A01&X', version: '2.5' }),
+    delimiters: d,
+    outcome: 'rejected',
+    mode: 'original',
+    controlId: 'ACK0001',
+    now: NOW,
+    text: 'message type ADT^A01 is not accepted',
+    error: { code: ERR_UNSUPPORTED_MESSAGE_TYPE, severity: 'E', text: 'message type ADT^A01 is not accepted', location: { segment: 'MSH', sequence: 1, field: 9 } },
+  });
+  const [msh, msa, err] = ack.split('\r');
+  assert.equal(msh, `MSH|^~&|ENGINE|CENTRAL|LAB|HOSP|${formatTimestamp(NOW)}||ACK^A01&X^ACK|ACK0001|P|2.5`);
+  // Our own text cannot be escaped without an escape character: its delimiters become spaces,
+  // so MSA-3 and ERR keep their shape.
+  assert.equal(msa, 'MSA|AR|ADT^01|message type ADT A01 is not accepted');
+  assert.equal(err, 'ERR||MSH^1^9|200^message type ADT A01 is not accepted^HL70357|E');
+});
+
+test('before v2.5, a message without a subcomponent separator gets ERR-1.4 as the bare code, not code, text and table run together', () => {
+  const d: Delimiters = { field: '!', component: '|', repetition: "'", escape: '\\', subcomponent: '', truncation: null };
+  const ack = buildAck({
+    inbound: inbound({ version: '2.3' }),
+    delimiters: d,
+    outcome: 'rejected',
+    mode: 'original',
+    controlId: 'ACK0002',
+    now: NOW,
+    error: { code: ERR_REQUIRED_FIELD_MISSING, severity: 'E', text: 'MSH-10 (message control id) is empty', location: { segment: 'MSH', sequence: 1, field: 10 } },
+  });
+  assert.equal(ack.split('\r')[2], 'ERR!MSH|1|10|101');
+});

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { REPO_DIR } from '../support/repo.js';
 
 const SCRIPT = join(REPO_DIR, 'scripts', 'reliability-report.mjs');
-const SCENARIOS = ['kill-9', 'broker-outage', 'replay', 'flood', 'property'] as const;
+const SCENARIOS = ['kill-9', 'broker-outage', 'replay', 'flood', 'property', 'hostile-keys'] as const;
 const RUN_STARTED = '2026-03-01T10:00:00.000Z';
 const DURING_RUN = '2026-03-01T10:05:00.000Z';
 
@@ -25,7 +25,7 @@ function figures(outcomes: Partial<Record<(typeof SCENARIOS)[number], Outcome | 
   for (const scenario of SCENARIOS) {
     const outcome = outcomes[scenario] ?? 'passed';
     if (outcome === 'absent') continue;
-    const numbers = outcome === 'started' || scenario === 'property' ? {} : { sent: 10, acked: 10, foundRaw: 10, lost: 0, duplicatesDownstream: 0 };
+    const numbers = outcome === 'started' || scenario === 'property' || scenario === 'hostile-keys' ? {} : { sent: 10, acked: 10, foundRaw: 10, lost: 0, duplicatesDownstream: 0 };
     writeFileSync(
       join(dir, `${scenario}.json`),
       JSON.stringify({
@@ -61,6 +61,7 @@ function status(text: string, scenario: string): string {
     replay: '3. Broken mapping, fix, replay',
     flood: '4. Flood of bad traffic beside good traffic',
     property: '5. Property-based tests of framer and parser',
+    'hostile-keys': '6. Hostile senders: over-long MSH fields and large batches',
   };
   const row = text.split('\n').find((l) => l.startsWith(`| ${names[scenario]} |`));
   assert.ok(row, `a summary row for ${scenario}`);

@@ -536,7 +536,7 @@ export class FhirAudit {
 
 export interface Figures {
   /** One of the scenarios scripts/reliability-report.mjs expects. */
-  readonly scenario: 'kill-9' | 'broker-outage' | 'replay' | 'flood' | 'property';
+  readonly scenario: 'kill-9' | 'broker-outage' | 'replay' | 'flood' | 'property' | 'hostile-keys';
   /** A short title for the table row. */
   readonly title: string;
   readonly sent?: number;
