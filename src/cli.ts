@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send | convert | dlq | replay (each takes --help)
+ * hl7-engine start | check | send | convert | deliver | dlq | replay (each takes --help)
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -17,6 +17,7 @@ import { MllpSender } from './mllp/sender.js';
 import { DLQ_USAGE, runDlq } from './dlq/index.js';
 import { REPLAY_USAGE, runReplay } from './replay/index.js';
 import { CONVERT_V2_USAGE, runConvertToV2 } from './outbound/index.js';
+import { DELIVER_USAGE, runDeliver } from './delivery/index.js';
 
 const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
@@ -38,6 +39,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   convert: `${CONVERT_USAGE}\n${CONVERT_V2_USAGE}`,
   dlq: DLQ_USAGE,
   replay: REPLAY_USAGE,
+  deliver: DELIVER_USAGE,
 };
 
 const USAGE = `usage:\n${Object.values(COMMAND_USAGE).join('\n')}
@@ -270,6 +272,12 @@ async function main(): Promise<void> {
         process.exit(runConvertToV2(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
       }
       process.exit(runConvert(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
+    case 'deliver': {
+      const interrupt = new AbortController();
+      process.once('SIGINT', () => interrupt.abort());
+      process.once('SIGTERM', () => interrupt.abort());
+      process.exit(await runDeliver(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, interrupt.signal));
+    }
     case 'dlq':
       process.exit(await runDlq(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
     case 'replay': {
