@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hl7-engine start | check | send | convert | dlq | replay | users | console (each takes --help)
+ * hl7-engine start | check | send | convert | deliver | dlq | replay | users | console (each takes --help)
  * Exit codes: 0 success, 1 runtime failure (e.g. a message without AA), 2 invalid usage or config.
  */
 import { parseArgs } from 'node:util';
@@ -19,6 +19,8 @@ import { REPLAY_USAGE, runReplay } from './replay/index.js';
 import { USERS_USAGE, runUsers, readSecretFromStdin } from './auth/index.js';
 import { CONSOLE_OPTIONS, CONSOLE_USAGE, consoleOptionsFrom, startConsole, type RunningConsole } from './console/index.js';
 import { createKafka } from './kafka/index.js';
+import { CONVERT_V2_USAGE, runConvertToV2 } from './outbound/index.js';
+import { DELIVER_USAGE, runDeliver } from './delivery/index.js';
 
 const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--role ingest|transform|all]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
@@ -41,11 +43,12 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   start: START_USAGE,
   check: CHECK_USAGE,
   send: SEND_USAGE,
-  convert: CONVERT_USAGE,
+  convert: `${CONVERT_USAGE}\n${CONVERT_V2_USAGE}`,
   dlq: DLQ_USAGE,
   replay: REPLAY_USAGE,
   users: USERS_USAGE,
   console: CONSOLE_USAGE,
+  deliver: DELIVER_USAGE,
 };
 
 const USAGE = `usage:\n${Object.values(COMMAND_USAGE).join('\n')}
@@ -329,7 +332,17 @@ async function main(): Promise<void> {
     case 'send':
       return send(rest);
     case 'convert':
+      // FHIR → v2 is its own command behind the same verb: the analyst converts both ways.
+      if (rest.some((a) => a === '--to' || a.startsWith('--to='))) {
+        process.exit(runConvertToV2(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
+      }
       process.exit(runConvert(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
+    case 'deliver': {
+      const interrupt = new AbortController();
+      process.once('SIGINT', () => interrupt.abort());
+      process.once('SIGTERM', () => interrupt.abort());
+      process.exit(await runDeliver(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, interrupt.signal));
+    }
     case 'dlq':
       process.exit(await runDlq(rest, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }));
     case 'replay': {

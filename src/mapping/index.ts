@@ -119,3 +119,9 @@ export function convertMessage(message: Hl7Message, set: MappingSet): Conversion
   const bundle = builder.run();
   return { bundle, issues: builder.issues, unsupported: false, mappingId: mapping.id };
 }
+
+// The outbound (FHIR → v2) stage runs the same tables, site overlays and coding system names backwards.
+export { loadTables, CodeTables, type CodeTable } from './tables.js';
+export { loadSite, DEFAULT_SITE } from './site.js';
+export { STANDARD_CODE_SYSTEMS, fallbackCodeSystem } from './code-systems.js';
+export { NAME_USE, ADDRESS_USE, TELECOM_USE, TELECOM_SYSTEM } from './converters/vocabulary.js';

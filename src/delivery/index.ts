@@ -1,0 +1,8 @@
+/**
+ * Write-back delivery: destination files, and delivering one message under a destination's
+ * retry policy with the receiver's ACK deciding between delivered and dead-letter.
+ */
+export { loadDestination, loadDestinations, type Destination, type RetryPolicy } from './destination.js';
+export { deliver, receiverError, type AttemptResult, type DeliverHooks, type DeliveryOutcome, type SendFn } from './deliver.js';
+export { DeliveryWorker, createDeliveryMetrics, dlqTopicOf, type Connection, type DeliveryMetrics, type DeliveryWorkerOptions, type OutboundDeadLetter } from './worker.js';
+export { runDeliver, prepareDestinations, DELIVER_USAGE } from './command.js';

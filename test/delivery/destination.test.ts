@@ -1,0 +1,68 @@
+/**
+ * Destination files: the example loads with its defaults; mistakes are reported at file:line:col.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadDestinations } from '../../src/delivery/index.js';
+import { REPO_DIR } from '../support/repo.js';
+
+function withFiles(files: Record<string, string>, fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('the example destination in destinations/ loads, with the outbound set beside it', () => {
+  const { destinations, errors } = loadDestinations(join(REPO_DIR, 'destinations'));
+  assert.deepEqual(errors, []);
+  assert.equal(destinations.length, 1);
+  const d = destinations[0]!;
+  assert.equal(d.name, 'lab-results');
+  assert.equal(d.source.topic, 'lab.fhir');
+  assert.equal(d.mapping.outbound, join(REPO_DIR, 'mappings/outbound'));
+  assert.equal(d.mapping.message, 'ORU^R01');
+  assert.deepEqual(d.retry, { maxAttempts: 10, backoffMs: 1000, maxBackoffMs: 60000 });
+});
+
+test('defaults fill what a minimal destination leaves out', () => {
+  withFiles({ 'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\n' }, (dir) => {
+    const { destinations, errors } = loadDestinations(dir);
+    assert.deepEqual(errors, []);
+    assert.equal(destinations[0]?.target.ackTimeoutMs, 30000);
+    assert.equal(destinations[0]?.mapping.charset, 'UNICODE UTF-8');
+    assert.equal(destinations[0]?.mapping.passThrough, false);
+  });
+});
+
+test('a port out of range is reported at its line and column', () => {
+  withFiles({ 'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget:\n  host: h\n  port: 70000\n' }, (dir) => {
+    const { errors } = loadDestinations(dir);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]?.message ?? '', /a\.yaml:5:9/);
+  });
+});
+
+test('half a client certificate (cert without key) is an error at target.tls', () => {
+  withFiles({ 'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget:\n  host: h\n  port: 2575\n  tls: { cert: c.pem }\n' }, (dir) => {
+    const { errors } = loadDestinations(dir);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]?.message ?? '', /a\.yaml:6:\d+.*needs both cert and key/);
+  });
+});
+
+test('two files with the same destination name: the second is reported at its name', () => {
+  const one = 'name: same\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\n';
+  withFiles({ 'a.yaml': one, 'b.yaml': one }, (dir) => {
+    const { destinations, errors } = loadDestinations(dir);
+    assert.equal(destinations.length, 1);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]?.message ?? '', /b\.yaml:1:7.*already used by .*a\.yaml/);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * A destination end to end on the real Kafka: FHIR Bundles for three patients on a 3-partition
+ * topic, a hostile receiver that answers AE once, times out once and rejects one record with AR.
+ * Every record ends AA'd exactly once or in the DLQ (the AR one, with the receiver's ERR); each
+ * patient's records arrive in order; the group's committed offsets reach the end of the topic.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf, loadDestination, type OutboundDeadLetter } from '../../src/delivery/index.js';
+import { parseMessage } from '../../src/hl7/index.js';
+import { ensureTopics } from '../../src/kafka/index.js';
+import { encodeFrame, MllpFramer } from '../../src/mllp/index.js';
+import { readTopic, testKafka } from '../support/kafka.js';
+import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
+
+const PATIENTS = ['p0', 'p1', 'p2'];
+const PER_PATIENT = 4;
+
+/** An ORU Bundle whose report carries "<patient>-<n>" as its filler number (OBR-3), to read order. */
+function bundleFor(patient: string, n: number): string {
+  const b = structuredClone(expectedBundle('oru/oru-r01.json')) as { id: string; entry: { resource: Record<string, unknown> }[] };
+  b.id = `${patient}-${n}-${randomUUID()}`;
+  const report = b.entry.find((e) => e.resource['resourceType'] === 'DiagnosticReport');
+  assert.ok(report);
+  report.resource['identifier'] = [{ type: { coding: [{ code: 'FILL' }] }, value: `${patient}-${n}` }];
+  return JSON.stringify(b);
+}
+
+interface Receipt {
+  readonly seq: string;
+  readonly controlId: string;
+  readonly answer: string;
+}
+
+/** Answers by content: p1-1 AR; the first copy of any *-2 AE; the first copy of p2-3 nothing. */
+function hostileReceiver(receipts: Receipt[]): net.Server {
+  const seen = new Set<string>();
+  return net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
+    socket.on('data', (chunk: Buffer) =>
+      framer.push(chunk, {
+        discarded: () => undefined,
+        oversize: () => undefined,
+        frame: (f) => {
+          const p = parseMessage(Buffer.from(f).toString('utf8'));
+          assert.ok(p.ok);
+          const seq = p.message.get('OBR-3.1') ?? '';
+          const controlId = p.message.msh().controlId;
+          const first = !seen.has(seq);
+          seen.add(seq);
+          let answer = 'AA';
+          if (seq === 'p1-1') answer = 'AR';
+          else if (first && seq.endsWith('-2')) answer = 'AE';
+          else if (first && seq === 'p2-3') answer = 'none';
+          receipts.push({ seq, controlId, answer });
+          if (answer === 'none') return;
+          const err = answer === 'AR' ? 'ERR|||204^Unknown key identifier^HL70357|E\r' : '';
+          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|RCV||HL7ENGINE||20261201||ACK|K${receipts.length}|P|2.5.1\rMSA|${answer}|${controlId}\r${err}`)));
+        },
+      }),
+    );
+  });
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('hostile receiver: every record AA\'d once or dead-lettered (AR), per-patient order kept, offsets committed', { timeout: 180_000 }, async () => {
+  const kafka = testKafka();
+  const name = `dest-${randomUUID().slice(0, 8)}`;
+  const topic = `${name}.fhir`;
+  const dir = mkdtempSync(join(tmpdir(), 'destination-'));
+  const receipts: Receipt[] = [];
+  const server = hostileReceiver(receipts);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const file = join(dir, 'd.yaml');
+  writeFileSync(
+    file,
+    `name: ${name}\nsource: { topic: ${topic}, resourceTypes: [DiagnosticReport] }\nmapping: { site: general-hospital }\ntarget: { host: 127.0.0.1, port: ${port}, ackTimeoutMs: 500 }\nretry: { maxAttempts: 5, backoffMs: 20, maxBackoffMs: 200 }\n`,
+  );
+  const { destination, errors } = loadDestination(file);
+  assert.deepEqual(errors, []);
+  assert.ok(destination);
+  await ensureTopics(kafka, [{ topic, partitions: 3 }, { topic: dlqTopicOf(destination), partitions: 3 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  // One patient per partition (as a keyed partitioner spreads many patients), so three connections work at once.
+  const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: bundleFor(p, i) })));
+  await producer.send({ topic, acks: -1, messages });
+  await producer.disconnect();
+
+  const registry = new Registry();
+  const worker = new DeliveryWorker({ destination, kafka, outbound: loadDefaultOutbound(), connections: 3, metrics: createDeliveryMetrics(registry), groupId: `${name}-group` });
+  try {
+    await worker.start();
+    const aa = (): Receipt[] => receipts.filter((r) => r.answer === 'AA');
+    await until('11 AA and one AR', () => aa().length >= 11 && receipts.some((r) => r.answer === 'AR'));
+    const dlq = await readTopic(dlqTopicOf(destination), { until: (rs) => rs.length >= 1 });
+    assert.equal(dlq.length, 1);
+    const dead = JSON.parse(dlq[0]!.value.toString('utf8')) as OutboundDeadLetter;
+    assert.equal(dlq[0]!.key, 'p1');
+    assert.equal(dead.failure.category, 'rejected');
+    assert.equal(dead.failure.detail, 'ERR|||204^Unknown key identifier^HL70357|E');
+    assert.ok(dead.message?.includes('|p1-1|'), 'the v2 message is kept for a resend');
+
+    // Each record AA'd exactly once; resends (after AE or silence) carried the same MSH-10.
+    const bySeq = new Map<string, Receipt[]>();
+    for (const r of receipts) bySeq.set(r.seq, [...(bySeq.get(r.seq) ?? []), r]);
+    assert.equal(bySeq.size, PATIENTS.length * PER_PATIENT);
+    for (const [seq, rs] of bySeq) {
+      assert.equal(new Set(rs.map((r) => r.controlId)).size, 1, `${seq}: one MSH-10 across resends`);
+      assert.equal(rs.filter((r) => r.answer === 'AA').length, seq === 'p1-1' ? 0 : 1, `${seq}: AA'd exactly once`);
+    }
+    assert.deepEqual(bySeq.get('p0-2')?.map((r) => r.answer), ['AE', 'AA']);
+    assert.deepEqual(bySeq.get('p2-3')?.map((r) => r.answer), ['none', 'AA']);
+
+    // Per patient, the first copies arrive in the order the records were written.
+    for (const p of PATIENTS) {
+      const order = [...new Set(receipts.filter((r) => r.seq.startsWith(`${p}-`)).map((r) => r.seq))];
+      assert.deepEqual(order, Array.from({ length: PER_PATIENT }, (_, i) => `${p}-${i}`), `${p} in order`);
+    }
+
+    // The group's committed offsets reach the end of every partition.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(topic);
+      let committed: { partition: number; offset: string }[] = [];
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        committed = (await admin.fetchOffsets({ groupId: `${name}-group`, topics: [topic] }))[0]?.partitions ?? [];
+        const done = ends.every((e) => committed.find((c) => c.partition === e.partition)?.offset === e.high);
+        assert.ok(ends.every((e) => e.high === String(PER_PATIENT)), 'each partition holds one patient\'s records');
+        if (done) break;
+        if (Date.now() > deadline) assert.fail(`committed ${JSON.stringify(committed)} never reached ${JSON.stringify(ends)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    const metrics = await registry.getMetricsAsJSON();
+    const outcomes = metrics.find((m) => m.name === 'hl7_outbound_records_total');
+    const delivered = outcomes?.values.find((v) => v.labels['outcome'] === 'delivered')?.value;
+    assert.equal(delivered, 11);
+  } finally {
+    await worker.stop();
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

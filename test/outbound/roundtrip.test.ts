@@ -1,0 +1,126 @@
+/**
+ * v2 in → FHIR (the inbound mappings) → v2 out over test-messages/: the fields the issue names
+ * (PID-3, PID-5, PID-7, PID-8, OBR-4, OBX-3, OBX-5, OBX-6, ORC-2) come back equal, per segment
+ * occurrence, after normalisation: each field compared as this project's parser reads it, with
+ * trailing empty components dropped by the writer; OBX-6 only where OBX-5 has a value (FHIR keeps
+ * no units without a value). Every output parses in this project's parser and in HAPI HL7v2, and
+ * HAPI's re-encoding of it is the very same text.
+ *
+ * In scope: the message types with an outbound twin (ADT, ORU, OUL → ORU, ORM, OML, VXU). Left out,
+ * each with its reason: messages about two patients (an ADT^A08/A31 carries one), merges (the
+ * Bundle's first Patient is not PID's), A20 (no patient), OUL^R22 (specimen-level OBX after SPM,
+ * which the ORU mapping does not write).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeMessage } from '../../src/charset/index.js';
+import { parseMessage, type Hl7Message } from '../../src/hl7/index.js';
+import { convertMessage, loadMappingSet } from '../../src/mapping/index.js';
+import { generateMessage } from '../../src/outbound/index.js';
+import { hapiCheck } from '../support/hapi.js';
+import { REPO_DIR } from '../support/repo.js';
+import { loadDefaultOutbound, MESSAGE_TIME } from './cases.js';
+
+const FAMILIES = ['adt', 'oru', 'oul', 'orm', 'vxu'];
+const LEFT_OUT: Readonly<Record<string, string>> = {
+  'adt/adt-a17.hl7': 'two patients (swap)',
+  'adt/adt-a24.hl7': 'two patients (link)',
+  'adt/adt-a37.hl7': 'two patients (unlink)',
+  'adt/adt-a30.hl7': 'merge: the first Patient of the Bundle is not PID',
+  'adt/adt-a39.hl7': 'merge: the first Patient of the Bundle is not PID',
+  'adt/adt-a46.hl7': 'merge: the first Patient of the Bundle is not PID',
+  'adt/adt-a20.hl7': 'bed status: no patient',
+  'oul/oul-r22.hl7': 'specimen-level OBX (after SPM) are not written by the ORU mapping',
+  'orm/omg-o19.hl7': 'OMG^O19 has no outbound twin (its OBX are not ORM order detail)',
+};
+const FIELDS: Readonly<Record<string, readonly number[]>> = { PID: [3, 5, 7, 8], OBR: [4], OBX: [3, 5, 6], ORC: [2] };
+
+const inbound = loadMappingSet(join(REPO_DIR, 'mappings/default'), 'general-hospital');
+const outbound = loadDefaultOutbound();
+
+const cases = FAMILIES.flatMap((dir) =>
+  readdirSync(join(REPO_DIR, 'test-messages', dir))
+    .filter((f) => f.endsWith('.hl7'))
+    .sort()
+    .map((f) => `${dir}/${f}`),
+).filter((c) => !(c in LEFT_OUT));
+
+function parseFile(path: string): Hl7Message {
+  const d = decodeMessage(readFileSync(path), { fallback: 'windows-1252' });
+  assert.ok(d.ok, path);
+  const p = parseMessage(d.text);
+  assert.ok(p.ok, path);
+  return p.message;
+}
+
+/** The compared fields of a message, per segment occurrence, unescaped. */
+function fieldsOf(m: Hl7Message): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [seg, fields] of Object.entries(FIELDS)) {
+    for (const n of fields) {
+      out[`${seg}-${n}`] = m.segments(seg).map((s) => {
+        if (seg === 'OBX' && n === 6 && (s.getRaw(5) ?? '') === '') return '(no value)';
+        return s.getAll(n).join('~');
+      });
+    }
+  }
+  return out;
+}
+
+const outputs = new Map<string, string>();
+
+test('the round trip covers every in-scope test message (count asserted)', () => {
+  assert.equal(cases.length, 56);
+  for (const left of Object.keys(LEFT_OUT)) assert.ok(readFileSync(join(REPO_DIR, 'test-messages', left)).length > 0, `${left} exists`);
+});
+
+for (const c of cases) {
+  test(`${c}: v2 → FHIR → v2 keeps PID-3/5/7/8, OBR-4, OBX-3/5/6, ORC-2; the output parses here`, () => {
+    const input = parseFile(join(REPO_DIR, 'test-messages', c));
+    const bundle = convertMessage(input, inbound).bundle;
+    assert.ok(bundle, 'inbound conversion gives a Bundle');
+    const r = generateMessage(bundle, outbound, { messageTime: MESSAGE_TIME });
+    assert.ok(r.text, `an outbound mapping applies (${r.issues.map((i) => i.message).join('; ')})`);
+    const parsed = parseMessage(r.text);
+    assert.ok(parsed.ok, 'the output parses in this project\'s parser');
+    assert.deepEqual(fieldsOf(parsed.message), fieldsOf(input));
+    outputs.set(c, r.text);
+  });
+}
+
+test('the HAPI referee can fail: it rejects an impossible date that this engine would never write', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hl7-hapi-'));
+  try {
+    const bad = join(dir, 'bad.hl7');
+    writeFileSync(bad, 'MSH|^~\\&|A|B|C|D|20261201||ORU^R01^ORU_R01|1|P|2.5.1\rPID|1||x||y||2026-13-45\r');
+    const [v] = hapiCheck([bad]);
+    assert.equal(v?.ok, false);
+    assert.match(v?.detail ?? '', /PID-7/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every round-trip output parses in HAPI HL7v2, which re-encodes it to the same text', () => {
+  assert.equal(outputs.size, cases.length, 'every case produced an output');
+  const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-'));
+  try {
+    const files = [...outputs].map(([c, text], i) => {
+      const f = join(dir, `${String(i).padStart(3, '0')}-${c.replace('/', '-')}`);
+      writeFileSync(f, text);
+      return f;
+    });
+    const verdicts = hapiCheck(files);
+    const failed = verdicts.filter((v) => !v.ok).map((v) => `${v.file}: ${v.detail}`);
+    assert.deepEqual(failed, []);
+    for (const [i, v] of verdicts.entries()) {
+      const ours = [...outputs.values()][i] ?? '';
+      assert.equal(v.encoded?.replace(/\r?$/, '\r'), ours, `${v.file}: HAPI re-encodes to the same text`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
