@@ -279,9 +279,9 @@ test('start with an invalid channel folder exits 2 and starts nothing, without n
 
 // Every command the README lists answers --help with its own usage, exit 0, and runs nothing
 // (`start --help` would otherwise start a Kafka broker and bind ports).
-const COMMANDS_WITH_HELP = ['start', 'check', 'send', 'convert', 'dlq', 'replay'];
+const COMMANDS_WITH_HELP = ['start', 'check', 'send', 'convert', 'dlq', 'replay', 'users', 'console', 'deliver'];
 test(`each of the ${COMMANDS_WITH_HELP.length} commands answers --help with its usage and exit 0`, async () => {
-  assert.equal(COMMANDS_WITH_HELP.length, 6);
+  assert.equal(COMMANDS_WITH_HELP.length, 9);
   for (const cmd of COMMANDS_WITH_HELP) {
     const r = await cli([cmd, '--help']);
     assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
