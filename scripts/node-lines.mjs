@@ -10,9 +10,11 @@
 // $HL7_ENGINE_CACHE/node-<major> (default ~/.cache/hl7-engine/node-<major>) and reused after.
 // The script then runs with that Node first on PATH, so npm, tsc, the test runner and every
 // child process the tests start (engines, CLIs, workers) run on it. node_modules is shared with
-// the machine's Node; its one native module (better-sqlite3, the console's index) is compiled
-// for each line before its run, from the headers that line's package ships, and for the
-// machine's Node again at the end, so the checkout is left as `npm ci` made it.
+// the machine's Node. The console's index loads better-sqlite3 13 on Node 22 and later (Node-API
+// binaries, one for every ABI) and 12 (alias better-sqlite3-node20, compiled for one ABI) on
+// Node 20: so a Node 20 line that is not the machine's gets 12 compiled for it first, from the
+// headers its package ships, and the machine's Node gets it back at the end, leaving the
+// checkout as `npm ci` made it.
 //
 // Prints one line per major with its exact version and outcome; exits 1 when any run failed.
 import { spawn, spawnSync } from 'node:child_process';
@@ -63,8 +65,10 @@ function nodeBinary(major) {
   return binary;
 }
 
-// Packages with a compiled addon: an addon is built for one Node ABI, so each line needs its own.
-const NATIVE = ['better-sqlite3'];
+// Packages with an addon compiled for one Node ABI, and the lines that load them.
+const NATIVE = ['better-sqlite3-node20'];
+const loadsNative = (major) => Number(major) < 22;
+let rebuilt = false;
 
 /** Compiles the native modules for `binary`'s Node (its headers: the line's package ships them). */
 function rebuildNative(binary) {
@@ -98,8 +102,11 @@ for (const major of majors) {
   try {
     const binary = nodeBinary(major);
     version = versionOf(binary) ?? '?';
-    console.log(`# compiling ${NATIVE.join(', ')} for Node ${version}`);
-    rebuildNative(binary);
+    if (loadsNative(major) && major !== current) {
+      console.log(`# compiling ${NATIVE.join(', ')} for Node ${version}`);
+      rebuilt = true;
+      rebuildNative(binary);
+    }
     console.log(`# npm run ${values.script} on Node ${version} (${binary})`);
     code = await run(binary);
   } catch (err) {
@@ -109,7 +116,7 @@ for (const major of majors) {
   results.push({ major, version, code, minutes: (Date.now() - started) / 60_000 });
 }
 
-if (majors.length > 0) {
+if (rebuilt && loadsNative(current)) {
   console.log(`# compiling ${NATIVE.join(', ')} for this machine's Node ${process.version} again`);
   try {
     rebuildNative(null);

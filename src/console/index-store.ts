@@ -5,10 +5,32 @@
  * is read from Kafka by offset when an operator asks (and that is audited). The file can be
  * deleted at any time: the indexer reads the topics from the beginning and rebuilds it.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type { RecordRef } from '../records/index.js';
+
+/**
+ * better-sqlite3 13 (Node-API, prebuilt binaries in the package) on Node 22 and later; 12, compiled
+ * by `npm ci`, on Node 20, where 13 crashes on load. 12 cannot serve the newer lines: on Node 24
+ * its objects remove an environment cleanup hook when garbage-collected, and a collection outside
+ * a JavaScript context aborts the process ("RemoveEnvironmentCleanupHook ... (env) != nullptr").
+ * Loaded on first use, so commands that never open the index do not need it.
+ */
+function sqlite(): typeof Database {
+  const major = Number(process.versions.node.split('.')[0]);
+  const pkg = major < 22 ? 'better-sqlite3-node20' : 'better-sqlite3';
+  try {
+    return createRequire(import.meta.url)(pkg) as typeof Database;
+  } catch (err) {
+    throw new Error(
+      `the console's index needs the package ${pkg} on Node ${process.versions.node}, and it did not load: ` +
+        `${err instanceof Error ? err.message : String(err)}` +
+        (major < 22 ? ' (npm ci compiles it on Node 20: it needs python3, make and a C++ compiler; or run on Node 22 or 24)' : ''),
+    );
+  }
+}
 
 /** Raised when the layout changes: an older file is rebuilt, not migrated. */
 export const INDEX_VERSION = 1;
@@ -89,10 +111,11 @@ export class IndexStore {
   private readonly insertAudit: Database.Statement;
   private readonly insertTarget: Database.Statement;
   private readonly setPosition: Database.Statement;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly file: string) {
     if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
-    this.db = new Database(file);
+    this.db = new (sqlite())(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     const version = this.db.pragma('user_version', { simple: true }) as number;
@@ -134,9 +157,22 @@ export class IndexStore {
     this.setPosition = this.db.prepare('INSERT OR REPLACE INTO positions (topic, part, next) VALUES (?, ?, ?)');
   }
 
+  /**
+   * A prepared statement, compiled once per SQL text and kept as long as the store: the queries
+   * build their SQL from which filters are set, so the texts are a small bounded set.
+   */
+  prepare(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   /** Where to resume each partition of `topic`. */
   positions(topic: string): Map<number, bigint> {
-    const rows = this.db.prepare('SELECT part, next FROM positions WHERE topic = ?').all(topic) as Array<{ part: number; next: number }>;
+    const rows = this.prepare('SELECT part, next FROM positions WHERE topic = ?').all(topic) as Array<{ part: number; next: number }>;
     return new Map(rows.map((r) => [r.part, BigInt(r.next)]));
   }
 
@@ -149,7 +185,7 @@ export class IndexStore {
       for (const r of records) this.insertRecord.run(toRow(r));
       for (const { audit, targets } of audits) {
         this.insertAudit.run(Number(audit.offset), audit.id, audit.kind, audit.operator, audit.at, audit.channel, audit.reason, audit.body);
-        this.db.prepare('DELETE FROM audit_targets WHERE audit_off = ?').run(Number(audit.offset));
+        this.prepare('DELETE FROM audit_targets WHERE audit_off = ?').run(Number(audit.offset));
         for (const t of targets) this.insertTarget.run(Number(audit.offset), t.topic, t.partition, Number(t.from), Number(t.to));
       }
       this.setPosition.run(topic, partition, Number(nextOffset));

@@ -130,8 +130,9 @@ export class ConsoleQueries {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  private get db() {
-    return this.store.db;
+  /** Statements come from the store's cache (see IndexStore.prepare). */
+  private get db(): Pick<IndexStore, 'prepare'> {
+    return this.store;
   }
 
   /** Messages: raw records, and dead letters of frames that never reached the raw topic. Newest first. */
