@@ -16,6 +16,7 @@ import { MllpSender, MllpSendError } from '../mllp/index.js';
 import { encodeOutbound, generateMessage, type OutboundSet } from '../outbound/index.js';
 import { deliver, type AttemptResult, type DeliveryOutcome, type SendFn } from './deliver.js';
 import type { Destination } from './destination.js';
+import { TokenBucket } from './throttle.js';
 
 export interface DeliveryMetrics {
   /** Every send (first or retry), by what came back: one counter for "sent" and "ACK codes". */
@@ -111,9 +112,12 @@ export class DeliveryWorker {
   readonly #connections = new Map<number, Connection>();
   #stopping = false;
   readonly #wakers = new Set<() => void>();
+  /** One per destination, shared by its connections; null without a throttle. */
+  readonly #throttle: TokenBucket | null;
 
   constructor(opts: DeliveryWorkerOptions) {
     this.#o = opts;
+    this.#throttle = opts.destination.throttle === null ? null : new TokenBucket(opts.destination.throttle);
   }
 
   async start(): Promise<void> {
@@ -264,6 +268,7 @@ export class DeliveryWorker {
     const bytes = message === null ? Buffer.alloc(0) : encodeOutbound(message, d.mapping.charset);
     const conn = this.#connection(partition);
     const send: SendFn = async (b) => {
+      await this.#throttle?.take(this.#sleep);
       const sent = process.hrtime.bigint();
       const ack = await conn.send(b);
       m?.ackLatency.observe({ destination: d.name }, Number(process.hrtime.bigint() - sent) / 1e9);

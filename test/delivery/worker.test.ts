@@ -251,3 +251,49 @@ test('a receiver that is down: its queue depth shows every record, its connectio
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('with a throttle set, delivery still completes: every record AA\'d or dead-lettered once, per-patient order kept', { timeout: 180_000 }, async () => {
+  const kafka = testKafka();
+  const name = `throttled-${randomUUID().slice(0, 8)}`;
+  const topic = `${name}.fhir`;
+  const dir = mkdtempSync(join(tmpdir(), 'destination-'));
+  const receipts: Receipt[] = [];
+  const server = hostileReceiver(receipts);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const file = join(dir, 'd.yaml');
+  // 20 a second across the three connections: the 16 sends (resends included) take about a second.
+  writeFileSync(
+    file,
+    `name: ${name}\nsource: { topic: ${topic} }\nmapping: { site: general-hospital }\ntarget: { host: 127.0.0.1, port: ${port}, ackTimeoutMs: 500 }\nretry: { maxAttempts: 5, backoffMs: 20, maxBackoffMs: 200 }\nthrottle: { messagesPerSecond: 20 }\n`,
+  );
+  const { destination, errors } = loadDestination(file);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(destination?.throttle, { messagesPerSecond: 20, burst: 1 });
+  await ensureTopics(kafka, [{ topic, partitions: 3 }, { topic: dlqTopicOf(destination), partitions: 3 }]);
+  const producer = kafka.producer();
+  await producer.connect();
+  const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: bundleFor(p, i) })));
+  assert.equal(messages.length, 12);
+  await producer.send({ topic, acks: -1, messages });
+  await producer.disconnect();
+  const worker = new DeliveryWorker({ destination, kafka, outbound: loadDefaultOutbound(), connections: 3, groupId: `${name}-group` });
+  try {
+    await worker.start();
+    await until('11 AA and one AR through the throttle', () => receipts.filter((r) => r.answer === 'AA').length >= 11 && receipts.some((r) => r.answer === 'AR'));
+    const dlq = await readTopic(dlqTopicOf(destination), { until: (rs) => rs.length >= 1 });
+    assert.equal(dlq.length, 1);
+    const bySeq = new Map<string, Receipt[]>();
+    for (const r of receipts) bySeq.set(r.seq, [...(bySeq.get(r.seq) ?? []), r]);
+    assert.equal(bySeq.size, 12);
+    for (const [seq, rs] of bySeq) assert.equal(rs.filter((r) => r.answer === 'AA').length, seq === 'p1-1' ? 0 : 1, `${seq}: AA'd exactly once`);
+    for (const p of PATIENTS) {
+      const order = [...new Set(receipts.filter((r) => r.seq.startsWith(`${p}-`)).map((r) => r.seq))];
+      assert.deepEqual(order, Array.from({ length: PER_PATIENT }, (_, i) => `${p}-${i}`), `${p} in order`);
+    }
+  } finally {
+    await worker.stop();
+    await new Promise<void>((r) => server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
