@@ -139,6 +139,7 @@ export class ConsoleServer {
       r('GET', '/api/dead-letters', 'viewer', async (c) => this.deadLetters(c.url.searchParams)),
       r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
+      r('POST', '/api/queue/decisions', 'operator', (c) => this.decideGroup(c)),
       r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
       r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
       r('GET', '/api/users', 'admin', async () => readUsers(this.opts.auth.usersPath).users.map((u) => ({ name: u.name, role: u.role, changedAt: u.changedAt }))),
@@ -305,11 +306,7 @@ export class ConsoleServer {
 
   private async decide(c: Ctx): Promise<unknown> {
     const ref = refFrom(c.params);
-    const body = await c.body();
-    const action = str(body, 'action') as DecisionAction;
-    if (!['resolve', 'discard', 'assign', 'escalate'].includes(action)) throw new HttpError(400, 'action must be resolve, discard, assign or escalate (replay has its own endpoint)');
-    const reason = str(body, 'reason')!;
-    const assignee = action === 'assign' ? str(body, 'assignee')! : undefined;
+    const { action, reason, assignee } = decisionFrom(await c.body());
     const d = this.deadLetter(ref);
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; decisions apply to waiting ones`);
     const record = newAuditRecord({
@@ -324,6 +321,38 @@ export class ConsoleServer {
     await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
     await this.opts.indexer.caughtUp(15_000);
     return { decision: record, deadLetter: this.deadLetter(ref) };
+  }
+
+  /**
+   * One decision on a whole queue group (channel, category, optionally cause): the waiting
+   * members are listed in one audit record, written before the answer; the index applies it to
+   * each. Bounded by the channel's review.maxGroupSize, so the record stays a size Kafka stores.
+   */
+  private async decideGroup(c: Ctx): Promise<unknown> {
+    const body = await c.body();
+    const { action, reason, assignee } = decisionFrom(body);
+    const channel = this.channelOf(str(body, 'channel')!);
+    const category = str(body, 'category')!;
+    const cause = str(body, 'cause', false);
+    const members = this.queries.groupMembers(channel.name, category, cause);
+    const what = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
+    const max = channel.review.maxGroupSize;
+    if (members.length > max) {
+      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize): narrow it by cause, or decide in parts from the terminal`);
+    }
+    const record = newAuditRecord({
+      kind: 'dlq-decision',
+      channel: channel.name,
+      reason,
+      operator: c.session!.user,
+      outcome: 'recorded',
+      decision: { action, targets: members.map((d) => d.ref), group: { category, ...(cause !== undefined ? { cause } : {}) }, ...(assignee ? { assignee } : {}) },
+    });
+    await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
+    await this.opts.indexer.caughtUp(15_000);
+    const after = members.map((d) => this.deadLetter(d.ref));
+    return { decision: record, count: members.length, deadLetters: after.map(({ history: _h, ...d }) => d) };
   }
 
   private async replay(c: Ctx): Promise<unknown> {
@@ -385,6 +414,17 @@ export class ConsoleServer {
     if (row.kind === 'fhir') return { ref, audit: record.id, bundle: value };
     return { ref, audit: record.id, text: value['text'] ?? null, rawBase64: value['raw'] ?? null };
   }
+}
+
+const ACTIONS: readonly DecisionAction[] = ['resolve', 'discard', 'assign', 'escalate'];
+
+/** What a decision body asks for: the same fields for one dead letter and for a group. */
+function decisionFrom(body: Record<string, unknown>): { action: DecisionAction; reason: string; assignee?: string } {
+  const action = str(body, 'action') as DecisionAction;
+  if (!ACTIONS.includes(action)) throw new HttpError(400, 'action must be resolve, discard, assign or escalate (replay has its own endpoint)');
+  const reason = str(body, 'reason')!;
+  if (action !== 'assign') return { action, reason };
+  return { action, reason, assignee: str(body, 'assignee')! };
 }
 
 class LoginResponse {
