@@ -10,7 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Kafka } from 'kafkajs';
-import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session } from '../auth/index.js';
+import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session, type TrustedProxy } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
 import { writeAudit } from '../dlq/index.js';
 import { newAuditRecord, type DecisionAction, type RecordRef } from '../records/index.js';
@@ -46,6 +46,8 @@ export interface ConsoleServerOptions {
   readonly mappingsRoot?: string;
   readonly checkpointDir?: string;
   readonly auditTopic?: string;
+  /** A reverse proxy whose identity header is believed (from its addresses only); none by default. */
+  readonly trustedProxy?: TrustedProxy;
 }
 
 const SESSION_COOKIE = 'hl7c_session';
@@ -196,7 +198,7 @@ export class ConsoleServer {
       if (candidates.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
       const route = candidates.find((r) => r.method === req.method);
       if (!route) throw new HttpError(405, `${req.method} is not allowed here`, { allow: candidates.map((r) => r.method).join(', ') });
-      const session = this.opts.auth.current(cookies(req).get(SESSION_COOKIE));
+      const session = route.role !== null ? this.sessionOf(req) : null;
       if (route.role !== null) {
         if (!session) throw new HttpError(401, 'log in first (POST /api/session)');
         if (!roleAllows(session.role, route.role)) throw new HttpError(403, `this needs the ${route.role} role; ${session.user} is ${session.role}`);
@@ -223,6 +225,19 @@ export class ConsoleServer {
       this.opts.logger.error({ path: url.pathname, err: err instanceof Error ? err.message : String(err) }, 'console request failed');
       send(500, { error: 'the console could not answer; the engine log says why' });
     }
+  }
+
+  /**
+   * Who is asking: the user a trusted proxy names (its header wins over a cookie, since the proxy
+   * decides who is logged in), else the session cookie's user. A proxy naming someone the users
+   * file does not know gets 401, not a fallback to the cookie.
+   */
+  private sessionOf(req: IncomingMessage): Session | null {
+    const proxied = this.opts.trustedProxy?.userFrom(req.socket.remoteAddress, req.headers) ?? null;
+    if (proxied === null) return this.opts.auth.current(cookies(req).get(SESSION_COOKIE));
+    const s = this.opts.auth.proxySession(proxied);
+    if (!s) throw new HttpError(401, `the reverse proxy's identity header names a user the console does not know: add them with hl7-engine users add`);
+    return s;
   }
 
   private async login(c: Ctx): Promise<LoginResponse> {
