@@ -354,7 +354,7 @@ export class ConsoleServer {
     if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
     const max = channel.review.maxGroupSize;
     if (members.length > max) {
-      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize): narrow it by cause, or decide in parts from the terminal`);
+      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize): narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)`);
     }
     const record = newAuditRecord({
       kind: 'dlq-decision',

@@ -170,7 +170,7 @@ async function decideGroup(io: CommandIo, kafka: Kafka, auditTopic: string, { ch
   }
   const max = channel.review.maxGroupSize;
   if (members.length > max) {
-    io.stderr(`nothing decided: ${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize of channel ${channel.name}): narrow it with --cause\n`);
+    io.stderr(`nothing decided: ${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize of channel ${channel.name}): narrow it with --cause, or raise review.maxGroupSize (at most 2000)\n`);
     return 1;
   }
   const record = newAuditRecord({
