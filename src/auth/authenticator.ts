@@ -19,6 +19,8 @@ export interface LoginEvents {
 
 export class Authenticator {
   private dummy: Promise<string> | null = null;
+  /** Users a trusted proxy named: one session each, so their CSRF token stays the same. */
+  private readonly proxied = new Map<string, string>();
 
   constructor(
     readonly usersPath: string,
@@ -45,6 +47,24 @@ export class Authenticator {
     }
     this.throttle.succeeded(user);
     return { ok: true, session: this.sessions.create(entry.name, entry.role) };
+  }
+
+  /**
+   * The session of a user a trusted reverse proxy has authenticated (see TrustedProxy), or null
+   * when the users file has no such user. The role is the users file's, read at each request,
+   * like a password session's.
+   */
+  proxySession(user: string): Session | null {
+    const live = this.current(this.proxied.get(user));
+    if (live) return live;
+    const entry = readUsers(this.usersPath).users.find((u) => u.name === user);
+    if (!entry) {
+      this.proxied.delete(user);
+      return null;
+    }
+    const s = this.sessions.create(entry.name, entry.role);
+    this.proxied.set(user, s.id);
+    return s;
   }
 
   /** The session, if its user still exists with the same role (a removed user is logged out). */

@@ -44,7 +44,7 @@ export interface RawChannel {
   ack?: { mode?: AckMode; timeoutMs?: number; application?: string; facility?: string };
   topics?: { raw?: string; fhir?: string; dlq?: string };
   dedupe?: { windowSeconds?: number; maxEntries?: number };
-  review?: { slaMinutes?: number };
+  review?: { slaMinutes?: number; maxGroupSize?: number };
   batch?: { maxMessages?: number };
   mapping?: string;
   site?: string;

@@ -173,7 +173,7 @@ function buildConfig(raw: RawChannel, file: string, stem: string): ChannelConfig
       windowSeconds: raw.dedupe?.windowSeconds ?? d.dedupeWindowSeconds,
       maxEntries: raw.dedupe?.maxEntries ?? d.dedupeMaxEntries,
     },
-    review: { slaMinutes: raw.review?.slaMinutes ?? d.reviewSlaMinutes },
+    review: { slaMinutes: raw.review?.slaMinutes ?? d.reviewSlaMinutes, maxGroupSize: raw.review?.maxGroupSize ?? d.reviewMaxGroupSize },
     batch: { maxMessages: raw.batch?.maxMessages ?? d.batchMaxMessages },
     mapping: raw.mapping ?? null,
     site: raw.site ?? null,

@@ -70,6 +70,12 @@ export interface DedupeConfig {
 export interface ReviewConfig {
   /** Minutes a dead letter may wait for a decision in the console before it is overdue. */
   readonly slaMinutes: number;
+  /**
+   * Dead letters one group decision (a whole category or cause at once) may take: the decision
+   * is one audit record listing every target, so this bounds that record's size, and a larger
+   * group is refused rather than decided in a form Kafka might not store.
+   */
+  readonly maxGroupSize: number;
 }
 
 export interface BatchConfig {
@@ -115,5 +121,6 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   dedupeWindowSeconds: 86400,
   dedupeMaxEntries: 100000,
   reviewSlaMinutes: 240,
+  reviewMaxGroupSize: 500,
   batchMaxMessages: 10000,
 });

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { Authenticator, defaultUsersPath } from '../auth/index.js';
+import { Authenticator, defaultUsersPath, TrustedProxy, type TrustedProxyConfig } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
 import type { Logger } from '../ops/index.js';
 import { IndexStore } from './index-store.js';
@@ -28,6 +28,8 @@ export interface ConsoleOptions {
   readonly auditTopic?: string;
   readonly registry?: Registry;
   readonly now?: () => Date;
+  /** Believe this reverse proxy's identity header (off when absent). */
+  readonly trustedProxy?: TrustedProxyConfig;
 }
 
 /** $HL7_ENGINE_STATE/console-index.sqlite, else ./.hl7-engine/console-index.sqlite. */
@@ -45,6 +47,8 @@ export interface RunningConsole {
 }
 
 export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
+  // Checked before anything opens: a wrong proxy setting is a configuration error, not a 401 later.
+  const trustedProxy = opts.trustedProxy ? new TrustedProxy(opts.trustedProxy) : undefined;
   const store = new IndexStore(opts.indexFile ?? defaultIndexPath());
   const metrics = new ConsoleMetrics(opts.registry);
   const indexer = new Indexer({
@@ -71,6 +75,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     ...(opts.mappingsRoot ? { mappingsRoot: opts.mappingsRoot } : {}),
     ...(opts.checkpointDir ? { checkpointDir: opts.checkpointDir } : {}),
     ...(opts.auditTopic ? { auditTopic: opts.auditTopic } : {}),
+    ...(trustedProxy ? { trustedProxy } : {}),
   });
   try {
     await indexer.start();

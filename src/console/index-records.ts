@@ -8,7 +8,7 @@ import type { ChannelConfig } from '../channel/index.js';
 import { causeOf } from '../dlq/index.js';
 import type { TopicRecord } from '../kafka/index.js';
 import { ackCodeFor } from '../hl7/index.js';
-import { HEADERS, isAuditRecord, isDeadLetter, isRawEnvelope, type AuditRecord, type RawEnvelope, type RecordRef } from '../records/index.js';
+import { decisionTargets, HEADERS, isAuditRecord, isDeadLetter, isRawEnvelope, type AuditRecord, type RawEnvelope, type RecordRef } from '../records/index.js';
 import type { AuditTarget, IndexedAudit, IndexedRecord } from './index-store.js';
 
 export type TopicKind = 'raw' | 'fhir' | 'dlq';
@@ -110,7 +110,7 @@ export function indexAudit(r: TopicRecord, dlqTopicOf: (channel: string) => stri
   if (!isAuditRecord(value)) return null;
   const a: AuditRecord = value;
   const targets: AuditTarget[] = [];
-  if (a.decision) targets.push({ topic: a.decision.target.topic, partition: a.decision.target.partition, from: a.decision.target.offset, to: a.decision.target.offset });
+  for (const t of a.decision ? decisionTargets(a.decision) : []) targets.push({ topic: t.topic, partition: t.partition, from: t.offset, to: t.offset });
   for (const s of a.shown ?? []) targets.push({ topic: s.topic, partition: s.partition, from: s.offset, to: s.offset });
   const dlq = dlqTopicOf(a.channel);
   if (a.kind === 'replay-finished' && a.selection?.['source'] === 'dlq' && dlq) {

@@ -42,6 +42,18 @@ export function openApiDocument(): object {
       },
       '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message'), '404': err } } },
       '/api/queue': { get: { summary: 'The reconciliation queue by channel, category and cause', responses: ok('queue', { type: 'array' }) } },
+      '/api/queue/decisions': {
+        post: {
+          summary: 'Resolve, discard, assign or escalate every waiting dead letter of a queue group (operator; one audit record listing every target, written first)',
+          description: 'The group is a channel and category, narrowed to one cause (as /api/queue shows it) when cause is given. More waiting members than the channel review.maxGroupSize is refused (422) with the count.',
+          parameters: [csrf],
+          requestBody: body(
+            { channel: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, action: { enum: ['resolve', 'discard', 'assign', 'escalate'] }, reason: { type: 'string' }, assignee: { type: 'string' } },
+            ['channel', 'category', 'action', 'reason'],
+          ),
+          responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
+        },
+      },
       '/api/dead-letters': { get: { summary: 'Dead letters', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters', { type: 'array' }) } },
       '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter'), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {

@@ -289,6 +289,14 @@ export class ConsoleQueries {
     return rows.map((r) => this.deadLetterOf(r)).filter((d) => want === 'all' || d.status === want);
   }
 
+  /**
+   * The waiting dead letters of one queue group: a channel's category, and within it one cause
+   * (as /api/queue shows it) when given. Oldest first.
+   */
+  groupMembers(channel: string, category: string, cause?: string): DeadLetterView[] {
+    return this.deadLetters({ channel, category }).filter((d) => cause === undefined || d.cause === cause);
+  }
+
   /** Per channel: waiting dead letters by category, how many are overdue, the oldest's age. */
   queueFigures(): Array<{ channel: string; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
     return this.channels.map((c) => {

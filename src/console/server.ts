@@ -10,7 +10,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Kafka } from 'kafkajs';
-import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session } from '../auth/index.js';
+import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session, type TrustedProxy } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
 import { writeAudit } from '../dlq/index.js';
 import { newAuditRecord, type DecisionAction, type RecordRef } from '../records/index.js';
@@ -46,6 +46,8 @@ export interface ConsoleServerOptions {
   readonly mappingsRoot?: string;
   readonly checkpointDir?: string;
   readonly auditTopic?: string;
+  /** A reverse proxy whose identity header is believed (from its addresses only); none by default. */
+  readonly trustedProxy?: TrustedProxy;
 }
 
 const SESSION_COOKIE = 'hl7c_session';
@@ -139,6 +141,7 @@ export class ConsoleServer {
       r('GET', '/api/dead-letters', 'viewer', async (c) => this.deadLetters(c.url.searchParams)),
       r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
+      r('POST', '/api/queue/decisions', 'operator', (c) => this.decideGroup(c)),
       r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
       r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
       r('GET', '/api/users', 'admin', async () => readUsers(this.opts.auth.usersPath).users.map((u) => ({ name: u.name, role: u.role, changedAt: u.changedAt }))),
@@ -195,7 +198,7 @@ export class ConsoleServer {
       if (candidates.length === 0) throw new HttpError(404, `no such endpoint: ${url.pathname}`);
       const route = candidates.find((r) => r.method === req.method);
       if (!route) throw new HttpError(405, `${req.method} is not allowed here`, { allow: candidates.map((r) => r.method).join(', ') });
-      const session = this.opts.auth.current(cookies(req).get(SESSION_COOKIE));
+      const session = route.role !== null ? this.sessionOf(req) : null;
       if (route.role !== null) {
         if (!session) throw new HttpError(401, 'log in first (POST /api/session)');
         if (!roleAllows(session.role, route.role)) throw new HttpError(403, `this needs the ${route.role} role; ${session.user} is ${session.role}`);
@@ -222,6 +225,19 @@ export class ConsoleServer {
       this.opts.logger.error({ path: url.pathname, err: err instanceof Error ? err.message : String(err) }, 'console request failed');
       send(500, { error: 'the console could not answer; the engine log says why' });
     }
+  }
+
+  /**
+   * Who is asking: the user a trusted proxy names (its header wins over a cookie, since the proxy
+   * decides who is logged in), else the session cookie's user. A proxy naming someone the users
+   * file does not know gets 401, not a fallback to the cookie.
+   */
+  private sessionOf(req: IncomingMessage): Session | null {
+    const proxied = this.opts.trustedProxy?.userFrom(req.socket.remoteAddress, req.headers) ?? null;
+    if (proxied === null) return this.opts.auth.current(cookies(req).get(SESSION_COOKIE));
+    const s = this.opts.auth.proxySession(proxied);
+    if (!s) throw new HttpError(401, `the reverse proxy's identity header names a user the console does not know: add them with hl7-engine users add`);
+    return s;
   }
 
   private async login(c: Ctx): Promise<LoginResponse> {
@@ -305,11 +321,7 @@ export class ConsoleServer {
 
   private async decide(c: Ctx): Promise<unknown> {
     const ref = refFrom(c.params);
-    const body = await c.body();
-    const action = str(body, 'action') as DecisionAction;
-    if (!['resolve', 'discard', 'assign', 'escalate'].includes(action)) throw new HttpError(400, 'action must be resolve, discard, assign or escalate (replay has its own endpoint)');
-    const reason = str(body, 'reason')!;
-    const assignee = action === 'assign' ? str(body, 'assignee')! : undefined;
+    const { action, reason, assignee } = decisionFrom(await c.body());
     const d = this.deadLetter(ref);
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; decisions apply to waiting ones`);
     const record = newAuditRecord({
@@ -324,6 +336,38 @@ export class ConsoleServer {
     await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
     await this.opts.indexer.caughtUp(15_000);
     return { decision: record, deadLetter: this.deadLetter(ref) };
+  }
+
+  /**
+   * One decision on a whole queue group (channel, category, optionally cause): the waiting
+   * members are listed in one audit record, written before the answer; the index applies it to
+   * each. Bounded by the channel's review.maxGroupSize, so the record stays a size Kafka stores.
+   */
+  private async decideGroup(c: Ctx): Promise<unknown> {
+    const body = await c.body();
+    const { action, reason, assignee } = decisionFrom(body);
+    const channel = this.channelOf(str(body, 'channel')!);
+    const category = str(body, 'category')!;
+    const cause = str(body, 'cause', false);
+    const members = this.queries.groupMembers(channel.name, category, cause);
+    const what = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
+    const max = channel.review.maxGroupSize;
+    if (members.length > max) {
+      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize): narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)`);
+    }
+    const record = newAuditRecord({
+      kind: 'dlq-decision',
+      channel: channel.name,
+      reason,
+      operator: c.session!.user,
+      outcome: 'recorded',
+      decision: { action, targets: members.map((d) => d.ref), group: { category, ...(cause !== undefined ? { cause } : {}) }, ...(assignee ? { assignee } : {}) },
+    });
+    await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
+    await this.opts.indexer.caughtUp(15_000);
+    const after = members.map((d) => this.deadLetter(d.ref));
+    return { decision: record, count: members.length, deadLetters: after.map(({ history: _h, ...d }) => d) };
   }
 
   private async replay(c: Ctx): Promise<unknown> {
@@ -385,6 +429,17 @@ export class ConsoleServer {
     if (row.kind === 'fhir') return { ref, audit: record.id, bundle: value };
     return { ref, audit: record.id, text: value['text'] ?? null, rawBase64: value['raw'] ?? null };
   }
+}
+
+const ACTIONS: readonly DecisionAction[] = ['resolve', 'discard', 'assign', 'escalate'];
+
+/** What a decision body asks for: the same fields for one dead letter and for a group. */
+function decisionFrom(body: Record<string, unknown>): { action: DecisionAction; reason: string; assignee?: string } {
+  const action = str(body, 'action') as DecisionAction;
+  if (!ACTIONS.includes(action)) throw new HttpError(400, 'action must be resolve, discard, assign or escalate (replay has its own endpoint)');
+  const reason = str(body, 'reason')!;
+  if (action !== 'assign') return { action, reason };
+  return { action, reason, assignee: str(body, 'assignee')! };
 }
 
 class LoginResponse {

@@ -60,6 +60,8 @@ export const UI_JS = `'use strict';
 (function () {
   var csrf = '';
   var role = '';
+  // What the queue says once it has reloaded after a group decision.
+  var queueNote = '';
   var $ = function (id) { return document.getElementById(id); };
   var show = function (id) {
     ['login', 'search', 'queue', 'detail'].forEach(function (s) { $(s).hidden = s !== id; });
@@ -147,18 +149,19 @@ export const UI_JS = `'use strict';
 
   function openQueue() {
     api('GET', '/api/queue').then(function (channels) {
-      show('queue'); say('');
+      show('queue'); say(queueNote); queueNote = '';
       var root = $('queue-body'); root.replaceChildren();
       channels.forEach(function (c) {
         root.appendChild(el('h3', c.channel + ': ' + c.waiting + ' waiting, ' + c.overdue + ' overdue (SLA ' + c.slaMinutes + ' min)'));
-        c.groups.forEach(function (g) {
+        c.groups.forEach(function (g, i) {
           root.appendChild(el('h4', g.category + ' at ' + g.stage + ' (' + g.count + '): ' + g.cause));
+          if (role !== 'viewer') root.appendChild(groupActions(c.channel, g, 'group-' + c.channel + '-' + i));
           var t = el('table'); var tb = el('tbody');
           g.deadLetters.forEach(function (d) {
             var tr = el('tr', null, { 'data-control-id': d.controlId || '' });
             tr.appendChild(el('td', d.controlId)); tr.appendChild(el('td', d.messageType));
             tr.appendChild(el('td', age(d.ageSeconds), d.overdue ? { class: 'overdue' } : {}));
-            tr.appendChild(el('td', d.assignee ? 'assigned to ' + d.assignee : ''));
+            tr.appendChild(el('td', [d.assignee ? 'assigned to ' + d.assignee : '', d.escalated ? 'escalated' : ''].filter(Boolean).join(', ')));
             var td = el('td'); var b = el('button', 'Open', { type: 'button' });
             b.addEventListener('click', function () { openDeadLetter(d.ref); });
             td.appendChild(b); tr.appendChild(td); tb.appendChild(tr);
@@ -187,6 +190,23 @@ export const UI_JS = `'use strict';
       });
       t.appendChild(tb); extra.appendChild(t);
     }).catch(function (e) { say(e.message); });
+  }
+
+  // One decision on every dead letter of the group, as one audit record (POST /api/queue/decisions).
+  function groupActions(channel, g, id) {
+    var box = el('div', null, { class: 'actions group-actions', id: id });
+    var reason = el('input', null, { class: 'group-reason', placeholder: 'reason for all ' + g.count + ' (written to the audit trail)' });
+    box.appendChild(reason);
+    ['resolve', 'discard', 'escalate'].forEach(function (a) {
+      var b = el('button', a.charAt(0).toUpperCase() + a.slice(1) + ' all ' + g.count, { type: 'button', 'data-action': a });
+      b.addEventListener('click', function () {
+        api('POST', '/api/queue/decisions', { channel: channel, category: g.category, cause: g.cause, action: a, reason: reason.value })
+          .then(function (r) { queueNote = a + ': ' + r.count + ' dead letter(s), audit record ' + r.decision.id; openQueue(); })
+          .catch(function (e) { say(e.message); });
+      });
+      box.appendChild(b);
+    });
+    return box;
   }
 
   function actions(d) {

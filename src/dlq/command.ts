@@ -26,11 +26,14 @@ export const DLQ_USAGE = `  hl7-engine dlq list|stats [--channel C] [--category 
       or an age (30m, 2h, 7d). --all adds dead letters already replayed. No message content
       is shown unless 'show --show-phi' is given; that is written to the audit topic
       (${AUDIT_TOPIC}) with the operator ($HL7_OPERATOR or the OS user) first.
-  hl7-engine dlq resolve|discard|escalate P:O --channel C --reason "…"
-  hl7-engine dlq assign P:O --channel C --to NAME --reason "…"
+  hl7-engine dlq resolve|discard|escalate (P:O | --category K [--cause "…"]) --channel C --reason "…"
+  hl7-engine dlq assign (P:O | --category K [--cause "…"]) --channel C --to NAME --reason "…"
       The console's decisions, from the terminal: each is an audit record (operator, time,
-      reason, dead letter) and nothing else; resolve and discard take the dead letter out of the
-      queue (nothing is deleted), assign and escalate leave it waiting. Use replay to re-drive.`;
+      reason, dead letters) and nothing else; resolve and discard take dead letters out of the
+      queue (nothing is deleted), assign and escalate leave them waiting. P:O decides one dead
+      letter; --category (and --cause, as 'dlq list' prints it after the count) decides every
+      waiting one of that group in one audit record, at most the channel's review.maxGroupSize.
+      Use replay to re-drive.`;
 
 const DECISIONS = ['resolve', 'discard', 'assign', 'escalate'] as const;
 
@@ -48,6 +51,7 @@ const OPTIONS = {
   reason: { type: 'string' },
   'audit-topic': { type: 'string' },
   to: { type: 'string' },
+  cause: { type: 'string' },
 } as const;
 
 function detailText(d: DeadLetterSummary['detail']): string {
@@ -143,6 +147,53 @@ function printStats(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter)
   }
 }
 
+interface GroupDecision {
+  readonly action: (typeof DECISIONS)[number];
+  readonly category: string;
+  readonly cause?: string;
+  readonly reason: string;
+  readonly assignee?: string;
+  readonly operator: string;
+  readonly at: Date;
+}
+
+/**
+ * Every waiting dead letter of a group in one audit record, as the console's group decision:
+ * the members are listed when the decision is taken, so later arrivals are not swept in.
+ */
+async function decideGroup(io: CommandIo, kafka: Kafka, auditTopic: string, { channel, letters }: Loaded, g: GroupDecision): Promise<ExitCode> {
+  const members = filterDeadLetters(letters, { category: g.category, all: false }).filter((d) => g.cause === undefined || d.summary.cause === g.cause);
+  const what = `category ${g.category}${g.cause !== undefined ? ` with cause "${g.cause}"` : ''} in ${channel.topics.dlq}`;
+  if (members.length === 0) {
+    io.stderr(`no dead letter of ${what} is waiting ('dlq list --channel ${channel.name}' shows the groups)\n`);
+    return 1;
+  }
+  const max = channel.review.maxGroupSize;
+  if (members.length > max) {
+    io.stderr(`nothing decided: ${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize of channel ${channel.name}): narrow it with --cause, or raise review.maxGroupSize (at most 2000)\n`);
+    return 1;
+  }
+  const record = newAuditRecord({
+    kind: 'dlq-decision',
+    channel: channel.name,
+    reason: g.reason,
+    outcome: 'recorded',
+    decision: { action: g.action, targets: members.map((d) => d.summary.ref), group: { category: g.category, ...(g.cause !== undefined ? { cause: g.cause } : {}) }, ...(g.assignee ? { assignee: g.assignee } : {}) },
+    operator: g.operator,
+    at: g.at,
+  });
+  try {
+    await ensureAuditTopic(kafka, auditTopic);
+    await writeAudit(kafka, record, auditTopic);
+  } catch (err) {
+    io.stderr(`nothing decided: the audit record could not be written to ${auditTopic} (${errorText(err)})\n`);
+    return 1;
+  }
+  io.stdout(`${g.action} ${members.length} dead letter(s) of ${what} by ${record.operator}: audit record ${record.id}\n`);
+  for (const d of members) io.stdout(`  ${d.summary.ref.partition}:${d.summary.ref.offset}  ${d.summary.controlId || 'no control id'}\n`);
+  return 0;
+}
+
 /** Runs the command; never exits the process, so tests call it like the CLI does. */
 export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = {}): Promise<ExitCode> {
   const now = (deps.now ?? (() => new Date()))();
@@ -161,7 +212,16 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
       if (!values.reason?.trim()) throw new UsageError(`dlq ${sub} needs --reason "…" (it is written to the audit topic)`);
       if (sub === 'assign' && !values.to?.trim()) throw new UsageError('dlq assign needs --to NAME');
       if (sub !== 'assign' && values.to !== undefined) throw new UsageError('--to goes with assign only');
-      if ([...positionals, ...(values.offset ?? [])].length !== 1) throw new UsageError(`dlq ${sub} takes one dead letter: PARTITION:OFFSET`);
+      const refs = [...positionals, ...(values.offset ?? [])].length;
+      if (values.category !== undefined) {
+        if (refs > 0) throw new UsageError(`dlq ${sub} takes one dead letter (PARTITION:OFFSET) or a group (--category K [--cause "…"]), not both`);
+        if (values.since !== undefined || values.until !== undefined || values.all) throw new UsageError(`a group decision selects by --category and --cause only: it takes every waiting dead letter of the group`);
+      } else if (refs !== 1) {
+        throw new UsageError(`dlq ${sub} takes one dead letter (PARTITION:OFFSET) or a group (--category K [--cause "…"])`);
+      }
+    }
+    if (values.cause !== undefined && !((DECISIONS as readonly string[]).includes(sub) && values.category !== undefined)) {
+      throw new UsageError('--cause narrows a group decision: use it with resolve, discard, assign or escalate and --category');
     }
     if (values['show-phi'] && sub !== 'show') throw new UsageError('--show-phi works with show only: pick the one dead letter whose content you need');
     if (values['show-phi'] && !values.reason?.trim()) throw new UsageError('--show-phi needs --reason "…" (it is written to the audit topic)');
@@ -193,6 +253,17 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
     return err instanceof UsageError ? 2 : 1;
   }
 
+  if ((DECISIONS as readonly string[]).includes(sub) && values.category !== undefined) {
+    return decideGroup(io, kafka, auditTopic, loaded[0]!, {
+      action: sub as (typeof DECISIONS)[number],
+      category: values.category,
+      ...(values.cause !== undefined ? { cause: values.cause } : {}),
+      reason: values.reason!,
+      ...(sub === 'assign' ? { assignee: values.to!.trim() } : {}),
+      operator: currentOperator(deps.env ?? process.env),
+      at: now,
+    });
+  }
   if ((DECISIONS as readonly string[]).includes(sub)) {
     const at = parseOffsetRef([...positionals, ...(values.offset ?? [])][0]!);
     const { channel, letters } = loaded[0]!;

@@ -5,7 +5,7 @@
  * in its place, attempts + 1).
  */
 import type { Kafka } from 'kafkajs';
-import { AUDIT_TOPIC, inRanges, type OffsetRange } from '../records/index.js';
+import { AUDIT_TOPIC, decisionTargets, inRanges, type OffsetRange } from '../records/index.js';
 import { readAudit } from './audit.js';
 import { readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 import { readTopicRange } from '../kafka/index.js';
@@ -68,8 +68,9 @@ export async function loadDeadLetters(
   const decided = new Map<string, 'resolved' | 'discarded'>();
   for (const a of audit) {
     const d = a.kind === 'dlq-decision' ? a.decision : undefined;
-    if (d && d.target.topic === dlqTopic && (d.action === 'resolve' || d.action === 'discard')) {
-      decided.set(`${d.target.partition}:${d.target.offset}`, d.action === 'resolve' ? 'resolved' : 'discarded');
+    if (!d || (d.action !== 'resolve' && d.action !== 'discard')) continue;
+    for (const t of decisionTargets(d)) {
+      if (t.topic === dlqTopic) decided.set(`${t.partition}:${t.offset}`, d.action === 'resolve' ? 'resolved' : 'discarded');
     }
   }
   const superseded = new Set<string>();

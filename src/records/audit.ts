@@ -15,17 +15,29 @@ export const AUDIT_VERSION = 1;
 export type AuditKind = 'replay-started' | 'replay-finished' | 'dlq-phi-shown' | 'dlq-decision' | 'content-shown';
 
 /**
- * A person's decision on one dead letter, other than a replay: resolve and discard take it out
- * of the queue (nothing is deleted: the decision is the record); assign and escalate leave it
- * waiting with a name or a flag on it.
+ * A person's decision on one dead letter, or on a whole group of them, other than a replay:
+ * resolve and discard take it out of the queue (nothing is deleted: the decision is the record);
+ * assign and escalate leave it waiting with a name or a flag on it.
  */
 export type DecisionAction = 'resolve' | 'discard' | 'assign' | 'escalate';
 
+/**
+ * One decision: on a single dead letter (`target`), or on a group (`targets`, every dead letter
+ * it applies to, listed when it was taken, so later arrivals with the same cause are not swept
+ * in; `group` says how the operator selected them). Read the targets with decisionTargets().
+ */
 export interface Decision {
   readonly action: DecisionAction;
-  readonly target: RecordRef;
+  readonly target?: RecordRef;
+  readonly targets?: readonly RecordRef[];
+  readonly group?: { readonly category: string; readonly cause?: string };
   /** assign: who is to look at it. */
   readonly assignee?: string;
+}
+
+/** Every dead letter a decision applies to. */
+export function decisionTargets(d: Decision): readonly RecordRef[] {
+  return [...(d.target ? [d.target] : []), ...(d.targets ?? [])];
 }
 
 /** Offsets [from, to] inclusive on one partition: resolved dead letters, compactly. */

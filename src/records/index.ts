@@ -24,6 +24,7 @@ export {
   AUDIT_VERSION,
   auditHeaders,
   currentOperator,
+  decisionTargets,
   inRanges,
   isAuditRecord,
   newAuditRecord,

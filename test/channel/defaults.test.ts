@@ -31,7 +31,7 @@ listener:
     ack: { mode: 'auto', timeoutMs: 5000, application: 'HL7ENGINE', facility: 'adt' },
     topics: { raw: 'adt.raw', fhir: 'adt.fhir', dlq: 'adt.dlq' },
     dedupe: { windowSeconds: 86400, maxEntries: 100000 },
-    review: { slaMinutes: 240 },
+    review: { slaMinutes: 240, maxGroupSize: 500 },
     batch: { maxMessages: 10000 },
     mapping: null,
     site: null,
@@ -148,4 +148,5 @@ test('every default the schema shows in an editor is the default the loader appl
   assert.equal(p('dedupe', 'windowSeconds'), CHANNEL_DEFAULTS.dedupeWindowSeconds);
   assert.equal(p('dedupe', 'maxEntries'), CHANNEL_DEFAULTS.dedupeMaxEntries);
   assert.equal(p('review', 'slaMinutes'), CHANNEL_DEFAULTS.reviewSlaMinutes);
+  assert.equal(p('review', 'maxGroupSize'), CHANNEL_DEFAULTS.reviewMaxGroupSize);
 });

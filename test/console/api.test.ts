@@ -241,7 +241,7 @@ test('assign and escalate are audit records (who, when, why, what) and show in t
   assert.equal(a.status, 201, a.text);
   const e = await call('POST', `/api/dead-letters/${ref(d.ref)}/decisions`, { as: operator, body: { action: 'escalate', reason: 'affects every admission' } });
   assert.equal(e.status, 201, e.text);
-  const audit = (await auditRecords()).filter((x) => x.kind === 'dlq-decision' && x.decision?.target.offset === d.ref.offset && x.decision.target.topic === d.ref.topic);
+  const audit = (await auditRecords()).filter((x) => x.kind === 'dlq-decision' && x.decision?.target?.offset === d.ref.offset && x.decision.target.topic === d.ref.topic);
   assert.deepEqual(audit.map((x) => [x.operator, x.decision?.action, x.reason, x.decision?.assignee ?? null]), [
     ['otto', 'assign', 'ana knows the PID-8 mapping', 'ana'],
     ['otto', 'escalate', 'affects every admission', null],

@@ -2,7 +2,8 @@
  * The console in a real browser (Debian's chromium, installed by scripts/chromium.mjs, driven by
  * playwright-core): an operator logs in, finds a message by control id, opens its dead letter,
  * sees the dry-run diff, replays it, sees the audit entry appear and the dead letter leave the
- * queue; a viewer gets no replay button and is refused by the API; logging out ends the session.
+ * queue; a viewer gets no replay button and is refused by the API; the operator escalates, then
+ * resolves, the remaining queue group from the queue page; logging out ends the session.
  * No page shows a name or identifier of the test patients. The operator's page after the replay
  * is screenshotted; with UPDATE_SCREENSHOTS=1 it replaces docs/console.png (the README's picture),
  * otherwise it goes to a temporary folder so a test run leaves the checkout as it was.
@@ -143,6 +144,9 @@ test('a viewer sees the dead letter read-only, with no replay button, and the AP
   await page.waitForSelector('#read-only', { timeout: 10_000 });
   assert.equal(await page.locator('#replay, #dry-run').count(), 0);
   await snapshot(page);
+  await page.click('#nav-queue');
+  await page.waitForSelector('#queue-body tr[data-control-id="BRW-2"]', { timeout: 10_000 });
+  assert.equal(await page.locator('.group-actions').count(), 0, 'no group decision buttons for a viewer');
   const status = await page.evaluate(async () => {
     const s = (await (await fetch('/api/session')).json()) as { csrfToken: string };
     const q = (await (await fetch('/api/queue')).json()) as Array<{ groups: Array<{ deadLetters: Array<{ ref: { topic: string; partition: number; offset: string } }> }> }>;
@@ -155,6 +159,31 @@ test('a viewer sees the dead letter read-only, with no replay button, and the AP
     return res.status;
   });
   assert.equal(status, 403);
+  await page.close();
+});
+
+test('an operator escalates, then resolves, a whole queue group from the queue page; each is one audit record in every member\'s history', async () => {
+  const page = await browser.newPage();
+  await login(page, 'otto');
+  await page.click('#nav-queue');
+  await page.waitForSelector('#queue-body tr[data-control-id="BRW-2"]', { timeout: 10_000 });
+  assert.equal(await page.locator('.group-actions').count(), 1, 'one group waits: the validation failure of BRW-2');
+  await page.fill('.group-actions .group-reason', 'every admission of this sender fails the same way');
+  await page.click('.group-actions button[data-action=escalate]');
+  await page.waitForSelector('#queue-body tr[data-control-id="BRW-2"]:has-text("escalated")', { timeout: 20_000 });
+  assert.match((await page.textContent('#message')) ?? '', /^escalate: 1 dead letter\(s\), audit record /);
+  await snapshot(page);
+  await page.fill('.group-actions .group-reason', 'sender resent them corrected');
+  await page.click('.group-actions button[data-action=resolve]');
+  await page.waitForSelector('#message:has-text("resolve: 1 dead letter(s)")', { timeout: 20_000 });
+  assert.equal(await page.locator('#queue-body tr[data-control-id="BRW-2"]').count(), 0, 'the group left the queue');
+  await snapshot(page);
+  const [d] = running.queries.deadLetters({ status: 'all' }).filter((x) => x.controlId === 'BRW-2');
+  assert.equal(d?.status, 'resolved');
+  assert.deepEqual(d?.history.map((h) => [h.operator, h.action, h.reason]), [
+    ['otto', 'escalate', 'every admission of this sender fails the same way'],
+    ['otto', 'resolve', 'sender resent them corrected'],
+  ]);
   await page.close();
 });
 

@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { Parser, DiagnosticSeverity, type AsyncAPIDocumentInterface, type Diagnostic } from '@asyncapi/parser';
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 import type { Kafka } from 'kafkajs';
+import { causeOf } from '../../src/dlq/index.js';
 import { AUDIT_TOPIC } from '../../src/records/index.js';
 import { freePort } from '../support/net.js';
 import { transformGroupId } from '../../src/transform/index.js';
@@ -366,6 +367,10 @@ before(async () => {
   assert.ok(waiting, 'the replay dead-lettered some messages again');
   const decided = await hl7Engine(['dlq', 'assign', `${waiting.partition}:${waiting.offset}`, '--to', 'contract-reviewer', ...channels, '--reason', 'contract test: a decision']);
   assert.equal(decided.code, 0, `dlq assign exited ${decided.code}: ${decided.stderr.slice(0, 500)}`);
+  // And one on the whole queue group of that dead letter (its category and cause): one record listing every member.
+  const failure = (JSON.parse(waiting.value.toString('utf8')) as { failure: { category: string; message: string } }).failure;
+  const grouped = await hl7Engine(['dlq', 'escalate', '--category', failure.category, '--cause', causeOf(failure.message), ...channels, '--reason', 'contract test: a group decision']);
+  assert.equal(grouped.code, 0, `dlq escalate --category exited ${grouped.code}: ${grouped.stderr.slice(0, 500)}`);
   audit = (await readAll(kafka, AUDIT_TOPIC))
     .filter((r) => r.key === name)
     .map((record) => ({ record, kind: (JSON.parse(record.value.toString('utf8')) as { kind?: string }).kind ?? '' }));
@@ -521,7 +526,9 @@ test('every dead letter a replay wrote (the CLI re-drove them and they failed ag
   assert.ok(values.some((v) => v.rawRecord === undefined), 'a replay dead letter of an ingest refusal was checked');
 });
 
-test('every audit record the CLI wrote for the channel (replay started and finished, PHI shown, a decision) matches the audit channel', () => {
-  assert.deepEqual(audit.map((a) => a.kind).sort(), ['dlq-decision', 'dlq-phi-shown', 'replay-finished', 'replay-started']);
+test('every audit record the CLI wrote for the channel (replay started and finished, PHI shown, a decision on one dead letter and one on a group) matches the audit channel', () => {
+  assert.deepEqual(audit.map((a) => a.kind).sort(), ['dlq-decision', 'dlq-decision', 'dlq-phi-shown', 'replay-finished', 'replay-started']);
+  const decisions = audit.filter((a) => a.kind === 'dlq-decision').map((a) => (JSON.parse(a.record.value.toString('utf8')) as { decision: { target?: unknown; targets?: unknown[] } }).decision);
+  assert.deepEqual(decisions.map((d) => [d.target !== undefined, (d.targets?.length ?? 0) > 0]), [[true, false], [false, true]]);
   assert.deepEqual(audit.flatMap((a) => violations(contract('audit'), a.record)), []);
 });

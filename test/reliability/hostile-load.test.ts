@@ -193,6 +193,14 @@ test('a flood of hundreds of concurrent /metrics scrapes leaves the MLLP ACK lat
   figures['ACK latency median idle / during 300 concurrent scrapers (ms)'] = `${idleMs.toFixed(2)} / ${floodMs.toFixed(2)}`;
   figures['scrapes answered / refused at the cap or failed'] = `${scrapes.ok} / ${scrapes.failed}`;
   recordFigures(FIGURES_KEY, { scenario: 'hostile-connections', title: TITLE, details: { ...figures } });
-  assert.ok(floodMs <= 2 * idleMs, `median ACK latency during the flood ${floodMs.toFixed(2)} ms is over twice the idle median ${idleMs.toFixed(2)} ms`);
+  // Both medians are a millisecond or two, so on a shared 2-core machine a few ms of scheduling
+  // noise can double one without the engine doing anything wrong; the fault this guards against
+  // (scrapes rendered on the MLLP event loop) cost 500-4,300 ms. So within 2x of idle, or within
+  // SCHEDULING_NOISE_MS of it.
+  const SCHEDULING_NOISE_MS = 5;
+  assert.ok(
+    floodMs <= 2 * idleMs || floodMs - idleMs <= SCHEDULING_NOISE_MS,
+    `median ACK latency during the flood ${floodMs.toFixed(2)} ms is over twice the idle median ${idleMs.toFixed(2)} ms and more than ${SCHEDULING_NOISE_MS} ms above it`,
+  );
   scenarioPassed(FIGURES_KEY);
 });
