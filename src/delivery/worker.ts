@@ -41,7 +41,7 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   return {
     attempts: new Counter({ name: 'hl7_outbound_attempts_total', help: 'Messages sent (each attempt, retries included) by result: ACK code, timeout or connection', labelNames: ['destination', 'result'], registers: [registry] }),
     outcomes: new Counter({ name: 'hl7_outbound_records_total', help: 'Records finished by outcome (delivered, dead-letter reason, skipped)', labelNames: ['destination', 'outcome'], registers: [registry] }),
-    latency: new Histogram({ name: 'hl7_outbound_delivery_seconds', help: 'From first send to AA, retries included', labelNames: ['destination'], registers: [registry] }),
+    latency: new Histogram({ name: 'hl7_outbound_delivery_seconds', help: 'From first send to AA, retries, backoff and throttle waits included', labelNames: ['destination'], registers: [registry] }),
     ackLatency: new Histogram({
       name: 'hl7_outbound_ack_latency_seconds',
       help: 'From one send to the receiver\'s ACK, for sends that got an ACK',
