@@ -7,6 +7,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { byPosition, compileSchema, ConfigError, readYaml, schemaErrors, type SchemaWording } from '../config/index.js';
+import type { ThrottlePolicy } from './throttle.js';
 
 export interface RetryPolicy {
   readonly maxAttempts: number;
@@ -37,6 +38,8 @@ export interface Destination {
     readonly ackTimeoutMs: number;
   };
   readonly retry: RetryPolicy;
+  /** null: no limit. */
+  readonly throttle: ThrottlePolicy | null;
 }
 
 interface RawDestination {
@@ -55,6 +58,7 @@ interface RawDestination {
   };
   target: { host: string; port: number; tls?: { ca?: string; cert?: string; key?: string; servername?: string }; ackTimeoutMs?: number };
   retry?: Partial<RetryPolicy>;
+  throttle?: { messagesPerSecond: number; burst?: number };
 }
 
 const WORDING: SchemaWording = { kind: 'destination', typeWords: 'values' };
@@ -115,6 +119,7 @@ export function loadDestination(file: string): { destination: Destination | null
         backoffMs: raw.retry?.backoffMs ?? 1000,
         maxBackoffMs: raw.retry?.maxBackoffMs ?? 60_000,
       },
+      throttle: raw.throttle === undefined ? null : { messagesPerSecond: raw.throttle.messagesPerSecond, burst: raw.throttle.burst ?? 1 },
     },
     errors: [],
   };

@@ -10,25 +10,49 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { MllpSender, MllpSendError } from '../mllp/index.js';
 import { encodeOutbound, generateMessage, type OutboundSet } from '../outbound/index.js';
 import { deliver, type AttemptResult, type DeliveryOutcome, type SendFn } from './deliver.js';
 import type { Destination } from './destination.js';
+import { TokenBucket } from './throttle.js';
 
 export interface DeliveryMetrics {
+  /** Every send (first or retry), by what came back: one counter for "sent" and "ACK codes". */
   readonly attempts: Counter<'destination' | 'result'>;
   readonly outcomes: Counter<'destination' | 'outcome'>;
   readonly latency: Histogram<'destination'>;
+  /** One send to its ACK (only sends that got one): the receiver's own speed, retries apart. */
+  readonly ackLatency: Histogram<'destination'>;
+  readonly retries: Counter<'destination'>;
+  readonly deadLetters: Counter<'destination' | 'category'>;
+  /** Per connection (one per partition): 1 when its last send got an ACK, 0 when it could not connect, lost the connection or timed out. */
+  readonly connectionUp: Gauge<'destination' | 'connection'>;
+  /** Records on the source topic not yet committed by the destination's group: its queue depth. */
+  readonly lag: Gauge<'destination' | 'partition'>;
 }
 
-/** hl7_outbound_* metrics, labelled by destination and ACK code / outcome only (no PHI). */
+/**
+ * hl7_outbound_* metrics. Labels are the destination's name (from its file), ACK codes, outcome
+ * and DLQ categories, and partition numbers: never anything from a record (no PHI).
+ */
 export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   return {
-    attempts: new Counter({ name: 'hl7_outbound_attempts_total', help: 'Send attempts by result (ACK code, timeout, connection)', labelNames: ['destination', 'result'], registers: [registry] }),
+    attempts: new Counter({ name: 'hl7_outbound_attempts_total', help: 'Messages sent (each attempt, retries included) by result: ACK code, timeout or connection', labelNames: ['destination', 'result'], registers: [registry] }),
     outcomes: new Counter({ name: 'hl7_outbound_records_total', help: 'Records finished by outcome (delivered, dead-letter reason, skipped)', labelNames: ['destination', 'outcome'], registers: [registry] }),
-    latency: new Histogram({ name: 'hl7_outbound_delivery_seconds', help: 'From first send to AA, retries included', labelNames: ['destination'], registers: [registry] }),
+    latency: new Histogram({ name: 'hl7_outbound_delivery_seconds', help: 'From first send to AA, retries, backoff and throttle waits included', labelNames: ['destination'], registers: [registry] }),
+    ackLatency: new Histogram({
+      name: 'hl7_outbound_ack_latency_seconds',
+      help: 'From one send to the receiver\'s ACK, for sends that got an ACK',
+      labelNames: ['destination'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    retries: new Counter({ name: 'hl7_outbound_retries_total', help: 'Sends that repeat an earlier one (after AE, a timeout or a lost connection)', labelNames: ['destination'], registers: [registry] }),
+    deadLetters: new Counter({ name: 'hl7_outbound_dead_letters_total', help: 'Records written to <destination>.dlq, by category (rejected, retries-exhausted, unsendable, mapping)', labelNames: ['destination', 'category'], registers: [registry] }),
+    connectionUp: new Gauge({ name: 'hl7_outbound_connection_up', help: '1 when the connection\'s last send got an ACK, 0 when it could not connect, lost the connection or timed out', labelNames: ['destination', 'connection'], registers: [registry] }),
+    lag: new Gauge({ name: 'hl7_outbound_lag_records', help: 'Source records not yet committed by the destination (its queue depth), per source partition', labelNames: ['destination', 'partition'], registers: [registry] }),
   };
 }
 
@@ -48,6 +72,8 @@ export interface DeliveryWorkerOptions {
   /** Opens a connection to the receiver; default: an MllpSender to the destination's target. */
   readonly connect?: () => Connection;
   readonly groupId?: string;
+  /** How often the queue depth (hl7_outbound_lag_records) is read from Kafka; default 15 s. */
+  readonly lagIntervalMs?: number;
 }
 
 /** What is written to `<destination>.dlq` (the v2 message included, so it can be sent again). */
@@ -68,6 +94,8 @@ export interface OutboundDeadLetter {
   readonly message: string | null;
 }
 
+const DEAD_LETTER_CATEGORIES: readonly OutboundDeadLetter['failure']['category'][] = ['rejected', 'retries-exhausted', 'unsendable', 'mapping'];
+
 export function dlqTopicOf(d: Destination): string {
   return `${d.name}.dlq`;
 }
@@ -78,19 +106,25 @@ export class DeliveryWorker {
   readonly #o: DeliveryWorkerOptions;
   #consumer: Consumer | null = null;
   #producer: Producer | null = null;
+  #admin: Admin | null = null;
+  #lagTimer: NodeJS.Timeout | null = null;
+  #lagPoll: Promise<void> | null = null;
   readonly #connections = new Map<number, Connection>();
   #stopping = false;
   readonly #wakers = new Set<() => void>();
+  /** One per destination, shared by its connections; null without a throttle. */
+  readonly #throttle: TokenBucket | null;
 
   constructor(opts: DeliveryWorkerOptions) {
     this.#o = opts;
+    this.#throttle = opts.destination.throttle === null ? null : new TokenBucket(opts.destination.throttle);
   }
 
   async start(): Promise<void> {
     const d = this.#o.destination;
     this.#producer = this.#o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.#producer.connect();
-    this.#consumer = this.#o.kafka.consumer({ groupId: this.#o.groupId ?? `hl7-engine-deliver-${d.name}` });
+    this.#consumer = this.#o.kafka.consumer({ groupId: this.#groupId() });
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: [d.source.topic], fromBeginning: true });
     await this.#consumer.run({
@@ -102,11 +136,60 @@ export class DeliveryWorker {
         await this.#consumer?.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
       },
     });
+    const m = this.#o.metrics;
+    if (m !== undefined) {
+      // Series at 0 from the start, so the first dead letter or resend is an increase() that
+      // alerts and panels see (a counter born at 1 looks unchanged to Prometheus).
+      m.retries.inc({ destination: d.name }, 0);
+      m.outcomes.inc({ destination: d.name, outcome: 'delivered' }, 0);
+      for (const category of DEAD_LETTER_CATEGORIES) m.deadLetters.inc({ destination: d.name, category }, 0);
+      m.ackLatency.zero({ destination: d.name });
+      m.latency.zero({ destination: d.name });
+      this.#admin = this.#o.kafka.admin();
+      await this.#admin.connect();
+      const poll = (): void => {
+        this.#lagPoll ??= this.#readLag().finally(() => (this.#lagPoll = null));
+      };
+      poll();
+      this.#lagTimer = setInterval(poll, this.#o.lagIntervalMs ?? 15_000);
+      this.#lagTimer.unref();
+    }
+  }
+
+  #groupId(): string {
+    return this.#o.groupId ?? `hl7-engine-deliver-${this.#o.destination.name}`;
+  }
+
+  /**
+   * Queue depth from Kafka itself (end offsets minus the group's commits), not from the fetch
+   * loop: a destination stuck on one record fetches nothing, and its queue must still be seen
+   * to grow. A failed read keeps the last value (Kafka being down has its own alert).
+   */
+  async #readLag(): Promise<void> {
+    const admin = this.#admin;
+    const m = this.#o.metrics;
+    if (admin === null || m === undefined) return;
+    const d = this.#o.destination;
+    try {
+      const ends = await admin.fetchTopicOffsets(d.source.topic);
+      const committed = (await admin.fetchOffsets({ groupId: this.#groupId(), topics: [d.source.topic] }))[0]?.partitions ?? [];
+      for (const e of ends) {
+        const c = committed.find((p) => p.partition === e.partition)?.offset ?? '-1';
+        const from = BigInt(c) >= 0n ? BigInt(c) : BigInt(e.low);
+        const lag = BigInt(e.high) - from;
+        m.lag.set({ destination: d.name, partition: String(e.partition) }, Number(lag > 0n ? lag : 0n));
+      }
+    } catch {
+      // Kept as it was; see above.
+    }
   }
 
   /** Stops taking records; a record in flight is abandoned uncommitted and sent again after restart. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    if (this.#lagTimer !== null) clearInterval(this.#lagTimer);
+    await this.#lagPoll;
+    await this.#admin?.disconnect();
     for (const wake of this.#wakers) wake();
     await Promise.all([...this.#connections.values()].map((c) => c.close()));
     await this.#consumer?.disconnect();
@@ -184,12 +267,24 @@ export class DeliveryWorker {
     }
     const bytes = message === null ? Buffer.alloc(0) : encodeOutbound(message, d.mapping.charset);
     const conn = this.#connection(partition);
+    const send: SendFn = async (b) => {
+      await this.#throttle?.take(this.#sleep);
+      const sent = process.hrtime.bigint();
+      const ack = await conn.send(b);
+      m?.ackLatency.observe({ destination: d.name }, Number(process.hrtime.bigint() - sent) / 1e9);
+      return ack;
+    };
     const started = process.hrtime.bigint();
     let outcome: DeliveryOutcome;
     try {
-      outcome = await deliver(bytes, conn.send, d.retry, {
+      outcome = await deliver(bytes, send, d.retry, {
         sleep: this.#sleep,
-        onAttempt: (result: AttemptResult) => m?.attempts.inc({ destination: d.name, result }),
+        onAttempt: (result: AttemptResult, attempt: number) => {
+          if (m === undefined) return;
+          m.attempts.inc({ destination: d.name, result });
+          if (attempt > 1) m.retries.inc({ destination: d.name });
+          if (result !== 'other') m.connectionUp.set({ destination: d.name, connection: String(partition) }, result === 'timeout' || result === 'connection' ? 0 : 1);
+        },
       });
     } catch (err) {
       if (err instanceof Stopped || (err instanceof MllpSendError && err.code === 'closed')) throw new Stopped('stopping');
@@ -213,6 +308,7 @@ export class DeliveryWorker {
       acks: -1,
       messages: [{ key, value: JSON.stringify(record), headers: { dlq_category: record.failure.category, dlq_stage: 'delivery' } }],
     });
+    this.#o.metrics?.deadLetters.inc({ destination: record.destination, category: record.failure.category });
   }
 }
 

@@ -66,3 +66,36 @@ test('two files with the same destination name: the second is reported at its na
     assert.match(errors[0]?.message ?? '', /b\.yaml:1:7.*already used by .*a\.yaml/);
   });
 });
+
+test('a throttle is read with its default burst; no throttle block means no limit', () => {
+  withFiles({
+    'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nthrottle:\n  messagesPerSecond: 2.5\n',
+    'b.yaml': 'name: b\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\n',
+  }, (dir) => {
+    const { destinations, errors } = loadDestinations(dir);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(destinations.map((d) => d.throttle), [{ messagesPerSecond: 2.5, burst: 1 }, null]);
+  });
+});
+
+test('a throttle of 0 messages a second is reported at its line and column', () => {
+  withFiles({ 'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nthrottle:\n  messagesPerSecond: 0\n' }, (dir) => {
+    const { destinations, errors } = loadDestinations(dir);
+    assert.equal(destinations.length, 0);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]?.message ?? '', /a\.yaml:5:22.*messagesPerSecond/);
+  });
+});
+
+test('a throttle written as words, or without its rate, is reported where it stands', () => {
+  withFiles({
+    'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nthrottle: { messagesPerSecond: fast }\n',
+    'b.yaml': 'name: b\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nthrottle: { burst: 5 }\n',
+  }, (dir) => {
+    const { errors } = loadDestinations(dir);
+    const messages = errors.map((e) => e.message).sort();
+    assert.equal(messages.length, 2);
+    assert.match(messages[0] ?? '', /a\.yaml:4:32: throttle\.messagesPerSecond .*number/);
+    assert.match(messages[1] ?? '', /b\.yaml:4:11: throttle\.messagesPerSecond is required/);
+  });
+});

@@ -5,12 +5,23 @@
  * HL7 (both AR and a dead letter). The channel converts with the default mapping set, and one
  * patient per round has a sex code table 0001 does not know. Grafana itself does not run here,
  * so each panel's query is handed to Prometheus with Grafana's variables substituted, the way
- * Grafana would send it.
+ * Grafana would send it. A write-back destination delivers three records through the same
+ * registry to a receiver of ours that answers AA, then AE and AA (a resend), then AR (a dead
+ * letter), so the destination panels have their data too.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf, loadDestination } from '../../src/delivery/index.js';
+import { ensureTopics } from '../../src/kafka/index.js';
+import { encodeFrame, MllpFramer, readControlId } from '../../src/mllp/index.js';
+import { testKafka } from '../support/kafka.js';
+import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
 import { freePort } from '../support/net.js';
 import { startOpsServer, type OpsServer } from '../../src/ops/index.js';
 import { startEngine, uniqueChannel, type TestEngine } from '../support/engine.js';
@@ -58,6 +69,61 @@ let prometheus: PrometheusHandle | null = null;
 let te: TestEngine | null = null;
 let ops: OpsServer | null = null;
 let client: RawMllpClient | null = null;
+let worker: DeliveryWorker | null = null;
+let receiver: net.Server | null = null;
+let destinationDir: string | null = null;
+let destinationName = '';
+
+/** Answers the n-th frame it receives with ANSWERS[n]: AA; AE then AA for the resend; AR. */
+const ANSWERS = ['AA', 'AE', 'AA', 'AR'];
+
+function startReceiver(): Promise<number> {
+  let n = 0;
+  receiver = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
+    socket.on('data', (chunk: Buffer) =>
+      framer.push(chunk, {
+        discarded: () => undefined,
+        oversize: () => undefined,
+        frame: (f) => {
+          const code = ANSWERS[Math.min(n++, ANSWERS.length - 1)]!;
+          const id = readControlId(Buffer.from(f)) ?? '';
+          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|RCV||HL7ENGINE||20261201||ACK|K${n}|P|2.5.1\rMSA|${code}|${id}\r`)));
+        },
+      }),
+    );
+  });
+  return new Promise((resolve) => receiver!.listen(0, '127.0.0.1', () => resolve((receiver!.address() as net.AddressInfo).port)));
+}
+
+/** Three ORU Bundles on a one-partition topic, delivered by a DeliveryWorker whose metrics go to `registry`. */
+async function startDestination(registry: TestEngine['metrics']['registry']): Promise<void> {
+  const kafka = testKafka();
+  destinationName = `ops-dest-${randomUUID().slice(0, 8)}`;
+  const topic = `${destinationName}.fhir`;
+  destinationDir = mkdtempSync(join(tmpdir(), 'ops-destination-'));
+  const port = await startReceiver();
+  const file = join(destinationDir, 'd.yaml');
+  writeFileSync(file, `name: ${destinationName}\nsource: { topic: ${topic} }\nmapping: { site: general-hospital }\ntarget: { host: 127.0.0.1, port: ${port}, ackTimeoutMs: 5000 }\nretry: { maxAttempts: 3, backoffMs: 20, maxBackoffMs: 20 }\n`);
+  const { destination, errors } = loadDestination(file);
+  assert.deepEqual(errors, []);
+  assert.ok(destination);
+  await ensureTopics(kafka, [{ topic, partitions: 1 }, { topic: dlqTopicOf(destination), partitions: 1 }]);
+  worker = new DeliveryWorker({ destination, kafka, outbound: loadDefaultOutbound(), metrics: createDeliveryMetrics(registry), lagIntervalMs: 500 });
+  await worker.start();
+  // The records go out only once Prometheus has the destination's series at 0, so rate() and
+  // increase() see the sends, the resend and the dead letter as increases.
+  await waitFor('Prometheus to have scraped the destination\'s zeroed series', async () => {
+    const r = await query(`hl7_outbound_ack_latency_seconds_count{destination="${destinationName}"}`);
+    return r.data?.result[0]?.value[1] === '0';
+  });
+  const producer = kafka.producer();
+  await producer.connect();
+  const bundle = JSON.stringify(expectedBundle('oru/oru-r01.json'));
+  await producer.send({ topic, acks: -1, messages: [0, 1, 2].map(() => ({ key: 'p1', value: bundle })) });
+  await producer.disconnect();
+}
 
 function hl7(...segments: string[]): Buffer {
   return Buffer.from(segments.map((s) => `${s}\r`).join(''), 'latin1');
@@ -90,7 +156,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 /** Grafana's variables, as Grafana would expand them for the test channel. */
 function expand(expr: string, channel: string): string {
-  return expr.replaceAll('$__rate_interval', '1m').replaceAll('$channel', channel);
+  return expr.replaceAll('$__rate_interval', '1m').replaceAll('$channel', channel).replaceAll('$destination', destinationName);
 }
 
 function panelsWithQueries(): Array<{ panel: string; target: Target }> {
@@ -121,6 +187,7 @@ before(async () => {
     scrapeIntervalSeconds: 1,
     evaluationIntervalSeconds: 1,
   });
+  await startDestination(te.metrics.registry);
 
   // Two rounds a few scrapes apart, so every rate() sees the counters move.
   client = await RawMllpClient.open(te.port);
@@ -150,9 +217,17 @@ before(async () => {
     const r = await query(`sum(hl7_unknown_codes_total{channel="${channel}",table="hl7-0001"})`);
     return r.data?.result[0]?.value[1] === '2';
   });
+  await waitFor('Prometheus to have scraped the destination\'s 4 sends (AA, AE, AA, AR) and its drained queue', async () => {
+    const sent = await query(`sum(hl7_outbound_attempts_total{destination="${destinationName}"})`);
+    const lag = await query(`sum(hl7_outbound_lag_records{destination="${destinationName}"})`);
+    return sent.data?.result[0]?.value[1] === '4' && lag.data?.result[0]?.value[1] === '0';
+  }, 60_000);
 });
 
 after(async () => {
+  await worker?.stop();
+  await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()));
+  if (destinationDir) rmSync(destinationDir, { recursive: true, force: true });
   client?.close();
   await prometheus?.stop();
   await ops?.close();
@@ -204,14 +279,21 @@ test('the dashboard\'s $channel variable (label_values of hl7_messages_received_
   assert.ok(body.data.includes(te!.channel.name), `channel values: ${body.data.join(', ')}`);
 });
 
-test('the alert rules load into Prometheus, evaluate without error, and see the 40% AR rate and the DLQ growth as pending', async () => {
+test('the dashboard\'s $destination variable (label_values of hl7_outbound_records_total) lists the test destination', async () => {
+  const res = await fetch(`${prometheus!.url}/api/v1/label/destination/values?match[]=hl7_outbound_records_total`);
+  const body = (await res.json()) as { status: string; data: string[] };
+  assert.equal(body.status, 'success');
+  assert.ok(body.data.includes(destinationName), `destination values: ${body.data.join(', ')}`);
+});
+
+test('the alert rules load into Prometheus, evaluate without error, and see the 40% AR rate, the DLQ growth and the destination\'s dead letter as pending', async () => {
   interface Rule { name: string; health: string; lastError?: string; state?: string; alerts?: Array<{ labels: Record<string, string>; state: string }> }
   let rules: Rule[] = [];
   await waitFor('the AR-rate and DLQ alerts to turn pending', async () => {
     const body = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as { data: { groups: Array<{ rules: Rule[] }> } };
     rules = body.data.groups.flatMap((g) => g.rules);
     const pendingNames = rules.filter((r) => r.state === 'pending').map((r) => r.name);
-    return pendingNames.includes('HL7HighNegativeAckRate') && pendingNames.includes('HL7DeadLetterGrowing');
+    return pendingNames.includes('HL7HighNegativeAckRate') && pendingNames.includes('HL7DeadLetterGrowing') && pendingNames.includes('HL7DestinationDeadLettersGrowing');
   });
   assert.deepEqual(
     rules.filter((r) => r.health !== 'ok').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`),
@@ -221,8 +303,11 @@ test('the alert rules load into Prometheus, evaluate without error, and see the 
   const channel = te!.channel.name;
   assert.deepEqual(byName.get('HL7HighNegativeAckRate')?.alerts?.map((a) => a.labels['channel']), [channel]);
   assert.ok(byName.get('HL7DeadLetterGrowing')?.alerts?.every((a) => a.labels['channel'] === channel));
+  // The destination's AR went to its DLQ: pending, labelled by destination and category only.
+  assert.deepEqual(byName.get('HL7DestinationDeadLettersGrowing')?.alerts?.map((a) => [a.labels['destination'], a.labels['category']]), [[destinationName, 'rejected']]);
   // Connected and busy, Kafka up, scraped: these stay quiet.
-  for (const quiet of ['HL7FeedSilent', 'HL7KafkaUnavailable', 'HL7KafkaPublishErrors', 'HL7EngineDown', 'HL7ConsumerLagHigh', 'HL7ConfigReloadFailed']) {
+  // The destination is reachable, drained and delivering between its resend and its AR.
+  for (const quiet of ['HL7FeedSilent', 'HL7KafkaUnavailable', 'HL7KafkaPublishErrors', 'HL7EngineDown', 'HL7ConsumerLagHigh', 'HL7ConfigReloadFailed', 'HL7DestinationDown', 'HL7DestinationQueueGrowing', 'HL7DestinationRetryingWithoutProgress']) {
     assert.equal(byName.get(quiet)?.state, 'inactive', `${quiet} is inactive`);
   }
 });
