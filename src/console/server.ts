@@ -107,7 +107,14 @@ function str(body: Record<string, unknown>, name: string, required = true): stri
 function refFrom(params: string[]): RecordRef {
   const [topic, p, o] = params;
   if (!topic || !/^\d{1,9}$/.test(p ?? '') || !/^\d{1,18}$/.test(o ?? '')) throw new HttpError(400, 'a record is named by TOPIC/PARTITION/OFFSET (whole numbers)');
-  return { topic: decodeURIComponent(topic), partition: Number(p), offset: BigInt(o!).toString() };
+  let name: string;
+  try {
+    name = decodeURIComponent(topic);
+  } catch {
+    // A stray or truncated %-escape (say %E0%A4%A) is the client's mistake, not a server error.
+    throw new HttpError(400, 'the topic in the path is not valid percent-encoding (encode it with encodeURIComponent)');
+  }
+  return { topic: name, partition: Number(p), offset: BigInt(o!).toString() };
 }
 
 const REF = '([^/]+)/(\\d+)/(\\d+)';
