@@ -2,8 +2,10 @@
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 const err = { description: 'error', ...json({ $ref: '#/components/schemas/Error' }) };
 const common = { '400': err, '401': { ...err, description: 'not logged in' }, '403': { ...err, description: 'wrong role or missing CSRF token' } };
+/** Every operation that reads a JSON body can answer these before it looks at the fields. */
+const bodyErrors = { '413': { ...err, description: 'the body is larger than 64 KiB' }, '415': { ...err, description: 'the body is not declared application/json' } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ '200': { description, ...json(schema) }, ...common });
-const created = (description: string) => ({ '201': { description, ...json({ type: 'object' }) }, '404': err, '409': err, ...common });
+const created = (description: string) => ({ '201': { description, ...json({ type: 'object' }) }, '404': err, '409': err, ...common, ...bodyErrors });
 const refParams = ['topic', 'partition', 'offset'].map((name) => ({ name, in: 'path', required: true, schema: name === 'topic' ? { type: 'string' } : { type: 'string', pattern: '^\\d+$' } }));
 const query = (names: string[]) => names.map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
 const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
@@ -24,7 +26,7 @@ export function openApiDocument(): object {
     security: [{ session: [] }],
     paths: {
       '/api/session': {
-        post: { summary: 'Log in', security: [], requestBody: body({ user: { type: 'string' }, password: { type: 'string' } }, ['user', 'password']), responses: { ...ok('logged in; sets the session cookie'), '429': { ...err, description: 'throttled after failed logins' } } },
+        post: { summary: 'Log in', security: [], requestBody: body({ user: { type: 'string' }, password: { type: 'string' } }, ['user', 'password']), responses: { ...ok('logged in; sets the session cookie'), ...bodyErrors, '429': { ...err, description: 'throttled after failed logins' } } },
         get: { summary: 'The current session and its CSRF token', responses: ok('session') },
         delete: { summary: 'Log out', parameters: [csrf], responses: ok('logged out') },
       },
@@ -38,7 +40,7 @@ export function openApiDocument(): object {
         },
       },
       '/api/patient-key': {
-        post: { summary: 'The hash a patient identifier is searched by', parameters: [csrf], requestBody: body({ identifier: { type: 'string' }, authority: { type: 'string' }, sendingFacility: { type: 'string' } }, ['identifier']), responses: ok('patient key') },
+        post: { summary: 'The hash a patient identifier is searched by', parameters: [csrf], requestBody: body({ identifier: { type: 'string' }, authority: { type: 'string' }, sendingFacility: { type: 'string' } }, ['identifier']), responses: { ...ok('patient key'), ...bodyErrors } },
       },
       '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message'), '404': err } } },
       '/api/queue': { get: { summary: 'The reconciliation queue by channel, category and cause', responses: ok('queue', { type: 'array' }) } },
