@@ -40,6 +40,27 @@ export function openApiDocument(): object {
           },
           required: ['ref', 'kind', 'channel', 'outcome'],
         },
+        ChannelOverview: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            topics: { type: 'object', properties: { raw: { type: 'string' }, fhir: { type: 'string' }, dlq: { type: 'string' } }, required: ['raw', 'fhir', 'dlq'] },
+            slaMinutes: { type: 'number' },
+            mapping: { type: ['string', 'null'] },
+            listener: { enum: ['listening', 'not-listening', null] },
+            connections: { type: ['integer', 'null'], minimum: 0 },
+            messagesPerSecond: { type: 'number', minimum: 0 },
+            ackCodes: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+            transformLag: { type: ['integer', 'null'], minimum: 0 },
+            deadLetters: {
+              type: 'object',
+              properties: { waiting: { type: 'integer', minimum: 0 }, overdue: { type: 'integer', minimum: 0 }, oldestAgeSeconds: { type: ['number', 'null'] } },
+              required: ['waiting', 'overdue', 'oldestAgeSeconds'],
+            },
+            unknown: { type: 'object', description: 'why each null field is not known', additionalProperties: { type: 'string' } },
+          },
+          required: ['name', 'topics', 'listener', 'connections', 'messagesPerSecond', 'ackCodes', 'transformLag', 'deadLetters', 'unknown'],
+        },
         DeadLetter: {
           type: 'object',
           properties: {
@@ -64,7 +85,14 @@ export function openApiDocument(): object {
         delete: { summary: 'Log out', parameters: [csrf], responses: ok('logged out', { type: 'object', properties: { loggedOut: { const: true } }, required: ['loggedOut'] }) },
       },
       '/api/openapi.json': { get: { summary: 'This document', responses: ok('OpenAPI 3.1') } },
-      '/api/channels': { get: { summary: 'Channels served', responses: ok('channels', { type: 'array' }) } },
+      '/api/channels': {
+        get: {
+          summary: 'Channel overview: listener, connections, messages/s, ACK codes, transform lag, waiting dead letters',
+          description:
+            'Messages/s (last 60 s) and ACK codes (last hour) count messages the channel answered, from the index; transform lag is raw records the transform group has not committed, from Kafka. Listener state and connections are known only when the console runs inside the engine (start --console); otherwise they are null and unknown says why.',
+          responses: ok('one entry per channel', { type: 'array', items: { $ref: '#/components/schemas/ChannelOverview' } }),
+        },
+      },
       '/api/messages': {
         get: {
           summary: 'Search messages (metadata only)',
