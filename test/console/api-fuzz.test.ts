@@ -6,7 +6,7 @@
  * operation in it, generates requests from the documented path parameters, query parameters and
  * JSON bodies, and their malformed variants (wrong types, missing required fields, oversize
  * strings, junk JSON, unknown fields, no JSON content type), sent as an operator with the CSRF
- * token, an admin, an operator without the token, and nobody. Every answer must be:
+ * token, an admin, an operator without or with a wrong token, a forged session, and nobody. Every answer must be:
  *   - below 500;
  *   - a status the operation documents, with a JSON body;
  *   - a 4xx carries {"error": "<reason>"} (the document's Error schema) with a reason;
@@ -54,7 +54,7 @@ let base: string;
 let rawRefs: RecordRef[] = [];
 let dlqRefs: RecordRef[] = [];
 
-type Who = 'operator' | 'admin' | 'operator-without-csrf' | 'nobody';
+type Who = 'operator' | 'admin' | 'operator-without-csrf' | 'operator-wrong-csrf' | 'forged-session' | 'nobody';
 const sessions = new Map<'otto' | 'ada', { id: string; csrf: string }>();
 
 /** A live session for the user, made anew when a fuzzed DELETE /api/session ended the last one. */
@@ -262,6 +262,8 @@ const whoArb: fc.Arbitrary<Who> = fc.oneof(
   { arbitrary: fc.constant('operator' as const), weight: 7 },
   { arbitrary: fc.constant('admin' as const), weight: 1 },
   { arbitrary: fc.constant('operator-without-csrf' as const), weight: 1 },
+  { arbitrary: fc.constant('operator-wrong-csrf' as const), weight: 1 },
+  { arbitrary: fc.constant('forged-session' as const), weight: 1 },
   { arbitrary: fc.constant('nobody' as const), weight: 1 },
 );
 
@@ -280,10 +282,15 @@ function requestsFor(o: Operation): fc.Arbitrary<FuzzRequest> {
 
 async function send(o: Operation, r: FuzzRequest): Promise<{ status: number; contentType: string; text: string }> {
   const headers: Record<string, string> = {};
-  if (r.who !== 'nobody') {
+  if (r.who === 'forged-session') {
+    // A cookie and token of the right shape that no login ever issued.
+    headers['cookie'] = `${SESSION_COOKIE}=${'A'.repeat(43)}`;
+    headers['x-csrf-token'] = 'B'.repeat(43);
+  } else if (r.who !== 'nobody') {
     const s = sessionOf(r.who === 'admin' ? 'ada' : 'otto');
     headers['cookie'] = `${SESSION_COOKIE}=${s.id}`;
-    if (r.who !== 'operator-without-csrf') headers['x-csrf-token'] = s.csrf;
+    if (r.who === 'operator-wrong-csrf') headers['x-csrf-token'] = `${s.csrf.slice(1)}x`;
+    else if (r.who !== 'operator-without-csrf') headers['x-csrf-token'] = s.csrf;
   }
   if (r.body) headers['content-type'] = r.body.contentType;
   const qs = r.query.length > 0 ? `?${r.query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}` : '';
@@ -331,6 +338,17 @@ function judge(o: Operation, r: FuzzRequest, res: { status: number; contentType:
   }
 }
 
+/** The document as the running console serves it, and an ajv that resolves refs inside it. */
+async function loadDocument(): Promise<void> {
+  const s = sessionOf('otto');
+  const res = await fetch(`${base}/api/openapi.json`, { headers: { cookie: `${SESSION_COOKIE}=${s.id}` } });
+  assert.equal(res.status, 200);
+  document = (await res.json()) as typeof document;
+  ajv = new Ajv2020({ strict: false, allErrors: true });
+  ajv.addSchema({ ...document, $id: 'openapi.json' });
+  validators.clear();
+}
+
 async function stillAnswers(): Promise<void> {
   const s = sessionOf('otto');
   const res = await fetch(`${base}/api/session`, { headers: { cookie: `${SESSION_COOKIE}=${s.id}` }, signal: AbortSignal.timeout(10_000) });
@@ -339,12 +357,7 @@ async function stillAnswers(): Promise<void> {
 
 test('every operation of the OpenAPI document, fuzzed from its schemas: no 5xx, reasons on every 4xx, 2xx as documented', async (t) => {
   t.diagnostic(`seed ${SEED}, ${RUNS} requests per operation`);
-  const s = sessionOf('otto');
-  const res = await fetch(`${base}/api/openapi.json`, { headers: { cookie: `${SESSION_COOKIE}=${s.id}` } });
-  assert.equal(res.status, 200);
-  document = (await res.json()) as typeof document;
-  ajv = new Ajv2020({ strict: false, allErrors: true });
-  ajv.addSchema({ ...document, $id: 'openapi.json' });
+  await loadDocument();
   // Decisions take dead letters out of the queue, so they go last: replay and content views
   // first meet waiting dead letters.
   const operations: Operation[] = Object.entries(document.paths)
@@ -370,4 +383,26 @@ test('every operation of the OpenAPI document, fuzzed from its schemas: no 5xx, 
   assert.ok(operations.length >= 16, `the document lists ${operations.length} operations`);
   assert.equal(exercised.size, operations.length, 'every documented operation was exercised');
   await stillAnswers();
+});
+
+test('a method the document does not list for a path answers 405 with a reason, and Allow names exactly the documented ones', async () => {
+  await loadDocument();
+  const s = sessionOf('otto');
+  const paths = Object.entries(document.paths);
+  let checked = 0;
+  for (const [template, item] of paths) {
+    const documented = METHODS.filter((m) => item[m]).map((m) => m.toUpperCase());
+    const r = dlqRefs[0]!;
+    const path = template.replace('{topic}', encodeURIComponent(r.topic)).replace('{partition}', String(r.partition)).replace('{offset}', r.offset);
+    for (const method of METHODS.map((m) => m.toUpperCase()).filter((m) => !documented.includes(m))) {
+      const res = await fetch(`${base}${path}`, { method, headers: { cookie: `${SESSION_COOKIE}=${s.id}`, 'x-csrf-token': s.csrf } });
+      const body = (await res.json()) as { error?: string };
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.match(body.error ?? '', /is not allowed here/);
+      assert.deepEqual((res.headers.get('allow') ?? '').split(', ').sort(), [...documented].sort(), `Allow of ${template}`);
+      checked++;
+    }
+  }
+  assert.equal(checked, paths.length * METHODS.length - paths.reduce((n, [, item]) => n + METHODS.filter((m) => item[m]).length, 0));
+  assert.ok(checked > 50, `${checked} undocumented method and path pairs`);
 });
