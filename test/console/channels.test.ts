@@ -134,3 +134,19 @@ test('a transform group that never committed lags by every raw record Kafka stil
     await overviews.close();
   }
 });
+
+test('with Kafka unreachable the lag is null with the reason, within the 5 s bound, and the index figures still answer', async () => {
+  const nowhere = testKafka([`127.0.0.1:${await freePort()}`]);
+  const overviews = new ChannelOverviews(nowhere, [te.channel], standalone.queries, undefined);
+  try {
+    const started = Date.now();
+    const [o] = await overviews.overview();
+    assert.ok(Date.now() - started < 30_000, 'a hang bound: the Kafka timeout ends the wait, not kafkajs retries');
+    assert.equal(o?.transformLag, null);
+    assert.match(o?.unknown['transformLag'] ?? '', /^Kafka did not give the transform group's offsets: /);
+    assert.deepEqual(o?.ackCodes, { AA: 2, AR: 1 });
+    assert.equal(o?.deadLetters.waiting, 1);
+  } finally {
+    await overviews.close();
+  }
+});
