@@ -162,6 +162,7 @@ async function start(argv: string[]): Promise<void> {
       channels,
       logger,
       registry: metrics.registry,
+      engine: { registry: metrics.registry, readiness: () => engine.readiness() },
       ...consoleOpts,
       ...(values.mappings ? { mappingsRoot: resolve(values.mappings) } : {}),
     });

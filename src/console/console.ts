@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { Authenticator, defaultUsersPath, TrustedProxy, type TrustedProxyConfig } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
 import type { Logger } from '../ops/index.js';
+import { ChannelOverviews, type EngineView } from './channels.js';
 import { IndexStore } from './index-store.js';
 import { Indexer } from './indexer.js';
 import { ConsoleMetrics } from './metrics.js';
@@ -27,6 +28,8 @@ export interface ConsoleOptions {
   readonly checkpointDir?: string;
   readonly auditTopic?: string;
   readonly registry?: Registry;
+  /** The engine this console runs beside (start --console): listener state and connections. */
+  readonly engine?: EngineView;
   readonly now?: () => Date;
   /** Believe this reverse proxy's identity header (off when absent). */
   readonly trustedProxy?: TrustedProxyConfig;
@@ -61,11 +64,13 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   const queries = new ConsoleQueries(store, opts.channels, opts.now);
   metrics.readQueueFrom(() => queries.queueFigures());
   const auth = new Authenticator(opts.usersFile ?? defaultUsersPath());
+  const overviews = new ChannelOverviews(opts.kafka, opts.channels, queries, opts.engine, opts.now);
   const server = new ConsoleServer({
     kafka: opts.kafka,
     channels: opts.channels,
     queries,
     indexer,
+    overviews,
     auth,
     metrics,
     logger: opts.logger,
@@ -88,12 +93,14 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
       metrics,
       stop: async () => {
         await server.close();
+        await overviews.close();
         await indexer.stop();
         store.close();
       },
     };
   } catch (err) {
     await server.close().catch(() => undefined);
+    await overviews.close();
     await indexer.stop().catch(() => undefined);
     store.close();
     throw err;

@@ -8,5 +8,6 @@ export { IndexStore, INDEX_VERSION } from './index-store.js';
 export { Indexer } from './indexer.js';
 export { ConsoleQueries, OUTCOMES, type SearchFilter, type MessageView, type DeadLetterView, type Outcome } from './queries.js';
 export { ConsoleMetrics } from './metrics.js';
+export { ChannelOverviews, type ChannelOverview, type EngineView } from './channels.js';
 export { openApiDocument } from './openapi.js';
 export { CONSOLE_USAGE, consoleOptionsFrom, CONSOLE_OPTIONS } from './command.js';

@@ -1,12 +1,16 @@
 /** The console API as an OpenAPI 3.1 document, served at /api/openapi.json. */
+import { OUTCOMES } from './queries.js';
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 const err = { description: 'error', ...json({ $ref: '#/components/schemas/Error' }) };
 const common = { '400': err, '401': { ...err, description: 'not logged in' }, '403': { ...err, description: 'wrong role or missing CSRF token' } };
+/** Every operation that reads a JSON body can answer these before it looks at the fields. */
+const bodyErrors = { '413': { ...err, description: 'the body is larger than 64 KiB' }, '415': { ...err, description: 'the body is not declared application/json' } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ '200': { description, ...json(schema) }, ...common });
-const created = (description: string) => ({ '201': { description, ...json({ type: 'object' }) }, '404': err, '409': err, ...common });
+const created = (description: string) => ({ '201': { description, ...json({ type: 'object' }) }, '404': err, '409': err, ...common, ...bodyErrors });
 const refParams = ['topic', 'partition', 'offset'].map((name) => ({ name, in: 'path', required: true, schema: name === 'topic' ? { type: 'string' } : { type: 'string', pattern: '^\\d+$' } }));
 const query = (names: string[]) => names.map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
 const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
+const SESSION = { $ref: '#/components/schemas/Session' };
 const body = (properties: Record<string, object>, required: string[]) => ({ required: true, ...json({ type: 'object', properties, required }) });
 
 export function openApiDocument(): object {
@@ -19,28 +23,87 @@ export function openApiDocument(): object {
     },
     components: {
       securitySchemes: { session: { type: 'apiKey', in: 'cookie', name: 'hl7c_session' } },
-      schemas: { Error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } },
+      schemas: {
+        Error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] },
+        Ref: { type: 'object', properties: { topic: { type: 'string' }, partition: { type: 'integer', minimum: 0 }, offset: { type: 'string', pattern: '^\\d+$' } }, required: ['topic', 'partition', 'offset'] },
+        Session: { type: 'object', properties: { user: { type: 'string' }, role: { enum: ['viewer', 'operator', 'admin'] }, csrfToken: { type: 'string' } }, required: ['user', 'role', 'csrfToken'] },
+        Message: {
+          type: 'object',
+          description: 'Metadata of a raw or dead-letter record; never its content.',
+          properties: {
+            ref: { $ref: '#/components/schemas/Ref' },
+            kind: { enum: ['raw', 'dlq'] },
+            channel: { type: 'string' },
+            controlId: { type: ['string', 'null'] },
+            outcome: { enum: [...OUTCOMES] },
+            patientKey: { type: ['string', 'null'] },
+          },
+          required: ['ref', 'kind', 'channel', 'outcome'],
+        },
+        ChannelOverview: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            topics: { type: 'object', properties: { raw: { type: 'string' }, fhir: { type: 'string' }, dlq: { type: 'string' } }, required: ['raw', 'fhir', 'dlq'] },
+            slaMinutes: { type: 'number' },
+            mapping: { type: ['string', 'null'] },
+            listener: { enum: ['listening', 'not-listening', null] },
+            connections: { type: ['integer', 'null'], minimum: 0 },
+            messagesPerSecond: { type: 'number', minimum: 0 },
+            ackCodes: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+            transformLag: { type: ['integer', 'null'], minimum: 0 },
+            deadLetters: {
+              type: 'object',
+              properties: { waiting: { type: 'integer', minimum: 0 }, overdue: { type: 'integer', minimum: 0 }, oldestAgeSeconds: { type: ['number', 'null'] } },
+              required: ['waiting', 'overdue', 'oldestAgeSeconds'],
+            },
+            unknown: { type: 'object', description: 'why each null field is not known', additionalProperties: { type: 'string' } },
+          },
+          required: ['name', 'topics', 'listener', 'connections', 'messagesPerSecond', 'ackCodes', 'transformLag', 'deadLetters', 'unknown'],
+        },
+        DeadLetter: {
+          type: 'object',
+          properties: {
+            ref: { $ref: '#/components/schemas/Ref' },
+            channel: { type: 'string' },
+            status: { enum: ['waiting', 'resolved', 'discarded', 'superseded'] },
+            category: { type: 'string' },
+            cause: { type: 'string' },
+            ageSeconds: { type: 'number' },
+            overdue: { type: 'boolean' },
+            history: { type: 'array' },
+          },
+          required: ['ref', 'channel', 'status', 'category', 'cause', 'ageSeconds', 'overdue'],
+        },
+      },
     },
     security: [{ session: [] }],
     paths: {
       '/api/session': {
-        post: { summary: 'Log in', security: [], requestBody: body({ user: { type: 'string' }, password: { type: 'string' } }, ['user', 'password']), responses: { ...ok('logged in; sets the session cookie'), '429': { ...err, description: 'throttled after failed logins' } } },
-        get: { summary: 'The current session and its CSRF token', responses: ok('session') },
-        delete: { summary: 'Log out', parameters: [csrf], responses: ok('logged out') },
+        post: { summary: 'Log in', security: [], requestBody: body({ user: { type: 'string' }, password: { type: 'string' } }, ['user', 'password']), responses: { ...ok('logged in; sets the session cookie', SESSION), ...bodyErrors, '429': { ...err, description: 'throttled after failed logins' } } },
+        get: { summary: 'The current session and its CSRF token', responses: ok('session', SESSION) },
+        delete: { summary: 'Log out', parameters: [csrf], responses: ok('logged out', { type: 'object', properties: { loggedOut: { const: true } }, required: ['loggedOut'] }) },
       },
       '/api/openapi.json': { get: { summary: 'This document', responses: ok('OpenAPI 3.1') } },
-      '/api/channels': { get: { summary: 'Channels served', responses: ok('channels', { type: 'array' }) } },
+      '/api/channels': {
+        get: {
+          summary: 'Channel overview: listener, connections, messages/s, ACK codes, transform lag, waiting dead letters',
+          description:
+            'Messages/s (last 60 s) and ACK codes (last hour) count messages the channel answered, from the index; transform lag is raw records the transform group has not committed, from Kafka. Listener state and connections are known only when the console runs inside the engine (start --console); otherwise they are null and unknown says why.',
+          responses: ok('one entry per channel', { type: 'array', items: { $ref: '#/components/schemas/ChannelOverview' } }),
+        },
+      },
       '/api/messages': {
         get: {
           summary: 'Search messages (metadata only)',
           parameters: query(['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit']),
-          responses: ok('messages, newest first', { type: 'array' }),
+          responses: ok('messages, newest first', { type: 'array', items: { $ref: '#/components/schemas/Message' } }),
         },
       },
       '/api/patient-key': {
-        post: { summary: 'The hash a patient identifier is searched by', parameters: [csrf], requestBody: body({ identifier: { type: 'string' }, authority: { type: 'string' }, sendingFacility: { type: 'string' } }, ['identifier']), responses: ok('patient key') },
+        post: { summary: 'The hash a patient identifier is searched by', parameters: [csrf], requestBody: body({ identifier: { type: 'string' }, authority: { type: 'string' }, sendingFacility: { type: 'string' } }, ['identifier']), responses: { ...ok('patient key', { type: 'object', properties: { patientKey: { type: 'string', pattern: '^pt:[0-9a-f]{32}$' } }, required: ['patientKey'] }), ...bodyErrors } },
       },
-      '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message'), '404': err } } },
+      '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message', { type: 'object', properties: { message: { $ref: '#/components/schemas/Message' }, deadLetters: { type: 'array' }, bundles: { type: 'array' } }, required: ['message', 'deadLetters', 'bundles'] }), '404': err } } },
       '/api/queue': { get: { summary: 'The reconciliation queue by channel, category and cause', responses: ok('queue', { type: 'array' }) } },
       '/api/queue/decisions': {
         post: {
@@ -54,8 +117,8 @@ export function openApiDocument(): object {
           responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
         },
       },
-      '/api/dead-letters': { get: { summary: 'Dead letters', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters', { type: 'array' }) } },
-      '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter'), '404': err } } },
+      '/api/dead-letters': { get: { summary: 'Dead letters', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
+      '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter', { allOf: [{ $ref: '#/components/schemas/DeadLetter' }, { required: ['history'] }] }), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {
         post: {
           summary: 'Resolve, discard, assign or escalate (operator; audited first)',
@@ -70,7 +133,7 @@ export function openApiDocument(): object {
       '/api/records/{topic}/{partition}/{offset}/content': {
         post: { summary: 'Show content (operator; audited before it is read)', parameters: [...refParams, csrf], requestBody: body({ reason: { type: 'string' } }, ['reason']), responses: created('content') },
       },
-      '/api/users': { get: { summary: 'Console users (admin)', responses: ok('users', { type: 'array' }) } },
+      '/api/users': { get: { summary: 'Console users (admin)', responses: ok('users (never their password hashes)', { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, role: { enum: ['viewer', 'operator', 'admin'] } }, required: ['name', 'role'] } }) } },
     },
   };
 }

@@ -297,6 +297,17 @@ export class ConsoleQueries {
     return this.deadLetters({ channel, category }).filter((d) => cause === undefined || d.cause === cause);
   }
 
+  /**
+   * Messages the channel answered (raw records, and frames refused at ingest) received since a
+   * time, by ACK code, from the index: so it holds in a console running apart from the engine.
+   */
+  answeredSince(channel: string, since: string): Map<string, number> {
+    const rows = this.db
+      .prepare(`SELECT ack_code AS code, COUNT(*) AS n FROM records WHERE channel = @channel AND ack_code IS NOT NULL AND received_at >= @since GROUP BY ack_code`)
+      .all({ channel, since }) as Array<{ code: string; n: number }>;
+    return new Map(rows.map((r) => [r.code, r.n]));
+  }
+
   /** Per channel: waiting dead letters by category, how many are overdue, the oldest's age. */
   queueFigures(): Array<{ channel: string; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
     return this.channels.map((c) => {

@@ -18,6 +18,7 @@ import { defaultCheckpointDir, replay } from '../replay/index.js';
 import { converterForChannel } from '../transform/index.js';
 import type { Logger } from '../ops/index.js';
 import { readRecordAt } from './content.js';
+import type { ChannelOverviews } from './channels.js';
 import type { Indexer } from './indexer.js';
 import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -37,6 +38,7 @@ export interface ConsoleServerOptions {
   readonly channels: readonly ChannelConfig[];
   readonly queries: ConsoleQueries;
   readonly indexer: Indexer;
+  readonly overviews: ChannelOverviews;
   readonly auth: Authenticator;
   readonly metrics: ConsoleMetrics;
   readonly logger: Logger;
@@ -107,7 +109,14 @@ function str(body: Record<string, unknown>, name: string, required = true): stri
 function refFrom(params: string[]): RecordRef {
   const [topic, p, o] = params;
   if (!topic || !/^\d{1,9}$/.test(p ?? '') || !/^\d{1,18}$/.test(o ?? '')) throw new HttpError(400, 'a record is named by TOPIC/PARTITION/OFFSET (whole numbers)');
-  return { topic: decodeURIComponent(topic), partition: Number(p), offset: BigInt(o!).toString() };
+  let name: string;
+  try {
+    name = decodeURIComponent(topic);
+  } catch {
+    // A stray or truncated %-escape (say %E0%A4%A) is the client's mistake, not a server error.
+    throw new HttpError(400, 'the topic in the path is not valid percent-encoding (encode it with encodeURIComponent)');
+  }
+  return { topic: name, partition: Number(p), offset: BigInt(o!).toString() };
 }
 
 const REF = '([^/]+)/(\\d+)/(\\d+)';
@@ -129,7 +138,7 @@ export class ConsoleServer {
         return { loggedOut: true };
       }),
       r('GET', '/api/openapi.json', 'viewer', async () => openApiDocument()),
-      r('GET', '/api/channels', 'viewer', async () => this.opts.channels.map((ch) => ({ name: ch.name, topics: ch.topics, slaMinutes: ch.review.slaMinutes, mapping: ch.mapping }))),
+      r('GET', '/api/channels', 'viewer', () => this.opts.overviews.overview()),
       r('GET', '/api/messages', 'viewer', async (c) => this.search(c.url.searchParams)),
       r('POST', '/api/patient-key', 'viewer', async (c) => this.patientKey(await c.body())),
       r('GET', `/api/messages/${REF}`, 'viewer', async (c) => {

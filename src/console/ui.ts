@@ -17,6 +17,7 @@ export const UI_HTML = `<!doctype html>
 <header><h1>hl7-engine console</h1><span id="who"></span><nav id="nav" hidden>
 <button id="nav-search" type="button">Messages</button>
 <button id="nav-queue" type="button">Queue</button>
+<button id="nav-channels" type="button">Channels</button>
 <button id="logout" type="button">Log out</button></nav></header>
 <main>
 <form id="login" hidden>
@@ -36,6 +37,7 @@ export const UI_HTML = `<!doctype html>
 </form>
 <table id="results"><thead><tr><th>Received</th><th>Control id</th><th>Type</th><th>Sender</th><th>ACK</th><th>Outcome</th><th></th></tr></thead><tbody></tbody></table>
 </section>
+<section id="channels" hidden><h2>Channels</h2><table><thead><tr><th>Channel</th><th>Listener</th><th>Connections</th><th>Messages/s (60 s)</th><th>ACK codes (1 h)</th><th>Transform lag</th><th>Dead letters waiting</th><th>Oldest</th></tr></thead><tbody id="channels-body"></tbody></table><ul id="channels-unknown"></ul></section>
 <section id="queue" hidden><h2>Reconciliation queue</h2><div id="queue-body"></div></section>
 <section id="detail" hidden><h2 id="detail-title"></h2><dl id="detail-meta"></dl><div id="detail-extra"></div></section>
 <p id="message" role="status"></p>
@@ -64,7 +66,7 @@ export const UI_JS = `'use strict';
   var queueNote = '';
   var $ = function (id) { return document.getElementById(id); };
   var show = function (id) {
-    ['login', 'search', 'queue', 'detail'].forEach(function (s) { $(s).hidden = s !== id; });
+    ['login', 'search', 'queue', 'channels', 'detail'].forEach(function (s) { $(s).hidden = s !== id; });
   };
   var el = function (tag, text, attrs) {
     var e = document.createElement(tag);
@@ -172,6 +174,26 @@ export const UI_JS = `'use strict';
     }).catch(function (e) { say(e.message); });
   }
 
+  // Figures the console cannot know show as "unknown", with the reason listed under the table.
+  function openChannels() {
+    api('GET', '/api/channels').then(function (channels) {
+      show('channels'); say('');
+      var body = $('channels-body'); body.replaceChildren();
+      var notes = $('channels-unknown'); notes.replaceChildren();
+      var reasons = {};
+      var cell = function (v) { return v === null || v === undefined ? 'unknown' : v; };
+      channels.forEach(function (c) {
+        var tr = el('tr', null, { 'data-channel': c.name });
+        var acks = Object.keys(c.ackCodes).map(function (k) { return k + ' ' + c.ackCodes[k]; }).join(', ') || 'none';
+        [c.name, cell(c.listener), cell(c.connections), c.messagesPerSecond, acks, cell(c.transformLag), c.deadLetters.waiting + (c.deadLetters.overdue ? ' (' + c.deadLetters.overdue + ' overdue)' : ''),
+          c.deadLetters.oldestAgeSeconds === null ? '' : age(c.deadLetters.oldestAgeSeconds)].forEach(function (v) { tr.appendChild(el('td', v)); });
+        body.appendChild(tr);
+        Object.keys(c.unknown).forEach(function (k) { if (k.indexOf('.') < 0) reasons[k + ': ' + c.unknown[k]] = true; });
+      });
+      Object.keys(reasons).forEach(function (r) { notes.appendChild(el('li', r)); });
+    }).catch(function (e) { say(e.message); });
+  }
+
   function openDeadLetter(ref) {
     api('GET', '/api/dead-letters/' + refPath(ref)).then(function (d) {
       show('detail');
@@ -251,6 +273,7 @@ export const UI_JS = `'use strict';
     $('search-form').addEventListener('submit', search);
     $('nav-search').addEventListener('click', openSearch);
     $('nav-queue').addEventListener('click', openQueue);
+    $('nav-channels').addEventListener('click', openChannels);
     $('logout').addEventListener('click', function () { api('DELETE', '/api/session').then(loggedOut, loggedOut); });
     fetch('/api/session', { credentials: 'same-origin' }).then(function (r) { return r.ok ? r.json().then(loggedIn) : loggedOut(); }, loggedOut);
   });

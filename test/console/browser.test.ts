@@ -3,7 +3,8 @@
  * playwright-core): an operator logs in, finds a message by control id, opens its dead letter,
  * sees the dry-run diff, replays it, sees the audit entry appear and the dead letter leave the
  * queue; a viewer gets no replay button and is refused by the API; the operator escalates, then
- * resolves, the remaining queue group from the queue page; logging out ends the session.
+ * resolves, the remaining queue group from the queue page; the channel overview says what a
+ * console run on its own cannot know; logging out ends the session.
  * No page shows a name or identifier of the test patients. The operator's page after the replay
  * is screenshotted; with UPDATE_SCREENSHOTS=1 it replaces docs/console.png (the README's picture),
  * otherwise it goes to a temporary folder so a test run leaves the checkout as it was.
@@ -184,6 +185,21 @@ test('an operator escalates, then resolves, a whole queue group from the queue p
     ['otto', 'escalate', 'every admission of this sender fails the same way'],
     ['otto', 'resolve', 'sender resent them corrected'],
   ]);
+  await page.close();
+});
+
+test('the channel overview of a console run on its own shows the listener and connections as unknown, and says why', async () => {
+  const page = await browser.newPage();
+  await login(page, 'vera');
+  await page.click('#nav-channels');
+  const name = running.queries.deadLetters({ status: 'all' })[0]!.channel;
+  const row = page.locator(`#channels-body tr[data-channel="${name}"]`);
+  await row.waitFor({ timeout: 20_000 });
+  const cells = await row.locator('td').allTextContents();
+  assert.deepEqual(cells.slice(0, 3), [name, 'unknown', 'unknown']);
+  assert.match(cells[4] ?? '', /^AA \d+/, 'ACK codes of the last hour');
+  assert.match((await page.textContent('#channels-unknown')) ?? '', /listener: known only inside the engine process: run the console with hl7-engine start --console/);
+  await snapshot(page);
   await page.close();
 });
 
