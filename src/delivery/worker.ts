@@ -17,6 +17,9 @@ import { encodeOutbound, generateMessage, type OutboundSet } from '../outbound/i
 import { deliver, type AttemptResult, type DeliveryOutcome, type SendFn } from './deliver.js';
 import type { Destination } from './destination.js';
 import { TokenBucket } from './throttle.js';
+import { OUTBOUND_DLQ_CATEGORIES, type OutboundDeadLetter } from '../records/index.js';
+
+export type { OutboundDeadLetter };
 
 export interface DeliveryMetrics {
   /** Every send (first or retry), by what came back: one counter for "sent" and "ACK codes". */
@@ -76,25 +79,7 @@ export interface DeliveryWorkerOptions {
   readonly lagIntervalMs?: number;
 }
 
-/** What is written to `<destination>.dlq` (the v2 message included, so it can be sent again). */
-export interface OutboundDeadLetter {
-  readonly destination: string;
-  readonly source: { readonly topic: string; readonly partition: number; readonly offset: string };
-  readonly failure: {
-    readonly category: 'rejected' | 'retries-exhausted' | 'unsendable' | 'mapping';
-    readonly message: string;
-    readonly ackCode: string | null;
-    /** The receiver's ERR segments and MSA-3 (its own words), or the mapping issues. */
-    readonly detail: string;
-    readonly attempts: number;
-    readonly at: string;
-  };
-  readonly controlId: string | null;
-  /** The v2 message as sent (null when none could be built). */
-  readonly message: string | null;
-}
-
-const DEAD_LETTER_CATEGORIES: readonly OutboundDeadLetter['failure']['category'][] = ['rejected', 'retries-exhausted', 'unsendable', 'mapping'];
+const DEAD_LETTER_CATEGORIES = OUTBOUND_DLQ_CATEGORIES;
 
 export function dlqTopicOf(d: Destination): string {
   return `${d.name}.dlq`;
@@ -199,13 +184,7 @@ export class DeliveryWorker {
   #connection(partition: number): Connection {
     let c = this.#connections.get(partition);
     if (c === undefined) {
-      const t = this.#o.destination.target;
-      c =
-        this.#o.connect?.() ??
-        (() => {
-          const s = new MllpSender({ host: t.host, port: t.port, ackTimeoutMs: t.ackTimeoutMs, retries: 0, backoffMs: 0, ...(t.tls ? { tls: tlsOptions(t.tls) } : {}) });
-          return { send: (m: Buffer) => s.send(m), close: () => s.close() };
-        })();
+      c = this.#o.connect?.() ?? openConnection(this.#o.destination);
       this.#connections.set(partition, c);
     }
     return c;
@@ -235,32 +214,16 @@ export class DeliveryWorker {
     if (d.mapping.passThrough) {
       message = value?.toString('utf8') ?? null;
     } else {
-      let input: unknown = null;
-      try {
-        input = JSON.parse(value?.toString('utf8') ?? 'null');
-      } catch {
-        input = null;
-      }
+      const input = parseJson(value);
       if (d.source.resourceTypes !== null && !hasResourceType(input, d.source.resourceTypes)) {
         m?.outcomes.inc({ destination: d.name, outcome: 'skipped' });
         return;
       }
-      const set = this.#o.outbound;
-      if (set === null) throw new Error(`destination ${d.name} has no outbound mapping set`);
-      const r = generateMessage(input, set, {
-        sourceKey: `${topic}/${partition}/${offset}`,
-        ...(d.mapping.message ? { mapping: d.mapping.message } : {}),
-        ...(d.mapping.sendingApplication ? { sendingApplication: d.mapping.sendingApplication } : {}),
-        ...(d.mapping.sendingFacility ? { sendingFacility: d.mapping.sendingFacility } : {}),
-        ...(d.mapping.receivingApplication ? { receivingApplication: d.mapping.receivingApplication } : {}),
-        ...(d.mapping.receivingFacility ? { receivingFacility: d.mapping.receivingFacility } : {}),
-        charset: d.mapping.charset,
-      });
+      const r = buildOutboundMessage(d, this.#o.outbound, input, source);
       message = r.text;
       controlId = r.controlId;
       if (message === null) {
-        const detail = r.issues.map((i) => `${i.code}: ${i.message}`).join('\n');
-        await this.#deadLetter(key, { destination: d.name, source, failure: { category: 'mapping', message: 'no v2 message could be built from this record', ackCode: null, detail, attempts: 0, at: new Date().toISOString() }, controlId: null, message: null });
+        await this.#deadLetter(key, { destination: d.name, source, failure: { category: 'mapping', message: 'no v2 message could be built from this record', ackCode: null, detail: r.detail, attempts: 0, at: new Date().toISOString() }, controlId: null, message: null });
         m?.outcomes.inc({ destination: d.name, outcome: 'mapping' });
         return;
       }
@@ -310,6 +273,47 @@ export class DeliveryWorker {
     });
     this.#o.metrics?.deadLetters.inc({ destination: record.destination, category: record.failure.category });
   }
+}
+
+/** The record's value as JSON; null when it is not JSON (the mapping then says what is missing). */
+export function parseJson(value: Buffer | null): unknown {
+  try {
+    return JSON.parse(value?.toString('utf8') ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The v2 message for one source record under the destination's mapping. MSH-10 derives from the
+ * record's position (topic/partition/offset), so building it again later (a replay after a
+ * mapping fix) gives the same control id the receiver may already have seen.
+ */
+export function buildOutboundMessage(
+  d: Destination,
+  set: OutboundSet | null,
+  input: unknown,
+  source: { readonly topic: string; readonly partition: number; readonly offset: string },
+): { text: string | null; controlId: string | null; detail: string } {
+  if (set === null) throw new Error(`destination ${d.name} has no outbound mapping set`);
+  const m = d.mapping;
+  const r = generateMessage(input, set, {
+    sourceKey: `${source.topic}/${source.partition}/${source.offset}`,
+    ...(m.message ? { mapping: m.message } : {}),
+    ...(m.sendingApplication ? { sendingApplication: m.sendingApplication } : {}),
+    ...(m.sendingFacility ? { sendingFacility: m.sendingFacility } : {}),
+    ...(m.receivingApplication ? { receivingApplication: m.receivingApplication } : {}),
+    ...(m.receivingFacility ? { receivingFacility: m.receivingFacility } : {}),
+    charset: m.charset,
+  });
+  return { text: r.text, controlId: r.controlId, detail: r.issues.map((i) => `${i.code}: ${i.message}`).join('\n') };
+}
+
+/** An MLLP connection to the destination's target (TLS when configured), one ACK at a time. */
+export function openConnection(d: Destination): Connection {
+  const t = d.target;
+  const s = new MllpSender({ host: t.host, port: t.port, ackTimeoutMs: t.ackTimeoutMs, retries: 0, backoffMs: 0, ...(t.tls ? { tls: tlsOptions(t.tls) } : {}) });
+  return { send: (m: Buffer) => s.send(m), close: () => s.close() };
 }
 
 /** PEM files read once when the connection is made; a missing file fails loudly at connect. */
