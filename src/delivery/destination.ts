@@ -7,6 +7,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { byPosition, compileSchema, ConfigError, readYaml, schemaErrors, type SchemaWording } from '../config/index.js';
+import { OutExpressionError, parseFilter, type FilterCondition } from '../outbound/index.js';
 import type { ThrottlePolicy } from './throttle.js';
 
 export interface RetryPolicy {
@@ -18,7 +19,12 @@ export interface RetryPolicy {
 export interface Destination {
   readonly name: string;
   readonly file: string;
-  readonly source: { readonly topic: string; readonly resourceTypes: readonly string[] | null };
+  readonly source: {
+    readonly topic: string;
+    readonly resourceTypes: readonly string[] | null;
+    /** Only records for which this condition holds are sent; the others are committed and counted (outcome "filtered"). */
+    readonly filter: { readonly text: string; readonly condition: FilterCondition } | null;
+  };
   readonly mapping: {
     readonly passThrough: boolean;
     /** Absolute folder of the outbound set. */
@@ -44,7 +50,7 @@ export interface Destination {
 
 interface RawDestination {
   name: string;
-  source: { topic: string; resourceTypes?: string[] };
+  source: { topic: string; resourceTypes?: string[]; filter?: string };
   mapping?: {
     outbound?: string;
     site?: string;
@@ -81,6 +87,20 @@ export function loadDestination(file: string): { destination: Destination | null
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
     errors.push(yaml.error(['target', 'tls'], 'mutual TLS needs both cert and key', 'tls'));
   }
+  let filter: Destination['source']['filter'] = null;
+  if (raw.source.filter !== undefined) {
+    if (m.passThrough === true) {
+      errors.push(yaml.error(['source', 'filter'], 'a filter reads FHIR records; a passThrough destination sends v2 bytes as they are: remove filter or passThrough', 'filter'));
+    } else {
+      try {
+        filter = { text: raw.source.filter, condition: parseFilter(raw.source.filter) };
+      } catch (err) {
+        if (!(err instanceof OutExpressionError)) throw err;
+        const pos = yaml.charAt(['source', 'filter'], err.column - 1);
+        errors.push(new ConfigError(file, pos.line, pos.col, `source.filter: ${err.message}`, 'expression'));
+      }
+    }
+  }
   if (errors.length > 0) return { destination: null, errors };
   const here = resolve(file, '..');
   const at = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(here, p));
@@ -88,7 +108,7 @@ export function loadDestination(file: string): { destination: Destination | null
     destination: {
       name: raw.name,
       file,
-      source: { topic: raw.source.topic, resourceTypes: raw.source.resourceTypes ?? null },
+      source: { topic: raw.source.topic, resourceTypes: raw.source.resourceTypes ?? null, filter },
       mapping: {
         passThrough: m.passThrough === true,
         outbound: at(m.outbound) ?? resolve(here, '../mappings/outbound'),

@@ -13,7 +13,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { MllpSender, MllpSendError } from '../mllp/index.js';
-import { encodeOutbound, generateMessage, type OutboundSet } from '../outbound/index.js';
+import { encodeOutbound, generateMessage, passesFilter, type OutboundSet } from '../outbound/index.js';
 import { deliver, type AttemptResult, type DeliveryOutcome, type SendFn } from './deliver.js';
 import type { Destination } from './destination.js';
 import { TokenBucket } from './throttle.js';
@@ -43,7 +43,7 @@ export interface DeliveryMetrics {
 export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   return {
     attempts: new Counter({ name: 'hl7_outbound_attempts_total', help: 'Messages sent (each attempt, retries included) by result: ACK code, timeout or connection', labelNames: ['destination', 'result'], registers: [registry] }),
-    outcomes: new Counter({ name: 'hl7_outbound_records_total', help: 'Records finished by outcome (delivered, dead-letter reason, skipped)', labelNames: ['destination', 'outcome'], registers: [registry] }),
+    outcomes: new Counter({ name: 'hl7_outbound_records_total', help: 'Records finished by outcome (delivered, dead-letter reason, skipped by resource type, filtered by the destination filter)', labelNames: ['destination', 'outcome'], registers: [registry] }),
     latency: new Histogram({ name: 'hl7_outbound_delivery_seconds', help: 'From first send to AA, retries, backoff and throttle waits included', labelNames: ['destination'], registers: [registry] }),
     ackLatency: new Histogram({
       name: 'hl7_outbound_ack_latency_seconds',
@@ -127,6 +127,7 @@ export class DeliveryWorker {
       // alerts and panels see (a counter born at 1 looks unchanged to Prometheus).
       m.retries.inc({ destination: d.name }, 0);
       m.outcomes.inc({ destination: d.name, outcome: 'delivered' }, 0);
+      if (d.source.filter !== null) m.outcomes.inc({ destination: d.name, outcome: 'filtered' }, 0);
       for (const category of DEAD_LETTER_CATEGORIES) m.deadLetters.inc({ destination: d.name, category }, 0);
       m.ackLatency.zero({ destination: d.name });
       m.latency.zero({ destination: d.name });
@@ -217,6 +218,10 @@ export class DeliveryWorker {
       const input = parseJson(value);
       if (d.source.resourceTypes !== null && !hasResourceType(input, d.source.resourceTypes)) {
         m?.outcomes.inc({ destination: d.name, outcome: 'skipped' });
+        return;
+      }
+      if (d.source.filter !== null && this.#o.outbound !== null && !passesFilter(d.source.filter.condition, input, this.#o.outbound)) {
+        m?.outcomes.inc({ destination: d.name, outcome: 'filtered' });
         return;
       }
       const r = buildOutboundMessage(d, this.#o.outbound, input, source);
