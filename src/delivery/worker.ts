@@ -97,6 +97,10 @@ export class DeliveryWorker {
   readonly #connections = new Map<number, Connection>();
   #stopping = false;
   readonly #wakers = new Set<() => void>();
+  /** Source partitions this member holds since the last rebalance; null before the first. */
+  #assigned: ReadonlySet<number> | null = null;
+  /** Partitions with a lag or connection series, so the ones no longer held can be removed. */
+  readonly #series = new Set<number>();
   /** One per destination, shared by its connections; null without a throttle. */
   readonly #throttle: TokenBucket | null;
 
@@ -112,6 +116,7 @@ export class DeliveryWorker {
     this.#consumer = this.#o.kafka.consumer({ groupId: this.#groupId() });
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: [d.source.topic], fromBeginning: true });
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, (e) => this.#onAssigned(new Set(e.payload.memberAssignment[d.source.topic] ?? [])));
     await this.#consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: this.#o.connections ?? 1,
@@ -133,13 +138,38 @@ export class DeliveryWorker {
       m.latency.zero({ destination: d.name });
       this.#admin = this.#o.kafka.admin();
       await this.#admin.connect();
-      const poll = (): void => {
-        this.#lagPoll ??= this.#readLag().finally(() => (this.#lagPoll = null));
-      };
-      poll();
-      this.#lagTimer = setInterval(poll, this.#o.lagIntervalMs ?? 15_000);
+      this.#pollLag();
+      this.#lagTimer = setInterval(() => this.#pollLag(), this.#o.lagIntervalMs ?? 15_000);
       this.#lagTimer.unref();
     }
+  }
+
+  /**
+   * After a rebalance, the series of partitions another member now holds are removed: a gauge
+   * left behind would show that member's queue or connection twice, and frozen at its last value.
+   */
+  #onAssigned(parts: ReadonlySet<number>): void {
+    this.#assigned = parts;
+    const m = this.#o.metrics;
+    if (m === undefined) return;
+    // The queue of newly held partitions shows at once, not at the next interval.
+    this.#pollLag();
+    for (const p of [...this.#series]) {
+      if (parts.has(p)) continue;
+      this.#removeSeries(m, p);
+    }
+  }
+
+  #removeSeries(m: DeliveryMetrics, p: number): void {
+    const name = this.#o.destination.name;
+    m.lag.remove({ destination: name, partition: String(p) });
+    m.connectionUp.remove({ destination: name, connection: String(p) });
+    this.#series.delete(p);
+  }
+
+  #pollLag(): void {
+    if (this.#admin === null || this.#stopping) return;
+    this.#lagPoll ??= this.#readLag().finally(() => (this.#lagPoll = null));
   }
 
   #groupId(): string {
@@ -160,6 +190,9 @@ export class DeliveryWorker {
       const ends = await admin.fetchTopicOffsets(d.source.topic);
       const committed = (await admin.fetchOffsets({ groupId: this.#groupId(), topics: [d.source.topic] }))[0]?.partitions ?? [];
       for (const e of ends) {
+        // Only what this member holds: other members report their own partitions.
+        if (this.#assigned === null || !this.#assigned.has(e.partition)) continue;
+        this.#series.add(e.partition);
         const c = committed.find((p) => p.partition === e.partition)?.offset ?? '-1';
         const from = BigInt(c) >= 0n ? BigInt(c) : BigInt(e.low);
         const lag = BigInt(e.high) - from;
@@ -180,6 +213,9 @@ export class DeliveryWorker {
     await Promise.all([...this.#connections.values()].map((c) => c.close()));
     await this.#consumer?.disconnect();
     await this.#producer?.disconnect();
+    // A stopped worker's gauges would freeze at their last value; its counters stay (they only grow).
+    const m = this.#o.metrics;
+    if (m !== undefined) for (const p of [...this.#series]) this.#removeSeries(m, p);
   }
 
   #connection(partition: number): Connection {
@@ -251,6 +287,7 @@ export class DeliveryWorker {
           if (m === undefined) return;
           m.attempts.inc({ destination: d.name, result });
           if (attempt > 1) m.retries.inc({ destination: d.name });
+          this.#series.add(partition);
           if (result !== 'other') m.connectionUp.set({ destination: d.name, connection: String(partition) }, result === 'timeout' || result === 'connection' ? 0 : 1);
         },
       });
