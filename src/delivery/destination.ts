@@ -42,6 +42,11 @@ export interface Destination {
     readonly port: number;
     readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly servername?: string } | null;
     readonly ackTimeoutMs: number;
+    /**
+     * original: the receiver's one ACK decides (AA or CA). enhanced: messages carry MSH-15/16 = AL;
+     * a CA is only the commit, and the record is done at the application ACK that follows it.
+     */
+    readonly acknowledgment: 'original' | 'enhanced';
   };
   readonly retry: RetryPolicy;
   /** null: no limit. */
@@ -62,7 +67,7 @@ interface RawDestination {
     receivingFacility?: string;
     charset?: string;
   };
-  target: { host: string; port: number; tls?: { ca?: string; cert?: string; key?: string; servername?: string }; ackTimeoutMs?: number };
+  target: { host: string; port: number; tls?: { ca?: string; cert?: string; key?: string; servername?: string }; ackTimeoutMs?: number; acknowledgment?: 'original' | 'enhanced' };
   retry?: Partial<RetryPolicy>;
   throttle?: { messagesPerSecond: number; burst?: number };
 }
@@ -133,6 +138,7 @@ export function loadDestination(file: string): { destination: Destination | null
                 ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
               },
         ackTimeoutMs: raw.target.ackTimeoutMs ?? 30_000,
+        acknowledgment: raw.target.acknowledgment ?? 'original',
       },
       retry: {
         maxAttempts: raw.retry?.maxAttempts ?? 10,

@@ -347,6 +347,7 @@ export function buildOutboundMessage(
     ...(m.receivingApplication ? { receivingApplication: m.receivingApplication } : {}),
     ...(m.receivingFacility ? { receivingFacility: m.receivingFacility } : {}),
     charset: m.charset,
+    ...(d.target.acknowledgment === 'enhanced' ? { acceptAckType: 'AL', applicationAckType: 'AL' } : {}),
   });
   return { text: r.text, controlId: r.controlId, detail: r.issues.map((i) => `${i.code}: ${i.message}`).join('\n') };
 }
@@ -355,7 +356,8 @@ export function buildOutboundMessage(
 export function openConnection(d: Destination): Connection {
   const t = d.target;
   const s = new MllpSender({ host: t.host, port: t.port, ackTimeoutMs: t.ackTimeoutMs, retries: 0, backoffMs: 0, ...(t.tls ? { tls: tlsOptions(t.tls) } : {}) });
-  return { send: (m: Buffer) => s.send(m), close: () => s.close() };
+  const applicationAck = t.acknowledgment === 'enhanced';
+  return { send: (m: Buffer) => s.send(m, { applicationAck }), close: () => s.close() };
 }
 
 /** PEM files read once when the connection is made; a missing file fails loudly at connect. */
