@@ -37,6 +37,7 @@ export function openApiDocument(): object {
             controlId: { type: ['string', 'null'] },
             outcome: { enum: [...OUTCOMES] },
             patientKey: { type: ['string', 'null'] },
+            resubmitOf: { description: 'the dead letter an edit-and-resubmit stored this raw record in place of', anyOf: [{ $ref: '#/components/schemas/Ref' }, { type: 'null' }] },
           },
           required: ['ref', 'kind', 'channel', 'outcome'],
         },
@@ -66,12 +67,13 @@ export function openApiDocument(): object {
           properties: {
             ref: { $ref: '#/components/schemas/Ref' },
             channel: { type: 'string' },
-            status: { enum: ['waiting', 'resolved', 'discarded', 'superseded'] },
+            status: { enum: ['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted'] },
             category: { type: 'string' },
             cause: { type: 'string' },
             ageSeconds: { type: 'number' },
             overdue: { type: 'boolean' },
             history: { type: 'array' },
+            resubmittedAs: { description: 'the raw record an edit-and-resubmit stored in its place', anyOf: [{ $ref: '#/components/schemas/Ref' }, { type: 'null' }] },
           },
           required: ['ref', 'channel', 'status', 'category', 'cause', 'ageSeconds', 'overdue'],
         },
@@ -117,7 +119,7 @@ export function openApiDocument(): object {
           responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
         },
       },
-      '/api/dead-letters': { get: { summary: 'Dead letters', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
+      '/api/dead-letters': { get: { summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all)', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
       '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter', { allOf: [{ $ref: '#/components/schemas/DeadLetter' }, { required: ['history'] }] }), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {
         post: {
@@ -129,6 +131,38 @@ export function openApiDocument(): object {
       },
       '/api/dead-letters/{topic}/{partition}/{offset}/replay': {
         post: { summary: 'Dry run, then replay (operator; audited)', parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']), responses: created('replay report') },
+      },
+      '/api/dead-letters/{topic}/{partition}/{offset}/resubmit': {
+        post: {
+          summary: 'Edit-and-resubmit: store corrected text as a new raw record linked to the dead letter (operator; audited first)',
+          description:
+            'text is the corrected message, segments one per line (any line break becomes CR). It is checked as ingest checks a frame (listener.maxFrameBytes, charset, parse, the channel accept rules): a failing edit answers 422 with the reason and nothing is written. Otherwise a dlq-decision audit record (action resubmit, hashes of the old and new bytes, never the text) is stored, then the raw record on <channel>.raw with hl7_resubmit_of_* headers naming the dead letter, then a second audit record naming where it landed. The dead letter itself is not changed; its status becomes resubmitted. Read the text to edit with POST /api/records/{ref}/content (audited). Bodies up to 2 MiB.',
+          parameters: [...refParams, csrf],
+          requestBody: body({ text: { type: 'string' }, reason: { type: 'string' } }, ['text', 'reason']),
+          responses: {
+            '201': {
+              description: 'resubmitted',
+              ...json({
+                type: 'object',
+                properties: {
+                  decision: { type: 'object', description: 'the audit record written before anything was produced' },
+                  finished: { type: 'object', description: 'the audit record naming the new raw record' },
+                  newRecord: { $ref: '#/components/schemas/Ref' },
+                  diff: { type: 'array', items: { type: 'string' }, description: 'segment lines: "- " removed, "+ " added, unchanged runs counted' },
+                  deadLetter: { $ref: '#/components/schemas/DeadLetter' },
+                },
+                required: ['decision', 'finished', 'newRecord', 'diff', 'deadLetter'],
+              }),
+            },
+            '404': err,
+            '409': err,
+            '422': { ...err, description: 'the edit would not be accepted by ingest (the reason says why); nothing was written' },
+            '503': { ...err, description: 'the decision was recorded but Kafka did not store the raw record; the dead letter stays waiting' },
+            ...common,
+            ...bodyErrors,
+            '413': { ...err, description: 'the body is larger than 2 MiB' },
+          },
+        },
       },
       '/api/records/{topic}/{partition}/{offset}/content': {
         post: { summary: 'Show content (operator; audited before it is read)', parameters: [...refParams, csrf], requestBody: body({ reason: { type: 'string' } }, ['reason']), responses: created('content') },

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session, type TrustedProxy } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
-import { writeAudit } from '../dlq/index.js';
+import { EditRefused, planResubmit, readDeadLetter, resubmit, ResubmitFailed, writeAudit } from '../dlq/index.js';
 import { newAuditRecord, type DecisionAction, type RecordRef } from '../records/index.js';
 import { defaultCheckpointDir, replay } from '../replay/index.js';
 import { converterForChannel } from '../transform/index.js';
@@ -54,6 +54,8 @@ export interface ConsoleServerOptions {
 
 const SESSION_COOKIE = 'hl7c_session';
 const MAX_BODY = 64 * 1024;
+/** An edit-and-resubmit carries a whole message: larger bodies there (the CLI takes any size up to the channel's frame bound). */
+const MAX_RESUBMIT_BODY = 2 * 1024 * 1024;
 /** A real replay needs a dry run of the same dead letter by the same session this recently. */
 const DRY_RUN_VALID_MS = 15 * 60_000;
 
@@ -83,6 +85,7 @@ interface Route {
   /** null: no session needed (login only). */
   readonly role: Role | null;
   readonly handler: Handler;
+  readonly maxBody?: number;
 }
 
 function cookies(req: IncomingMessage): Map<string, string> {
@@ -124,12 +127,14 @@ const REF = '([^/]+)/(\\d+)/(\\d+)';
 export class ConsoleServer {
   private server: Server | null = null;
   private readonly dryRuns = new Map<string, number>();
+  /** Dead letters being resubmitted right now: a second edit of the same one waits its turn (409). */
+  private readonly resubmitting = new Set<string>();
   private readonly routes: Route[];
   private readonly queries: ConsoleQueries;
 
   constructor(private readonly opts: ConsoleServerOptions) {
     this.queries = opts.queries;
-    const r = (method: string, path: string, role: Role | null, handler: Handler): Route => ({ method, pattern: new RegExp(`^${path}$`), role, handler });
+    const r = (method: string, path: string, role: Role | null, handler: Handler, maxBody?: number): Route => ({ method, pattern: new RegExp(`^${path}$`), role, handler, ...(maxBody ? { maxBody } : {}) });
     this.routes = [
       r('POST', '/api/session', null, (c) => this.login(c)),
       r('GET', '/api/session', 'viewer', async (c) => ({ user: c.session!.user, role: c.session!.role, csrfToken: c.session!.csrf })),
@@ -152,6 +157,7 @@ export class ConsoleServer {
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
       r('POST', '/api/queue/decisions', 'operator', (c) => this.decideGroup(c)),
       r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
+      r('POST', `/api/dead-letters/${REF}/resubmit`, 'operator', (c) => this.resubmit(c), MAX_RESUBMIT_BODY),
       r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
       r('GET', '/api/users', 'admin', async () => readUsers(this.opts.auth.usersPath).users.map((u) => ({ name: u.name, role: u.role, changedAt: u.changedAt }))),
     ];
@@ -221,7 +227,7 @@ export class ConsoleServer {
         url,
         params: route.pattern.exec(url.pathname)!.slice(1),
         session,
-        body: () => (bodyRead ??= readJson(req)),
+        body: () => (bodyRead ??= readJson(req, route.maxBody ?? MAX_BODY)),
       };
       const result = await route.handler(ctx);
       if (result instanceof LoginResponse) send(200, result.body, { 'set-cookie': result.cookie });
@@ -310,7 +316,7 @@ export class ConsoleServer {
 
   private deadLetters(q: URLSearchParams): unknown {
     const status = q.get('status') ?? 'waiting';
-    if (!['waiting', 'resolved', 'discarded', 'superseded', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded or all');
+    if (!['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded, resubmitted or all');
     return this.queries
       .deadLetters({ ...(q.get('channel') ? { channel: q.get('channel')! } : {}), ...(q.get('category') ? { category: q.get('category')! } : {}), status: status as 'all' })
       .map(({ history: _h, ...d }) => d);
@@ -417,6 +423,48 @@ export class ConsoleServer {
     return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines, deadLetter: this.deadLetter(ref) };
   }
 
+  /**
+   * Edit-and-resubmit: the corrected text is checked as ingest checks a frame (422 with the
+   * reason, nothing written, when it fails), then the audit record is stored, then the new raw
+   * record, linked to the dead letter. The answer carries the segment diff: the operator sent
+   * the text and the decision that shows it is already in the audit topic.
+   */
+  private async resubmit(c: Ctx): Promise<unknown> {
+    const ref = refFrom(c.params);
+    const body = await c.body();
+    const text = body['text'];
+    if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'text (the corrected message, segments one per line) is required');
+    const reason = str(body, 'reason')!;
+    const d = this.deadLetter(ref);
+    if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are resubmitted`);
+    const channel = this.channelOf(d.channel);
+    const key = `${ref.topic}/${ref.partition}/${ref.offset}`;
+    if (this.resubmitting.has(key)) throw new HttpError(409, 'this dead letter is being resubmitted by another request');
+    this.resubmitting.add(key);
+    try {
+      const r = await readRecordAt(this.opts.kafka, ref);
+      if (!r) throw new HttpError(404, 'Kafka no longer holds that dead letter (retention)');
+      const letter = readDeadLetter(r);
+      let plan;
+      try {
+        plan = planResubmit(channel, letter, text, new Date());
+      } catch (err) {
+        if (err instanceof EditRefused) throw new HttpError(422, `nothing resubmitted: ${err.message}`);
+        throw err;
+      }
+      try {
+        const done = await resubmit(this.opts.kafka, channel, letter, plan, { operator: c.session!.user, reason, ...(this.opts.auditTopic ? { auditTopic: this.opts.auditTopic } : {}) });
+        await this.opts.indexer.caughtUp(15_000);
+        return { decision: done.decision, finished: done.finished, newRecord: done.newRecord, diff: plan.diff, deadLetter: this.deadLetter(ref) };
+      } catch (err) {
+        if (err instanceof ResubmitFailed) throw new HttpError(503, `the decision is recorded (audit record ${err.decision.id}) but ${err.message}; the dead letter stays waiting, try again`);
+        throw err;
+      }
+    } finally {
+      this.resubmitting.delete(key);
+    }
+  }
+
   private async content(c: Ctx): Promise<unknown> {
     const ref = refFrom(c.params);
     const reason = str(await c.body(), 'reason')!;
@@ -458,14 +506,14 @@ class LoginResponse {
   ) {}
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(req: IncomingMessage, maxBody: number): Promise<Record<string, unknown>> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'send a JSON body (Content-Type: application/json)');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `the body is larger than ${MAX_BODY} bytes`);
+    if (size > maxBody) throw new HttpError(413, `the body is larger than ${maxBody} bytes`);
     chunks.push(chunk as Buffer);
   }
   let parsed: unknown;
