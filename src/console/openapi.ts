@@ -119,6 +119,38 @@ export function openApiDocument(): object {
           responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
         },
       },
+      '/api/queue/replay': {
+        post: {
+          summary: 'Replay a whole queue group: dry run first, then the replay (operator; audited)',
+          description:
+            'The group is selected as for /api/queue/decisions (channel, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff, writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
+          parameters: [csrf],
+          requestBody: body({ channel: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['channel', 'category', 'dryRun']),
+          responses: {
+            '201': {
+              description: 'the dry run or the replay report, with the members as they are now',
+              ...json({
+                type: 'object',
+                properties: {
+                  dryRun: { type: 'boolean' },
+                  replayId: { type: ['string', 'null'] },
+                  outcome: { type: 'string' },
+                  counts: { type: 'object' },
+                  diff: { type: 'array', items: { type: 'string' } },
+                  count: { type: 'integer', minimum: 1 },
+                  deadLetters: { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } },
+                },
+                required: ['dryRun', 'replayId', 'outcome', 'counts', 'diff', 'count', 'deadLetters'],
+              }),
+            },
+            '404': err,
+            '409': err,
+            '422': { ...err, description: 'the group is larger than review.maxGroupSize' },
+            ...common,
+            ...bodyErrors,
+          },
+        },
+      },
       '/api/dead-letters': { get: { summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all)', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
       '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter', { allOf: [{ $ref: '#/components/schemas/DeadLetter' }, { required: ['history'] }] }), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {

@@ -127,6 +127,8 @@ const REF = '([^/]+)/(\\d+)/(\\d+)';
 export class ConsoleServer {
   private server: Server | null = null;
   private readonly dryRuns = new Map<string, number>();
+  /** Group dry runs: until when they count, and the members they showed (a changed group needs a new one). */
+  private readonly groupDryRuns = new Map<string, { until: number; members: string }>();
   /** Dead letters being resubmitted right now: a second edit of the same one waits its turn (409). */
   private readonly resubmitting = new Set<string>();
   private readonly routes: Route[];
@@ -156,6 +158,7 @@ export class ConsoleServer {
       r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
       r('POST', '/api/queue/decisions', 'operator', (c) => this.decideGroup(c)),
+      r('POST', '/api/queue/replay', 'operator', (c) => this.replayGroup(c)),
       r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
       r('POST', `/api/dead-letters/${REF}/resubmit`, 'operator', (c) => this.resubmit(c), MAX_RESUBMIT_BODY),
       r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
@@ -395,7 +398,48 @@ export class ConsoleServer {
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are replayed`);
     const key = `${c.session!.id}|${ref.topic}/${ref.partition}/${ref.offset}`;
     if (!dryRun && !((this.dryRuns.get(key) ?? 0) > Date.now())) throw new HttpError(409, 'run the dry run of this dead letter first (dryRun: true) and read its diff');
-    const channel = this.channelOf(d.channel);
+    const out = await this.runReplay(c, this.channelOf(d.channel), [ref], {}, dryRun, reason);
+    if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
+    else this.dryRuns.delete(key);
+    return { ...out, deadLetter: this.deadLetter(ref) };
+  }
+
+  /**
+   * Replay of a whole queue group, as the group decisions select it (channel, category,
+   * optionally cause; at most review.maxGroupSize): the dry run of the same members by the same
+   * session comes first, and a group that changed since then needs a new dry run. The replay's
+   * audit records list the members (selection.offsets) and the ones it resolved.
+   */
+  private async replayGroup(c: Ctx): Promise<unknown> {
+    const body = await c.body();
+    const dryRun = body['dryRun'];
+    if (typeof dryRun !== 'boolean') throw new HttpError(400, 'dryRun (true or false) is required: a group replay shows its dry-run diff first');
+    const reason = str(body, 'reason', !dryRun);
+    const channel = this.channelOf(str(body, 'channel')!);
+    const category = str(body, 'category')!;
+    const cause = str(body, 'cause', false);
+    const members = this.queries.groupMembers(channel.name, category, cause);
+    const what = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
+    const max = channel.review.maxGroupSize;
+    if (members.length > max) {
+      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group replay takes at most ${max} (review.maxGroupSize): narrow it by cause, or use hl7-engine replay --from dlq --category for bulk replays`);
+    }
+    const key = `${c.session!.id}|group|${channel.name}|${category}|${cause ?? ''}`;
+    const list = members.map((d) => `${d.ref.partition}:${d.ref.offset}`).join(',');
+    if (!dryRun) {
+      const seen = this.groupDryRuns.get(key);
+      if (!seen || seen.until <= Date.now()) throw new HttpError(409, 'run the dry run of this group first (dryRun: true) and read its diff');
+      if (seen.members !== list) throw new HttpError(409, `the group changed since its dry run (${seen.members.split(',').length} then, ${members.length} now): run the dry run again`);
+    }
+    const out = await this.runReplay(c, channel, members.map((d) => d.ref), { category }, dryRun, reason);
+    if (dryRun) this.groupDryRuns.set(key, { until: Date.now() + DRY_RUN_VALID_MS, members: list });
+    else this.groupDryRuns.delete(key);
+    return { ...out, count: members.length, deadLetters: members.map((d) => this.deadLetter(d.ref)).map(({ history: _h, ...d }) => d) };
+  }
+
+  /** One replay of dead letters of `channel` through its current mapping set (dry or real). */
+  private async runReplay(c: Ctx, channel: ChannelConfig, refs: readonly RecordRef[], narrow: { category?: string }, dryRun: boolean, reason: string | undefined) {
     let convert;
     try {
       convert = converterForChannel(channel, this.opts.mappingsRoot ? { mappingsRoot: this.opts.mappingsRoot } : {});
@@ -410,17 +454,13 @@ export class ConsoleServer {
       convert,
       checkpointDir: this.opts.checkpointDir ?? resolve(defaultCheckpointDir(process.env)),
       operator: c.session!.user,
-      selection: { source: 'dlq', offsets: [{ partition: ref.partition, offset: ref.offset }], dryRun },
+      selection: { source: 'dlq', ...narrow, offsets: refs.map((r) => ({ partition: r.partition, offset: r.offset })), dryRun },
       ...(reason ? { reason } : {}),
       ...(this.opts.auditTopic ? { auditTopic: this.opts.auditTopic } : {}),
       onLine: (l) => lines.push(l),
     });
-    if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
-    else {
-      this.dryRuns.delete(key);
-      await this.opts.indexer.caughtUp(15_000);
-    }
-    return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines, deadLetter: this.deadLetter(ref) };
+    if (!dryRun) await this.opts.indexer.caughtUp(15_000);
+    return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines };
   }
 
   /**
