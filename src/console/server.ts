@@ -13,7 +13,7 @@ import type { Kafka } from 'kafkajs';
 import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session, type TrustedProxy } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
 import { EditRefused, planResubmit, readDeadLetter, resubmit, ResubmitFailed, writeAudit } from '../dlq/index.js';
-import { newAuditRecord, type DecisionAction, type RecordRef } from '../records/index.js';
+import { newAuditRecord, type AuditRecord, type Decision, type DecisionAction, type RecordRef } from '../records/index.js';
 import { defaultCheckpointDir, replay } from '../replay/index.js';
 import { converterForChannel } from '../transform/index.js';
 import type { Logger } from '../ops/index.js';
@@ -22,7 +22,7 @@ import type { ChannelOverviews } from './channels.js';
 import type { Indexer } from './indexer.js';
 import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { ConsoleQueries, OUTCOMES, type Outcome } from './queries.js';
+import { ConsoleQueries, OUTCOMES, type DeadLetterView, type Outcome } from './queries.js';
 import { recordKey } from '../records/index.js';
 import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
 
@@ -342,18 +342,35 @@ export class ConsoleServer {
     const { action, reason, assignee } = decisionFrom(await c.body());
     const d = this.deadLetter(ref);
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; decisions apply to waiting ones`);
-    const record = newAuditRecord({
-      kind: 'dlq-decision',
-      channel: d.channel,
-      reason,
-      operator: c.session!.user,
-      outcome: 'recorded',
-      decision: { action, target: ref, ...(assignee ? { assignee } : {}) },
-    });
-    // The decision is the audit record: once Kafka holds it, it is made.
+    const record = await this.recordDecision(c, d.channel, reason, { action, target: ref, ...(assignee ? { assignee } : {}) });
+    return { decision: record, deadLetter: this.deadLetter(ref) };
+  }
+
+  /**
+   * The decision is the audit record: once Kafka holds it (acks=all), it is made. The answer
+   * waits until the index has it, so it shows the dead letters as the decision left them.
+   */
+  private async recordDecision(c: Ctx, channel: string, reason: string, decision: Decision): Promise<AuditRecord> {
+    const record = newAuditRecord({ kind: 'dlq-decision', channel, reason, operator: c.session!.user, outcome: 'recorded', decision });
     await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
     await this.opts.indexer.caughtUp(15_000);
-    return { decision: record, deadLetter: this.deadLetter(ref) };
+    return record;
+  }
+
+  /**
+   * The waiting members of the queue group a body names (channel, category, optionally cause):
+   * 404 when none waits, 422 above the channel's review.maxGroupSize (`larger` says what to do).
+   */
+  private groupOf(body: Record<string, unknown>, what: string, larger: string): { channel: ChannelConfig; category: string; cause: string | undefined; members: DeadLetterView[] } {
+    const channel = this.channelOf(str(body, 'channel')!);
+    const category = str(body, 'category')!;
+    const cause = str(body, 'cause', false);
+    const members = this.queries.groupMembers(channel.name, category, cause);
+    const group = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
+    const max = channel.review.maxGroupSize;
+    if (members.length > max) throw new HttpError(422, `${members.length} dead letters of ${group} are waiting; one ${what} takes at most ${max} (review.maxGroupSize): ${larger}`);
+    return { channel, category, cause, members };
   }
 
   /**
@@ -364,26 +381,9 @@ export class ConsoleServer {
   private async decideGroup(c: Ctx): Promise<unknown> {
     const body = await c.body();
     const { action, reason, assignee } = decisionFrom(body);
-    const channel = this.channelOf(str(body, 'channel')!);
-    const category = str(body, 'category')!;
-    const cause = str(body, 'cause', false);
-    const members = this.queries.groupMembers(channel.name, category, cause);
-    const what = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
-    if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
-    const max = channel.review.maxGroupSize;
-    if (members.length > max) {
-      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize): narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)`);
-    }
-    const record = newAuditRecord({
-      kind: 'dlq-decision',
-      channel: channel.name,
-      reason,
-      operator: c.session!.user,
-      outcome: 'recorded',
-      decision: { action, targets: members.map((d) => d.ref), group: { category, ...(cause !== undefined ? { cause } : {}) }, ...(assignee ? { assignee } : {}) },
-    });
-    await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
-    await this.opts.indexer.caughtUp(15_000);
+    const { channel, category, cause, members } = this.groupOf(body, 'group decision', "narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)");
+    const group = { category, ...(cause !== undefined ? { cause } : {}) };
+    const record = await this.recordDecision(c, channel.name, reason, { action, targets: members.map((d) => d.ref), group, ...(assignee ? { assignee } : {}) });
     const after = members.map((d) => this.deadLetter(d.ref));
     return { decision: record, count: members.length, deadLetters: after.map(({ history: _h, ...d }) => d) };
   }
@@ -415,16 +415,7 @@ export class ConsoleServer {
     const dryRun = body['dryRun'];
     if (typeof dryRun !== 'boolean') throw new HttpError(400, 'dryRun (true or false) is required: a group replay shows its dry-run diff first');
     const reason = str(body, 'reason', !dryRun);
-    const channel = this.channelOf(str(body, 'channel')!);
-    const category = str(body, 'category')!;
-    const cause = str(body, 'cause', false);
-    const members = this.queries.groupMembers(channel.name, category, cause);
-    const what = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
-    if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
-    const max = channel.review.maxGroupSize;
-    if (members.length > max) {
-      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group replay takes at most ${max} (review.maxGroupSize): narrow it by cause, or use hl7-engine replay --from dlq --category for bulk replays`);
-    }
+    const { channel, category, cause, members } = this.groupOf(body, 'group replay', 'narrow it by cause, or use hl7-engine replay --from dlq --category for bulk replays');
     const key = `${c.session!.id}|group|${channel.name}|${category}|${cause ?? ''}`;
     const list = members.map((d) => `${d.ref.partition}:${d.ref.offset}`).join(',');
     if (!dryRun) {

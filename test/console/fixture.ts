@@ -3,6 +3,7 @@
  * the API as someone (with the CSRF token on every change unless a test leaves it out).
  */
 import assert from 'node:assert/strict';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Kafka } from 'kafkajs';
@@ -10,6 +11,7 @@ import { runUsers, type Role } from '../../src/auth/index.js';
 import type { ChannelConfig } from '../../src/channel/index.js';
 import { startConsole, type RunningConsole } from '../../src/console/index.js';
 import { createLogger } from '../../src/ops/index.js';
+import { REPO_DIR } from '../support/repo.js';
 
 export const PASSWORD = 'a long enough secret';
 
@@ -25,6 +27,24 @@ export interface Answer {
   readonly text: string;
 }
 
+const GENDER_FIXED = '      gender: "PID-8 | code(hl7-0001)"';
+const GENDER_BROKEN = '      gender: "PID-8"';
+
+/**
+ * A copy of the default mapping set under WORK/mappings/adt-set, broken on purpose: Patient.gender
+ * takes PID-8 as sent, so "F" fails validation and admissions are dead-lettered by the
+ * transform. `fix()` restores the table lookup, as an analyst would before replaying.
+ */
+export function brokenGenderMapping(work: string): { setDir: string; fix(): void } {
+  const setDir = join(work, 'mappings', 'adt-set');
+  cpSync(join(REPO_DIR, 'mappings', 'default'), setDir, { recursive: true });
+  const file = join(setDir, 'common.yaml');
+  const common = readFileSync(file, 'utf8');
+  assert.ok(common.includes(GENDER_FIXED), 'the default mapping set maps gender through table 0001');
+  writeFileSync(file, common.replace(GENDER_FIXED, GENDER_BROKEN));
+  return { setDir, fix: () => writeFileSync(file, common) };
+}
+
 /** Adds each user with PASSWORD to `usersFile` (created when missing). */
 export async function addUsers(usersFile: string, users: ReadonlyArray<readonly [string, Role]>): Promise<void> {
   for (const [user, role] of users) {
@@ -34,7 +54,7 @@ export async function addUsers(usersFile: string, users: ReadonlyArray<readonly 
 }
 
 /** A console on `channels`, with a quiet logger, its index caught up with Kafka. */
-export async function openTestConsole(opts: { kafka: Kafka; channels: ChannelConfig[]; work: string; usersFile: string; indexFile?: string; now?: () => Date }): Promise<RunningConsole> {
+export async function openTestConsole(opts: { kafka: Kafka; channels: ChannelConfig[]; work: string; usersFile: string; indexFile?: string; now?: () => Date; mappingsRoot?: string }): Promise<RunningConsole> {
   const running = await startConsole({
     kafka: opts.kafka,
     channels: opts.channels,
@@ -44,6 +64,7 @@ export async function openTestConsole(opts: { kafka: Kafka; channels: ChannelCon
     usersFile: opts.usersFile,
     checkpointDir: join(opts.work, 'checkpoints'),
     ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.mappingsRoot ? { mappingsRoot: opts.mappingsRoot } : {}),
   });
   await running.indexer.caughtUp(60_000);
   return running;

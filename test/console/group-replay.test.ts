@@ -9,7 +9,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChannelConfig } from '../../src/channel/index.js';
@@ -21,12 +21,12 @@ import { readTopic, testKafka } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
 import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
-import { addUsers, call, login, openTestConsole, refPath, type Client } from './fixture.js';
+import { addUsers, brokenGenderMapping, call, login, openTestConsole, refPath, type Client } from './fixture.js';
 
 const ADT_A01 = readFileSync(join(REPO_DIR, 'test-messages', 'adt', 'adt-a01.hl7'), 'latin1');
 const kafka = testKafka();
 let work: string;
-let setDir: string;
+let mapping: { setDir: string; fix(): void };
 let channel: ChannelConfig;
 let running: RunningConsole;
 let base: string;
@@ -45,13 +45,9 @@ const waiting = async (): Promise<string[]> =>
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hl7-engine-group-replay-'));
-  setDir = join(work, 'mappings', 'adt-set');
-  cpSync(join(REPO_DIR, 'mappings', 'default'), setDir, { recursive: true });
-  const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
-  assert.ok(common.includes('      gender: "PID-8 | code(hl7-0001)"'));
-  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8 | code(hl7-0001)"', '      gender: "PID-8"'));
+  mapping = brokenGenderMapping(work);
   const te = await startEngine(
-    `name: ${uniqueChannel('group-replay')}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: [ADT^A01]\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\nreview:\n  maxGroupSize: 3\nmapping: ${setDir}\n`,
+    `name: ${uniqueChannel('group-replay')}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: [ADT^A01]\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\nreview:\n  maxGroupSize: 3\nmapping: ${mapping.setDir}\n`,
   );
   channel = te.channel;
   try {
@@ -105,8 +101,7 @@ test('the replay needs a dry run of the group first (409); the dry run shows the
   const early = await call(base, 'POST', '/api/queue/replay', { as: operator, body: { ...group, dryRun: false, reason: 'mapping fixed' } });
   assert.equal(early.status, 409, early.text);
   assert.match(early.body.error, /dry run of this group first/);
-  const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
-  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8"', '      gender: "PID-8 | code(hl7-0001)"'));
+  mapping.fix();
   const before = (await audits()).length;
   const dry = await call(base, 'POST', '/api/queue/replay', { as: operator, body: { ...group, dryRun: true } });
   assert.equal(dry.status, 201, dry.text);
