@@ -45,9 +45,11 @@ export interface MessageView {
   readonly rawSha256: string | null;
   readonly rawLength: number | null;
   readonly failure: { readonly category: string; readonly stage: string; readonly message: string } | null;
+  /** A raw record an operator stored by edit-and-resubmit: the dead letter it replaces. */
+  readonly resubmitOf: RecordRef | null;
 }
 
-export type DeadLetterStatus = 'waiting' | 'resolved' | 'discarded' | 'superseded';
+export type DeadLetterStatus = 'waiting' | 'resolved' | 'discarded' | 'superseded' | 'resubmitted';
 
 export interface HistoryEntry {
   readonly at: string;
@@ -59,6 +61,8 @@ export interface HistoryEntry {
   readonly assignee?: string;
   readonly outcome?: string;
   readonly replayId?: string;
+  /** resubmit completed: where the new raw record is. */
+  readonly newRecord?: RecordRef;
 }
 
 export interface DeadLetterView {
@@ -81,6 +85,8 @@ export interface DeadLetterView {
   readonly rawRecord: RecordRef | null;
   readonly replayOf: RecordRef | null;
   readonly replacedBy: RecordRef | null;
+  /** The raw record an edit-and-resubmit stored in its place (its lineage goes on from there). */
+  readonly resubmittedAs: RecordRef | null;
   readonly assignee: string | null;
   readonly escalated: boolean;
   readonly history: readonly HistoryEntry[];
@@ -120,6 +126,7 @@ function messageView(row: Row & { outcome: Outcome }): MessageView {
     rawSha256: row.raw_sha256 as string | null,
     rawLength: row.raw_length as number | null,
     failure: row.kind === 'dlq' ? { category: String(row.category), stage: String(row.stage), message: String(row.failure_message) } : null,
+    resubmitOf: row.kind === 'raw' ? refOf(row.prev_topic, row.prev_part, row.prev_off) : null,
   };
 }
 
@@ -230,13 +237,17 @@ export class ConsoleQueries {
     let escalated = false;
     const history: HistoryEntry[] = [];
     for (const { body } of audits) {
-      const a = JSON.parse(body) as { id: string; kind: string; operator: string; at: string; reason: string | null; outcome?: string; replayId?: string; decision?: { action: string; assignee?: string } };
+      const a = JSON.parse(body) as {
+        id: string; kind: string; operator: string; at: string; reason: string | null; outcome?: string; replayId?: string;
+        decision?: { action: string; assignee?: string }; resubmission?: { newRecord?: RecordRef };
+      };
       const entry: HistoryEntry = {
         at: a.at, kind: a.kind, operator: a.operator, reason: a.reason, auditId: a.id,
         ...(a.decision ? { action: a.decision.action } : {}),
         ...(a.decision?.assignee ? { assignee: a.decision.assignee } : {}),
         ...(a.outcome ? { outcome: a.outcome } : {}),
         ...(a.replayId ? { replayId: a.replayId } : {}),
+        ...(a.resubmission?.newRecord ? { newRecord: a.resubmission.newRecord } : {}),
       };
       history.push(entry);
       if (a.kind === 'replay-finished') status = 'resolved';
@@ -245,10 +256,13 @@ export class ConsoleQueries {
         if (a.decision.action === 'discard') status = 'discarded';
         if (a.decision.action === 'assign') assignee = a.decision.assignee ?? null;
         if (a.decision.action === 'escalate') escalated = true;
+        // Recorded before the raw record is produced; a failed produce puts it back in the queue.
+        if (a.decision.action === 'resubmit') status = a.outcome === 'failed' ? 'waiting' : 'resubmitted';
       }
     }
     const next = this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('dlq', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
     if (next) status = 'superseded';
+    const resubmitted = this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('raw', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
     const firstAt = String(row.first_at ?? row.at);
     const ageSeconds = Math.max(0, Math.floor((this.now().getTime() - Date.parse(firstAt)) / 1000));
     const sla = this.slaMinutes(String(row.channel));
@@ -272,6 +286,7 @@ export class ConsoleQueries {
       rawRecord: refOf(row.src_topic, row.src_part, row.src_off),
       replayOf: refOf(row.prev_topic, row.prev_part, row.prev_off),
       replacedBy: next ? refOf(next.topic, next.part, next.off) : null,
+      resubmittedAs: resubmitted ? refOf(resubmitted.topic, resubmitted.part, resubmitted.off) : null,
       assignee,
       escalated,
       history,

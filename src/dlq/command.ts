@@ -10,6 +10,7 @@ import { AUDIT_TOPIC, currentOperator, newAuditRecord } from '../records/index.j
 import { ensureAuditTopic, writeAudit } from './audit.js';
 import { errorText, kafkaFor, queuesFor, UsageError, type DlqQueue, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
 import { contentOf, type DeadLetterSummary } from './dead-letter.js';
+import { RESUBMIT_USAGE, runResubmit } from './resubmit-command.js';
 import {
   filterDeadLetters,
   groupByCause,
@@ -37,7 +38,8 @@ export const DLQ_USAGE = `  hl7-engine dlq list|stats [--channel C | --destinati
       letter; --category (and --cause, as 'dlq list' prints it after the count) decides every
       waiting one of that group in one audit record, at most the channel's review.maxGroupSize
       (${CHANNEL_DEFAULTS.reviewMaxGroupSize} for a destination).
-      Use replay to re-drive.`;
+      Use replay to re-drive.
+${RESUBMIT_USAGE}`;
 
 const DECISIONS = ['resolve', 'discard', 'assign', 'escalate'] as const;
 
@@ -123,7 +125,8 @@ async function loadAll(kafka: Kafka, queues: readonly DlqQueue[], auditTopic: st
 function statusCounts(list: readonly InspectedDeadLetter[]): string {
   const n = (s: string): number => list.filter((d) => d.status === s).length;
   const discarded = n('discarded') > 0 ? `, ${n('discarded')} discarded` : '';
-  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay${discarded}`;
+  const resubmitted = n('resubmitted') > 0 ? `, ${n('resubmitted')} resubmitted` : '';
+  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay${discarded}${resubmitted}`;
 }
 
 function printList(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
@@ -202,6 +205,8 @@ async function decideGroup(io: CommandIo, kafka: Kafka, auditTopic: string, { qu
 
 /** Runs the command; never exits the process, so tests call it like the CLI does. */
 export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = {}): Promise<ExitCode> {
+  // Its own options and checks (src/dlq/resubmit-command.ts).
+  if (argv[0] === 'resubmit') return runResubmit(argv.slice(1), io, deps);
   const now = (deps.now ?? (() => new Date()))();
   let sub: string;
   let values: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>['values'];
@@ -212,7 +217,7 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
     const parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
     values = parsed.values;
     [sub = '', ...positionals] = parsed.positionals;
-    if (!['list', 'show', 'stats', ...DECISIONS].includes(sub)) throw new UsageError(`dlq needs list, show, stats, ${DECISIONS.join(', ')}; got ${sub || 'nothing'}`);
+    if (!['list', 'show', 'stats', ...DECISIONS].includes(sub)) throw new UsageError(`dlq needs list, show, stats, ${DECISIONS.join(', ')}, resubmit; got ${sub || 'nothing'}`);
     if ((DECISIONS as readonly string[]).includes(sub)) {
       if (!values.channel && !values.destination) throw new UsageError(`dlq ${sub} needs --channel C or --destination D`);
       if (!values.reason?.trim()) throw new UsageError(`dlq ${sub} needs --reason "…" (it is written to the audit topic)`);

@@ -13,3 +13,4 @@ export {
   type DlqFilter,
   type InspectedDeadLetter,
 } from './inspect.js';
+export { planResubmit, resubmit, segmentDiff, editedMessageText, originalText, EditRefused, ResubmitFailed, RESUBMIT_LISTENER, type ResubmitPlan, type ResubmitResult } from './resubmit.js';

@@ -35,4 +35,5 @@ export {
   type DecisionAction,
   type AuditRecord,
   type OffsetRange,
+  type Resubmission,
 } from './audit.js';
