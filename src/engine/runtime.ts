@@ -12,7 +12,7 @@ import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '.
 import { mappingFingerprint } from '../mapping/index.js';
 import { MllpListener } from '../mllp/index.js';
 import { capForLog, type EngineMetrics, type Logger } from '../ops/index.js';
-import { ConversionPool, SupervisedTransform, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
+import { ConversionPool, SupervisedTransform, converterForChannel, converterSpecOf, mappingSetDir, type MessageConverter } from '../transform/index.js';
 
 export interface EngineOptions {
   readonly channels: readonly ChannelConfig[];
@@ -51,6 +51,8 @@ export interface TransformSetup {
    * 0 converts on the main event loop, in slices that give way to ingest.
    */
   readonly workers?: number;
+  /** Nice value of the conversion threads (Linux, per thread; default 10, 0 = normal priority). */
+  readonly threadNice?: number;
 }
 
 /** The default number of conversion threads: one per core the process may use. */
@@ -265,7 +267,7 @@ export class Runtime {
       this.opts.metrics.transformThreadsConfigured.set(0);
       return null;
     }
-    this.pool ??= new ConversionPool({ threads, logger: this.opts.logger, metrics: this.opts.metrics });
+    this.pool ??= new ConversionPool({ threads, logger: this.opts.logger, metrics: this.opts.metrics, ...(setup && setup.threadNice !== undefined ? { nice: setup.threadNice } : {}) });
     return this.pool;
   }
 
@@ -281,6 +283,10 @@ export class Runtime {
   async startWorker({ channel, convert, key }: ChannelConverter, producer: GroupCommitProducer): Promise<void> {
     const { logger, metrics } = this.opts;
     const pool = this.conversionPool();
+    const spec = converterSpecOf(convert);
+    // The threads compile the set before the worker joins its group (bounded), as the engine's
+    // own converter was compiled before this: the first batch then converts at once.
+    if (pool && spec) await pool.prepare(spec);
     const worker = new SupervisedTransform({
       pool,
       channel,

@@ -19,7 +19,7 @@ export type ThreadChannel = Pick<ChannelConfig, 'name' | 'topics'>;
 
 export type ToThread =
   /** Compile a set ahead of its first record (hot reload), so the first batch does not wait on it. */
-  | { readonly type: 'prepare'; readonly specId: number; readonly spec: ConverterSpec }
+  | { readonly type: 'prepare'; readonly id: number; readonly specId: number; readonly spec: ConverterSpec }
   | { readonly type: 'convert'; readonly id: number; readonly specId: number; readonly spec: ConverterSpec; readonly channel: ThreadChannel; readonly items: readonly PoolItem[] };
 
 /** A converted record, or null: this thread could not build the set, convert it in the engine's thread. */
@@ -28,4 +28,6 @@ export type PoolResult = ConvertedRecord | null;
 export type FromThread =
   /** Sent once the thread's modules loaded: from here on it counts as running. */
   | { readonly type: 'ready' }
+  /** A `prepare` done (`ok` false: the set could not be built here; its records convert in the engine's thread). */
+  | { readonly type: 'prepared'; readonly id: number; readonly ok: boolean }
   | { readonly type: 'done'; readonly id: number; readonly results: readonly PoolResult[] };

@@ -31,6 +31,11 @@ export interface ConversionPoolOptions {
   readonly restartBackoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Records per message to a thread: fewer messages, but a thread's answer waits on all of them. Default 32. */
   readonly chunk?: number;
+  /**
+   * Nice value of each conversion thread (Linux, per thread; default 10): the main event loop and
+   * the broker get a core first, a backlog converts on what is left. 0 keeps normal priority.
+   */
+  readonly nice?: number;
   /** The thread's script (tests point it elsewhere to see a thread that cannot start). Default pool-thread.js. */
   readonly threadFile?: URL;
 }
@@ -71,6 +76,7 @@ export class ConversionPool {
   private readonly slots: Slot[];
   private readonly specIds = new Map<string, number>();
   private nextRequest = 1;
+  private readonly preparing = new Map<number, () => void>();
   private closed = false;
   private threadRecords = 0;
 
@@ -114,10 +120,26 @@ export class ConversionPool {
     }
   }
 
-  /** Compiles a mapping set in every thread now (hot reload), instead of on its first record. */
-  prepare(spec: ConverterSpec): void {
+  /**
+   * Compiles a mapping set in every thread now (start, hot reload) instead of on its first record.
+   * Resolves once each thread that runs has it, or after `timeoutMs` (a thread slower than that
+   * compiles on; its first records wait for it).
+   */
+  prepare(spec: ConverterSpec, timeoutMs = 60_000): Promise<void> {
     const specId = this.specId(spec);
-    for (const slot of this.slots) slot.thread?.postMessage({ type: 'prepare', specId, spec } satisfies ToThread);
+    const waits: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      if (!slot.thread) continue;
+      const id = this.nextRequest++;
+      waits.push(new Promise<void>((resolve) => this.preparing.set(id, resolve)));
+      slot.thread.postMessage({ type: 'prepare', id, specId, spec } satisfies ToThread);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    });
+    return Promise.race([Promise.all(waits).then(() => undefined), timeout]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -203,7 +225,7 @@ export class ConversionPool {
     const { logger, metrics } = this.opts;
     let thread: Worker;
     try {
-      thread = new Worker(this.opts.threadFile ?? new URL('./pool-thread.js', import.meta.url));
+      thread = new Worker(this.opts.threadFile ?? new URL('./pool-thread.js', import.meta.url), { workerData: { nice: this.opts.nice ?? 10 } });
     } catch (err) {
       this.startFailed(slot, err);
       return;
@@ -211,6 +233,12 @@ export class ConversionPool {
     slot.thread = thread;
     thread.on('message', (reply: FromThread) => {
       if (slot.thread !== thread) return;
+      if (reply.type === 'prepared') {
+        const done = this.preparing.get(reply.id);
+        this.preparing.delete(reply.id);
+        done?.();
+        return;
+      }
       if (reply.type === 'ready') {
         slot.running = true;
         slot.failures = 0;

@@ -85,7 +85,7 @@ export class SupervisedTransform {
   setConverter(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
     this.eras.add(convert, from);
     const spec = converterSpecOf(convert);
-    if (spec) this.opts.pool?.prepare(spec);
+    if (spec) void this.opts.pool?.prepare(spec);
   }
 
   get currentConverter(): MessageConverter {

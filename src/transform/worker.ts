@@ -343,7 +343,7 @@ export class TransformWorker {
   setConverter(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
     this.eras.add(convert, from);
     const spec = converterSpecOf(convert);
-    if (spec) this.opts.pool?.prepare(spec);
+    if (spec) void this.opts.pool?.prepare(spec);
   }
 
   /** The converter for records stored from now on (the latest setConverter, else the first). */
