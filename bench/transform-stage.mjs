@@ -58,13 +58,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function startEngine(brokers, channel, { workers, role } = {}) {
   const port = await freePort();
-  const args = ['--port', String(port), '--mode', 'end-to-end', '--channel', channel, '--brokers', brokers];
+  const args = ['--port', String(port), '--mode', 'end-to-end', '--channel', channel, '--brokers', brokers, '--dedupe-window', '0'];
   if (workers !== undefined) args.push('--workers', String(workers));
   if (role) args.push('--role', role);
   if (values.nice !== undefined) args.push('--nice', values.nice);
   const child = fork(join(root, 'bench/servers/engine.mjs'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the engine did not start within 180 s')), 180_000);
+    const timer = setTimeout(() => reject(new Error('the engine did not start within 600 s')), 600_000);
     child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve()));
     child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`the engine exited with code ${code} before it started`))));
   });
