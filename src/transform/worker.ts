@@ -80,6 +80,20 @@ export interface TransformWorkerOptions {
  */
 const YIELD_EVERY_MS = 10;
 
+/** Records per conversion thread handed over ahead of publishing (see handleBatch). */
+const POOL_WINDOW_PER_THREAD = 64;
+
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/** `p`'s value, or TIMED_OUT after `ms` (the timer cleared either way). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** The consumer group all transform workers of a channel join. */
 export function transformGroupId(channel: string): string {
   return `hl7-engine-transform-${channel}`;
@@ -425,15 +439,44 @@ export class TransformWorker {
     const { topic, partition } = batch;
     this.opts.metrics.transformLag.set({ channel: this.channelName, partition: String(partition) }, Number(batch.offsetLag()));
     const pool = this.opts.pool;
-    const pooled = pool ? this.submitToPool(pool, topic, partition, batch.messages) : [];
+    const messages = batch.messages;
+    // The threads get the batch a window at a time, one window ahead of what is being published:
+    // enough to keep every thread busy, and little to throw away when the batch goes stale (a
+    // rebalance) or the worker stops, since a thread cannot drop what was already sent to it.
+    const window = pool ? pool.size * POOL_WINDOW_PER_THREAD : 0;
+    const pooled: Array<Promise<PoolResult> | undefined> = [];
+    let submitted = 0;
+    const submitNext = () => {
+      if (!pool || submitted >= messages.length || !this.live(p)) return;
+      const next = messages.slice(submitted, submitted + window);
+      pooled.push(...this.submitToPool(pool, topic, partition, next));
+      submitted += next.length;
+    };
+    submitNext();
     const pending: Pending[] = [];
     let beat = Date.now();
     let slice = beat;
-    for (let i = 0; i < batch.messages.length; i++) {
-      const m = batch.messages[i]!;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
       if (!this.live(p)) break;
+      if (pool && i % window === 0) submitNext();
       const inThread = pooled[i];
-      const fromThread = inThread ? await inThread : null;
+      let fromThread: PoolResult = null;
+      if (inThread) {
+        // A thread may take long on a busy machine (it runs at a lower priority): keep the group
+        // session alive meanwhile, or the partition would be handed away mid-batch.
+        for (;;) {
+          const r = await within(inThread, 1000);
+          if (r !== TIMED_OUT) {
+            fromThread = r;
+            break;
+          }
+          if (!this.live(p)) break;
+          await p.heartbeat();
+          beat = Date.now();
+        }
+        if (!this.live(p)) break;
+      }
       // Awaiting a thread gives the event loop back; converting here does not, hence the slices.
       const outcome = fromThread ?? this.convertHere(topic, partition, m);
       this.observe(outcome);
