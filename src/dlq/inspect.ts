@@ -7,7 +7,7 @@
 import type { Kafka } from 'kafkajs';
 import { AUDIT_TOPIC, decisionTargets, inRanges, type OffsetRange } from '../records/index.js';
 import { readAudit } from './audit.js';
-import { readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
+import { previousOf, readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 import { readTopicRange } from '../kafka/index.js';
 
 export type DeadLetterStatus = 'waiting' | 'resolved' | 'superseded' | 'discarded';
@@ -75,7 +75,7 @@ export async function loadDeadLetters(
   }
   const superseded = new Set<string>();
   for (const l of letters) {
-    const prev = l.record?.replay?.previous;
+    const prev = previousOf(l);
     if (prev && prev.topic === dlqTopic) superseded.add(`${prev.partition}:${prev.offset}`);
   }
   return letters.map((letter) => {
