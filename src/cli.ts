@@ -22,13 +22,15 @@ import { createKafka } from './kafka/index.js';
 import { CONVERT_V2_USAGE, runConvertToV2 } from './outbound/index.js';
 import { DELIVER_USAGE, runDeliver } from './delivery/index.js';
 
-const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--role ingest|transform|all]
+const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--role ingest|transform|all] [--transform-workers N]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
       when unset, a local Apache Kafka is assembled and started for you. A channel naming a
       mapping set also converts its messages to FHIR; sets are looked up in --mappings
       (default: the mappings folder beside the channels folder). --role (default all) runs
       only the listeners (ingest) or only the conversion (transform), so each can run as its
       own processes; transform processes of a channel share its consumer group.
+      --transform-workers N conversion threads (default: the cores available; 0 converts on
+      the event loop that answers MLLP).
       --console [HOST:]PORT also serves the operator console (see hl7-engine console), with
       --users FILE, --index FILE, --console-cert F --console-key F, --identity-header NAME
       --trusted-proxy ADDR[,ADDR…] as there.`;
@@ -73,10 +75,15 @@ function loadOrExit(dir: string) {
 async function start(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, role: { type: 'string', default: 'all' }, console: { type: 'string' }, ...CONSOLE_OPTIONS },
+    options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, role: { type: 'string', default: 'all' }, 'transform-workers': { type: 'string' }, console: { type: 'string' }, ...CONSOLE_OPTIONS },
   });
   const role = ENGINE_ROLES.find((r) => r === values.role);
   if (!role) fail(`--role must be one of ${ENGINE_ROLES.join(', ')} (got "${values.role}")\n${START_USAGE}`);
+  const workersArg = values['transform-workers'];
+  const workers = workersArg === undefined ? undefined : Number(workersArg);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0 && workers <= 256)) {
+    fail(`--transform-workers must be a whole number from 0 to 256 (got "${workersArg}")\n${START_USAGE}`);
+  }
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
   let consoleOpts: ReturnType<typeof consoleOptionsFrom> | null = null;
@@ -101,7 +108,7 @@ async function start(argv: string[]): Promise<void> {
     process.stdout.write(`local Kafka ${local.name} serving at ${local.bootstrap} (log: ${local.logFile})\n`);
   }
   const metrics = new EngineMetrics();
-  const engine = new Engine({ channels, brokers, logger, metrics, role, transform: values.mappings ? { mappingsRoot: resolve(values.mappings) } : {} });
+  const engine = new Engine({ channels, brokers, logger, metrics, role, transform: { ...(values.mappings ? { mappingsRoot: resolve(values.mappings) } : {}), ...(workers !== undefined ? { workers } : {}) } });
   // Operations HTTP server, up before the engine so /healthz answers and /readyz says 503 while
   // topics are created and listeners bind.
   let ops: OpsServer;

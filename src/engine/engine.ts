@@ -84,7 +84,8 @@ export class Engine implements ConfigTarget {
   readiness(): Promise<Readiness> {
     const transforms = new Map([...this.runtime.transformWorkers].map(([name, w]) => [name, w.worker.up]));
     const listening = this.runtime.runsIngest ? this.runtime.opts.channels : [];
-    return this.operations.check(listening, new Set(this.runtime.running.map((r) => r.channel.name)), transforms);
+    const threads = this.runtime.hasPool ? !this.runtime.threadsDown : undefined;
+    return this.operations.check(listening, new Set(this.runtime.running.map((r) => r.channel.name)), transforms, threads);
   }
 
   async stop(graceMs = 10_000): Promise<void> {

@@ -19,10 +19,12 @@ export class EngineReadiness {
   /**
    * Ready when every configured channel's listener is bound, every transform consumer is in its
    * group and consuming (`transforms`: channel → up; a channel without a transform is not
-   * listed), and Kafka answers a describeCluster in time.
+   * listed), the conversion threads run when some are configured (`threads`: undefined when
+   * none are), and Kafka answers a describeCluster in time.
    */
-  async check(configured: readonly ChannelConfig[], bound: ReadonlySet<string>, transforms: ReadonlyMap<string, boolean> = new Map()): Promise<Readiness> {
+  async check(configured: readonly ChannelConfig[], bound: ReadonlySet<string>, transforms: ReadonlyMap<string, boolean> = new Map(), threads?: boolean): Promise<Readiness> {
     const checks: Record<string, boolean> = {};
+    if (threads !== undefined) checks['transform-threads'] = threads;
     for (const c of configured) checks[`listener:${c.name}`] = bound.has(c.name);
     for (const [name, up] of transforms) checks[`transform:${name}`] = up;
     if (!this.closed) {

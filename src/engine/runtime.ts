@@ -4,6 +4,7 @@
  * transform worker and the producers they write with. The lifecycle (engine.ts) and the hot
  * reload (apply.ts) put these steps in order; nothing here decides when they run.
  */
+import { availableParallelism } from 'node:os';
 import type { Kafka } from 'kafkajs';
 import { AddressAllowList, type ChannelConfig } from '../channel/index.js';
 import { DedupeMemory, Ingest } from '../ingest/index.js';
@@ -11,7 +12,7 @@ import { GroupCommitProducer, createKafka, ensureTopics, recoverDedupe } from '.
 import { mappingFingerprint } from '../mapping/index.js';
 import { MllpListener } from '../mllp/index.js';
 import { capForLog, type EngineMetrics, type Logger } from '../ops/index.js';
-import { SupervisedTransform, converterForChannel, mappingSetDir, type MessageConverter } from '../transform/index.js';
+import { ConversionPool, SupervisedTransform, converterForChannel, converterSpecOf, mappingSetDir, type MessageConverter } from '../transform/index.js';
 
 export interface EngineOptions {
   readonly channels: readonly ChannelConfig[];
@@ -44,6 +45,19 @@ export interface TransformSetup {
   readonly converterFor?: (channel: ChannelConfig) => MessageConverter | null;
   /** Validate each Bundle against FHIR R4 before publishing (default true; roughly triples conversion CPU). */
   readonly validate?: boolean;
+  /**
+   * Conversion threads (parse + convert + validate) shared by this process's channels, so a
+   * backlog does not hold the event loop that answers MLLP. Default: os.availableParallelism();
+   * 0 converts on the main event loop, in slices that give way to ingest.
+   */
+  readonly workers?: number;
+  /** Nice value of the conversion threads (Linux, per thread; default 10, 0 = normal priority). */
+  readonly threadNice?: number;
+}
+
+/** The default number of conversion threads: one per core the process may use. */
+export function defaultTransformWorkers(): number {
+  return availableParallelism();
 }
 
 export interface RunningChannel {
@@ -75,6 +89,7 @@ export class Runtime {
   readonly running: RunningChannel[] = [];
   readonly transformWorkers = new Map<string, RunningWorker>();
   private transformProducer: GroupCommitProducer | null = null;
+  private pool: ConversionPool | null = null;
   /** Per channel, read on every new connection, so an allow-list edit needs no new listener. */
   private readonly allowLists = new Map<string, AddressAllowList | null>();
 
@@ -230,6 +245,9 @@ export class Runtime {
     if (converters.length === 0) return;
     const producer = await this.transformPublisher();
     await producer.learnTopics(converters.flatMap(({ channel }) => [channel.topics.fhir, channel.topics.dlq]));
+    // Bounded: a thread that cannot start is retried in the background and said loudly (log,
+    // hl7_transform_threads_running, readiness); records meanwhile convert on the main loop.
+    await this.conversionPool()?.whenRunning(5_000).catch(() => undefined);
     for (const c of converters) await this.startWorker(c, producer);
   }
 
@@ -241,9 +259,36 @@ export class Runtime {
     return producer;
   }
 
+  /** The conversion threads, started with the first transform worker; null when configured to 0. */
+  conversionPool(): ConversionPool | null {
+    const setup = this.opts.transform;
+    const threads = (setup ? setup.workers : undefined) ?? defaultTransformWorkers();
+    if (threads === 0) {
+      this.opts.metrics.transformThreadsConfigured.set(0);
+      return null;
+    }
+    this.pool ??= new ConversionPool({ threads, logger: this.opts.logger, metrics: this.opts.metrics, ...(setup && setup.threadNice !== undefined ? { nice: setup.threadNice } : {}) });
+    return this.pool;
+  }
+
+  get hasPool(): boolean {
+    return this.pool !== null;
+  }
+
+  /** Whether conversion threads are configured and none runs (every record then converts on the main loop). */
+  get threadsDown(): boolean {
+    return this.pool !== null && this.pool.running === 0;
+  }
+
   async startWorker({ channel, convert, key }: ChannelConverter, producer: GroupCommitProducer): Promise<void> {
     const { logger, metrics } = this.opts;
+    const pool = this.conversionPool();
+    const spec = converterSpecOf(convert);
+    // The threads compile the set before the worker joins its group (bounded), as the engine's
+    // own converter was compiled before this: the first batch then converts at once.
+    if (pool && spec) await pool.prepare(spec);
     const worker = new SupervisedTransform({
+      pool,
       channel,
       kafka: this.kafka,
       publisher: producer,
@@ -271,6 +316,10 @@ export class Runtime {
   async stopTransform(): Promise<void> {
     await Promise.all([...this.transformWorkers.values()].map((w) => w.worker.stop()));
     this.transformWorkers.clear();
+    // After the workers: they wait on the threads for the records in hand.
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close();
     if (this.transformProducer) await this.transformProducer.disconnect();
     this.transformProducer = null;
   }

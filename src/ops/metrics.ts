@@ -171,6 +171,22 @@ export class EngineMetrics {
     labelNames: ['channel', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly transformThreadsConfigured = new Gauge({
+    name: 'hl7_transform_threads_configured',
+    help: 'Conversion threads this process is configured to run (transform.workers; 0 = conversion on the main event loop)',
+    registers: [this.registry],
+  });
+  readonly transformThreadsRunning = new Gauge({
+    name: 'hl7_transform_threads_running',
+    help: 'Conversion threads running now; below configured while one is replaced or cannot start (its records are then converted on the main event loop)',
+    registers: [this.registry],
+  });
+  readonly transformThreadRestarts = new Counter({
+    name: 'hl7_transform_thread_restarts_total',
+    help: 'Conversion threads replaced, by reason (exit: died while running, its records sent again to the new one; start-failed: could not start, retried with backoff)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   // ---- end of transform stage ----------------------------------------------------------------
 
   // ---- hot reload (src/engine/reload.ts) -----------------------------------------------------

@@ -4,5 +4,6 @@ export { SupervisedTransform, type SupervisedTransformOptions } from './supervis
 export { transformRecord, type RawRecordIn, type TransformOutcome, type TransformTarget } from './transform-record.js';
 export { bundleRecord, dlqRecord } from './records.js';
 export type { MessageConverter, RecordPublisher } from './types.js';
-export { converterForChannel, convertChecked, mappingSetDir, type ChannelConverterOptions, type CheckedConversion } from './mapping-converter.js';
+export { converterForChannel, converterSpecOf, convertChecked, mappingSetDir, type ChannelConverterOptions, type CheckedConversion } from './mapping-converter.js';
+export { ConversionPool, type ConversionPoolOptions } from './pool.js';
 export { runConvert, CONVERT_USAGE, type CommandIo, type ExitCode } from './convert-command.js';

@@ -13,7 +13,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { ChannelConfig } from '../channel/index.js';
 import type { Hl7Message } from '../hl7/index.js';
 import { loadFastValidator, validateBundleFast } from '../fhir/index.js';
-import { convertMessage, loadMappingSet, type ConversionResult, type MappingSet } from '../mapping/index.js';
+import { convertMessage, loadMappingSet, mappingFingerprint, type ConversionResult, type MappingSet } from '../mapping/index.js';
 import type { ConversionIssue } from '../mapping/types.js';
 import type { MessageConverter } from './types.js';
 
@@ -57,6 +57,39 @@ export interface ChannelConverterOptions {
 }
 
 /**
+ * What a conversion thread needs to build the same converter as the engine's: the set's folder and
+ * site, whether to validate, and the digest of the set's files as the engine loaded them. Plain
+ * data, so it crosses to a worker thread (functions cannot).
+ */
+export interface ConverterSpec {
+  readonly dir: string;
+  readonly site: string | null;
+  readonly validate: boolean;
+  readonly fingerprint: string;
+}
+
+/** The spec of each converter built from a mapping set; a converter not listed runs only where it was made. */
+const specs = new WeakMap<MessageConverter, ConverterSpec>();
+
+/**
+ * The spec a converter was built from, or null (a converter made in code, or a set edited while
+ * it loaded, whose bytes a thread could not be sure to load again).
+ */
+export function converterSpecOf(convert: MessageConverter): ConverterSpec | null {
+  return specs.get(convert) ?? null;
+}
+
+/**
+ * Loads a set and returns it with the digest of its files, or a null digest when the files
+ * changed while it loaded (the digest then names no single version of the set).
+ */
+function loadPinned(dir: string, site: string | null): { set: MappingSet; fingerprint: string | null } {
+  const before = mappingFingerprint(dir);
+  const set = loadMappingSet(dir, site ?? undefined);
+  return { set, fingerprint: mappingFingerprint(dir) === before ? before : null };
+}
+
+/**
  * The converter for a channel, or null when the channel names no mapping set (its messages
  * then stay in the raw topic until it does). Throws MappingLoadError (file:line:col of every
  * problem) when the set does not load, so a broken mapping stops the start instead of
@@ -65,8 +98,25 @@ export interface ChannelConverterOptions {
 export function converterForChannel(channel: ChannelConfig, opts: ChannelConverterOptions = {}): MessageConverter | null {
   const dir = mappingSetDir(channel, opts.mappingsRoot);
   if (dir === null) return null;
-  const set = loadMappingSet(dir, channel.site ?? undefined);
+  const { set, fingerprint } = loadPinned(dir, channel.site);
   const validate = opts.validate ?? true;
   if (validate) loadFastValidator();
-  return (message) => convertChecked(message, set, { validate });
+  const convert: MessageConverter = (message) => convertChecked(message, set, { validate });
+  if (fingerprint !== null) specs.set(convert, { dir, site: channel.site, validate, fingerprint });
+  return convert;
+}
+
+/**
+ * Builds, in a conversion thread, the converter `spec` describes. Throws when the set's files are
+ * no longer the bytes the engine loaded (edited since): converting with another version would
+ * give other bytes than the engine's converter, so the caller converts those records in the
+ * engine's thread instead.
+ */
+export function converterFromSpec(spec: ConverterSpec): MessageConverter {
+  const { set, fingerprint } = loadPinned(spec.dir, spec.site);
+  if (fingerprint !== spec.fingerprint) {
+    throw new Error(`mapping set ${spec.dir} changed since the engine loaded it; its records are converted in the engine's thread`);
+  }
+  if (spec.validate) loadFastValidator();
+  return (message) => convertChecked(message, set, { validate: spec.validate });
 }

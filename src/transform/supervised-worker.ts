@@ -8,6 +8,7 @@
 import { ConverterEras, TransformWorker, type TransformWorkerOptions } from './worker.js';
 import { Supervisor, type SupervisorOptions } from './supervisor.js';
 import type { MessageConverter } from './types.js';
+import { converterSpecOf } from './mapping-converter.js';
 
 export interface SupervisedTransformOptions extends Omit<TransformWorkerOptions, 'events' | 'convert'> {
   readonly convert: MessageConverter;
@@ -83,6 +84,8 @@ export class SupervisedTransform {
   /** Hot reload; see TransformWorker.setConverter. Applies to every later consumer too. */
   setConverter(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
     this.eras.add(convert, from);
+    const spec = converterSpecOf(convert);
+    if (spec) void this.opts.pool?.prepare(spec);
   }
 
   get currentConverter(): MessageConverter {

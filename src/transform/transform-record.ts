@@ -38,6 +38,31 @@ export type TransformOutcome =
       readonly envelope: RawEnvelope;
     };
 
+/**
+ * What the worker keeps of an outcome once it is converted: the record to publish and what the
+ * metrics and the dead-letter log line need (issue codes, control id), not the envelope with the
+ * message text. Plain data, so a conversion thread can send it back.
+ */
+export type ConvertedRecord = ConvertedCommon & ({ readonly kind: 'bundle'; readonly category: null } | { readonly kind: 'dlq'; readonly category: DlqCategory });
+
+interface ConvertedCommon {
+  readonly record: OutRecord;
+  readonly issues: ReadonlyArray<{ readonly code: string; readonly table: string | null }>;
+  readonly controlId: string | null;
+  /** CPU time of the conversion, for hl7_conversion_seconds. */
+  readonly seconds: number;
+}
+
+export function convertedRecord(outcome: TransformOutcome, seconds: number): ConvertedRecord {
+  const common: ConvertedCommon = {
+    record: outcome.record,
+    issues: outcome.issues.map((i) => ({ code: i.code, table: i.table ?? null })),
+    controlId: outcome.envelope.msh?.controlId ?? null,
+    seconds,
+  };
+  return outcome.kind === 'dlq' ? { ...common, kind: 'dlq', category: outcome.category } : { ...common, kind: 'bundle', category: null };
+}
+
 type Detail = Record<string, string | number | boolean | null>;
 
 function headerText(raw: RawRecordIn, name: string): string {
@@ -51,7 +76,7 @@ function headerText(raw: RawRecordIn, name: string): string {
  * another tool, or a future envelope version): the value itself travels as the "raw bytes", so
  * the dead letter still holds everything that was in the raw topic.
  */
-function opaqueEnvelope(raw: RawRecordIn, channel: ChannelConfig, at: RecordRef): RawEnvelope {
+function opaqueEnvelope(raw: RawRecordIn, channel: Pick<ChannelConfig, 'name'>, at: RecordRef): RawEnvelope {
   const bytes = raw.value ?? Buffer.alloc(0);
   return {
     v: ENVELOPE_VERSION,
@@ -100,7 +125,8 @@ function errorMessageOf(issues: readonly ConversionIssue[]): string | undefined 
 }
 
 export interface TransformTarget {
-  readonly channel: ChannelConfig;
+  /** Only the name and topics are read, so a conversion thread can be given just those. */
+  readonly channel: Pick<ChannelConfig, 'name' | 'topics'>;
   readonly convert: MessageConverter;
   readonly now?: () => Date;
 }

@@ -17,7 +17,10 @@ import type { OutRecord, StoredAt } from '../kafka/index.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import { capForLog, type Logger } from '../ops/logger.js';
 import { HEADERS } from '../records/index.js';
-import { transformRecord, type TransformOutcome } from './transform-record.js';
+import { convertedRecord, transformRecord, type ConvertedRecord } from './transform-record.js';
+import { converterSpecOf } from './mapping-converter.js';
+import type { ConversionPool } from './pool.js';
+import type { PoolItem, PoolResult } from './pool-protocol.js';
 import { backoffDelay } from '../kafka/retry.js';
 import type { MessageConverter, RecordPublisher } from './types.js';
 import type { MemberEvents, MemberStopped, StopReason } from './supervisor.js';
@@ -63,6 +66,12 @@ export interface TransformWorkerOptions {
    * a consumer wedged without an error. Default 120 s.
    */
   readonly stallAfterMs?: number;
+  /**
+   * Conversion threads (pool.ts) shared by the process's transform workers; without one, or for
+   * a converter not built from a mapping set, records are converted on this thread's event loop.
+   * Either way records are published and committed here, in offset order.
+   */
+  readonly pool?: ConversionPool | null;
 }
 
 /**
@@ -70,6 +79,20 @@ export interface TransformWorkerOptions {
  * loop, so a batch gives way at least this often (ms) instead of holding the loop for seconds.
  */
 const YIELD_EVERY_MS = 10;
+
+/** Records per conversion thread handed over ahead of publishing (see handleBatch). */
+const POOL_WINDOW_PER_THREAD = 64;
+
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/** `p`'s value, or TIMED_OUT after `ms` (the timer cleared either way). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** The consumer group all transform workers of a channel join. */
 export function transformGroupId(channel: string): string {
@@ -187,7 +210,7 @@ export function stopReasonOf(err: unknown): StopReason {
 
 interface Pending {
   readonly offset: string;
-  readonly outcome: TransformOutcome;
+  readonly outcome: ConvertedRecord;
   done: Promise<StoredAt>;
 }
 
@@ -333,6 +356,8 @@ export class TransformWorker {
    */
   setConverter(convert: MessageConverter, from: ReadonlyMap<number, string>): void {
     this.eras.add(convert, from);
+    const spec = converterSpecOf(convert);
+    if (spec) void this.opts.pool?.prepare(spec);
   }
 
   /** The converter for records stored from now on (the latest setConverter, else the first). */
@@ -360,17 +385,45 @@ export class TransformWorker {
     return !this.aborted && !this.stopping && p.isRunning() && !p.isStale();
   }
 
-  private convert(topic: string, partition: number, m: KafkaMessage): TransformOutcome {
+  /** Converts one record on this thread. */
+  private convertHere(topic: string, partition: number, m: KafkaMessage): ConvertedRecord {
     const started = process.hrtime.bigint();
     const outcome = transformRecord(m, { topic, partition, offset: m.offset }, { channel: this.opts.channel, convert: this.eras.for(partition, m.offset) });
+    return convertedRecord(outcome, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private observe(outcome: ConvertedRecord): void {
     const { metrics } = this.opts;
     const channel = this.channelName;
-    metrics.conversionSeconds.observe({ channel, outcome: outcome.kind }, Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.conversionSeconds.observe({ channel, outcome: outcome.kind }, outcome.seconds);
     for (const issue of outcome.issues) {
       metrics.conversionIssues.inc({ channel, code: issue.code });
       if (issue.code === 'unknown-code' && issue.table) metrics.unknownCodes.inc({ channel, table: issue.table });
     }
-    return outcome;
+  }
+
+  /**
+   * Hands a batch to the conversion threads: per record, a promise of its converted record (null:
+   * convert it here), or undefined for a record whose converter exists only in this thread.
+   * Consecutive records of one mapping set go in one submission.
+   */
+  private submitToPool(pool: ConversionPool, topic: string, partition: number, messages: readonly KafkaMessage[]): Array<Promise<PoolResult> | undefined> {
+    const out: Array<Promise<PoolResult> | undefined> = new Array(messages.length);
+    const { name, topics } = this.opts.channel;
+    let i = 0;
+    while (i < messages.length) {
+      const spec = converterSpecOf(this.eras.for(partition, messages[i]!.offset));
+      let j = i + 1;
+      while (j < messages.length && converterSpecOf(this.eras.for(partition, messages[j]!.offset)) === spec) j++;
+      if (spec) {
+        const items = messages.slice(i, j).map((m) => poolItem(m, topic, partition));
+        pool.submit(spec, { name, topics }, items).forEach((p, k) => {
+          out[i + k] = p;
+        });
+      }
+      i = j;
+    }
+    return out;
   }
 
   private publish(record: OutRecord): Promise<StoredAt> {
@@ -385,18 +438,56 @@ export class TransformWorker {
     const { batch } = p;
     const { topic, partition } = batch;
     this.opts.metrics.transformLag.set({ channel: this.channelName, partition: String(partition) }, Number(batch.offsetLag()));
+    const pool = this.opts.pool;
+    const messages = batch.messages;
+    // The threads get the batch a window at a time, one window ahead of what is being published:
+    // enough to keep every thread busy, and little to throw away when the batch goes stale (a
+    // rebalance) or the worker stops, since a thread cannot drop what was already sent to it.
+    const window = pool ? pool.size * POOL_WINDOW_PER_THREAD : 0;
+    const pooled: Array<Promise<PoolResult> | undefined> = [];
+    let submitted = 0;
+    const submitNext = () => {
+      if (!pool || submitted >= messages.length || !this.live(p)) return;
+      const next = messages.slice(submitted, submitted + window);
+      pooled.push(...this.submitToPool(pool, topic, partition, next));
+      submitted += next.length;
+    };
+    submitNext();
     const pending: Pending[] = [];
     let beat = Date.now();
     let slice = beat;
-    for (const m of batch.messages) {
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
       if (!this.live(p)) break;
-      const outcome = this.convert(topic, partition, m);
+      if (pool && i % window === 0) submitNext();
+      const inThread = pooled[i];
+      let fromThread: PoolResult = null;
+      if (inThread) {
+        // A thread may take long on a busy machine (it runs at a lower priority): keep the group
+        // session alive meanwhile, or the partition would be handed away mid-batch.
+        for (;;) {
+          const r = await within(inThread, 1000);
+          if (r !== TIMED_OUT) {
+            fromThread = r;
+            break;
+          }
+          if (!this.live(p)) break;
+          await p.heartbeat();
+          beat = Date.now();
+        }
+        if (!this.live(p)) break;
+      }
+      // Awaiting a thread gives the event loop back; converting here does not, hence the slices.
+      const outcome = fromThread ?? this.convertHere(topic, partition, m);
+      this.observe(outcome);
       pending.push({ offset: m.offset, outcome, done: this.publish(outcome.record) });
       const now = Date.now();
-      if (now - slice >= YIELD_EVERY_MS) {
+      if (fromThread === null && now - slice >= YIELD_EVERY_MS) {
         if (this.opts.ingestBusy?.()) await sleep(now - slice);
         else await yieldToEventLoop();
         slice = Date.now();
+      } else if (fromThread !== null) {
+        slice = now;
       }
       if (now - beat > 1000) {
         await p.heartbeat();
@@ -472,7 +563,7 @@ export class TransformWorker {
     await p.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(offset) + 1n).toString() }] }] });
   }
 
-  private count(outcome: TransformOutcome): void {
+  private count(outcome: ConvertedRecord): void {
     const { metrics, logger } = this.opts;
     const channel = this.channelName;
     if (outcome.kind === 'bundle') {
@@ -481,8 +572,18 @@ export class TransformWorker {
     }
     metrics.dlq.inc({ channel, category: outcome.category });
     logger.info(
-      { channel, category: outcome.category, controlId: capForLog(outcome.envelope.msh?.controlId), type: capForLog(outcome.record.headers[HEADERS.messageType]) },
+      { channel, category: outcome.category, controlId: capForLog(outcome.controlId ?? undefined), type: capForLog(outcome.record.headers[HEADERS.messageType]) },
       'raw record dead-lettered by the transform',
     );
   }
+}
+
+/** What a conversion thread needs of a Kafka message: key and headers as text, the value's bytes. */
+function poolItem(m: KafkaMessage, topic: string, partition: number): PoolItem {
+  const headers: Record<string, string> = {};
+  for (const [name, v] of Object.entries(m.headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) headers[name] = first.toString();
+  }
+  return { key: m.key === null ? null : m.key.toString(), value: m.value, headers, at: { topic, partition, offset: m.offset } };
 }

@@ -1,0 +1,33 @@
+/**
+ * The messages between the transform's thread and its conversion threads (pool.ts,
+ * pool-thread.ts). Plain data only: what crosses a thread boundary is copied.
+ */
+import type { ChannelConfig } from '../channel/index.js';
+import type { RecordRef } from '../records/index.js';
+import type { ConverterSpec } from './mapping-converter.js';
+import type { ConvertedRecord } from './transform-record.js';
+
+/** One raw record as a thread gets it: key and headers already text, the value's bytes copied. */
+export interface PoolItem {
+  readonly key: string | null;
+  readonly value: Uint8Array | null;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly at: RecordRef;
+}
+
+export type ThreadChannel = Pick<ChannelConfig, 'name' | 'topics'>;
+
+export type ToThread =
+  /** Compile a set ahead of its first record (hot reload), so the first batch does not wait on it. */
+  | { readonly type: 'prepare'; readonly id: number; readonly specId: number; readonly spec: ConverterSpec }
+  | { readonly type: 'convert'; readonly id: number; readonly specId: number; readonly spec: ConverterSpec; readonly channel: ThreadChannel; readonly items: readonly PoolItem[] };
+
+/** A converted record, or null: this thread could not build the set, convert it in the engine's thread. */
+export type PoolResult = ConvertedRecord | null;
+
+export type FromThread =
+  /** Sent once the thread's modules loaded: from here on it counts as running. */
+  | { readonly type: 'ready' }
+  /** A `prepare` done (`ok` false: the set could not be built here; its records convert in the engine's thread). */
+  | { readonly type: 'prepared'; readonly id: number; readonly ok: boolean }
+  | { readonly type: 'done'; readonly id: number; readonly results: readonly PoolResult[] };
