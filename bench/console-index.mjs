@@ -4,6 +4,7 @@
 //
 //   npm run build --silent && node bench/console-index.mjs [--records 1000000,10000000]
 //       [--kafka-records 100000] [--queries 300] [--cap-seconds 60] [--no-kafka] [--json FILE]
+//       [--only WORD,...]   only the query kinds whose label contains one of the words
 //
 // 1. Fill: a synthetic month of five channels is written through IndexStore.applyBatch, the
 //    call the indexer makes for every fetched batch (one transaction per topic-partition batch
@@ -50,6 +51,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     json: { type: 'string' },
     seed: { type: 'string', default: '13' },
+    only: { type: 'string' },
   },
 });
 const SIZES = values.records.split(',').filter(Boolean).map((s) => Number(s.trim()));
@@ -368,6 +370,7 @@ function stats(ms) {
 
 /** Runs `make(i)` up to QUERIES times (or until the time cap), timing each call of `run(arg)`. */
 function measure(label, make, run, { count = QUERIES } = {}) {
+  if (values.only && !values.only.split(',').some((w) => label.includes(w))) return { label, skipped: true };
   const times = [];
   let rows = 0;
   const until = performance.now() + CAP_MS;

@@ -119,6 +119,18 @@ function searchIndex(f: SearchFilter): string {
   return 'messages_received';
 }
 
+/** What a dead letter's history reads from an audit record. */
+interface AuditBody {
+  readonly id: string;
+  readonly kind: string;
+  readonly operator: string;
+  readonly at: string;
+  readonly reason: string | null;
+  readonly outcome?: string;
+  readonly replayId?: string;
+  readonly decision?: { readonly action: string; readonly assignee?: string };
+}
+
 const refOf = (topic: unknown, part: unknown, off: unknown): RecordRef | null =>
   typeof topic === 'string' && part !== null && off !== null ? { topic, partition: Number(part), offset: String(off) } : null;
 
@@ -265,20 +277,19 @@ export class ConsoleQueries {
    * One dead letter's state from its audit records (bodies in audit order) and its successor;
    * `known` carries both when deadLetters() read them for many dead letters at once.
    */
-  private deadLetterOf(row: Row, known?: { readonly audits: readonly string[]; readonly next: RecordRef | null }): DeadLetterView {
+  private deadLetterOf(row: Row, known?: { readonly audits: readonly AuditBody[]; readonly next: RecordRef | null }): DeadLetterView {
     const ref = refOf(row.topic, row.part, row.off)!;
     const audits = known
-      ? known.audits.map((body) => ({ body }))
+      ? known.audits
       : (this.db
           .prepare(`SELECT DISTINCT a.* FROM audit a JOIN audit_targets t ON t.audit_off = a.off
         WHERE t.topic = ? AND t.part = ? AND t.from_off <= ? AND ? <= t.to_off ORDER BY a.off`)
-          .all(ref.topic, ref.partition, Number(ref.offset), Number(ref.offset)) as Array<{ body: string }>);
+          .all(ref.topic, ref.partition, Number(ref.offset), Number(ref.offset)) as Array<{ body: string }>).map((r) => JSON.parse(r.body) as AuditBody);
     let status: DeadLetterStatus = 'waiting';
     let assignee: string | null = null;
     let escalated = false;
     const history: HistoryEntry[] = [];
-    for (const { body } of audits) {
-      const a = JSON.parse(body) as { id: string; kind: string; operator: string; at: string; reason: string | null; outcome?: string; replayId?: string; decision?: { action: string; assignee?: string } };
+    for (const a of audits) {
       const entry: HistoryEntry = {
         at: a.at, kind: a.kind, operator: a.operator, reason: a.reason, auditId: a.id,
         ...(a.decision ? { action: a.decision.action } : {}),
@@ -344,8 +355,8 @@ export class ConsoleQueries {
    * rather than two per dead letter: the queue of a large index holds tens of thousands.
    * Same answers as deadLetterOf's own queries: audits once each, in audit order.
    */
-  private historiesOf(rows: readonly Row[]): Array<{ audits: string[]; next: RecordRef | null }> {
-    const out = rows.map(() => ({ audits: [] as string[], next: null as RecordRef | null, lastAudit: -1 }));
+  private historiesOf(rows: readonly Row[]): Array<{ audits: AuditBody[]; next: RecordRef | null }> {
+    const out = rows.map(() => ({ audits: [] as AuditBody[], next: null as RecordRef | null, lastAudit: -1 }));
     // Per topic and partition: the dead letters' offsets, sorted, to find those inside a range.
     const byTopic = new Map<string, Map<number, { offs: number[]; at: Map<number, number> }>>();
     rows.forEach((r, i) => {
@@ -358,12 +369,19 @@ export class ConsoleQueries {
     });
     for (const [topic, parts] of byTopic) {
       for (const p of parts.values()) p.offs.sort((a, b) => a - b);
+      // Bodies once per audit record, parsed once: a replay's record lists hundreds of ranges and
+      // is the history of every dead letter in them (read per target, it cost seconds at 1M).
+      const bodies = new Map(
+        (this.db.prepare('SELECT off, body FROM audit WHERE off IN (SELECT audit_off FROM audit_targets WHERE topic = ?)').all(topic) as Array<{ off: number; body: string }>)
+          .map((a) => [a.off, { body: a.body, parsed: null as AuditBody | null }]),
+      );
       const targets = this.db
-        .prepare('SELECT t.audit_off AS audit, t.part, t.from_off, t.to_off, a.body FROM audit_targets t JOIN audit a ON a.off = t.audit_off WHERE t.topic = ? ORDER BY a.off')
-        .all(topic) as Array<{ audit: number; part: number; from_off: number; to_off: number; body: string }>;
+        .prepare('SELECT audit_off AS audit, part, from_off, to_off FROM audit_targets WHERE topic = ? ORDER BY audit_off')
+        .all(topic) as Array<{ audit: number; part: number; from_off: number; to_off: number }>;
       for (const t of targets) {
         const p = parts.get(t.part);
-        if (!p) continue;
+        const b = bodies.get(t.audit);
+        if (!p || !b) continue;
         let lo = 0;
         let hi = p.offs.length;
         while (lo < hi) {
@@ -376,7 +394,8 @@ export class ConsoleQueries {
           // Targets come in audit order, so one audit's several targets arrive together.
           if (o.lastAudit === t.audit) continue;
           o.lastAudit = t.audit;
-          o.audits.push(t.body);
+          b.parsed ??= JSON.parse(b.body) as AuditBody;
+          o.audits.push(b.parsed);
         }
       }
       const successors = this.db
@@ -426,7 +445,9 @@ export class ConsoleQueries {
       const groups = new Map<string, DeadLetterView[]>();
       for (const d of waiting) {
         const k = `${d.category}\0${d.stage}\0${d.cause}`;
-        groups.set(k, [...(groups.get(k) ?? []), d]);
+        const list = groups.get(k);
+        if (list) list.push(d);
+        else groups.set(k, [d]);
       }
       const oldest = (list: readonly DeadLetterView[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
       return {
