@@ -159,7 +159,8 @@ export class IndexStore {
       CREATE INDEX IF NOT EXISTS messages_facility ON records (sending_facility, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_ack ON records (ack_code, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_patient ON records (patient_key, received_at) WHERE ${MESSAGE_ROWS};
-      CREATE INDEX IF NOT EXISTS messages_repaired ON records (received_at) WHERE ${MESSAGE_ROWS} AND repairs IS NOT NULL;
+      -- repairs in the index: a repair kind is tested without fetching each repaired row.
+      CREATE INDEX IF NOT EXISTS messages_repaired ON records (received_at, repairs) WHERE ${MESSAGE_ROWS} AND repairs IS NOT NULL;
       CREATE TABLE IF NOT EXISTS audit (
         off INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT NOT NULL, operator TEXT NOT NULL, at TEXT NOT NULL, channel TEXT NOT NULL,
         reason TEXT, body TEXT NOT NULL
