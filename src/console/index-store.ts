@@ -155,7 +155,8 @@ export class IndexStore {
       CREATE INDEX IF NOT EXISTS messages_channel ON records (channel, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_code ON records (message_code, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_type ON records (message_code, trigger_event, received_at) WHERE ${MESSAGE_ROWS};
-      CREATE INDEX IF NOT EXISTS messages_sender ON records (sending_app, sending_facility, received_at) WHERE ${MESSAGE_ROWS};
+      -- Not (app, facility, received_at): a search by application alone could not read that in time order.
+      CREATE INDEX IF NOT EXISTS messages_sender ON records (sending_app, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_facility ON records (sending_facility, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_ack ON records (ack_code, received_at) WHERE ${MESSAGE_ROWS};
       CREATE INDEX IF NOT EXISTS messages_patient ON records (patient_key, received_at) WHERE ${MESSAGE_ROWS};

@@ -81,6 +81,7 @@ test('each filter, alone or with others, finds exactly its messages', () => {
   assert.deepEqual(ids(q, { messageType: 'ADT', trigger: 'A01' }), ['E', 'A']);
   assert.deepEqual(ids(q, { sendingApplication: 'LAB', sendingFacility: 'REF' }), ['E', 'B']);
   assert.deepEqual(ids(q, { sendingFacility: 'MAIN' }), ['D', 'A']);
+  assert.deepEqual(ids(q, { sendingApplication: 'LAB' }), ['E', 'D', 'B']);
   assert.deepEqual(ids(q, { ackCode: 'AR' }), ['E']);
   assert.deepEqual(ids(q, { repair: 'nul-bytes' }), ['C']);
   assert.deepEqual(ids(q, { repair: 'bom' }), [], 'a repair kind matches whole, not as a prefix');
