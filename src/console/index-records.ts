@@ -29,6 +29,14 @@ function sourceOf(r: TopicRecord): RecordRef | null {
   return t && p !== undefined && o !== undefined && /^\d+$/.test(p) && /^\d+$/.test(o) ? { topic: t, partition: Number(p), offset: o } : null;
 }
 
+/** The dead letter an operator's edit-and-resubmit stored this raw record in place of. */
+function resubmitOf(r: TopicRecord): RecordRef | null {
+  const t = r.headers[HEADERS.resubmitOfTopic];
+  const p = r.headers[HEADERS.resubmitOfPartition];
+  const o = r.headers[HEADERS.resubmitOfOffset];
+  return t && p !== undefined && o !== undefined && /^\d+$/.test(p) && /^\d+$/.test(o) ? { topic: t, partition: Number(p), offset: o } : null;
+}
+
 function envelopeFields(env: RawEnvelope): Partial<IndexedRecord> {
   const kinds = [...new Set(env.charset.repairs.map((x) => x.kind))].sort();
   return {
@@ -73,7 +81,15 @@ export function indexRecord(r: TopicRecord, kind: TopicKind, channel: ChannelCon
   if (kind === 'raw') {
     if (!isRawEnvelope(value)) return base;
     // The ACK a stored message got: accepted, in the channel's ACK mode for this sender.
-    return { ...base, ...envelopeFields(value), dedupe: r.headers[HEADERS.dedupe] ?? null, ackCode: ackCodeFor('accepted', channel.ack.mode, value.msh) };
+    // A resubmitted message was answered by nobody: the sender got its ACK for the original.
+    const previous = resubmitOf(r);
+    return {
+      ...base,
+      ...envelopeFields(value),
+      dedupe: r.headers[HEADERS.dedupe] ?? null,
+      previous,
+      ackCode: previous ? null : ackCodeFor('accepted', channel.ack.mode, value.msh),
+    };
   }
   if (kind === 'fhir') {
     const b = value as Bundle | null;

@@ -37,6 +37,7 @@ export function openApiDocument(): object {
             controlId: { type: ['string', 'null'] },
             outcome: { enum: [...OUTCOMES] },
             patientKey: { type: ['string', 'null'] },
+            resubmitOf: { description: 'the dead letter an edit-and-resubmit stored this raw record in place of', anyOf: [{ $ref: '#/components/schemas/Ref' }, { type: 'null' }] },
           },
           required: ['ref', 'kind', 'channel', 'outcome'],
         },
@@ -66,12 +67,13 @@ export function openApiDocument(): object {
           properties: {
             ref: { $ref: '#/components/schemas/Ref' },
             channel: { type: 'string' },
-            status: { enum: ['waiting', 'resolved', 'discarded', 'superseded'] },
+            status: { enum: ['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted'] },
             category: { type: 'string' },
             cause: { type: 'string' },
             ageSeconds: { type: 'number' },
             overdue: { type: 'boolean' },
             history: { type: 'array' },
+            resubmittedAs: { description: 'the raw record an edit-and-resubmit stored in its place', anyOf: [{ $ref: '#/components/schemas/Ref' }, { type: 'null' }] },
           },
           required: ['ref', 'channel', 'status', 'category', 'cause', 'ageSeconds', 'overdue'],
         },
@@ -117,7 +119,39 @@ export function openApiDocument(): object {
           responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
         },
       },
-      '/api/dead-letters': { get: { summary: 'Dead letters', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
+      '/api/queue/replay': {
+        post: {
+          summary: 'Replay a whole queue group: dry run first, then the replay (operator; audited)',
+          description:
+            'The group is selected as for /api/queue/decisions (channel, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff, writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
+          parameters: [csrf],
+          requestBody: body({ channel: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['channel', 'category', 'dryRun']),
+          responses: {
+            '201': {
+              description: 'the dry run or the replay report, with the members as they are now',
+              ...json({
+                type: 'object',
+                properties: {
+                  dryRun: { type: 'boolean' },
+                  replayId: { type: ['string', 'null'] },
+                  outcome: { type: 'string' },
+                  counts: { type: 'object' },
+                  diff: { type: 'array', items: { type: 'string' } },
+                  count: { type: 'integer', minimum: 1 },
+                  deadLetters: { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } },
+                },
+                required: ['dryRun', 'replayId', 'outcome', 'counts', 'diff', 'count', 'deadLetters'],
+              }),
+            },
+            '404': err,
+            '409': err,
+            '422': { ...err, description: 'the group is larger than review.maxGroupSize' },
+            ...common,
+            ...bodyErrors,
+          },
+        },
+      },
+      '/api/dead-letters': { get: { summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all)', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
       '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter', { allOf: [{ $ref: '#/components/schemas/DeadLetter' }, { required: ['history'] }] }), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {
         post: {
@@ -129,6 +163,38 @@ export function openApiDocument(): object {
       },
       '/api/dead-letters/{topic}/{partition}/{offset}/replay': {
         post: { summary: 'Dry run, then replay (operator; audited)', parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']), responses: created('replay report') },
+      },
+      '/api/dead-letters/{topic}/{partition}/{offset}/resubmit': {
+        post: {
+          summary: 'Edit-and-resubmit: store corrected text as a new raw record linked to the dead letter (operator; audited first)',
+          description:
+            'text is the corrected message, segments one per line (any line break becomes CR). It is checked as ingest checks a frame (listener.maxFrameBytes, charset, parse, the channel accept rules): a failing edit answers 422 with the reason and nothing is written. Otherwise a dlq-decision audit record (action resubmit, hashes of the old and new bytes, never the text) is stored, then the raw record on <channel>.raw with hl7_resubmit_of_* headers naming the dead letter, then a second audit record naming where it landed. The dead letter itself is not changed; its status becomes resubmitted. Read the text to edit with POST /api/records/{ref}/content (audited). Bodies up to 2 MiB.',
+          parameters: [...refParams, csrf],
+          requestBody: body({ text: { type: 'string' }, reason: { type: 'string' } }, ['text', 'reason']),
+          responses: {
+            '201': {
+              description: 'resubmitted',
+              ...json({
+                type: 'object',
+                properties: {
+                  decision: { type: 'object', description: 'the audit record written before anything was produced' },
+                  finished: { type: 'object', description: 'the audit record naming the new raw record' },
+                  newRecord: { $ref: '#/components/schemas/Ref' },
+                  diff: { type: 'array', items: { type: 'string' }, description: 'segment lines: "- " removed, "+ " added, unchanged runs counted' },
+                  deadLetter: { $ref: '#/components/schemas/DeadLetter' },
+                },
+                required: ['decision', 'finished', 'newRecord', 'diff', 'deadLetter'],
+              }),
+            },
+            '404': err,
+            '409': err,
+            '422': { ...err, description: 'the edit would not be accepted by ingest (the reason says why); nothing was written' },
+            '503': { ...err, description: 'the decision was recorded but Kafka did not store the raw record; the dead letter stays waiting' },
+            ...common,
+            ...bodyErrors,
+            '413': { ...err, description: 'the body is larger than 2 MiB' },
+          },
+        },
       },
       '/api/records/{topic}/{partition}/{offset}/content': {
         post: { summary: 'Show content (operator; audited before it is read)', parameters: [...refParams, csrf], requestBody: body({ reason: { type: 'string' } }, ['reason']), responses: created('content') },

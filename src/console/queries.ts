@@ -45,9 +45,11 @@ export interface MessageView {
   readonly rawSha256: string | null;
   readonly rawLength: number | null;
   readonly failure: { readonly category: string; readonly stage: string; readonly message: string } | null;
+  /** A raw record an operator stored by edit-and-resubmit: the dead letter it replaces. */
+  readonly resubmitOf: RecordRef | null;
 }
 
-export type DeadLetterStatus = 'waiting' | 'resolved' | 'discarded' | 'superseded';
+export type DeadLetterStatus = 'waiting' | 'resolved' | 'discarded' | 'superseded' | 'resubmitted';
 
 export interface HistoryEntry {
   readonly at: string;
@@ -59,6 +61,8 @@ export interface HistoryEntry {
   readonly assignee?: string;
   readonly outcome?: string;
   readonly replayId?: string;
+  /** resubmit completed: where the new raw record is. */
+  readonly newRecord?: RecordRef;
 }
 
 export interface DeadLetterView {
@@ -81,6 +85,8 @@ export interface DeadLetterView {
   readonly rawRecord: RecordRef | null;
   readonly replayOf: RecordRef | null;
   readonly replacedBy: RecordRef | null;
+  /** The raw record an edit-and-resubmit stored in its place (its lineage goes on from there). */
+  readonly resubmittedAs: RecordRef | null;
   readonly assignee: string | null;
   readonly escalated: boolean;
   readonly history: readonly HistoryEntry[];
@@ -129,6 +135,7 @@ interface AuditBody {
   readonly outcome?: string;
   readonly replayId?: string;
   readonly decision?: { readonly action: string; readonly assignee?: string };
+  readonly resubmission?: { readonly newRecord?: RecordRef };
 }
 
 const refOf = (topic: unknown, part: unknown, off: unknown): RecordRef | null =>
@@ -157,6 +164,7 @@ function messageView(row: Row & { outcome: Outcome }): MessageView {
     rawSha256: row.raw_sha256 as string | null,
     rawLength: row.raw_length as number | null,
     failure: row.kind === 'dlq' ? { category: String(row.category), stage: String(row.stage), message: String(row.failure_message) } : null,
+    resubmitOf: row.kind === 'raw' ? refOf(row.prev_topic, row.prev_part, row.prev_off) : null,
   };
 }
 
@@ -296,6 +304,7 @@ export class ConsoleQueries {
         ...(a.decision?.assignee ? { assignee: a.decision.assignee } : {}),
         ...(a.outcome ? { outcome: a.outcome } : {}),
         ...(a.replayId ? { replayId: a.replayId } : {}),
+        ...(a.resubmission?.newRecord ? { newRecord: a.resubmission.newRecord } : {}),
       };
       history.push(entry);
       if (a.kind === 'replay-finished') status = 'resolved';
@@ -304,11 +313,14 @@ export class ConsoleQueries {
         if (a.decision.action === 'discard') status = 'discarded';
         if (a.decision.action === 'assign') assignee = a.decision.assignee ?? null;
         if (a.decision.action === 'escalate') escalated = true;
+        // Recorded before the raw record is produced; a failed produce puts it back in the queue.
+        if (a.decision.action === 'resubmit') status = a.outcome === 'failed' ? 'waiting' : 'resubmitted';
       }
     }
     const nextRow = known ? undefined : this.successor(ref);
     const next = known ? known.next : nextRow ? refOf(nextRow.topic, nextRow.part, nextRow.off) : null;
     if (next) status = 'superseded';
+    const resubmitted = this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('raw', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
     const firstAt = String(row.first_at ?? row.at);
     const ageSeconds = Math.max(0, Math.floor((this.now().getTime() - Date.parse(firstAt)) / 1000));
     const sla = this.slaMinutes(String(row.channel));
@@ -332,6 +344,7 @@ export class ConsoleQueries {
       rawRecord: refOf(row.src_topic, row.src_part, row.src_off),
       replayOf: refOf(row.prev_topic, row.prev_part, row.prev_off),
       replacedBy: next,
+      resubmittedAs: resubmitted ? refOf(resubmitted.topic, resubmitted.part, resubmitted.off) : null,
       assignee,
       escalated,
       history,

@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session, type TrustedProxy } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
-import { writeAudit } from '../dlq/index.js';
-import { newAuditRecord, type DecisionAction, type RecordRef } from '../records/index.js';
+import { EditRefused, planResubmit, readDeadLetter, resubmit, ResubmitFailed, writeAudit } from '../dlq/index.js';
+import { newAuditRecord, type AuditRecord, type Decision, type DecisionAction, type RecordRef } from '../records/index.js';
 import { defaultCheckpointDir, replay } from '../replay/index.js';
 import { converterForChannel } from '../transform/index.js';
 import type { Logger } from '../ops/index.js';
@@ -22,7 +22,7 @@ import type { ChannelOverviews } from './channels.js';
 import type { Indexer } from './indexer.js';
 import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { ConsoleQueries, OUTCOMES, type Outcome } from './queries.js';
+import { ConsoleQueries, OUTCOMES, type DeadLetterView, type Outcome } from './queries.js';
 import { recordKey } from '../records/index.js';
 import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
 
@@ -54,6 +54,8 @@ export interface ConsoleServerOptions {
 
 const SESSION_COOKIE = 'hl7c_session';
 const MAX_BODY = 64 * 1024;
+/** An edit-and-resubmit carries a whole message: larger bodies there (the CLI takes any size up to the channel's frame bound). */
+const MAX_RESUBMIT_BODY = 2 * 1024 * 1024;
 /** A real replay needs a dry run of the same dead letter by the same session this recently. */
 const DRY_RUN_VALID_MS = 15 * 60_000;
 
@@ -83,6 +85,7 @@ interface Route {
   /** null: no session needed (login only). */
   readonly role: Role | null;
   readonly handler: Handler;
+  readonly maxBody?: number;
 }
 
 function cookies(req: IncomingMessage): Map<string, string> {
@@ -124,12 +127,16 @@ const REF = '([^/]+)/(\\d+)/(\\d+)';
 export class ConsoleServer {
   private server: Server | null = null;
   private readonly dryRuns = new Map<string, number>();
+  /** Group dry runs: until when they count, and the members they showed (a changed group needs a new one). */
+  private readonly groupDryRuns = new Map<string, { until: number; members: string }>();
+  /** Dead letters being resubmitted right now: a second edit of the same one waits its turn (409). */
+  private readonly resubmitting = new Set<string>();
   private readonly routes: Route[];
   private readonly queries: ConsoleQueries;
 
   constructor(private readonly opts: ConsoleServerOptions) {
     this.queries = opts.queries;
-    const r = (method: string, path: string, role: Role | null, handler: Handler): Route => ({ method, pattern: new RegExp(`^${path}$`), role, handler });
+    const r = (method: string, path: string, role: Role | null, handler: Handler, maxBody?: number): Route => ({ method, pattern: new RegExp(`^${path}$`), role, handler, ...(maxBody ? { maxBody } : {}) });
     this.routes = [
       r('POST', '/api/session', null, (c) => this.login(c)),
       r('GET', '/api/session', 'viewer', async (c) => ({ user: c.session!.user, role: c.session!.role, csrfToken: c.session!.csrf })),
@@ -151,7 +158,9 @@ export class ConsoleServer {
       r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
       r('POST', '/api/queue/decisions', 'operator', (c) => this.decideGroup(c)),
+      r('POST', '/api/queue/replay', 'operator', (c) => this.replayGroup(c)),
       r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
+      r('POST', `/api/dead-letters/${REF}/resubmit`, 'operator', (c) => this.resubmit(c), MAX_RESUBMIT_BODY),
       r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
       r('GET', '/api/users', 'admin', async () => readUsers(this.opts.auth.usersPath).users.map((u) => ({ name: u.name, role: u.role, changedAt: u.changedAt }))),
     ];
@@ -221,7 +230,7 @@ export class ConsoleServer {
         url,
         params: route.pattern.exec(url.pathname)!.slice(1),
         session,
-        body: () => (bodyRead ??= readJson(req)),
+        body: () => (bodyRead ??= readJson(req, route.maxBody ?? MAX_BODY)),
       };
       const result = await route.handler(ctx);
       if (result instanceof LoginResponse) send(200, result.body, { 'set-cookie': result.cookie });
@@ -310,7 +319,7 @@ export class ConsoleServer {
 
   private deadLetters(q: URLSearchParams): unknown {
     const status = q.get('status') ?? 'waiting';
-    if (!['waiting', 'resolved', 'discarded', 'superseded', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded or all');
+    if (!['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded, resubmitted or all');
     return this.queries
       .deadLetters({ ...(q.get('channel') ? { channel: q.get('channel')! } : {}), ...(q.get('category') ? { category: q.get('category')! } : {}), status: status as 'all' })
       .map(({ history: _h, ...d }) => d);
@@ -333,18 +342,35 @@ export class ConsoleServer {
     const { action, reason, assignee } = decisionFrom(await c.body());
     const d = this.deadLetter(ref);
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; decisions apply to waiting ones`);
-    const record = newAuditRecord({
-      kind: 'dlq-decision',
-      channel: d.channel,
-      reason,
-      operator: c.session!.user,
-      outcome: 'recorded',
-      decision: { action, target: ref, ...(assignee ? { assignee } : {}) },
-    });
-    // The decision is the audit record: once Kafka holds it, it is made.
+    const record = await this.recordDecision(c, d.channel, reason, { action, target: ref, ...(assignee ? { assignee } : {}) });
+    return { decision: record, deadLetter: this.deadLetter(ref) };
+  }
+
+  /**
+   * The decision is the audit record: once Kafka holds it (acks=all), it is made. The answer
+   * waits until the index has it, so it shows the dead letters as the decision left them.
+   */
+  private async recordDecision(c: Ctx, channel: string, reason: string, decision: Decision): Promise<AuditRecord> {
+    const record = newAuditRecord({ kind: 'dlq-decision', channel, reason, operator: c.session!.user, outcome: 'recorded', decision });
     await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
     await this.opts.indexer.caughtUp(15_000);
-    return { decision: record, deadLetter: this.deadLetter(ref) };
+    return record;
+  }
+
+  /**
+   * The waiting members of the queue group a body names (channel, category, optionally cause):
+   * 404 when none waits, 422 above the channel's review.maxGroupSize (`larger` says what to do).
+   */
+  private groupOf(body: Record<string, unknown>, what: string, larger: string): { channel: ChannelConfig; category: string; cause: string | undefined; members: DeadLetterView[] } {
+    const channel = this.channelOf(str(body, 'channel')!);
+    const category = str(body, 'category')!;
+    const cause = str(body, 'cause', false);
+    const members = this.queries.groupMembers(channel.name, category, cause);
+    const group = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
+    const max = channel.review.maxGroupSize;
+    if (members.length > max) throw new HttpError(422, `${members.length} dead letters of ${group} are waiting; one ${what} takes at most ${max} (review.maxGroupSize): ${larger}`);
+    return { channel, category, cause, members };
   }
 
   /**
@@ -355,26 +381,9 @@ export class ConsoleServer {
   private async decideGroup(c: Ctx): Promise<unknown> {
     const body = await c.body();
     const { action, reason, assignee } = decisionFrom(body);
-    const channel = this.channelOf(str(body, 'channel')!);
-    const category = str(body, 'category')!;
-    const cause = str(body, 'cause', false);
-    const members = this.queries.groupMembers(channel.name, category, cause);
-    const what = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
-    if (members.length === 0) throw new HttpError(404, `no dead letter of ${what} is waiting`);
-    const max = channel.review.maxGroupSize;
-    if (members.length > max) {
-      throw new HttpError(422, `${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize): narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)`);
-    }
-    const record = newAuditRecord({
-      kind: 'dlq-decision',
-      channel: channel.name,
-      reason,
-      operator: c.session!.user,
-      outcome: 'recorded',
-      decision: { action, targets: members.map((d) => d.ref), group: { category, ...(cause !== undefined ? { cause } : {}) }, ...(assignee ? { assignee } : {}) },
-    });
-    await writeAudit(this.opts.kafka, record, this.opts.auditTopic);
-    await this.opts.indexer.caughtUp(15_000);
+    const { channel, category, cause, members } = this.groupOf(body, 'group decision', "narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)");
+    const group = { category, ...(cause !== undefined ? { cause } : {}) };
+    const record = await this.recordDecision(c, channel.name, reason, { action, targets: members.map((d) => d.ref), group, ...(assignee ? { assignee } : {}) });
     const after = members.map((d) => this.deadLetter(d.ref));
     return { decision: record, count: members.length, deadLetters: after.map(({ history: _h, ...d }) => d) };
   }
@@ -389,7 +398,39 @@ export class ConsoleServer {
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are replayed`);
     const key = `${c.session!.id}|${ref.topic}/${ref.partition}/${ref.offset}`;
     if (!dryRun && !((this.dryRuns.get(key) ?? 0) > Date.now())) throw new HttpError(409, 'run the dry run of this dead letter first (dryRun: true) and read its diff');
-    const channel = this.channelOf(d.channel);
+    const out = await this.runReplay(c, this.channelOf(d.channel), [ref], {}, dryRun, reason);
+    if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
+    else this.dryRuns.delete(key);
+    return { ...out, deadLetter: this.deadLetter(ref) };
+  }
+
+  /**
+   * Replay of a whole queue group, as the group decisions select it (channel, category,
+   * optionally cause; at most review.maxGroupSize): the dry run of the same members by the same
+   * session comes first, and a group that changed since then needs a new dry run. The replay's
+   * audit records list the members (selection.offsets) and the ones it resolved.
+   */
+  private async replayGroup(c: Ctx): Promise<unknown> {
+    const body = await c.body();
+    const dryRun = body['dryRun'];
+    if (typeof dryRun !== 'boolean') throw new HttpError(400, 'dryRun (true or false) is required: a group replay shows its dry-run diff first');
+    const reason = str(body, 'reason', !dryRun);
+    const { channel, category, cause, members } = this.groupOf(body, 'group replay', 'narrow it by cause, or use hl7-engine replay --from dlq --category for bulk replays');
+    const key = `${c.session!.id}|group|${channel.name}|${category}|${cause ?? ''}`;
+    const list = members.map((d) => `${d.ref.partition}:${d.ref.offset}`).join(',');
+    if (!dryRun) {
+      const seen = this.groupDryRuns.get(key);
+      if (!seen || seen.until <= Date.now()) throw new HttpError(409, 'run the dry run of this group first (dryRun: true) and read its diff');
+      if (seen.members !== list) throw new HttpError(409, `the group changed since its dry run (${seen.members.split(',').length} then, ${members.length} now): run the dry run again`);
+    }
+    const out = await this.runReplay(c, channel, members.map((d) => d.ref), { category }, dryRun, reason);
+    if (dryRun) this.groupDryRuns.set(key, { until: Date.now() + DRY_RUN_VALID_MS, members: list });
+    else this.groupDryRuns.delete(key);
+    return { ...out, count: members.length, deadLetters: members.map((d) => this.deadLetter(d.ref)).map(({ history: _h, ...d }) => d) };
+  }
+
+  /** One replay of dead letters of `channel` through its current mapping set (dry or real). */
+  private async runReplay(c: Ctx, channel: ChannelConfig, refs: readonly RecordRef[], narrow: { category?: string }, dryRun: boolean, reason: string | undefined) {
     let convert;
     try {
       convert = converterForChannel(channel, this.opts.mappingsRoot ? { mappingsRoot: this.opts.mappingsRoot } : {});
@@ -404,17 +445,55 @@ export class ConsoleServer {
       convert,
       checkpointDir: this.opts.checkpointDir ?? resolve(defaultCheckpointDir(process.env)),
       operator: c.session!.user,
-      selection: { source: 'dlq', offsets: [{ partition: ref.partition, offset: ref.offset }], dryRun },
+      selection: { source: 'dlq', ...narrow, offsets: refs.map((r) => ({ partition: r.partition, offset: r.offset })), dryRun },
       ...(reason ? { reason } : {}),
       ...(this.opts.auditTopic ? { auditTopic: this.opts.auditTopic } : {}),
       onLine: (l) => lines.push(l),
     });
-    if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
-    else {
-      this.dryRuns.delete(key);
-      await this.opts.indexer.caughtUp(15_000);
+    if (!dryRun) await this.opts.indexer.caughtUp(15_000);
+    return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines };
+  }
+
+  /**
+   * Edit-and-resubmit: the corrected text is checked as ingest checks a frame (422 with the
+   * reason, nothing written, when it fails), then the audit record is stored, then the new raw
+   * record, linked to the dead letter. The answer carries the segment diff: the operator sent
+   * the text and the decision that shows it is already in the audit topic.
+   */
+  private async resubmit(c: Ctx): Promise<unknown> {
+    const ref = refFrom(c.params);
+    const body = await c.body();
+    const text = body['text'];
+    if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'text (the corrected message, segments one per line) is required');
+    const reason = str(body, 'reason')!;
+    const d = this.deadLetter(ref);
+    if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are resubmitted`);
+    const channel = this.channelOf(d.channel);
+    const key = `${ref.topic}/${ref.partition}/${ref.offset}`;
+    if (this.resubmitting.has(key)) throw new HttpError(409, 'this dead letter is being resubmitted by another request');
+    this.resubmitting.add(key);
+    try {
+      const r = await readRecordAt(this.opts.kafka, ref);
+      if (!r) throw new HttpError(404, 'Kafka no longer holds that dead letter (retention)');
+      const letter = readDeadLetter(r);
+      let plan;
+      try {
+        plan = planResubmit(channel, letter, text, new Date());
+      } catch (err) {
+        if (err instanceof EditRefused) throw new HttpError(422, `nothing resubmitted: ${err.message}`);
+        throw err;
+      }
+      try {
+        const done = await resubmit(this.opts.kafka, channel, letter, plan, { operator: c.session!.user, reason, ...(this.opts.auditTopic ? { auditTopic: this.opts.auditTopic } : {}) });
+        await this.opts.indexer.caughtUp(15_000);
+        return { decision: done.decision, finished: done.finished, newRecord: done.newRecord, diff: plan.diff, deadLetter: this.deadLetter(ref) };
+      } catch (err) {
+        if (err instanceof ResubmitFailed) throw new HttpError(503, `the decision is recorded (audit record ${err.decision.id}) but ${err.message}; the dead letter stays waiting, try again`);
+        throw err;
+      }
+    } finally {
+      this.resubmitting.delete(key);
     }
-    return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines, deadLetter: this.deadLetter(ref) };
   }
 
   private async content(c: Ctx): Promise<unknown> {
@@ -458,14 +537,14 @@ class LoginResponse {
   ) {}
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readJson(req: IncomingMessage, maxBody: number): Promise<Record<string, unknown>> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'send a JSON body (Content-Type: application/json)');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, `the body is larger than ${MAX_BODY} bytes`);
+    if (size > maxBody) throw new HttpError(413, `the body is larger than ${maxBody} bytes`);
     chunks.push(chunk as Buffer);
   }
   let parsed: unknown;

@@ -1,8 +1,9 @@
 /**
  * The console's page: one HTML file, one script, one stylesheet, all served by the engine (no CDN:
  * hospital networks block them). The script uses the JSON API only, and puts data on the page
- * with textContent, never as HTML. It shows no message content: that stays an API call with a
- * reason, by an operator.
+ * with textContent, never as HTML. It shows message content only after an operator typed a
+ * reason and the API wrote the content view to the audit topic (POST .../content); the editor
+ * of edit-and-resubmit starts from that text, and its diff is worked out here, in the page.
  */
 export const UI_HTML = `<!doctype html>
 <html lang="en">
@@ -56,6 +57,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;background:
 dt{font-weight:600}dd{margin:0}.error{color:#b42318}.overdue{color:#b42318;font-weight:600}
 label{margin-right:.8rem}form{margin:.5rem 0}pre{background:#fff;border:1px solid #d0d7de;padding:.5rem;white-space:pre-wrap}
 .actions{margin:.5rem 0;padding:.5rem;background:#fff;border:1px solid #d0d7de}.actions input{width:24rem}
+textarea{width:100%;min-height:12rem;font-family:ui-monospace,monospace;font-size:.85rem}
 `;
 
 export const UI_JS = `'use strict';
@@ -145,8 +147,84 @@ export const UI_JS = `'use strict';
         b.addEventListener('click', function () { openDeadLetter(l.ref); });
         li.appendChild(b); ul.appendChild(li);
       });
+      if (m.resubmitOf) {
+        var from = el('li', 'resubmitted by an operator in place of dead letter ' + m.resubmitOf.partition + ':' + m.resubmitOf.offset + ' ');
+        var fb = el('button', 'Open dead letter', { type: 'button', class: 'resubmit-of' });
+        fb.addEventListener('click', function () { openDeadLetter(m.resubmitOf); });
+        from.appendChild(fb); ul.insertBefore(from, ul.firstChild);
+      }
+      d.deadLetters.forEach(function (l) {
+        if (!l.resubmittedAs) return;
+        var li = el('li', 'dead letter ' + l.ref.partition + ':' + l.ref.offset + ' resubmitted as ' + l.resubmittedAs.topic + ' ' + l.resubmittedAs.partition + ':' + l.resubmittedAs.offset + ' ');
+        var b = el('button', 'Open resubmitted message', { type: 'button', class: 'resubmitted-as' });
+        b.addEventListener('click', function () { openMessage(l.resubmittedAs); });
+        li.appendChild(b); ul.appendChild(li);
+      });
       extra.appendChild(ul);
+      if (role !== 'viewer') extra.appendChild(contentBox(m.ref, null));
     }).catch(function (e) { say(e.message); });
+  }
+
+  // "Show content": the reason is required and the API audits the view before it answers.
+  // On a waiting dead letter the text can then be edited and resubmitted.
+  function contentBox(ref, letter) {
+    var box = el('div', null, { class: 'actions', id: 'content-box' });
+    var reason = el('input', null, { id: 'content-reason', placeholder: 'why you need to see the content (written to the audit trail first)' });
+    var btn = el('button', 'Show content', { type: 'button', id: 'show-content' });
+    var pre = el('pre', null, { id: 'content', hidden: '' });
+    box.appendChild(el('label', 'Reason to view ')); box.appendChild(reason); box.appendChild(btn); box.appendChild(pre);
+    btn.addEventListener('click', function () {
+      if (!reason.value.trim()) { say('a reason is required to show content'); reason.focus(); return; }
+      api('POST', '/api/records/' + refPath(ref) + '/content', { reason: reason.value }).then(function (r) {
+        var text = r.text !== undefined ? (r.text === null ? '(bytes that could not be decoded)' : r.text.split('\\r').filter(Boolean).join('\\n')) : JSON.stringify(r.bundle, null, 2);
+        pre.textContent = text; pre.hidden = false;
+        say('content shown; audit record ' + r.audit);
+        if (letter && letter.status === 'waiting' && r.text !== undefined) box.appendChild(editor(letter, r.text === null ? '' : text));
+      }).catch(function (e) { say(e.message); });
+    });
+    return box;
+  }
+
+  // Segment lines: "- " removed, "+ " added, unchanged runs counted (as the API's diff).
+  function segmentDiff(before, after) {
+    var a = before.split(/\\r\\n|\\n|\\r/).filter(Boolean), b = after.split(/\\r\\n|\\n|\\r/).filter(Boolean);
+    var n = a.length, m = b.length, i, j, lcs = [];
+    for (i = 0; i <= n; i++) { lcs.push(new Array(m + 1).fill(0)); }
+    for (i = n - 1; i >= 0; i--) for (j = m - 1; j >= 0; j--) lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    var out = [], same = 0;
+    var flush = function () { if (same) out.push('  (' + same + ' segment' + (same === 1 ? '' : 's') + ' unchanged)'); same = 0; };
+    i = 0; j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && a[i] === b[j]) { same++; i++; j++; }
+      else if (j < m && (i === n || lcs[i][j + 1] > lcs[i + 1][j])) { flush(); out.push('+ ' + b[j++]); }
+      else { flush(); out.push('- ' + a[i++]); }
+    }
+    flush();
+    return out;
+  }
+
+  function editor(d, text) {
+    var box = el('div', null, { id: 'resubmit-box' });
+    box.appendChild(el('h3', 'Edit and resubmit'));
+    var area = el('textarea', null, { id: 'edit-text', spellcheck: 'false' }); area.value = text;
+    var why = el('input', null, { id: 'resubmit-reason', placeholder: 'why this correction (written to the audit trail)' });
+    var diffBtn = el('button', 'Show diff', { type: 'button', id: 'edit-diff' });
+    var go = el('button', 'Resubmit', { type: 'button', id: 'resubmit', disabled: '' });
+    var diff = el('pre', null, { id: 'resubmit-diff', hidden: '' });
+    area.addEventListener('input', function () { go.disabled = true; });
+    diffBtn.addEventListener('click', function () {
+      var lines = segmentDiff(text, area.value);
+      diff.textContent = lines.some(function (l) { return l.charAt(0) !== ' '; }) ? lines.join('\\n') : 'no change';
+      diff.hidden = false; go.disabled = false;
+    });
+    go.addEventListener('click', function () {
+      api('POST', '/api/dead-letters/' + refPath(d.ref) + '/resubmit', { text: area.value, reason: why.value }).then(function (r) {
+        openDeadLetter(d.ref, 'resubmitted as ' + r.newRecord.topic + ' ' + r.newRecord.partition + ':' + r.newRecord.offset + '; audit record ' + r.decision.id);
+      }).catch(function (e) { say(e.message); });
+    });
+    box.appendChild(area); box.appendChild(el('label', 'Reason ')); box.appendChild(why);
+    box.appendChild(diffBtn); box.appendChild(go); box.appendChild(diff);
+    return box;
   }
 
   function openQueue() {
@@ -194,20 +272,28 @@ export const UI_JS = `'use strict';
     }).catch(function (e) { say(e.message); });
   }
 
-  function openDeadLetter(ref) {
+  function openDeadLetter(ref, note) {
     api('GET', '/api/dead-letters/' + refPath(ref)).then(function (d) {
-      show('detail');
+      show('detail'); say(note || '');
       $('detail-title').textContent = 'Dead letter ' + (d.controlId || '') + ' (' + d.status + ')';
       meta([['status', d.status], ['category', d.category + ' at ' + d.stage], ['cause', d.message], ['attempts', d.attempts], ['waiting', age(d.ageSeconds) + (d.overdue ? ' (overdue)' : '')],
         ['assigned to', d.assignee], ['escalated', d.escalated ? 'yes' : 'no'], ['record', d.ref.topic + ' ' + d.ref.partition + ':' + d.ref.offset]]);
       var extra = $('detail-extra'); extra.replaceChildren();
       if (role !== 'viewer' && d.status === 'waiting') extra.appendChild(actions(d));
       if (role === 'viewer') extra.appendChild(el('p', 'Read only: decisions need the operator role.', { id: 'read-only' }));
+      if (role !== 'viewer') extra.appendChild(contentBox(d.ref, d));
+      if (d.resubmittedAs) {
+        var rb = el('button', 'Open resubmitted message', { type: 'button', id: 'open-resubmitted' });
+        rb.addEventListener('click', function () { openMessage(d.resubmittedAs); });
+        extra.appendChild(rb);
+      }
       extra.appendChild(el('h3', 'History'));
       var t = el('table', null, { id: 'history' }); var tb = el('tbody');
       d.history.forEach(function (h) {
         var tr = el('tr');
-        [h.at, h.operator, h.action || h.kind, h.assignee || '', h.reason || ''].forEach(function (v) { tr.appendChild(el('td', v)); });
+        var what = (h.action || h.kind) + (h.outcome && h.outcome !== 'recorded' ? ' (' + h.outcome + ')' : '');
+        var detail = h.assignee ? 'to ' + h.assignee : h.newRecord ? 'as ' + h.newRecord.partition + ':' + h.newRecord.offset : '';
+        [h.at, h.operator, what, detail, h.reason || ''].forEach(function (v) { tr.appendChild(el('td', v)); });
         tb.appendChild(tr);
       });
       t.appendChild(tb); extra.appendChild(t);
@@ -228,6 +314,21 @@ export const UI_JS = `'use strict';
       });
       box.appendChild(b);
     });
+    // Group replay: the dry run's diff first; the replay button only after it.
+    var diff = el('pre', null, { class: 'group-diff', hidden: '' });
+    var dry = el('button', 'Dry-run replay of all ' + g.count, { type: 'button', 'data-action': 'replay-dry' });
+    var go = el('button', 'Replay all ' + g.count, { type: 'button', 'data-action': 'replay', disabled: '' });
+    var body = function (dryRun) { return { channel: channel, category: g.category, cause: g.cause, dryRun: dryRun, reason: reason.value || undefined }; };
+    dry.addEventListener('click', function () {
+      api('POST', '/api/queue/replay', body(true)).then(function (r) {
+        diff.textContent = (r.diff.join('\\n') || 'no change') + '\\n' + r.counts.converted + ' of ' + r.count + ' would convert'; diff.hidden = false; go.disabled = false;
+      }).catch(function (e) { say(e.message); });
+    });
+    go.addEventListener('click', function () {
+      api('POST', '/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + r.counts.converted + ' of ' + r.count + ' converted'; openQueue(); })
+        .catch(function (e) { say(e.message); });
+    });
+    box.appendChild(dry); box.appendChild(go); box.appendChild(diff);
     return box;
   }
 
@@ -257,6 +358,12 @@ export const UI_JS = `'use strict';
       });
       box.appendChild(b);
     });
+    var assignee = el('input', null, { id: 'assignee', placeholder: 'person', style: 'width:10rem' });
+    var assign = el('button', 'Assign', { type: 'button', id: 'decide-assign' });
+    assign.addEventListener('click', function () {
+      api('POST', path + '/decisions', { action: 'assign', assignee: assignee.value, reason: reason.value }).then(function () { openDeadLetter(d.ref); }).catch(function (e) { say(e.message); });
+    });
+    box.appendChild(el('br')); box.appendChild(el('label', 'Assign to ')); box.appendChild(assignee); box.appendChild(assign);
     box.appendChild(diff);
     return box;
   }

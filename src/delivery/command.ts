@@ -6,56 +6,25 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { Registry } from 'prom-client';
-import type { ConfigError } from '../config/index.js';
-import { brokersFromEnv, createKafka, ensureTopics } from '../kafka/index.js';
-import { MappingLoadError } from '../mapping/index.js';
+import { brokersFromEnv, createKafka } from '../kafka/index.js';
 import { createLogger, startOpsServer } from '../ops/index.js';
-import { loadOutboundSet, type OutboundSet } from '../outbound/index.js';
-import { loadDestinations, type Destination } from './destination.js';
-import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf } from './worker.js';
+import { createReloadCounter, DeliveryFleet, DestinationReloader } from './fleet.js';
+import { prepareDestinations } from './prepare.js';
+import { createDeliveryMetrics } from './worker.js';
 
 export const DELIVER_USAGE = `  hl7-engine deliver [--destinations DIR] [--connections N] [--check]
       Runs every destination in DIR (default ./destinations): consumes its source topic and sends
       each record over MLLP, committing only after AA (or the DLQ write). Kafka: $KAFKA_BROKERS.
       Metrics on the operations port (hl7_outbound_*). --check validates the destination files and
-      their outbound mappings and exits. Exits 2 on a configuration error.`;
+      their outbound mappings and exits. Exits 2 on a configuration error. Hot reload: an edit
+      to DIR or to an outbound mapping set in use (or SIGHUP) is validated first; an invalid one
+      is logged with file:line:col and counted (hl7_outbound_config_reloads_total{result=
+      "failure"}) while the last good configuration runs on; unchanged destinations keep their
+      connections, a changed one restarts from its committed offset, a removed one stops.`;
 
 export interface DeliverIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
-}
-
-export interface Prepared {
-  readonly destinations: readonly { readonly destination: Destination; readonly outbound: OutboundSet | null }[];
-  readonly errors: readonly ConfigError[];
-}
-
-/** Loads the destinations and the outbound set each one names (loaded once per folder and site). */
-export function prepareDestinations(dir: string): Prepared {
-  const { destinations, errors } = loadDestinations(dir);
-  const all: ConfigError[] = [...errors];
-  const sets = new Map<string, OutboundSet>();
-  const out: { destination: Destination; outbound: OutboundSet | null }[] = [];
-  for (const d of destinations) {
-    if (d.mapping.passThrough) {
-      out.push({ destination: d, outbound: null });
-      continue;
-    }
-    const key = `${d.mapping.outbound}\u0000${d.mapping.site ?? ''}`;
-    let set = sets.get(key);
-    if (set === undefined) {
-      try {
-        set = loadOutboundSet(d.mapping.outbound, d.mapping.site ? { site: d.mapping.site } : {});
-        sets.set(key, set);
-      } catch (err) {
-        if (!(err instanceof MappingLoadError)) throw err;
-        all.push(...err.errors);
-        continue;
-      }
-    }
-    out.push({ destination: d, outbound: set });
-  }
-  return { destinations: out, errors: all };
 }
 
 /** Resolves with the exit code; runs until `signal` aborts when it started. */
@@ -96,15 +65,18 @@ export async function runDeliver(argv: string[], io: DeliverIo, signal: AbortSig
   const kafka = createKafka(brokers, logger, 'hl7-engine-deliver');
   const registry = new Registry();
   const metrics = createDeliveryMetrics(registry);
-  await ensureTopics(kafka, prepared.destinations.map((p) => ({ topic: dlqTopicOf(p.destination), partitions: 3 })));
-  const workers = prepared.destinations.map((p) => new DeliveryWorker({ destination: p.destination, kafka, outbound: p.outbound, connections, metrics }));
+  const fleet = new DeliveryFleet({ kafka, metrics, connections });
+  const reloader = new DestinationReloader({ dir, fleet, logger, reloads: createReloadCounter(registry) });
   let running = false;
-  const ops = await startOpsServer({ registry, logger, readiness: () => Promise.resolve({ ready: running, checks: { destinations: running } }) });
+  const ops = await startOpsServer({ registry, logger, readiness: () => Promise.resolve({ ready: running && fleet.healthy(), checks: { destinations: running && fleet.healthy() } }) });
   try {
-    for (const w of workers) await w.start();
+    const first = await fleet.apply(prepared.destinations);
+    if (first.failures.length > 0) throw new Error(first.failures.map((f) => `${f.destination}: ${f.reason}`).join('; '));
     running = true;
+    reloader.watch(prepared.destinations);
+    reloader.listenForSignal();
     logger.info({ destinations: prepared.destinations.map((p) => ({ name: p.destination.name, topic: p.destination.source.topic, target: `${p.destination.target.host}:${p.destination.target.port}` })) }, 'delivery started');
-    io.stdout(`delivering ${workers.length} destination(s); metrics at ${ops.url}/metrics\n`);
+    io.stdout(`delivering ${fleet.names().length} destination(s); metrics at ${ops.url}/metrics\n`);
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     return 0;
   } catch (err) {
@@ -112,7 +84,8 @@ export async function runDeliver(argv: string[], io: DeliverIo, signal: AbortSig
     return 1;
   } finally {
     running = false;
-    for (const w of workers) await w.stop().catch(() => undefined);
+    await reloader.close().catch(() => undefined);
+    await fleet.stop();
     await ops.close();
   }
 }

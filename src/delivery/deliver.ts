@@ -1,7 +1,8 @@
 /**
- * Delivering one record to a receiver: the ACK decides. AA (or CA) is delivered; AE, an ACK
+ * Delivering one record to a receiver: the ACK decides. AA (or CA in original mode; in
+ * enhanced mode the connection waits past the CA and returns the application ACK) is delivered; AE, an ACK
  * timeout (a wrong MSA-2 never matches, so it ends as one) and a lost connection are retried
- * with doubling backoff up to the destination's maxAttempts, then dead-lettered; AR (or CR) is
+ * with doubling backoff up to the destination's maxAttempts, then dead-lettered (CE too); AR (or CR) is
  * dead-lettered at once with the receiver's ERR. Every resend carries the same bytes, hence the
  * same MSH-10, so the receiver can recognise it. Nothing here retries forever: the attempt count
  * is bounded and every attempt is reported to the caller (metrics).

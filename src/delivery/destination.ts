@@ -7,6 +7,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ValidateFunction } from 'ajv';
 import { byPosition, compileSchema, ConfigError, readYaml, schemaErrors, type SchemaWording } from '../config/index.js';
+import { OutExpressionError, parseFilter, type FilterCondition } from '../outbound/index.js';
 import type { ThrottlePolicy } from './throttle.js';
 
 export interface RetryPolicy {
@@ -18,7 +19,12 @@ export interface RetryPolicy {
 export interface Destination {
   readonly name: string;
   readonly file: string;
-  readonly source: { readonly topic: string; readonly resourceTypes: readonly string[] | null };
+  readonly source: {
+    readonly topic: string;
+    readonly resourceTypes: readonly string[] | null;
+    /** Only records for which this condition holds are sent; the others are committed and counted (outcome "filtered"). */
+    readonly filter: { readonly text: string; readonly condition: FilterCondition } | null;
+  };
   readonly mapping: {
     readonly passThrough: boolean;
     /** Absolute folder of the outbound set. */
@@ -36,6 +42,11 @@ export interface Destination {
     readonly port: number;
     readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly servername?: string } | null;
     readonly ackTimeoutMs: number;
+    /**
+     * original: the receiver's one ACK decides (AA or CA). enhanced: messages carry MSH-15/16 = AL;
+     * a CA is only the commit, and the record is done at the application ACK that follows it.
+     */
+    readonly acknowledgment: 'original' | 'enhanced';
   };
   readonly retry: RetryPolicy;
   /** null: no limit. */
@@ -44,7 +55,7 @@ export interface Destination {
 
 interface RawDestination {
   name: string;
-  source: { topic: string; resourceTypes?: string[] };
+  source: { topic: string; resourceTypes?: string[]; filter?: string };
   mapping?: {
     outbound?: string;
     site?: string;
@@ -56,7 +67,7 @@ interface RawDestination {
     receivingFacility?: string;
     charset?: string;
   };
-  target: { host: string; port: number; tls?: { ca?: string; cert?: string; key?: string; servername?: string }; ackTimeoutMs?: number };
+  target: { host: string; port: number; tls?: { ca?: string; cert?: string; key?: string; servername?: string }; ackTimeoutMs?: number; acknowledgment?: 'original' | 'enhanced' };
   retry?: Partial<RetryPolicy>;
   throttle?: { messagesPerSecond: number; burst?: number };
 }
@@ -81,6 +92,20 @@ export function loadDestination(file: string): { destination: Destination | null
   if (tls !== undefined && (tls.cert === undefined) !== (tls.key === undefined)) {
     errors.push(yaml.error(['target', 'tls'], 'mutual TLS needs both cert and key', 'tls'));
   }
+  let filter: Destination['source']['filter'] = null;
+  if (raw.source.filter !== undefined) {
+    if (m.passThrough === true) {
+      errors.push(yaml.error(['source', 'filter'], 'a filter reads FHIR records; a passThrough destination sends v2 bytes as they are: remove filter or passThrough', 'filter'));
+    } else {
+      try {
+        filter = { text: raw.source.filter, condition: parseFilter(raw.source.filter) };
+      } catch (err) {
+        if (!(err instanceof OutExpressionError)) throw err;
+        const pos = yaml.charAt(['source', 'filter'], err.column - 1);
+        errors.push(new ConfigError(file, pos.line, pos.col, `source.filter: ${err.message}`, 'expression'));
+      }
+    }
+  }
   if (errors.length > 0) return { destination: null, errors };
   const here = resolve(file, '..');
   const at = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(here, p));
@@ -88,7 +113,7 @@ export function loadDestination(file: string): { destination: Destination | null
     destination: {
       name: raw.name,
       file,
-      source: { topic: raw.source.topic, resourceTypes: raw.source.resourceTypes ?? null },
+      source: { topic: raw.source.topic, resourceTypes: raw.source.resourceTypes ?? null, filter },
       mapping: {
         passThrough: m.passThrough === true,
         outbound: at(m.outbound) ?? resolve(here, '../mappings/outbound'),
@@ -113,6 +138,7 @@ export function loadDestination(file: string): { destination: Destination | null
                 ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
               },
         ackTimeoutMs: raw.target.ackTimeoutMs ?? 30_000,
+        acknowledgment: raw.target.acknowledgment ?? 'original',
       },
       retry: {
         maxAttempts: raw.retry?.maxAttempts ?? 10,

@@ -4,6 +4,8 @@
  */
 export { loadDestination, loadDestinations, type Destination, type RetryPolicy } from './destination.js';
 export { deliver, receiverError, type AttemptResult, type DeliverHooks, type DeliveryOutcome, type SendFn } from './deliver.js';
-export { DeliveryWorker, createDeliveryMetrics, dlqTopicOf, type Connection, type DeliveryMetrics, type DeliveryWorkerOptions, type OutboundDeadLetter } from './worker.js';
+export { DeliveryWorker, buildOutboundMessage, createDeliveryMetrics, dlqTopicOf, openConnection, parseJson, type Connection, type DeliveryMetrics, type DeliveryWorkerOptions, type OutboundDeadLetter } from './worker.js';
 export { TokenBucket, type ThrottlePolicy } from './throttle.js';
-export { runDeliver, prepareDestinations, DELIVER_USAGE } from './command.js';
+export { runDeliver, DELIVER_USAGE } from './command.js';
+export { prepareDestinations, type Prepared } from './prepare.js';
+export { DeliveryFleet, DestinationReloader, createReloadCounter, destinationFingerprint, type DestinationReloadOutcome, type FleetAction, type FleetChange, type FleetOptions } from './fleet.js';

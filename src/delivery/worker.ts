@@ -13,10 +13,13 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { MllpSender, MllpSendError } from '../mllp/index.js';
-import { encodeOutbound, generateMessage, type OutboundSet } from '../outbound/index.js';
+import { encodeOutbound, generateMessage, passesFilter, type OutboundSet } from '../outbound/index.js';
 import { deliver, type AttemptResult, type DeliveryOutcome, type SendFn } from './deliver.js';
 import type { Destination } from './destination.js';
 import { TokenBucket } from './throttle.js';
+import { OUTBOUND_DLQ_CATEGORIES, type OutboundDeadLetter } from '../records/index.js';
+
+export type { OutboundDeadLetter };
 
 export interface DeliveryMetrics {
   /** Every send (first or retry), by what came back: one counter for "sent" and "ACK codes". */
@@ -40,7 +43,7 @@ export interface DeliveryMetrics {
 export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   return {
     attempts: new Counter({ name: 'hl7_outbound_attempts_total', help: 'Messages sent (each attempt, retries included) by result: ACK code, timeout or connection', labelNames: ['destination', 'result'], registers: [registry] }),
-    outcomes: new Counter({ name: 'hl7_outbound_records_total', help: 'Records finished by outcome (delivered, dead-letter reason, skipped)', labelNames: ['destination', 'outcome'], registers: [registry] }),
+    outcomes: new Counter({ name: 'hl7_outbound_records_total', help: 'Records finished by outcome (delivered, dead-letter reason, skipped by resource type, filtered by the destination filter)', labelNames: ['destination', 'outcome'], registers: [registry] }),
     latency: new Histogram({ name: 'hl7_outbound_delivery_seconds', help: 'From first send to AA, retries, backoff and throttle waits included', labelNames: ['destination'], registers: [registry] }),
     ackLatency: new Histogram({
       name: 'hl7_outbound_ack_latency_seconds',
@@ -76,25 +79,7 @@ export interface DeliveryWorkerOptions {
   readonly lagIntervalMs?: number;
 }
 
-/** What is written to `<destination>.dlq` (the v2 message included, so it can be sent again). */
-export interface OutboundDeadLetter {
-  readonly destination: string;
-  readonly source: { readonly topic: string; readonly partition: number; readonly offset: string };
-  readonly failure: {
-    readonly category: 'rejected' | 'retries-exhausted' | 'unsendable' | 'mapping';
-    readonly message: string;
-    readonly ackCode: string | null;
-    /** The receiver's ERR segments and MSA-3 (its own words), or the mapping issues. */
-    readonly detail: string;
-    readonly attempts: number;
-    readonly at: string;
-  };
-  readonly controlId: string | null;
-  /** The v2 message as sent (null when none could be built). */
-  readonly message: string | null;
-}
-
-const DEAD_LETTER_CATEGORIES: readonly OutboundDeadLetter['failure']['category'][] = ['rejected', 'retries-exhausted', 'unsendable', 'mapping'];
+const DEAD_LETTER_CATEGORIES = OUTBOUND_DLQ_CATEGORIES;
 
 export function dlqTopicOf(d: Destination): string {
   return `${d.name}.dlq`;
@@ -112,6 +97,10 @@ export class DeliveryWorker {
   readonly #connections = new Map<number, Connection>();
   #stopping = false;
   readonly #wakers = new Set<() => void>();
+  /** Source partitions this member holds since the last rebalance; null before the first. */
+  #assigned: ReadonlySet<number> | null = null;
+  /** Partitions with a lag or connection series, so the ones no longer held can be removed. */
+  readonly #series = new Set<number>();
   /** One per destination, shared by its connections; null without a throttle. */
   readonly #throttle: TokenBucket | null;
 
@@ -127,6 +116,7 @@ export class DeliveryWorker {
     this.#consumer = this.#o.kafka.consumer({ groupId: this.#groupId() });
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: [d.source.topic], fromBeginning: true });
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, (e) => this.#onAssigned(new Set(e.payload.memberAssignment[d.source.topic] ?? [])));
     await this.#consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: this.#o.connections ?? 1,
@@ -142,18 +132,44 @@ export class DeliveryWorker {
       // alerts and panels see (a counter born at 1 looks unchanged to Prometheus).
       m.retries.inc({ destination: d.name }, 0);
       m.outcomes.inc({ destination: d.name, outcome: 'delivered' }, 0);
+      if (d.source.filter !== null) m.outcomes.inc({ destination: d.name, outcome: 'filtered' }, 0);
       for (const category of DEAD_LETTER_CATEGORIES) m.deadLetters.inc({ destination: d.name, category }, 0);
       m.ackLatency.zero({ destination: d.name });
       m.latency.zero({ destination: d.name });
       this.#admin = this.#o.kafka.admin();
       await this.#admin.connect();
-      const poll = (): void => {
-        this.#lagPoll ??= this.#readLag().finally(() => (this.#lagPoll = null));
-      };
-      poll();
-      this.#lagTimer = setInterval(poll, this.#o.lagIntervalMs ?? 15_000);
+      this.#pollLag();
+      this.#lagTimer = setInterval(() => this.#pollLag(), this.#o.lagIntervalMs ?? 15_000);
       this.#lagTimer.unref();
     }
+  }
+
+  /**
+   * After a rebalance, the series of partitions another member now holds are removed: a gauge
+   * left behind would show that member's queue or connection twice, and frozen at its last value.
+   */
+  #onAssigned(parts: ReadonlySet<number>): void {
+    this.#assigned = parts;
+    const m = this.#o.metrics;
+    if (m === undefined) return;
+    // The queue of newly held partitions shows at once, not at the next interval.
+    this.#pollLag();
+    for (const p of [...this.#series]) {
+      if (parts.has(p)) continue;
+      this.#removeSeries(m, p);
+    }
+  }
+
+  #removeSeries(m: DeliveryMetrics, p: number): void {
+    const name = this.#o.destination.name;
+    m.lag.remove({ destination: name, partition: String(p) });
+    m.connectionUp.remove({ destination: name, connection: String(p) });
+    this.#series.delete(p);
+  }
+
+  #pollLag(): void {
+    if (this.#admin === null || this.#stopping) return;
+    this.#lagPoll ??= this.#readLag().finally(() => (this.#lagPoll = null));
   }
 
   #groupId(): string {
@@ -174,6 +190,9 @@ export class DeliveryWorker {
       const ends = await admin.fetchTopicOffsets(d.source.topic);
       const committed = (await admin.fetchOffsets({ groupId: this.#groupId(), topics: [d.source.topic] }))[0]?.partitions ?? [];
       for (const e of ends) {
+        // Only what this member holds: other members report their own partitions.
+        if (this.#assigned === null || !this.#assigned.has(e.partition)) continue;
+        this.#series.add(e.partition);
         const c = committed.find((p) => p.partition === e.partition)?.offset ?? '-1';
         const from = BigInt(c) >= 0n ? BigInt(c) : BigInt(e.low);
         const lag = BigInt(e.high) - from;
@@ -194,18 +213,15 @@ export class DeliveryWorker {
     await Promise.all([...this.#connections.values()].map((c) => c.close()));
     await this.#consumer?.disconnect();
     await this.#producer?.disconnect();
+    // A stopped worker's gauges would freeze at their last value; its counters stay (they only grow).
+    const m = this.#o.metrics;
+    if (m !== undefined) for (const p of [...this.#series]) this.#removeSeries(m, p);
   }
 
   #connection(partition: number): Connection {
     let c = this.#connections.get(partition);
     if (c === undefined) {
-      const t = this.#o.destination.target;
-      c =
-        this.#o.connect?.() ??
-        (() => {
-          const s = new MllpSender({ host: t.host, port: t.port, ackTimeoutMs: t.ackTimeoutMs, retries: 0, backoffMs: 0, ...(t.tls ? { tls: tlsOptions(t.tls) } : {}) });
-          return { send: (m: Buffer) => s.send(m), close: () => s.close() };
-        })();
+      c = this.#o.connect?.() ?? openConnection(this.#o.destination);
       this.#connections.set(partition, c);
     }
     return c;
@@ -235,32 +251,20 @@ export class DeliveryWorker {
     if (d.mapping.passThrough) {
       message = value?.toString('utf8') ?? null;
     } else {
-      let input: unknown = null;
-      try {
-        input = JSON.parse(value?.toString('utf8') ?? 'null');
-      } catch {
-        input = null;
-      }
+      const input = parseJson(value);
       if (d.source.resourceTypes !== null && !hasResourceType(input, d.source.resourceTypes)) {
         m?.outcomes.inc({ destination: d.name, outcome: 'skipped' });
         return;
       }
-      const set = this.#o.outbound;
-      if (set === null) throw new Error(`destination ${d.name} has no outbound mapping set`);
-      const r = generateMessage(input, set, {
-        sourceKey: `${topic}/${partition}/${offset}`,
-        ...(d.mapping.message ? { mapping: d.mapping.message } : {}),
-        ...(d.mapping.sendingApplication ? { sendingApplication: d.mapping.sendingApplication } : {}),
-        ...(d.mapping.sendingFacility ? { sendingFacility: d.mapping.sendingFacility } : {}),
-        ...(d.mapping.receivingApplication ? { receivingApplication: d.mapping.receivingApplication } : {}),
-        ...(d.mapping.receivingFacility ? { receivingFacility: d.mapping.receivingFacility } : {}),
-        charset: d.mapping.charset,
-      });
+      if (d.source.filter !== null && this.#o.outbound !== null && !passesFilter(d.source.filter.condition, input, this.#o.outbound)) {
+        m?.outcomes.inc({ destination: d.name, outcome: 'filtered' });
+        return;
+      }
+      const r = buildOutboundMessage(d, this.#o.outbound, input, source);
       message = r.text;
       controlId = r.controlId;
       if (message === null) {
-        const detail = r.issues.map((i) => `${i.code}: ${i.message}`).join('\n');
-        await this.#deadLetter(key, { destination: d.name, source, failure: { category: 'mapping', message: 'no v2 message could be built from this record', ackCode: null, detail, attempts: 0, at: new Date().toISOString() }, controlId: null, message: null });
+        await this.#deadLetter(key, { destination: d.name, source, failure: { category: 'mapping', message: 'no v2 message could be built from this record', ackCode: null, detail: r.detail, attempts: 0, at: new Date().toISOString() }, controlId: null, message: null });
         m?.outcomes.inc({ destination: d.name, outcome: 'mapping' });
         return;
       }
@@ -283,6 +287,7 @@ export class DeliveryWorker {
           if (m === undefined) return;
           m.attempts.inc({ destination: d.name, result });
           if (attempt > 1) m.retries.inc({ destination: d.name });
+          this.#series.add(partition);
           if (result !== 'other') m.connectionUp.set({ destination: d.name, connection: String(partition) }, result === 'timeout' || result === 'connection' ? 0 : 1);
         },
       });
@@ -310,6 +315,49 @@ export class DeliveryWorker {
     });
     this.#o.metrics?.deadLetters.inc({ destination: record.destination, category: record.failure.category });
   }
+}
+
+/** The record's value as JSON; null when it is not JSON (the mapping then says what is missing). */
+export function parseJson(value: Buffer | null): unknown {
+  try {
+    return JSON.parse(value?.toString('utf8') ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The v2 message for one source record under the destination's mapping. MSH-10 derives from the
+ * record's position (topic/partition/offset), so building it again later (a replay after a
+ * mapping fix) gives the same control id the receiver may already have seen.
+ */
+export function buildOutboundMessage(
+  d: Destination,
+  set: OutboundSet | null,
+  input: unknown,
+  source: { readonly topic: string; readonly partition: number; readonly offset: string },
+): { text: string | null; controlId: string | null; detail: string } {
+  if (set === null) throw new Error(`destination ${d.name} has no outbound mapping set`);
+  const m = d.mapping;
+  const r = generateMessage(input, set, {
+    sourceKey: `${source.topic}/${source.partition}/${source.offset}`,
+    ...(m.message ? { mapping: m.message } : {}),
+    ...(m.sendingApplication ? { sendingApplication: m.sendingApplication } : {}),
+    ...(m.sendingFacility ? { sendingFacility: m.sendingFacility } : {}),
+    ...(m.receivingApplication ? { receivingApplication: m.receivingApplication } : {}),
+    ...(m.receivingFacility ? { receivingFacility: m.receivingFacility } : {}),
+    charset: m.charset,
+    ...(d.target.acknowledgment === 'enhanced' ? { acceptAckType: 'AL', applicationAckType: 'AL' } : {}),
+  });
+  return { text: r.text, controlId: r.controlId, detail: r.issues.map((i) => `${i.code}: ${i.message}`).join('\n') };
+}
+
+/** An MLLP connection to the destination's target (TLS when configured), one ACK at a time. */
+export function openConnection(d: Destination): Connection {
+  const t = d.target;
+  const s = new MllpSender({ host: t.host, port: t.port, ackTimeoutMs: t.ackTimeoutMs, retries: 0, backoffMs: 0, ...(t.tls ? { tls: tlsOptions(t.tls) } : {}) });
+  const applicationAck = t.acknowledgment === 'enhanced';
+  return { send: (m: Buffer) => s.send(m, { applicationAck }), close: () => s.close() };
 }
 
 /** PEM files read once when the connection is made; a missing file fails loudly at connect. */

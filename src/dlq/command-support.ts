@@ -4,7 +4,8 @@
  */
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
-import { loadChannels, type ChannelConfig } from '../channel/index.js';
+import { CHANNEL_DEFAULTS, loadChannels, type ChannelConfig } from '../channel/index.js';
+import { dlqTopicOf, loadDestinations, type Destination } from '../delivery/index.js';
 import { brokersFromEnv, createKafka } from '../kafka/client.js';
 import { loadDevBroker, DevBrokerError } from '../kafka/dev-broker.js';
 import { createLogger } from '../ops/logger.js';
@@ -64,4 +65,35 @@ export function channelsFor(dir: string | undefined, name: string | undefined): 
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The destinations of DIR (default ./destinations); the named one only when `name` is given. */
+export function destinationsFor(dir: string | undefined, name: string | undefined): Destination[] {
+  const destinationsDir = resolve(dir ?? 'destinations');
+  const { destinations, errors } = loadDestinations(destinationsDir);
+  if (errors.length > 0) throw new UsageError(`${errors.map((e) => e.message).join('\n')}\n${errors.length} error(s) in ${destinationsDir}`);
+  if (name === undefined) return destinations;
+  const d = destinations.find((x) => x.name === name);
+  if (!d) throw new UsageError(`no destination named ${name} in ${destinationsDir} (destinations: ${destinations.map((x) => x.name).join(', ') || 'none'})`);
+  return [d];
+}
+
+/**
+ * A dead-letter queue an operator works on: a channel's (ingest and transform failures) or a
+ * write-back destination's (records its receiver refused). Decisions and replays on either are
+ * audit records whose `channel` is the queue's name, the same way.
+ */
+export interface DlqQueue {
+  readonly kind: 'channel' | 'destination';
+  readonly name: string;
+  readonly dlqTopic: string;
+  readonly maxGroupSize: number;
+}
+
+/** --destination D picks one destination's queue; otherwise the channels' (one with --channel C). */
+export function queuesFor(v: { channel?: string; channels?: string; destination?: string; destinations?: string }): DlqQueue[] {
+  if (v.destination !== undefined) {
+    return destinationsFor(v.destinations, v.destination).map((d) => ({ kind: 'destination', name: d.name, dlqTopic: dlqTopicOf(d), maxGroupSize: CHANNEL_DEFAULTS.reviewMaxGroupSize }));
+  }
+  return channelsFor(v.channels, v.channel).map((c) => ({ kind: 'channel', name: c.name, dlqTopic: c.topics.dlq, maxGroupSize: c.review.maxGroupSize }));
 }

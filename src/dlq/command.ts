@@ -5,11 +5,12 @@
  */
 import { parseArgs } from 'node:util';
 import type { Kafka } from 'kafkajs';
-import type { ChannelConfig } from '../channel/index.js';
+import { CHANNEL_DEFAULTS } from '../channel/index.js';
 import { AUDIT_TOPIC, currentOperator, newAuditRecord } from '../records/index.js';
 import { ensureAuditTopic, writeAudit } from './audit.js';
-import { channelsFor, errorText, kafkaFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
+import { errorText, kafkaFor, queuesFor, UsageError, type DlqQueue, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
 import { contentOf, type DeadLetterSummary } from './dead-letter.js';
+import { RESUBMIT_USAGE, runResubmit } from './resubmit-command.js';
 import {
   filterDeadLetters,
   groupByCause,
@@ -20,26 +21,33 @@ import {
   type InspectedDeadLetter,
 } from './inspect.js';
 
-export const DLQ_USAGE = `  hl7-engine dlq list|stats [--channel C] [--category K] [--since T] [--until T] [--all] [--json]
-  hl7-engine dlq show (P:O | --offset P:O | --control-id ID) [--channel C] [--show-phi --reason "…"]
-      What waits in each channel's <channel>.dlq, grouped by category and cause. T is ISO 8601
+export const DLQ_USAGE = `  hl7-engine dlq list|stats [--channel C | --destination D] [--category K] [--since T] [--until T] [--all] [--json]
+  hl7-engine dlq show (P:O | --offset P:O | --control-id ID) [--channel C | --destination D] [--show-phi --reason "…"]
+      What waits in each channel's <channel>.dlq (or with --destination, a write-back
+      destination's <destination>.dlq: records the receiver refused, with the v2 message built),
+      grouped by category and cause. --channels DIR / --destinations DIR say where the files
+      are (default ./channels, ./destinations). T is ISO 8601
       or an age (30m, 2h, 7d). --all adds dead letters already replayed. No message content
       is shown unless 'show --show-phi' is given; that is written to the audit topic
       (${AUDIT_TOPIC}) with the operator ($HL7_OPERATOR or the OS user) first.
-  hl7-engine dlq resolve|discard|escalate (P:O | --category K [--cause "…"]) --channel C --reason "…"
-  hl7-engine dlq assign (P:O | --category K [--cause "…"]) --channel C --to NAME --reason "…"
+  hl7-engine dlq resolve|discard|escalate (P:O | --category K [--cause "…"]) (--channel C | --destination D) --reason "…"
+  hl7-engine dlq assign (P:O | --category K [--cause "…"]) (--channel C | --destination D) --to NAME --reason "…"
       The console's decisions, from the terminal: each is an audit record (operator, time,
       reason, dead letters) and nothing else; resolve and discard take dead letters out of the
       queue (nothing is deleted), assign and escalate leave them waiting. P:O decides one dead
       letter; --category (and --cause, as 'dlq list' prints it after the count) decides every
-      waiting one of that group in one audit record, at most the channel's review.maxGroupSize.
-      Use replay to re-drive.`;
+      waiting one of that group in one audit record, at most the channel's review.maxGroupSize
+      (${CHANNEL_DEFAULTS.reviewMaxGroupSize} for a destination).
+      Use replay to re-drive.
+${RESUBMIT_USAGE}`;
 
 const DECISIONS = ['resolve', 'discard', 'assign', 'escalate'] as const;
 
 const OPTIONS = {
   channel: { type: 'string' },
   channels: { type: 'string' },
+  destination: { type: 'string' },
+  destinations: { type: 'string' },
   category: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
@@ -104,26 +112,27 @@ function filterFrom(values: { category?: string; since?: string; until?: string;
 }
 
 interface Loaded {
-  readonly channel: ChannelConfig;
+  readonly queue: DlqQueue;
   readonly letters: InspectedDeadLetter[];
 }
 
-async function loadAll(kafka: Kafka, channels: readonly ChannelConfig[], auditTopic: string): Promise<Loaded[]> {
+async function loadAll(kafka: Kafka, queues: readonly DlqQueue[], auditTopic: string): Promise<Loaded[]> {
   const out: Loaded[] = [];
-  for (const channel of channels) out.push({ channel, letters: await loadDeadLetters(kafka, channel.topics.dlq, { channel: channel.name, auditTopic }) });
+  for (const queue of queues) out.push({ queue, letters: await loadDeadLetters(kafka, queue.dlqTopic, { channel: queue.name, auditTopic }) });
   return out;
 }
 
 function statusCounts(list: readonly InspectedDeadLetter[]): string {
   const n = (s: string): number => list.filter((d) => d.status === s).length;
   const discarded = n('discarded') > 0 ? `, ${n('discarded')} discarded` : '';
-  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay${discarded}`;
+  const resubmitted = n('resubmitted') > 0 ? `, ${n('resubmitted')} resubmitted` : '';
+  return `${n('waiting')} waiting, ${n('resolved')} resolved by replay, ${n('superseded')} failed again on replay${discarded}${resubmitted}`;
 }
 
 function printList(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
-  for (const { channel, letters } of loaded) {
+  for (const { queue, letters } of loaded) {
     const picked = filterDeadLetters(letters, filter);
-    io.stdout(`channel ${channel.name}: ${picked.length} ${filter.all ? 'dead letter(s)' : 'waiting'} in ${channel.topics.dlq} (${statusCounts(letters)})\n`);
+    io.stdout(`${queue.kind} ${queue.name}: ${picked.length} ${filter.all ? 'dead letter(s)' : 'waiting'} in ${queue.dlqTopic} (${statusCounts(letters)})\n`);
     for (const g of groupByCause(picked)) {
       io.stdout(`${g.category} at ${g.stage} (${g.count}): ${g.cause}\n`);
       for (const d of g.items) io.stdout(`${row(d)}\n`);
@@ -132,9 +141,9 @@ function printList(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter):
 }
 
 function printStats(io: CommandIo, loaded: readonly Loaded[], filter: DlqFilter): void {
-  for (const { channel, letters } of loaded) {
+  for (const { queue, letters } of loaded) {
     const picked = filterDeadLetters(letters, filter);
-    io.stdout(`channel ${channel.name}: ${channel.topics.dlq} holds ${letters.length} dead letter(s): ${statusCounts(letters)}\n`);
+    io.stdout(`${queue.kind} ${queue.name}: ${queue.dlqTopic} holds ${letters.length} dead letter(s): ${statusCounts(letters)}\n`);
     const byCategory = new Map<string, number>();
     for (const d of picked) byCategory.set(d.summary.category, (byCategory.get(d.summary.category) ?? 0) + 1);
     io.stdout(`${filter.all ? 'all' : 'waiting'} by category:\n`);
@@ -161,21 +170,21 @@ interface GroupDecision {
  * Every waiting dead letter of a group in one audit record, as the console's group decision:
  * the members are listed when the decision is taken, so later arrivals are not swept in.
  */
-async function decideGroup(io: CommandIo, kafka: Kafka, auditTopic: string, { channel, letters }: Loaded, g: GroupDecision): Promise<ExitCode> {
+async function decideGroup(io: CommandIo, kafka: Kafka, auditTopic: string, { queue, letters }: Loaded, g: GroupDecision): Promise<ExitCode> {
   const members = filterDeadLetters(letters, { category: g.category, all: false }).filter((d) => g.cause === undefined || d.summary.cause === g.cause);
-  const what = `category ${g.category}${g.cause !== undefined ? ` with cause "${g.cause}"` : ''} in ${channel.topics.dlq}`;
+  const what = `category ${g.category}${g.cause !== undefined ? ` with cause "${g.cause}"` : ''} in ${queue.dlqTopic}`;
   if (members.length === 0) {
-    io.stderr(`no dead letter of ${what} is waiting ('dlq list --channel ${channel.name}' shows the groups)\n`);
+    io.stderr(`no dead letter of ${what} is waiting ('dlq list --${queue.kind} ${queue.name}' shows the groups)\n`);
     return 1;
   }
-  const max = channel.review.maxGroupSize;
+  const max = queue.maxGroupSize;
   if (members.length > max) {
-    io.stderr(`nothing decided: ${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (review.maxGroupSize of channel ${channel.name}): narrow it with --cause, or raise review.maxGroupSize (at most 2000)\n`);
+    io.stderr(`nothing decided: ${members.length} dead letters of ${what} are waiting; one group decision takes at most ${max} (${queue.kind === 'channel' ? `review.maxGroupSize of channel ${queue.name}` : 'the limit for a destination'}): narrow it with --cause${queue.kind === 'channel' ? ', or raise review.maxGroupSize (at most 2000)' : ''}\n`);
     return 1;
   }
   const record = newAuditRecord({
     kind: 'dlq-decision',
-    channel: channel.name,
+    channel: queue.name,
     reason: g.reason,
     outcome: 'recorded',
     decision: { action: g.action, targets: members.map((d) => d.summary.ref), group: { category: g.category, ...(g.cause !== undefined ? { cause: g.cause } : {}) }, ...(g.assignee ? { assignee: g.assignee } : {}) },
@@ -196,19 +205,21 @@ async function decideGroup(io: CommandIo, kafka: Kafka, auditTopic: string, { ch
 
 /** Runs the command; never exits the process, so tests call it like the CLI does. */
 export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = {}): Promise<ExitCode> {
+  // Its own options and checks (src/dlq/resubmit-command.ts).
+  if (argv[0] === 'resubmit') return runResubmit(argv.slice(1), io, deps);
   const now = (deps.now ?? (() => new Date()))();
   let sub: string;
   let values: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>['values'];
   let positionals: string[];
-  let channels: ChannelConfig[];
+  let queues: DlqQueue[];
   let filter: DlqFilter;
   try {
     const parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
     values = parsed.values;
     [sub = '', ...positionals] = parsed.positionals;
-    if (!['list', 'show', 'stats', ...DECISIONS].includes(sub)) throw new UsageError(`dlq needs list, show, stats, ${DECISIONS.join(', ')}; got ${sub || 'nothing'}`);
+    if (!['list', 'show', 'stats', ...DECISIONS].includes(sub)) throw new UsageError(`dlq needs list, show, stats, ${DECISIONS.join(', ')}, resubmit; got ${sub || 'nothing'}`);
     if ((DECISIONS as readonly string[]).includes(sub)) {
-      if (!values.channel) throw new UsageError(`dlq ${sub} needs --channel C`);
+      if (!values.channel && !values.destination) throw new UsageError(`dlq ${sub} needs --channel C or --destination D`);
       if (!values.reason?.trim()) throw new UsageError(`dlq ${sub} needs --reason "…" (it is written to the audit topic)`);
       if (sub === 'assign' && !values.to?.trim()) throw new UsageError('dlq assign needs --to NAME');
       if (sub !== 'assign' && values.to !== undefined) throw new UsageError('--to goes with assign only');
@@ -225,13 +236,14 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
     }
     if (values['show-phi'] && sub !== 'show') throw new UsageError('--show-phi works with show only: pick the one dead letter whose content you need');
     if (values['show-phi'] && !values.reason?.trim()) throw new UsageError('--show-phi needs --reason "…" (it is written to the audit topic)');
-    channels = channelsFor(values.channels, values.channel);
+    if (values.channel !== undefined && values.destination !== undefined) throw new UsageError('--channel and --destination name two different queues: give one');
+    queues = queuesFor(values);
     filter = filterFrom(values, now);
     if (sub === 'show') {
       const offsets = [...positionals, ...(values.offset ?? [])].map(parseOffsetRef);
       const controlIds = values['control-id'] ?? [];
       if (offsets.length === 0 && controlIds.length === 0) throw new UsageError('show needs a record: PARTITION:OFFSET, --offset P:O or --control-id ID');
-      if (offsets.length > 0 && channels.length > 1) throw new UsageError('an offset names a record in one DLQ topic: add --channel C');
+      if (offsets.length > 0 && queues.length > 1) throw new UsageError('an offset names a record in one DLQ topic: add --channel C or --destination D');
       filter = { ...filter, all: true, ...(offsets.length > 0 ? { offsets } : {}), ...(controlIds.length > 0 ? { controlIds } : {}) };
     }
   } catch (err) {
@@ -247,7 +259,7 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
   let loaded: Loaded[];
   try {
     kafka = await kafkaFor(deps);
-    loaded = await loadAll(kafka, channels, auditTopic);
+    loaded = await loadAll(kafka, queues, auditTopic);
   } catch (err) {
     io.stderr(`${errorText(err)}\n`);
     return err instanceof UsageError ? 2 : 1;
@@ -266,10 +278,10 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
   }
   if ((DECISIONS as readonly string[]).includes(sub)) {
     const at = parseOffsetRef([...positionals, ...(values.offset ?? [])][0]!);
-    const { channel, letters } = loaded[0]!;
+    const { queue, letters } = loaded[0]!;
     const d = letters.find((l) => l.summary.ref.partition === at.partition && l.summary.ref.offset === at.offset);
     if (!d) {
-      io.stderr(`no dead letter at ${at.partition}:${at.offset} in ${channel.topics.dlq}\n`);
+      io.stderr(`no dead letter at ${at.partition}:${at.offset} in ${queue.dlqTopic}\n`);
       return 1;
     }
     if (d.status !== 'waiting') {
@@ -278,7 +290,7 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
     }
     const record = newAuditRecord({
       kind: 'dlq-decision',
-      channel: channel.name,
+      channel: queue.name,
       reason: values.reason!,
       outcome: 'recorded',
       decision: { action: sub as (typeof DECISIONS)[number], target: d.summary.ref, ...(sub === 'assign' ? { assignee: values.to!.trim() } : {}) },
@@ -292,7 +304,7 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
       io.stderr(`nothing decided: the audit record could not be written to ${auditTopic} (${errorText(err)})\n`);
       return 1;
     }
-    io.stdout(`${sub} ${channel.topics.dlq} ${at.partition}:${at.offset} (${d.summary.controlId || 'no control id'}) by ${record.operator}: audit record ${record.id}\n`);
+    io.stdout(`${sub} ${queue.dlqTopic} ${at.partition}:${at.offset} (${d.summary.controlId || 'no control id'}) by ${record.operator}: audit record ${record.id}\n`);
     return 0;
   }
   if (values.json) {
@@ -306,7 +318,7 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
 
   const matches = loaded.flatMap(({ letters }) => filterDeadLetters(letters, filter));
   if (matches.length === 0) {
-    io.stderr(`no dead letter matches in ${channels.map((c) => c.topics.dlq).join(', ')}\n`);
+    io.stderr(`no dead letter matches in ${queues.map((q) => q.dlqTopic).join(', ')}\n`);
     return 1;
   }
   if (values['show-phi']) {
@@ -317,7 +329,7 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
         kafka,
         newAuditRecord({
           kind: 'dlq-phi-shown',
-          channel: matches[0]!.summary.channel || channels[0]!.name,
+          channel: matches[0]!.summary.channel || queues[0]!.name,
           reason: values.reason ?? null,
           outcome: 'shown',
           shown: matches.map((d) => ({ ...d.summary.ref, controlId: d.summary.controlId || null })),
@@ -338,7 +350,9 @@ export async function runDlq(argv: string[], io: CommandIo, deps: CommandDeps = 
       continue;
     }
     const c = contentOf(d.letter);
-    if (c.text !== null) io.stdout(`  content (decoded text, segments one per line):\n${c.text.split(/\r\n|\r|\n/).filter(Boolean).map((l) => `    ${l}`).join('\n')}\n`);
+    if (c.receiverSaid !== undefined) io.stdout(`  receiver said ${c.receiverSaid ? `\n${c.receiverSaid.split(/\r\n|\r|\n/).filter(Boolean).map((l) => `    ${l}`).join('\n')}` : '(nothing beyond its ACK code)'}\n`);
+    if (c.text === null && c.receiverSaid !== undefined) io.stdout('  content       none: no v2 message could be built from the source record\n');
+    else if (c.text !== null) io.stdout(`  content (decoded text, segments one per line):\n${c.text.split(/\r\n|\r|\n/).filter(Boolean).map((l) => `    ${l}`).join('\n')}\n`);
     else io.stdout(`  content (raw bytes, base64; they could not be decoded):\n    ${c.rawBase64 ?? '-'}\n`);
   }
   return 0;

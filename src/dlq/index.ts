@@ -1,7 +1,7 @@
 export { runDlq, DLQ_USAGE } from './command.js';
-export { kafkaFor, channelsFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
+export { kafkaFor, channelsFor, destinationsFor, queuesFor, type DlqQueue, UsageError, type CommandDeps, type CommandIo, type ExitCode } from './command-support.js';
 export { ensureAuditTopic, readAudit, writeAudit } from './audit.js';
-export { readDeadLetter, summarize, causeOf, contentOf, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
+export { readDeadLetter, summarize, causeOf, contentOf, previousOf, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 export {
   loadDeadLetters,
   filterDeadLetters,
@@ -13,3 +13,4 @@ export {
   type DlqFilter,
   type InspectedDeadLetter,
 } from './inspect.js';
+export { planResubmit, resubmit, segmentDiff, editedMessageText, originalText, EditRefused, ResubmitFailed, RESUBMIT_LISTENER, type ResubmitPlan, type ResubmitResult } from './resubmit.js';

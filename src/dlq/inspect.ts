@@ -7,10 +7,10 @@
 import type { Kafka } from 'kafkajs';
 import { AUDIT_TOPIC, decisionTargets, inRanges, type OffsetRange } from '../records/index.js';
 import { readAudit } from './audit.js';
-import { readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
+import { previousOf, readDeadLetter, summarize, type DeadLetter, type DeadLetterSummary } from './dead-letter.js';
 import { readTopicRange } from '../kafka/index.js';
 
-export type DeadLetterStatus = 'waiting' | 'resolved' | 'superseded' | 'discarded';
+export type DeadLetterStatus = 'waiting' | 'resolved' | 'superseded' | 'discarded' | 'resubmitted';
 
 export interface InspectedDeadLetter {
   readonly letter: DeadLetter;
@@ -65,17 +65,21 @@ export async function loadDeadLetters(
   for (const a of audit) if (a.kind === 'replay-finished' && a.resolved && a.selection?.['source'] === 'dlq') resolved.push(...a.resolved);
   // A person's resolve or discard decision (from the console) takes a dead letter out too; the
   // last such decision on a dead letter wins.
-  const decided = new Map<string, 'resolved' | 'discarded'>();
+  // An edit-and-resubmit does too, unless producing its raw record failed (audited as failed).
+  const decided = new Map<string, 'resolved' | 'discarded' | 'resubmitted'>();
   for (const a of audit) {
     const d = a.kind === 'dlq-decision' ? a.decision : undefined;
-    if (!d || (d.action !== 'resolve' && d.action !== 'discard')) continue;
+    if (!d || (d.action !== 'resolve' && d.action !== 'discard' && d.action !== 'resubmit')) continue;
     for (const t of decisionTargets(d)) {
-      if (t.topic === dlqTopic) decided.set(`${t.partition}:${t.offset}`, d.action === 'resolve' ? 'resolved' : 'discarded');
+      if (t.topic !== dlqTopic) continue;
+      const at = `${t.partition}:${t.offset}`;
+      if (d.action === 'resubmit' && a.outcome === 'failed') decided.delete(at);
+      else decided.set(at, d.action === 'resolve' ? 'resolved' : d.action === 'discard' ? 'discarded' : 'resubmitted');
     }
   }
   const superseded = new Set<string>();
   for (const l of letters) {
-    const prev = l.record?.replay?.previous;
+    const prev = previousOf(l);
     if (prev && prev.topic === dlqTopic) superseded.add(`${prev.partition}:${prev.offset}`);
   }
   return letters.map((letter) => {

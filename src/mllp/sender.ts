@@ -30,6 +30,18 @@ const DEFAULT_MAX_ACK_BYTES = 1 << 20;
 interface Waiter {
   readonly controlId: string;
   readonly settle: (ack: AckReceived | null, err: Error | null) => void;
+  /** Enhanced mode: true when this ACK was the commit (CA) and the application ACK is still to come. */
+  readonly committed?: (ack: AckReceived) => boolean;
+}
+
+export interface SendCallOptions {
+  /**
+   * Enhanced acknowledgment (MSH-15/16 = AL): a CA is only the receiver's commit, so the call
+   * waits, up to another ackTimeoutMs, for the application ACK (AA/AE/AR with the same MSA-2)
+   * and resolves with that one. CE/CR, or an original-mode answer, resolve at once. An
+   * application ACK that asks for one (its MSH-15 = AL) is answered with a CA.
+   */
+  readonly applicationAck?: boolean;
 }
 
 /** Lost connections while waiting are retried; ACK timeouts and close() are final. */
@@ -74,8 +86,8 @@ export class MllpSender {
    * Send one message (raw bytes, no MLLP envelope) and resolve with its ACK. Calls queue up and
    * go out in call order, each after the previous one is answered or has failed.
    */
-  send(message: Buffer): Promise<AckReceived> {
-    const result = this.#queue.then(() => this.#deliver(message));
+  send(message: Buffer, call: SendCallOptions = {}): Promise<AckReceived> {
+    const result = this.#queue.then(() => this.#deliver(message, call));
     this.#queue = result.catch(() => undefined);
     return result;
   }
@@ -96,7 +108,7 @@ export class MllpSender {
     });
   }
 
-  async #deliver(message: Buffer): Promise<AckReceived> {
+  async #deliver(message: Buffer, call: SendCallOptions): Promise<AckReceived> {
     const controlId = readControlId(message);
     if (controlId === null) {
       throw new MllpSendError('no-control-id', 'message has no MSH-10 (or no MSH segment at its start), so its ACK could not be matched; not sent', 0);
@@ -110,7 +122,7 @@ export class MllpSender {
       try {
         const socket = this.#socket ?? (await this.#open());
         written++;
-        return await this.#exchange(socket, message, controlId, written);
+        return await this.#exchange(socket, message, controlId, written, call);
       } catch (err) {
         if (!(err instanceof ConnectionLost) && !isConnectError(err)) throw err;
         lastCause = err;
@@ -125,19 +137,22 @@ export class MllpSender {
     );
   }
 
-  #exchange(socket: net.Socket, message: Buffer, controlId: string, attempt: number): Promise<AckReceived> {
+  #exchange(socket: net.Socket, message: Buffer, controlId: string, attempt: number, call: SendCallOptions = {}): Promise<AckReceived> {
     return new Promise<AckReceived>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        settle(
-          null,
-          new MllpSendError(
-            'ack-timeout',
-            `no ACK from ${this.#peer()} within ${this.#opts.ackTimeoutMs} ms for a ${message.length}-byte message ` +
-              `(attempt ${attempt}); the receiver may still process it`,
-            attempt,
-          ),
-        );
-      }, this.#opts.ackTimeoutMs);
+      const expire = (what: string): NodeJS.Timeout =>
+        setTimeout(() => {
+          settle(
+            null,
+            new MllpSendError(
+              'ack-timeout',
+              `${what} from ${this.#peer()} within ${this.#opts.ackTimeoutMs} ms for a ${message.length}-byte message ` +
+                `(attempt ${attempt}); the receiver may still process it`,
+              attempt,
+            ),
+          );
+        }, this.#opts.ackTimeoutMs);
+      let timer = expire('no ACK');
+      let commit = false;
       const settle = (ack: AckReceived | null, err: Error | null): void => {
         if (this.#waiter !== waiter) return;
         this.#waiter = null;
@@ -145,7 +160,21 @@ export class MllpSender {
         if (ack !== null) resolve(ack);
         else reject(err ?? new ConnectionLost('connection lost'));
       };
-      const waiter: Waiter = { controlId, settle };
+      const waiter: Waiter = {
+        controlId,
+        settle,
+        ...(call.applicationAck
+          ? {
+              committed: (ack: AckReceived): boolean => {
+                if (commit || ack.code.toUpperCase() !== 'CA') return false;
+                commit = true;
+                clearTimeout(timer);
+                timer = expire('a commit ACK (CA) but no application ACK');
+                return true;
+              },
+            }
+          : {}),
+      };
       this.#waiter = waiter;
       if (socket.destroyed) {
         if (this.#socket === socket) this.#socket = null;
@@ -219,7 +248,28 @@ export class MllpSender {
       this.#skipped++;
       return;
     }
+    if (waiter.committed?.(ack)) return;
+    if (waiter.committed !== undefined && /^A[AER]$/i.test(ack.code)) this.#commitAccept(payload);
     waiter.settle(ack, null);
+  }
+
+  /** Enhanced mode: the receiver's application ACK is a message too; when its MSH-15 asks (AL), it gets our CA. */
+  #commitAccept(payload: Buffer): void {
+    const text = payload.toString('latin1');
+    const msh = text.slice(text.indexOf('MSH')).split(/\r\n|\r|\n/)[0] ?? '';
+    const sep = msh.charAt(3);
+    if (sep === '') return;
+    const f = msh.split(sep);
+    // f[n] is MSH-(n+1): the field separator itself is MSH-1.
+    if ((f[14] ?? '').toUpperCase() !== 'AL' || !f[9]) return;
+    const enc = f[1] ?? '^~\\&';
+    const now = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    const ack = [`MSH${sep}${enc}${sep}${f[4] ?? ''}${sep}${f[5] ?? ''}${sep}${f[2] ?? ''}${sep}${f[3] ?? ''}${sep}${now}${sep}${sep}ACK${sep}CA${f[9]}${sep}P${sep}${f[11] ?? '2.5.1'}`, `MSA${sep}CA${sep}${f[9]}`, ''].join('\r');
+    const socket = this.#socket;
+    if (socket === null || socket.destroyed) return;
+    socket.cork();
+    for (const part of frameParts(Buffer.from(ack, 'latin1'))) socket.write(part);
+    socket.uncork();
   }
 
   #sleep(ms: number): Promise<void> {

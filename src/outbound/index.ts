@@ -6,6 +6,7 @@ import { encodeText, hl7CharsetToIconv } from '../charset/index.js';
 
 export { loadOutboundSet, generateMessage, selectMapping, deriveControlId, type OutboundSet, type OutboundSetOptions, type GenerateOptions, type GenerateResult } from './generate.js';
 export { parseOutValue, parseOutCondition, OutExpressionError } from './expression.js';
+export { parseFilter, passesFilter, type FilterCondition } from './filter.js';
 export { toDtm } from './converters.js';
 export { runConvertToV2, CONVERT_V2_USAGE, DEFAULT_OUTBOUND_SET } from './convert-command.js';
 export type { OutboundIssue, OutboundMapping } from './model.js';

@@ -17,9 +17,23 @@ export type AuditKind = 'replay-started' | 'replay-finished' | 'dlq-phi-shown' |
 /**
  * A person's decision on one dead letter, or on a whole group of them, other than a replay:
  * resolve and discard take it out of the queue (nothing is deleted: the decision is the record);
- * assign and escalate leave it waiting with a name or a flag on it.
+ * assign and escalate leave it waiting with a name or a flag on it; resubmit (one dead letter
+ * only) stores an operator's corrected text as a new raw record and takes it out of the queue.
  */
-export type DecisionAction = 'resolve' | 'discard' | 'assign' | 'escalate';
+export type DecisionAction = 'resolve' | 'discard' | 'assign' | 'escalate' | 'resubmit';
+
+/**
+ * What an edit-and-resubmit changed, by hashes only (the text itself is never in an audit
+ * record): the dead letter's stored bytes and the edited bytes, which are the new raw record's
+ * rawSha256. The record written before anything is produced has no newRecord; the one written
+ * after it names where Kafka stored the new raw record.
+ */
+export interface Resubmission {
+  readonly originalSha256: string;
+  readonly editedSha256: string;
+  readonly editedLength: number;
+  readonly newRecord?: RecordRef;
+}
 
 /**
  * One decision: on a single dead letter (`target`), or on a group (`targets`, every dead letter
@@ -60,6 +74,8 @@ export interface AuditRecord {
   readonly outcome?: 'completed' | 'stopped' | 'failed' | 'shown' | 'recorded';
   /** dlq-decision: what was decided about which dead letter. */
   readonly decision?: Decision;
+  /** dlq-decision with action resubmit: the hashes of the text before and after the edit. */
+  readonly resubmission?: Resubmission;
   /** Dead letters this replay converted or re-stored: they no longer wait. */
   readonly resolved?: readonly OffsetRange[];
   /** Records whose content was displayed (dlq-phi-shown, content-shown). */

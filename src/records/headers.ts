@@ -26,6 +26,14 @@ export const HEADERS = Object.freeze({
   dedupe: 'hl7_dedupe',
   /** On records a replay wrote: the replay's id (as in its audit records). */
   replayId: 'hl7_replay_id',
+  /**
+   * On raw records an operator resubmitted with corrected text: the dead letter it replaces, and
+   * the id of the audit record (dlq-decision, action resubmit) that decided it.
+   */
+  resubmitOfTopic: 'hl7_resubmit_of_topic',
+  resubmitOfPartition: 'hl7_resubmit_of_partition',
+  resubmitOfOffset: 'hl7_resubmit_of_offset',
+  resubmitAudit: 'hl7_resubmit_audit',
   /** On dead letters: the failure's category and stage. */
   dlqCategory: 'dlq_category',
   dlqStage: 'dlq_stage',

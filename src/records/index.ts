@@ -7,6 +7,7 @@
 export { ENVELOPE_VERSION, isRawEnvelope, messageTypeOf, newEnvelopeId, sha256Hex, type RawEnvelope } from './envelope.js';
 export { isDeadLetter, type DlqCategory, type DlqRecord, type Failure, type FailureStage, type ReplayMark, type StoredDeadLetter } from './dead-letter.js';
 export type { RecordRef } from './record-ref.js';
+export { isOutboundDeadLetter, OUTBOUND_DLQ_CATEGORIES, type OutboundDeadLetter, type OutboundDlqCategory } from './outbound-dead-letter.js';
 export { MAX_KEY_LENGTH, outputKey, recordKey } from './keys.js';
 export {
   BUNDLE_EVENT_TYPE,
@@ -34,4 +35,5 @@ export {
   type DecisionAction,
   type AuditRecord,
   type OffsetRange,
+  type Resubmission,
 } from './audit.js';

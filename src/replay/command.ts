@@ -6,10 +6,13 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
-import { channelsFor, errorText, kafkaFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from '../dlq/command-support.js';
+import { channelsFor, destinationsFor, errorText, kafkaFor, UsageError, type CommandDeps, type CommandIo, type ExitCode } from '../dlq/command-support.js';
 import { AUDIT_TOPIC, currentOperator } from '../records/index.js';
 import { parseOffsetRef, parseTime } from '../dlq/inspect.js';
 import { MappingLoadError } from '../mapping/index.js';
+import { loadOutboundSet, type OutboundSet } from '../outbound/index.js';
+import type { Destination } from '../delivery/index.js';
+import { outboundSummary, replayOutbound } from './outbound.js';
 import { converterForChannel, type MessageConverter } from '../transform/index.js';
 import { defaultCheckpointDir } from './checkpoint.js';
 import { replay, type ReplayReport } from './replay.js';
@@ -30,12 +33,22 @@ export const REPLAY_USAGE = `  hl7-engine replay --from dlq|raw --channel C --re
       user, reason, selection, counts, outcome) and a checkpoint (--checkpoint-dir, default
       $HL7_ENGINE_STATE/replay or ./.hl7-engine/replay); --limit N stops after N messages and
       --resume ID continues. Exit 0 when every selected message was converted or stored,
-      1 when some failed again or the replay stopped, 2 on usage or config errors.`;
+      1 when some failed again or the replay stopped, 2 on usage or config errors.
+  hl7-engine replay --from dlq --destination D --reason "…" [--category K] [--since T] [--until T]
+                   [--offsets P:O,…] [--control-id ID]… [--include-resolved] [--dry-run] [--limit N]
+                   [--destinations DIR]
+      Sends a write-back destination's dead letters (<D>.dlq) to its receiver again, through
+      its delivery rules (ACK codes, retries, throttle, TLS, timeouts): the stored v2 message
+      as it was, same MSH-10; a 'mapping' dead letter is built again from its source record
+      with the current outbound mappings. AA: the dead letter stops waiting; otherwise it goes
+      back to <D>.dlq. Audited the same way; --dry-run lists what would be sent and sends nothing.`;
 
 const OPTIONS = {
   from: { type: 'string' },
   channel: { type: 'string' },
   channels: { type: 'string' },
+  destination: { type: 'string' },
+  destinations: { type: 'string' },
   mappings: { type: 'string' },
   reason: { type: 'string' },
   category: { type: 'string' },
@@ -99,7 +112,8 @@ export async function runReplay(argv: string[], io: CommandIo, deps: CommandDeps
   let limit: number | undefined;
   try {
     values = parseArgs({ args: argv, options: OPTIONS }).values;
-    if (!values.channel) throw new UsageError('replay needs --channel C');
+    if (values.destination !== undefined) return await runDestinationReplay(values, io, deps);
+    if (!values.channel) throw new UsageError('replay needs --channel C (or --destination D)');
     channel = channelsFor(values.channels, values.channel)[0]!;
     if (values.limit !== undefined) {
       limit = Number(values.limit);
@@ -161,4 +175,52 @@ export async function runReplay(argv: string[], io: CommandIo, deps: CommandDeps
   }
   io.stdout(summary(report));
   return report.outcome === 'completed' && report.counts.failedAgain === 0 ? 0 : 1;
+}
+
+/** `replay --destination D`: a destination's dead letters sent to its receiver again. */
+async function runDestinationReplay(values: Values, io: CommandIo, deps: CommandDeps & { signal?: AbortSignal }): Promise<ExitCode> {
+  const env = deps.env ?? process.env;
+  const now = deps.now ?? (() => new Date());
+  const notHere = ['channel', 'channels', 'mappings', 'resume', 'replay-id', 'checkpoint-dir'].filter((k) => values[k as keyof Values] !== undefined);
+  if (notHere.length > 0) throw new UsageError(`${notHere.map((k) => `--${k}`).join(', ')} do not apply to a destination replay`);
+  if (values.from !== 'dlq') throw new UsageError('a destination replays its dead letters: use --from dlq');
+  const selection = selectionOf(values, now());
+  if (!selection.dryRun && !values.reason?.trim()) throw new UsageError('replay needs --reason "…": why, for the audit trail');
+  let limit: number | undefined;
+  if (values.limit !== undefined) {
+    limit = Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a whole number >= 1, got ${values.limit}`);
+  }
+  const destination: Destination = destinationsFor(values.destinations, values.destination)[0]!;
+  let outbound: OutboundSet | null = null;
+  if (!destination.mapping.passThrough) {
+    try {
+      outbound = loadOutboundSet(destination.mapping.outbound, destination.mapping.site ? { site: destination.mapping.site } : {});
+    } catch (err) {
+      if (!(err instanceof MappingLoadError)) throw err;
+      io.stderr(`${err.message}\nthe outbound mapping set does not load; nothing replayed\n`);
+      return 2;
+    }
+  }
+  try {
+    const kafka = await kafkaFor(deps);
+    const report = await replayOutbound({
+      kafka,
+      destination,
+      outbound,
+      selection,
+      operator: currentOperator(env),
+      ...(values.reason !== undefined ? { reason: values.reason } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+      ...(values['audit-topic'] !== undefined ? { auditTopic: values['audit-topic'] } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      now,
+      onLine: (l) => io.stdout(`${l}\n`),
+    });
+    io.stdout(outboundSummary(report));
+    return report.outcome === 'completed' && report.counts.failedAgain === 0 && report.counts.skipped === 0 ? 0 : 1;
+  } catch (err) {
+    io.stderr(`replay failed: ${errorText(err)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
 }

@@ -1,4 +1,5 @@
 export { runReplay, REPLAY_USAGE } from './command.js';
+export { replayOutbound, outboundSummary, type OutboundReplayOptions, type OutboundReplayReport } from './outbound.js';
 export { replay, newReplayId, type ReplayOptions, type ReplayReport, type ReplayOutcome } from './replay.js';
 export { redriveDeadLetter, redriveRaw, type Redrive, type RedriveTarget } from './redrive.js';
 export { selectsDeadLetter, selectsRaw, describeSelection, type ReplaySelection, type ReplaySource } from './selection.js';

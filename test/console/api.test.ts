@@ -10,14 +10,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { runUsers } from '../../src/auth/index.js';
-import { startConsole, type RunningConsole } from '../../src/console/index.js';
+import type { RunningConsole } from '../../src/console/index.js';
 import { runDlq } from '../../src/dlq/index.js';
-import { createLogger } from '../../src/ops/index.js';
 import { AUDIT_TOPIC, type AuditRecord } from '../../src/records/index.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka } from '../support/kafka.js';
@@ -26,6 +23,7 @@ import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
 import { endOffsets } from '../transform/support.js';
 import type { ChannelConfig } from '../../src/channel/index.js';
+import { addUsers, brokenGenderMapping, call as apiCall, login as apiLogin, openTestConsole, PASSWORD, type Answer, type Client } from './fixture.js';
 
 const ADT_A01 = readFileSync(join(REPO_DIR, 'test-messages', 'adt', 'adt-a01.hl7'), 'latin1');
 const ORU_R01 = readFileSync(join(REPO_DIR, 'test-messages', 'oru', 'oru-r01.hl7'), 'latin1');
@@ -49,9 +47,8 @@ function admission(p: (typeof PATIENTS)[number]): Buffer {
 const kafka = testKafka();
 /** Two hours after the messages arrive: with slaMinutes 60, everything waiting is overdue. */
 const LATER = new Date(Date.now() + 2 * 3600_000);
-const PASSWORD = 'a long enough secret';
 let work: string;
-let setDir: string;
+let mapping: { setDir: string; fix(): void };
 let usersFile: string;
 let channel: ChannelConfig;
 let running: RunningConsole;
@@ -59,29 +56,14 @@ let base: string;
 /** Every answer body the test saw, but those of content views, for the PHI check at the end. */
 const seen: string[] = [];
 
-interface Client {
-  cookie: string;
-  csrf: string;
+/** An API call as `fixture.call`, its answer kept for the PHI check unless `record: false`. */
+async function call(method: string, path: string, opts: { as?: Client; body?: unknown; csrf?: boolean; record?: boolean } = {}): Promise<Answer> {
+  const answer = await apiCall(base, method, path, opts);
+  if (opts.record !== false) seen.push(answer.text);
+  return answer;
 }
 
-async function call(method: string, path: string, opts: { as?: Client; body?: unknown; csrf?: boolean; record?: boolean } = {}): Promise<{ status: number; body: any; text: string }> {
-  const headers: Record<string, string> = {};
-  if (opts.as) headers['cookie'] = opts.as.cookie;
-  if (opts.as && opts.csrf !== false && method !== 'GET') headers['x-csrf-token'] = opts.as.csrf;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
-  const text = await res.text();
-  if (opts.record !== false) seen.push(text);
-  return { status: res.status, body: text ? JSON.parse(text) : null, text };
-}
-
-async function login(user: string): Promise<Client> {
-  const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password: PASSWORD }) });
-  assert.equal(res.status, 200, await res.clone().text());
-  const cookie = res.headers.get('set-cookie') ?? '';
-  const body = (await res.json()) as { csrfToken: string };
-  return { cookie: cookie.split(';')[0]!, csrf: body.csrfToken };
-}
+const login = (user: string): Promise<Client> => apiLogin(base, user);
 
 async function auditRecords(): Promise<AuditRecord[]> {
   const ends = await endOffsets(kafka, AUDIT_TOPIC);
@@ -91,18 +73,8 @@ async function auditRecords(): Promise<AuditRecord[]> {
 }
 
 async function openConsole(indexFile: string): Promise<void> {
-  running = await startConsole({
-    kafka,
-    channels: [channel],
-    logger: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
-    port: 0,
-    indexFile,
-    usersFile,
-    checkpointDir: join(work, 'checkpoints'),
-    now: () => LATER,
-  });
+  running = await openTestConsole({ kafka, channels: [channel], work, usersFile, indexFile, now: () => LATER });
   base = running.url;
-  await running.indexer.caughtUp(60_000);
 }
 
 let viewer: Client;
@@ -112,14 +84,10 @@ const ref = (r: { topic: string; partition: number; offset: string }): string =>
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hl7-engine-console-'));
-  setDir = join(work, 'mappings', 'adt-set');
-  cpSync(join(REPO_DIR, 'mappings', 'default'), setDir, { recursive: true });
-  const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
-  assert.ok(common.includes('      gender: "PID-8 | code(hl7-0001)"'));
-  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8 | code(hl7-0001)"', '      gender: "PID-8"'));
+  mapping = brokenGenderMapping(work);
   const name = uniqueChannel('console');
   const te = await startEngine(
-    `name: ${name}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: [ADT^A01]\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\nreview:\n  slaMinutes: 60\nmapping: ${setDir}\n`,
+    `name: ${name}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: [ADT^A01]\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\nreview:\n  slaMinutes: 60\nmapping: ${mapping.setDir}\n`,
   );
   channel = te.channel;
   try {
@@ -136,10 +104,7 @@ before(async () => {
     await te.stop();
   }
   usersFile = join(work, 'users.json');
-  for (const [user, role] of [['vera', 'viewer'], ['otto', 'operator'], ['ada', 'admin']] as const) {
-    const code = await runUsers(['add', user, '--role', role, '--users', usersFile], { stdout: () => undefined, stderr: () => undefined, readSecret: async () => PASSWORD });
-    assert.equal(code, 0);
-  }
+  await addUsers(usersFile, [['vera', 'viewer'], ['otto', 'operator'], ['ada', 'admin']]);
   await openConsole(join(work, 'index-1.sqlite'));
   viewer = await login('vera');
   operator = await login('otto');
@@ -287,8 +252,7 @@ test('a decision taken with `hl7-engine dlq assign` in the terminal shows in the
 });
 
 test('a replay needs its dry run first; the dry run shows the diff, the replay converts and the dead letter leaves the queue', async () => {
-  const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
-  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8"', '      gender: "PID-8 | code(hl7-0001)"'));
+  mapping.fix();
   const d = await waitingLetter('CON-3');
   const path = `/api/dead-letters/${ref(d.ref)}/replay`;
   const early = await call('POST', path, { as: operator, body: { dryRun: false, reason: 'mapping fixed' } });

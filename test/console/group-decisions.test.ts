@@ -11,14 +11,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { runUsers } from '../../src/auth/index.js';
-import { startConsole, type RunningConsole } from '../../src/console/index.js';
+import type { RunningConsole } from '../../src/console/index.js';
 import { runDlq } from '../../src/dlq/index.js';
-import { createLogger } from '../../src/ops/index.js';
 import { AUDIT_TOPIC, type AuditRecord, type RecordRef } from '../../src/records/index.js';
 import { startEngine, uniqueChannel } from '../support/engine.js';
 import { readTopic, testKafka } from '../support/kafka.js';
@@ -27,10 +24,10 @@ import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
 import { endOffsets } from '../transform/support.js';
 import type { ChannelConfig } from '../../src/channel/index.js';
+import { addUsers, brokenGenderMapping, call as apiCall, login as apiLogin, openTestConsole, type Answer, type Client } from './fixture.js';
 
 const ADT_A01 = readFileSync(join(REPO_DIR, 'test-messages', 'adt', 'adt-a01.hl7'), 'latin1');
 const ORU_R01 = readFileSync(join(REPO_DIR, 'test-messages', 'oru', 'oru-r01.hl7'), 'latin1');
-const PASSWORD = 'a long enough secret';
 
 const kafka = testKafka();
 let work: string;
@@ -40,11 +37,6 @@ let running: RunningConsole;
 let base: string;
 let viewer: Client;
 let operator: Client;
-
-interface Client {
-  cookie: string;
-  csrf: string;
-}
 
 interface Letter {
   ref: RecordRef;
@@ -57,22 +49,8 @@ interface Letter {
   history: Array<{ auditId: string; action?: string; operator: string; reason: string }>;
 }
 
-async function call(method: string, path: string, opts: { as?: Client; body?: unknown; csrf?: boolean } = {}): Promise<{ status: number; body: any; text: string }> {
-  const headers: Record<string, string> = {};
-  if (opts.as) headers['cookie'] = opts.as.cookie;
-  if (opts.as && opts.csrf !== false && method !== 'GET') headers['x-csrf-token'] = opts.as.csrf;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, text };
-}
-
-async function login(user: string): Promise<Client> {
-  const res = await fetch(`${base}/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password: PASSWORD }) });
-  assert.equal(res.status, 200, await res.clone().text());
-  const body = (await res.json()) as { csrfToken: string };
-  return { cookie: (res.headers.get('set-cookie') ?? '').split(';')[0]!, csrf: body.csrfToken };
-}
+const call = (method: string, path: string, opts: { as?: Client; body?: unknown; csrf?: boolean } = {}): Promise<Answer> => apiCall(base, method, path, opts);
+const login = (user: string): Promise<Client> => apiLogin(base, user);
 
 async function decisions(): Promise<AuditRecord[]> {
   const ends = await endOffsets(kafka, AUDIT_TOPIC);
@@ -99,11 +77,7 @@ const GROUP = '/api/queue/decisions';
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'hl7-engine-group-'));
-  const setDir = join(work, 'mappings', 'adt-set');
-  cpSync(join(REPO_DIR, 'mappings', 'default'), setDir, { recursive: true });
-  const common = readFileSync(join(setDir, 'common.yaml'), 'utf8');
-  assert.ok(common.includes('      gender: "PID-8 | code(hl7-0001)"'));
-  writeFileSync(join(setDir, 'common.yaml'), common.replace('      gender: "PID-8 | code(hl7-0001)"', '      gender: "PID-8"'));
+  const { setDir } = brokenGenderMapping(work);
   const te = await startEngine(
     `name: ${uniqueChannel('group')}\nlistener:\n  port: ${await freePort()}\naccept:\n  messageTypes: [ADT^A01]\nack:\n  mode: original\ndedupe:\n  windowSeconds: 0\nreview:\n  maxGroupSize: 3\nmapping: ${setDir}\n`,
   );
@@ -131,21 +105,9 @@ before(async () => {
     await te.stop();
   }
   usersFile = join(work, 'users.json');
-  for (const [user, role] of [['vera', 'viewer'], ['otto', 'operator']] as const) {
-    const code = await runUsers(['add', user, '--role', role, '--users', usersFile], { stdout: () => undefined, stderr: () => undefined, readSecret: async () => PASSWORD });
-    assert.equal(code, 0);
-  }
-  running = await startConsole({
-    kafka,
-    channels: [channel],
-    logger: createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
-    port: 0,
-    indexFile: join(work, 'index.sqlite'),
-    usersFile,
-    checkpointDir: join(work, 'checkpoints'),
-  });
+  await addUsers(usersFile, [['vera', 'viewer'], ['otto', 'operator']]);
+  running = await openTestConsole({ kafka, channels: [channel], work, usersFile });
   base = running.url;
-  await running.indexer.caughtUp(60_000);
   viewer = await login('vera');
   operator = await login('otto');
 });
