@@ -4,7 +4,7 @@
  */
 import type { ChannelConfig } from '../channel/index.js';
 import type { RecordRef } from '../records/index.js';
-import type { IndexStore, Row } from './index-store.js';
+import { MESSAGE_ROWS, type IndexStore, type Row } from './index-store.js';
 
 export const OUTCOMES = ['stored', 'duplicate', 'dead-lettered', 'converted'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -92,13 +92,51 @@ export interface DeadLetterView {
   readonly history: readonly HistoryEntry[];
 }
 
+/**
+ * The indexes are named: without statistics SQLite preferred the kind or the channel index here,
+ * which reads every earlier message of the channel for each row it judges.
+ */
 const OUTCOME_SQL = `CASE
   WHEN r.kind = 'dlq' THEN 'dead-lettered'
-  WHEN EXISTS (SELECT 1 FROM records f WHERE f.kind = 'fhir' AND f.src_topic = r.topic AND f.src_part = r.part AND f.src_off = r.off) THEN 'converted'
-  WHEN EXISTS (SELECT 1 FROM records d WHERE d.kind = 'dlq' AND d.src_topic = r.topic AND d.src_part = r.part AND d.src_off = r.off) THEN 'dead-lettered'
-  WHEN r.dedupe IS NOT NULL AND EXISTS (SELECT 1 FROM records e WHERE e.kind = 'raw' AND e.channel = r.channel AND e.dedupe = r.dedupe
+  WHEN EXISTS (SELECT 1 FROM records f INDEXED BY records_src WHERE f.kind = 'fhir' AND f.src_topic = r.topic AND f.src_part = r.part AND f.src_off = r.off) THEN 'converted'
+  WHEN EXISTS (SELECT 1 FROM records d INDEXED BY records_src WHERE d.kind = 'dlq' AND d.src_topic = r.topic AND d.src_part = r.part AND d.src_off = r.off) THEN 'dead-lettered'
+  WHEN r.dedupe IS NOT NULL AND EXISTS (SELECT 1 FROM records e INDEXED BY records_dedupe WHERE e.kind = 'raw' AND e.channel = r.channel AND e.dedupe = r.dedupe
        AND (e.received_at < r.received_at OR (e.received_at = r.received_at AND (e.part < r.part OR (e.part = r.part AND e.off < r.off))))) THEN 'duplicate'
   ELSE 'stored' END`;
+
+/**
+ * The index a search reads: the most selective filter that has one, as a rule of thumb (a control
+ * id or a patient finds a handful of rows; an ACK code or a channel a large share). Each index
+ * ends in received_at, so any of them yields rows newest first and the other filters are checked
+ * along the way.
+ */
+function searchIndex(f: SearchFilter): string {
+  const set = (v: string | undefined): boolean => v !== undefined && v !== '';
+  const [code, trigger] = f.messageType ? f.messageType.split('^') : [];
+  if (set(f.controlId)) return 'records_control';
+  if (set(f.patientKey)) return 'messages_patient';
+  if (set(code) && (set(trigger) || set(f.trigger))) return 'messages_type';
+  if (set(f.sendingApplication)) return 'messages_sender';
+  if (set(f.sendingFacility)) return 'messages_facility';
+  if (set(code)) return 'messages_code';
+  if (set(f.repair)) return 'messages_repaired';
+  if (set(f.channel)) return 'messages_channel';
+  if (set(f.ackCode)) return 'messages_ack';
+  return 'messages_received';
+}
+
+/** What a dead letter's history reads from an audit record. */
+interface AuditBody {
+  readonly id: string;
+  readonly kind: string;
+  readonly operator: string;
+  readonly at: string;
+  readonly reason: string | null;
+  readonly outcome?: string;
+  readonly replayId?: string;
+  readonly decision?: { readonly action: string; readonly assignee?: string };
+  readonly resubmission?: { readonly newRecord?: RecordRef };
+}
 
 const refOf = (topic: unknown, part: unknown, off: unknown): RecordRef | null =>
   typeof topic === 'string' && part !== null && off !== null ? { topic, partition: Number(part), offset: String(off) } : null;
@@ -162,7 +200,6 @@ export class ConsoleQueries {
     eq('sending_app', 'app', f.sendingApplication);
     eq('sending_facility', 'facility', f.sendingFacility);
     eq('ack_code', 'ack', f.ackCode);
-    eq('outcome', 'outcome', f.outcome);
     eq('patient_key', 'patient', f.patientKey);
     if (f.since) {
       where.push('received_at >= @since');
@@ -173,13 +210,22 @@ export class ConsoleQueries {
       args['until'] = f.until;
     }
     if (f.repair) {
-      where.push("repairs LIKE '%,' || @repair || ',%'");
+      // The first term matches the partial index of repaired messages; the LIKE picks the kind.
+      where.push("repairs IS NOT NULL AND repairs LIKE '%,' || @repair || ',%'");
       args['repair'] = f.repair;
     }
+    if (f.outcome) {
+      // Judged row by row along the time-ordered scan: cheap for the common outcomes, and the
+      // rarer ones stop as soon as a page is found.
+      where.push(`(${OUTCOME_SQL}) = @outcome`);
+      args['outcome'] = f.outcome;
+    }
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
-    const sql = `SELECT * FROM (SELECT r.*, ${OUTCOME_SQL} AS outcome FROM records r
-        WHERE r.kind = 'raw' OR (r.kind = 'dlq' AND r.src_topic IS NULL AND r.prev_topic IS NULL)) m
-      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    // One flat query on a partial index already ordered by received_at, so the scan stops at the
+    // limit. The index is named: left to itself (no statistics in a fresh index) SQLite reads
+    // every message through the kind index and sorts them all, seconds at a million records.
+    const sql = `SELECT r.*, ${OUTCOME_SQL} AS outcome FROM records r INDEXED BY ${searchIndex(f)}
+      WHERE ${MESSAGE_ROWS}${where.map((w) => ` AND ${w}`).join('')}
       ORDER BY received_at DESC, topic, part, off LIMIT ${limit}`;
     return (this.db.prepare(sql).all(args) as Array<Row & { outcome: Outcome }>).map(messageView);
   }
@@ -209,7 +255,7 @@ export class ConsoleQueries {
       for (let cur: Row | undefined = l; cur; ) {
         const ref = refOf(cur.topic, cur.part, cur.off)!;
         chain.push(this.deadLetterOf(cur));
-        cur = this.db.prepare('SELECT * FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('dlq', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
+        cur = this.successor(ref);
       }
     }
     return { message: messageView(row), bundles, deadLetters: chain };
@@ -226,21 +272,32 @@ export class ConsoleQueries {
     return row && row.kind === 'dlq' ? this.deadLetterOf(row) : null;
   }
 
-  private deadLetterOf(row: Row): DeadLetterView {
+  /**
+   * The dead letter a replay wrote in place of the one at `ref`, if any. By rowid, so when two
+   * replays both failed again the answer is the same here and in deadLetters().
+   */
+  private successor(ref: RecordRef): Row | undefined {
+    return this.db.prepare('SELECT * FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ? ORDER BY rowid LIMIT 1')
+      .get('dlq', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
+  }
+
+  /**
+   * One dead letter's state from its audit records (bodies in audit order) and its successor;
+   * `known` carries both when deadLetters() read them for many dead letters at once.
+   */
+  private deadLetterOf(row: Row, known?: { readonly audits: readonly AuditBody[]; readonly next: RecordRef | null }): DeadLetterView {
     const ref = refOf(row.topic, row.part, row.off)!;
-    const audits = this.db
-      .prepare(`SELECT DISTINCT a.* FROM audit a JOIN audit_targets t ON t.audit_off = a.off
+    const audits = known
+      ? known.audits
+      : (this.db
+          .prepare(`SELECT DISTINCT a.* FROM audit a JOIN audit_targets t ON t.audit_off = a.off
         WHERE t.topic = ? AND t.part = ? AND t.from_off <= ? AND ? <= t.to_off ORDER BY a.off`)
-      .all(ref.topic, ref.partition, Number(ref.offset), Number(ref.offset)) as Array<{ body: string }>;
+          .all(ref.topic, ref.partition, Number(ref.offset), Number(ref.offset)) as Array<{ body: string }>).map((r) => JSON.parse(r.body) as AuditBody);
     let status: DeadLetterStatus = 'waiting';
     let assignee: string | null = null;
     let escalated = false;
     const history: HistoryEntry[] = [];
-    for (const { body } of audits) {
-      const a = JSON.parse(body) as {
-        id: string; kind: string; operator: string; at: string; reason: string | null; outcome?: string; replayId?: string;
-        decision?: { action: string; assignee?: string }; resubmission?: { newRecord?: RecordRef };
-      };
+    for (const a of audits) {
       const entry: HistoryEntry = {
         at: a.at, kind: a.kind, operator: a.operator, reason: a.reason, auditId: a.id,
         ...(a.decision ? { action: a.decision.action } : {}),
@@ -260,7 +317,8 @@ export class ConsoleQueries {
         if (a.decision.action === 'resubmit') status = a.outcome === 'failed' ? 'waiting' : 'resubmitted';
       }
     }
-    const next = this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('dlq', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
+    const nextRow = known ? undefined : this.successor(ref);
+    const next = known ? known.next : nextRow ? refOf(nextRow.topic, nextRow.part, nextRow.off) : null;
     if (next) status = 'superseded';
     const resubmitted = this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('raw', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
     const firstAt = String(row.first_at ?? row.at);
@@ -285,7 +343,7 @@ export class ConsoleQueries {
       sendingFacility: row.sending_facility as string | null,
       rawRecord: refOf(row.src_topic, row.src_part, row.src_off),
       replayOf: refOf(row.prev_topic, row.prev_part, row.prev_off),
-      replacedBy: next ? refOf(next.topic, next.part, next.off) : null,
+      replacedBy: next,
       resubmittedAs: resubmitted ? refOf(resubmitted.topic, resubmitted.part, resubmitted.off) : null,
       assignee,
       escalated,
@@ -301,7 +359,67 @@ export class ConsoleQueries {
     const rows = this.db.prepare(`SELECT * FROM records WHERE kind = 'dlq' ${f.channel ? 'AND channel = @channel' : ''} ${f.category ? 'AND category = @category' : ''} ORDER BY at, topic, part, off`)
       .all({ ...(f.channel ? { channel: f.channel } : {}), ...(f.category ? { category: f.category } : {}) }) as Row[];
     const want = f.status ?? 'waiting';
-    return rows.map((r) => this.deadLetterOf(r)).filter((d) => want === 'all' || d.status === want);
+    const known = this.historiesOf(rows);
+    return rows.map((r, i) => this.deadLetterOf(r, known[i])).filter((d) => want === 'all' || d.status === want);
+  }
+
+  /**
+   * The audit bodies and successor of each dead letter in `rows`, read per topic in two queries
+   * rather than two per dead letter: the queue of a large index holds tens of thousands.
+   * Same answers as deadLetterOf's own queries: audits once each, in audit order.
+   */
+  private historiesOf(rows: readonly Row[]): Array<{ audits: AuditBody[]; next: RecordRef | null }> {
+    const out = rows.map(() => ({ audits: [] as AuditBody[], next: null as RecordRef | null, lastAudit: -1 }));
+    // Per topic and partition: the dead letters' offsets, sorted, to find those inside a range.
+    const byTopic = new Map<string, Map<number, { offs: number[]; at: Map<number, number> }>>();
+    rows.forEach((r, i) => {
+      const parts = byTopic.get(String(r.topic)) ?? new Map<number, { offs: number[]; at: Map<number, number> }>();
+      byTopic.set(String(r.topic), parts);
+      const p = parts.get(Number(r.part)) ?? { offs: [], at: new Map<number, number>() };
+      parts.set(Number(r.part), p);
+      p.offs.push(Number(r.off));
+      p.at.set(Number(r.off), i);
+    });
+    for (const [topic, parts] of byTopic) {
+      for (const p of parts.values()) p.offs.sort((a, b) => a - b);
+      // Bodies once per audit record, parsed once: a replay's record lists hundreds of ranges and
+      // is the history of every dead letter in them (read per target, it cost seconds at 1M).
+      const bodies = new Map(
+        (this.db.prepare('SELECT off, body FROM audit WHERE off IN (SELECT audit_off FROM audit_targets WHERE topic = ?)').all(topic) as Array<{ off: number; body: string }>)
+          .map((a) => [a.off, { body: a.body, parsed: null as AuditBody | null }]),
+      );
+      const targets = this.db
+        .prepare('SELECT audit_off AS audit, part, from_off, to_off FROM audit_targets WHERE topic = ? ORDER BY audit_off')
+        .all(topic) as Array<{ audit: number; part: number; from_off: number; to_off: number }>;
+      for (const t of targets) {
+        const p = parts.get(t.part);
+        const b = bodies.get(t.audit);
+        if (!p || !b) continue;
+        let lo = 0;
+        let hi = p.offs.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (p.offs[mid]! < t.from_off) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let k = lo; k < p.offs.length && p.offs[k]! <= t.to_off; k++) {
+          const o = out[p.at.get(p.offs[k]!)!]!;
+          // Targets come in audit order, so one audit's several targets arrive together.
+          if (o.lastAudit === t.audit) continue;
+          o.lastAudit = t.audit;
+          b.parsed ??= JSON.parse(b.body) as AuditBody;
+          o.audits.push(b.parsed);
+        }
+      }
+      const successors = this.db
+        .prepare("SELECT topic, part, off, prev_part, prev_off FROM records WHERE kind = 'dlq' AND prev_topic = ? ORDER BY rowid")
+        .all(topic) as Array<{ topic: string; part: number; off: number; prev_part: number; prev_off: number }>;
+      for (const s of successors) {
+        const i = parts.get(s.prev_part)?.at.get(s.prev_off);
+        if (i !== undefined && out[i]!.next === null) out[i]!.next = refOf(s.topic, s.part, s.off);
+      }
+    }
+    return out;
   }
 
   /**
@@ -340,7 +458,9 @@ export class ConsoleQueries {
       const groups = new Map<string, DeadLetterView[]>();
       for (const d of waiting) {
         const k = `${d.category}\0${d.stage}\0${d.cause}`;
-        groups.set(k, [...(groups.get(k) ?? []), d]);
+        const list = groups.get(k);
+        if (list) list.push(d);
+        else groups.set(k, [d]);
       }
       const oldest = (list: readonly DeadLetterView[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
       return {

@@ -1,0 +1,155 @@
+/**
+ * The index's answers, on rows written through IndexStore.applyBatch as the indexer writes them:
+ * search order and filters (each read through its own partial index since index version 2),
+ * outcomes, and dead-letter state read for a whole queue at once agreeing with each one read
+ * alone. No Kafka: the rows are the input, in view.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadChannelFile, type ChannelConfig } from '../../src/channel/index.js';
+import { ConsoleQueries, IndexStore, type SearchFilter } from '../../src/console/index.js';
+import type { IndexedRecord } from '../../src/console/index-store.js';
+
+let dir: string;
+let channel: ChannelConfig;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hl7-index-queries-'));
+  writeFileSync(join(dir, 'q.yaml'), 'name: q\nlistener:\n  port: 21999\nreview:\n  slaMinutes: 60\n');
+  channel = loadChannelFile(join(dir, 'q.yaml'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const NONE: Omit<IndexedRecord, 'topic' | 'partition' | 'offset' | 'kind' | 'channel' | 'at'> = {
+  envelopeId: null, controlId: null, messageCode: null, triggerEvent: null, sendingApplication: null, sendingFacility: null, receivedAt: null,
+  rawSha256: null, rawLength: null, charset: null, charsetSource: null, repairs: null, patientKey: null, dedupe: null, ackCode: null,
+  category: null, stage: null, cause: null, failureMessage: null, attempts: null, firstAt: null, source: null, previous: null, replayId: null,
+  issueCount: null, resources: null,
+};
+
+function raw(partition: number, offset: number, controlId: string, receivedAt: string, more: Partial<IndexedRecord> = {}): IndexedRecord {
+  return {
+    ...NONE, topic: 'q.raw', partition, offset: String(offset), kind: 'raw', channel: 'q', at: receivedAt, receivedAt, controlId,
+    messageCode: 'ADT', triggerEvent: 'A01', sendingApplication: 'EPIC', sendingFacility: 'MAIN', ackCode: 'AA', dedupe: `dd-${controlId}`, ...more,
+  };
+}
+
+function dlq(partition: number, offset: number, controlId: string, at: string, more: Partial<IndexedRecord> = {}): IndexedRecord {
+  return {
+    ...NONE, topic: 'q.dlq', partition, offset: String(offset), kind: 'dlq', channel: 'q', at, receivedAt: at, controlId, firstAt: at,
+    messageCode: 'ADT', triggerEvent: 'A01', category: 'mapping', stage: 'transform', cause: 'PID-3 missing', failureMessage: 'PID-3 missing', attempts: 1, ...more,
+  };
+}
+
+const ref = (topic: string, partition: number, offset: number) => ({ topic, partition, offset: String(offset) });
+const ids = (q: ConsoleQueries, f: SearchFilter): Array<string | null> => q.search(f).map((m) => m.controlId);
+
+function store(): IndexStore {
+  return new IndexStore(join(dir, `${Math.random().toString(36).slice(2)}.sqlite`));
+}
+
+test('search answers newest first; messages received at the same instant come in topic, partition, offset order', () => {
+  const s = store();
+  const same = '2026-11-02T10:00:00.000Z';
+  s.applyBatch('q.raw', 1, '6', [raw(1, 5, 'P1-5', same), raw(1, 2, 'P1-2', same)], []);
+  s.applyBatch('q.raw', 0, '8', [raw(0, 7, 'P0-7', same), raw(0, 3, 'OLDER', '2026-11-01T09:00:00.000Z'), raw(0, 4, 'NEWEST', '2026-11-03T00:00:00.000Z')], []);
+  const q = new ConsoleQueries(s, [channel]);
+  assert.deepEqual(ids(q, {}), ['NEWEST', 'P0-7', 'P1-2', 'P1-5', 'OLDER']);
+  assert.deepEqual(ids(q, { limit: 2 }), ['NEWEST', 'P0-7']);
+  assert.deepEqual(ids(q, { sendingApplication: 'EPIC', until: '2026-11-03T00:00:00.000Z', limit: 3 }), ['P0-7', 'P1-2', 'P1-5']);
+  s.close();
+});
+
+test('each filter, alone or with others, finds exactly its messages', () => {
+  const s = store();
+  const t = (h: number): string => new Date(Date.UTC(2026, 10, 1, h)).toISOString();
+  s.applyBatch('q.raw', 0, '6', [
+    raw(0, 0, 'A', t(1), { patientKey: 'pt:aaaa', repairs: ',bom-removed,crlf-terminators,' }),
+    raw(0, 1, 'B', t(2), { messageCode: 'ORU', triggerEvent: 'R01', sendingApplication: 'LAB', sendingFacility: 'REF', ackCode: 'CA', patientKey: 'pt:aaaa' }),
+    raw(0, 2, 'C', t(3), { triggerEvent: 'A08', sendingFacility: 'WEST', repairs: ',nul-bytes,' }),
+    raw(0, 3, 'D', t(4), { messageCode: 'ORU', triggerEvent: 'R01', sendingApplication: 'LAB', sendingFacility: 'MAIN', patientKey: 'pt:bbbb' }),
+  ], []);
+  s.applyBatch('q.dlq', 0, '1', [dlq(0, 0, 'E', t(5), { stage: 'ingest', category: 'rejected', ackCode: 'AR', sendingApplication: 'LAB', sendingFacility: 'REF' })], []);
+  const q = new ConsoleQueries(s, [channel]);
+  assert.deepEqual(ids(q, { controlId: 'C' }), ['C']);
+  assert.deepEqual(ids(q, { controlId: 'nope' }), []);
+  assert.deepEqual(ids(q, { messageType: 'ORU' }), ['D', 'B']);
+  assert.deepEqual(ids(q, { messageType: 'ADT^A08' }), ['C']);
+  assert.deepEqual(ids(q, { messageType: 'ADT', trigger: 'A01' }), ['E', 'A']);
+  assert.deepEqual(ids(q, { sendingApplication: 'LAB', sendingFacility: 'REF' }), ['E', 'B']);
+  assert.deepEqual(ids(q, { sendingFacility: 'MAIN' }), ['D', 'A']);
+  assert.deepEqual(ids(q, { sendingApplication: 'LAB' }), ['E', 'D', 'B']);
+  assert.deepEqual(ids(q, { ackCode: 'AR' }), ['E']);
+  assert.deepEqual(ids(q, { repair: 'nul-bytes' }), ['C']);
+  assert.deepEqual(ids(q, { repair: 'bom' }), [], 'a repair kind matches whole, not as a prefix');
+  assert.deepEqual(ids(q, { patientKey: 'pt:aaaa' }), ['B', 'A']);
+  assert.deepEqual(ids(q, { since: t(2), until: t(4) }), ['C', 'B']);
+  assert.deepEqual(ids(q, { channel: 'q', ackCode: 'AA', since: t(2) }), ['D', 'C']);
+  assert.deepEqual(ids(q, { patientKey: 'pt:aaaa', messageType: 'ORU^R01', ackCode: 'CA' }), ['B']);
+  assert.deepEqual(ids(q, { repair: 'crlf-terminators', sendingFacility: 'WEST' }), []);
+  s.close();
+});
+
+test('outcome: a Bundle means converted, a dead letter dead-lettered, the later of two raws with one dedupe key duplicate, else stored', () => {
+  const s = store();
+  const t = (m: number): string => new Date(Date.UTC(2026, 10, 1, 12, m)).toISOString();
+  s.applyBatch('q.raw', 0, '5', [
+    raw(0, 0, 'CONV', t(1)),
+    raw(0, 1, 'DEAD', t(2)),
+    raw(0, 2, 'FIRST', t(3), { dedupe: 'dd-same' }),
+    raw(0, 3, 'AGAIN', t(4), { dedupe: 'dd-same' }),
+    raw(0, 4, 'PLAIN', t(5)),
+  ], []);
+  s.applyBatch('q.fhir', 0, '1', [{ ...NONE, topic: 'q.fhir', partition: 0, offset: '0', kind: 'fhir', channel: 'q', at: t(1), source: ref('q.raw', 0, 0), resources: 'Patient/1' }], []);
+  s.applyBatch('q.dlq', 0, '2', [dlq(0, 0, 'DEAD', t(2), { source: ref('q.raw', 0, 1) }), dlq(0, 1, 'REFUSED', t(6), { stage: 'ingest', category: 'rejected', ackCode: 'AR' })], []);
+  const q = new ConsoleQueries(s, [channel]);
+  assert.deepEqual(ids(q, { outcome: 'converted' }), ['CONV']);
+  assert.deepEqual(ids(q, { outcome: 'dead-lettered' }), ['REFUSED', 'DEAD']);
+  assert.deepEqual(ids(q, { outcome: 'duplicate' }), ['AGAIN']);
+  assert.deepEqual(ids(q, { outcome: 'stored' }), ['PLAIN', 'FIRST']);
+  assert.deepEqual(q.search({}).map((m) => [m.controlId, m.outcome]), [
+    ['REFUSED', 'dead-lettered'], ['PLAIN', 'stored'], ['AGAIN', 'duplicate'], ['FIRST', 'stored'], ['DEAD', 'dead-lettered'], ['CONV', 'converted'],
+  ]);
+  s.close();
+});
+
+test('dead letters listed together have the same status, history and successor as each read alone', () => {
+  const s = store();
+  const t = (m: number): string => new Date(Date.UTC(2026, 10, 1, 8, m)).toISOString();
+  // Offsets 0-5 on partition 0, 0-1 on partition 1; 6 on partition 0 is a replay's new dead letter for 4.
+  s.applyBatch('q.dlq', 0, '7', [
+    dlq(0, 0, 'R1', t(0)), dlq(0, 1, 'R2', t(1)), dlq(0, 2, 'DISCARDED', t(2)), dlq(0, 3, 'ASSIGNED', t(3)),
+    dlq(0, 4, 'FAILED-AGAIN', t(4)), dlq(0, 5, 'WAITING', t(5)),
+    dlq(0, 6, 'FAILED-AGAIN', t(6), { previous: ref('q.dlq', 0, 4), replayId: 'rp-1', attempts: 2 }),
+  ], []);
+  s.applyBatch('q.dlq', 1, '2', [dlq(1, 0, 'P1-GROUP', t(7)), dlq(1, 1, 'P1-R', t(8))], []);
+  const audit = (off: number, kind: string, extra: Record<string, unknown>) => {
+    const body = { v: 1, id: `a${off}`, kind, operator: 'otto', host: 'h', at: t(30 + off), channel: 'q', reason: 'why', ...extra };
+    return { offset: String(off), id: body.id, kind, operator: 'otto', at: body.at, channel: 'q', reason: 'why', body: JSON.stringify(body) };
+  };
+  s.applyBatch('hl7-engine.audit', 0, '5', [], [
+    // A replay resolved 0-1 on partition 0 and 1 on partition 1 (ranges, as replay-finished writes them).
+    { audit: audit(0, 'replay-finished', { replayId: 'rp-0', outcome: 'completed', resolved: [[0, '0', '1'], [1, '1', '1']] }), targets: [{ topic: 'q.dlq', partition: 0, from: '0', to: '1' }, { topic: 'q.dlq', partition: 1, from: '1', to: '1' }] },
+    { audit: audit(1, 'dlq-decision', { outcome: 'recorded', decision: { action: 'discard', target: ref('q.dlq', 0, 2) } }), targets: [{ topic: 'q.dlq', partition: 0, from: '2', to: '2' }] },
+    { audit: audit(2, 'dlq-decision', { outcome: 'recorded', decision: { action: 'assign', assignee: 'mira', target: ref('q.dlq', 0, 3) } }), targets: [{ topic: 'q.dlq', partition: 0, from: '3', to: '3' }] },
+    // A group decision naming two dead letters, one of them twice over (one audit, once in each history).
+    { audit: audit(3, 'dlq-decision', { outcome: 'recorded', decision: { action: 'escalate', targets: [ref('q.dlq', 0, 3), ref('q.dlq', 1, 0)] } }), targets: [{ topic: 'q.dlq', partition: 0, from: '3', to: '3' }, { topic: 'q.dlq', partition: 1, from: '0', to: '0' }, { topic: 'q.dlq', partition: 0, from: '3', to: '3' }] },
+    { audit: audit(4, 'content-shown', { outcome: 'shown', shown: [{ ...ref('q.dlq', 0, 5), controlId: 'WAITING' }] }), targets: [{ topic: 'q.dlq', partition: 0, from: '5', to: '5' }] },
+  ]);
+  const q = new ConsoleQueries(s, [channel], () => new Date(Date.UTC(2026, 10, 1, 12)));
+  const all = q.deadLetters({ status: 'all' });
+  assert.equal(all.length, 9);
+  assert.deepEqual(all, all.map((d) => q.deadLetter(d.ref)));
+  assert.deepEqual(all.map((d) => [d.controlId, d.status, d.history.map((h) => h.auditId)]), [
+    ['R1', 'resolved', ['a0']], ['R2', 'resolved', ['a0']], ['DISCARDED', 'discarded', ['a1']], ['ASSIGNED', 'waiting', ['a2', 'a3']],
+    ['FAILED-AGAIN', 'superseded', []], ['WAITING', 'waiting', ['a4']], ['FAILED-AGAIN', 'waiting', []], ['P1-GROUP', 'waiting', ['a3']], ['P1-R', 'resolved', ['a0']],
+  ]);
+  assert.deepEqual(all[4]!.replacedBy, ref('q.dlq', 0, 6));
+  assert.equal(all[3]!.assignee, 'mira');
+  assert.equal(all[3]!.escalated, true);
+  assert.deepEqual(q.deadLetters({}).map((d) => d.controlId), ['ASSIGNED', 'WAITING', 'FAILED-AGAIN', 'P1-GROUP']);
+  s.close();
+});
