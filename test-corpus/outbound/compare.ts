@@ -13,6 +13,8 @@
  *      dropped (it repeats the text);
  *    - PID-8 is compared by its first component (IS in every version; "F^Female^HL70001" says F);
  *    - OBX-5 of type SN with no comparator ("^23") is compared as the plain number (what NM says);
+ *    - OBX-5 of type TS/DTM with a time but no offset is compared with the default site's offset
+ *      (+0000) added: inbound reads it in that zone, and the output writes the zone out;
  *    - ORC-2 is compared per order: each OBR's placer number is the ORC-2 of its order group, or
  *      OBR-2 when the group has no ORC or an empty ORC-2 (the two are the same number, v2.5.1
  *      4.5.3.2); the output always writes an ORC per order, the input often has none.
@@ -68,6 +70,12 @@ function normaliseRep(m: Hl7Message, key: string, raw: string, obxType: string |
     if (rep.length === 9 && JSON.stringify(rep[8]) === JSON.stringify(rep[1])) rep = trimTrailing(rep.slice(0, 8), (c) => c.length === 0);
   }
   if (key === 'OBX-5' && obxType === 'SN' && (rep[0]?.length ?? 0) === 0 && rep.length === 2) rep = [rep[1] ?? []];
+  // A time with no offset is read in the site's zone (the corpus runs with the default site, UTC);
+  // the output states that zone. Both name the same instant.
+  if (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM') && rep.length === 1 && rep[0]?.length === 1) {
+    const t = rep[0][0] ?? '';
+    if (/^\d{10,14}(\.\d+)?$/.test(t)) rep = [[`${t}+0000`]];
+  }
   return rep;
 }
 

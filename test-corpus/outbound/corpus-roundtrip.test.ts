@@ -30,6 +30,7 @@ const HD_NAME_ONLY = 'an HD with a universal id but no type (&NPI), or one its t
 const TYPE_NOT_IN_TABLE = 'a code not in its HL7 table (CX.5 "MRN", XPN.7 "CURRENT", PID-8 "2") is reported and left out inbound';
 const XPN_NO_ELEMENT = 'XPN.1.2-5 (surname prefixes), XPN.8-13 and .15 (representation, context, validity, assembly order, call name) have no HumanName element; XPN.4, .6 and .14 all become HumanName.suffix, so they come back as .4 then .6';
 const CWE_BEYOND_TWO = 'code parts FHIR Coding cannot carry back: CWE.10-14 (third triplet, coding system OIDs), a second version with no second coding, a coding system with no code, and an alternate triplet sent alone (it comes back as the first; FHIR codings have no position)';
+const OBR_OUTSIDE_ORDER = 'an OBR outside an ORC-led order group (a second OBR under one ORC, an OML with no ORC): inbound makes one ServiceRequest per ORC, so that OBR has no resource to come back from';
 const EXCLUSIONS: Readonly<Record<string, readonly [number, string]>> = {
   'PID-3.3': [15, CX_NO_ELEMENT],
   'PID-3.6': [72, CX_NO_ELEMENT],
@@ -75,10 +76,10 @@ const EXCLUSIONS: Readonly<Record<string, readonly [number, string]>> = {
   'OBX-3.5': [1, CWE_BEYOND_TWO],
   'OBX-3.6': [1, CWE_BEYOND_TWO],
   'OBX-3.7': [3, CWE_BEYOND_TWO],
-  'OBR segments': [3, 'an ORM/OML with several orders: the outbound ORM^O01/OML^O21 writes the focus ServiceRequest only'],
-  'ORC-2 orders': [3, 'an ORM/OML with several orders: the outbound ORM^O01/OML^O21 writes the focus ServiceRequest only'],
-  'OBX segments': [80, 'OBX the outbound mappings do not write: ask-at-order-entry OBX of ORM/OML, OBX outside DiagnosticReport.result (specimen and patient-level observations), OBX with no value (left out inbound)'],
-  'OBX-5.1': [23, 'values inbound keeps as text or as a JSON number: a decimal\'s trailing zeros (1.0), CE/CWE/XAD/CX values of v2.3-style OBX flattened to valueString'],
+  'OBR segments': [3, OBR_OUTSIDE_ORDER],
+  'ORC-2 orders': [3, OBR_OUTSIDE_ORDER],
+  'OBX segments': [80, 'OBX the outbound mappings do not write: ask-at-order-entry answers (OBX-29 QST/SCI, or OBX of ORM/OML: inbound puts them in ServiceRequest.supportingInfo, not DiagnosticReport.result), OBX under SPM (specimen observations), OBX with no value (left out inbound)'],
+  'OBX-5.1': [21, 'a decimal\'s trailing zeros (1.0 comes back 1: FHIR JSON carries the number, JavaScript drops its precision), and values inbound flattens to valueString (CX, XAD)'],
   'OBX-5.2': [22, 'values inbound keeps as text: CE/CWE/XAD/CX values of v2.3-style OBX flattened to valueString'],
   'OBX-5.3': [5, 'values inbound keeps as text: CE/CWE/XAD/CX values flattened to valueString'],
   'OBX-5.4': [5, 'values inbound keeps as text: CE/CWE/XAD/CX values flattened to valueString'],
