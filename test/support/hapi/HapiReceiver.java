@@ -4,6 +4,7 @@ import ca.uhn.hl7v2.app.HL7Service;
 import ca.uhn.hl7v2.model.Message;
 import ca.uhn.hl7v2.protocol.ReceivingApplication;
 import ca.uhn.hl7v2.util.Terser;
+import ca.uhn.hl7v2.util.idgenerator.InMemoryIDGenerator;
 import java.util.Map;
 
 /**
@@ -17,6 +18,9 @@ public class HapiReceiver {
   public static void main(String[] args) throws Exception {
     int port = Integer.parseInt(args[0]);
     HapiContext ctx = new DefaultHapiContext();
+    // HAPI's default ACK control ids come from a file (id_file) in the working directory; a test
+    // receiver must not write into the checkout.
+    ctx.getParserConfiguration().setIdGenerator(new InMemoryIDGenerator());
     HL7Service server = ctx.newServer(port, false);
     server.registerApplication("*", "*", new ReceivingApplication<Message>() {
       public Message processMessage(Message m, Map<String, Object> meta) throws ca.uhn.hl7v2.HL7Exception {
