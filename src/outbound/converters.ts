@@ -80,6 +80,17 @@ const tm: OutConverter = (item) => {
 
 // ---------------------------------------------------------------- identifiers
 
+/** The HD an Identifier came from: its system, and assigner.display where inbound kept HD.1. */
+function authorityOf(c: OutContext, id: Json): Hd | undefined {
+  const assigner = obj(id['assigner']);
+  const hd = authorityFor(c, str(id['system']), str(assigner?.['display']));
+  // HD.2/HD.3 that inbound kept as assigner.identifier (a CLIA or NPI number, an invalid OID).
+  const universal = obj(assigner?.['identifier']);
+  const value = str(universal?.['value']);
+  if (hd === undefined || value === undefined || hd[1] !== '') return hd;
+  return [hd[0], value, str(obj(list(obj(universal?.['type'])?.['coding'])[0])?.['code']) ?? ''];
+}
+
 function identifierType(id: Json): string | undefined {
   const coding = list(obj(id['type'])?.['coding']).map(obj);
   return str(coding[0]?.['code']);
@@ -98,7 +109,7 @@ const cx: OutConverter = (item, _args, c) => {
     value,
     str(check?.['valueString']),
     undefined,
-    hdSubs(authorityFor(c, str(id['system']))),
+    hdSubs(authorityOf(c, id)),
     identifierType(id),
     undefined,
     // CX.7/CX.8 are DT up to v2.5 (DTM later, which a date also satisfies).
@@ -112,7 +123,7 @@ const ei: OutConverter = (item, _args, c) => {
   const id = obj(item.value);
   const value = str(id?.['value']);
   if (id === undefined || value === undefined) return undefined;
-  const hd = authorityFor(c, str(id['system']));
+  const hd = authorityOf(c, id);
   return rep(value, hd?.[0], hd?.[1], hd?.[2]);
 };
 
@@ -170,7 +181,7 @@ const xcn: OutConverter = (item, _args, c) => {
     str(list(name?.['prefix'])[0]),
     degree,
     undefined,
-    hdSubs(id === undefined ? undefined : authorityFor(c, str(id['system']))),
+    hdSubs(id === undefined ? undefined : authorityOf(c, id)),
     undefined,
     undefined,
     undefined,

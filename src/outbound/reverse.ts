@@ -50,19 +50,33 @@ export type Hd = readonly [string, string, string];
 
 const OID = /^\d+(\.\d+)+$/;
 
-/** An identifier system → the assigning authority that inbound conversion turned into it. */
-export function authorityFor(env: ReverseEnv, system: string | undefined): Hd | undefined {
-  if (system === undefined || system === '') return undefined;
+/**
+ * An identifier system (and its assigner.display, where inbound conversion kept HD.1 beside the
+ * universal id that gave the system) → the assigning authority that became them.
+ */
+export function authorityFor(env: ReverseEnv, system: string | undefined, assigner?: string): Hd | undefined {
+  const ns = assigner ?? '';
+  if (system === undefined || system === '') return assigner === undefined ? undefined : [assigner, '', ''];
   for (const [name, a] of Object.entries(env.site.assigningAuthorities)) {
-    if (a.system === system) return OID.test(name) ? ['', name, 'ISO'] : [name, '', ''];
+    if (a.system === system) return OID.test(name) ? [ns, name, 'ISO'] : [name, '', ''];
   }
   const template = env.site.unknownAuthoritySystem;
   if (template !== null) {
     const [before, after] = template.replace('{site}', env.site.name).split('{name}');
     if (before !== undefined && after !== undefined && system.startsWith(before) && system.endsWith(after) && system.length > before.length + after.length) {
-      return [system.slice(before.length, system.length - after.length), '', ''];
+      // Inbound encoded the name into the URI (spaces, slashes); the HD gets the name as sent.
+      return [safeDecode(system.slice(before.length, system.length - after.length)), '', ''];
     }
   }
-  if (system.startsWith('urn:oid:')) return ['', system.slice(8), 'ISO'];
-  return ['', system, 'URI'];
+  if (system.startsWith('urn:oid:')) return [ns, system.slice(8), 'ISO'];
+  if (system.startsWith('urn:uuid:')) return [ns, system.slice(9), 'UUID'];
+  return [ns, system, 'URI'];
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

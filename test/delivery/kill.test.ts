@@ -12,13 +12,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMessage } from '../../src/hl7/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { encodeFrame, MllpFramer } from '../../src/mllp/index.js';
 import { brokers, testKafka } from '../support/kafka.js';
+import { startRecordingReceiver } from '../support/mllp-receiver.js';
 import { REPO_DIR } from '../support/repo.js';
 import { expectedBundle } from '../outbound/cases.js';
 
@@ -78,36 +77,26 @@ test('deliver killed with SIGKILL mid-delivery and started again: every record A
 
   // Frames are credited to the run whose connection carried them: a socket accepted before the
   // kill belongs to run 1 even if its last bytes are read after it.
-  const server = net.createServer((socket) => {
-    const socketRun = run;
-    socket.on('error', () => undefined);
-    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, {
-        discarded: () => undefined,
-        oversize: () => undefined,
-        frame: (f) => {
-          const p = parseMessage(Buffer.from(f).toString('utf8'));
-          assert.ok(p.ok);
-          const seq = p.message.get('OBR-3.1') ?? '';
-          const controlId = p.message.msh().controlId;
-          const killNow = socketRun === 1 && receipts.length + 1 === KILL_AT;
-          receipts.push({ run: socketRun, seq, controlId, answered: !killNow });
-          if (killNow) {
-            // Sent, unanswered, uncommitted: the restart must send it again.
-            run = 2;
-            killed = exited(child!);
-            child!.kill('SIGKILL');
-            return;
-          }
-          const ack = `MSH|^~\\&|RCV||HL7ENGINE||20261201||ACK|K${receipts.length}|P|2.5.1\rMSA|AA|${controlId}\r`;
-          setTimeout(() => socket.write(encodeFrame(Buffer.from(ack))), 5);
-        },
-      }),
-    );
+  const server = await startRecordingReceiver({
+    onConnection: () => run,
+    answer: ({ bytes, controlId, connectionTag }) => {
+      const socketRun = connectionTag as number;
+      const p = parseMessage(bytes.toString('utf8'));
+      assert.ok(p.ok);
+      const seq = p.message.get('OBR-3.1') ?? '';
+      const killNow = socketRun === 1 && receipts.length + 1 === KILL_AT;
+      receipts.push({ run: socketRun, seq, controlId, answered: !killNow });
+      if (killNow) {
+        // Sent, unanswered, uncommitted: the restart must send it again.
+        run = 2;
+        killed = exited(child!);
+        child!.kill('SIGKILL');
+        return null;
+      }
+      return { code: 'AA', delayMs: 5 };
+    },
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const port = server.port;
   const context = (): string => `receipts: ${receipts.map((r) => `${r.run}:${r.seq}${r.answered ? '' : '(unanswered)'}`).join(' ')}\ndeliver output: ${log.join('').slice(-3000)}`;
   try {
     writeFileSync(
@@ -162,7 +151,7 @@ test('deliver killed with SIGKILL mid-delivery and started again: every record A
       child.kill('SIGKILL');
       await exited(child);
     }
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -15,8 +15,8 @@ import { Registry } from 'prom-client';
 import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf, loadDestination, type OutboundDeadLetter } from '../../src/delivery/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { encodeFrame, MllpFramer } from '../../src/mllp/index.js';
 import { readTopic, testKafka } from '../support/kafka.js';
+import { startRecordingReceiver, type RecordingReceiver } from '../support/mllp-receiver.js';
 import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
 
 const PATIENTS = ['p0', 'p1', 'p2'];
@@ -39,33 +39,23 @@ interface Receipt {
 }
 
 /** Answers by content: p1-1 AR; the first copy of any *-2 AE; the first copy of p2-3 nothing. */
-function hostileReceiver(receipts: Receipt[]): net.Server {
+function hostileReceiver(receipts: Receipt[]): Promise<RecordingReceiver> {
   const seen = new Set<string>();
-  return net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, {
-        discarded: () => undefined,
-        oversize: () => undefined,
-        frame: (f) => {
-          const p = parseMessage(Buffer.from(f).toString('utf8'));
-          assert.ok(p.ok);
-          const seq = p.message.get('OBR-3.1') ?? '';
-          const controlId = p.message.msh().controlId;
-          const first = !seen.has(seq);
-          seen.add(seq);
-          let answer = 'AA';
-          if (seq === 'p1-1') answer = 'AR';
-          else if (first && seq.endsWith('-2')) answer = 'AE';
-          else if (first && seq === 'p2-3') answer = 'none';
-          receipts.push({ seq, controlId, answer });
-          if (answer === 'none') return;
-          const err = answer === 'AR' ? 'ERR|||204^Unknown key identifier^HL70357|E\r' : '';
-          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|RCV||HL7ENGINE||20261201||ACK|K${receipts.length}|P|2.5.1\rMSA|${answer}|${controlId}\r${err}`)));
-        },
-      }),
-    );
+  return startRecordingReceiver({
+    answer: ({ bytes, controlId }) => {
+      const p = parseMessage(bytes.toString('utf8'));
+      assert.ok(p.ok);
+      const seq = p.message.get('OBR-3.1') ?? '';
+      const first = !seen.has(seq);
+      seen.add(seq);
+      let answer = 'AA';
+      if (seq === 'p1-1') answer = 'AR';
+      else if (first && seq.endsWith('-2')) answer = 'AE';
+      else if (first && seq === 'p2-3') answer = 'none';
+      receipts.push({ seq, controlId, answer });
+      if (answer === 'none') return null;
+      return answer === 'AR' ? { code: 'AR', err: 'ERR|||204^Unknown key identifier^HL70357|E' } : { code: answer };
+    },
   });
 }
 
@@ -123,9 +113,8 @@ test('hostile receiver: every record AA\'d once or dead-lettered (AR), per-patie
   const topic = `${name}.fhir`;
   const dir = mkdtempSync(join(tmpdir(), 'destination-'));
   const receipts: Receipt[] = [];
-  const server = hostileReceiver(receipts);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await hostileReceiver(receipts);
+  const port = server.port;
   const file = join(dir, 'd.yaml');
   writeFileSync(
     file,
@@ -198,7 +187,7 @@ test('hostile receiver: every record AA\'d once or dead-lettered (AR), per-patie
     await assertDestinationMetrics(registry, name, receipts);
   } finally {
     await worker.stop();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -258,9 +247,8 @@ test('with a throttle set, delivery still completes: every record AA\'d or dead-
   const topic = `${name}.fhir`;
   const dir = mkdtempSync(join(tmpdir(), 'destination-'));
   const receipts: Receipt[] = [];
-  const server = hostileReceiver(receipts);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await hostileReceiver(receipts);
+  const port = server.port;
   const file = join(dir, 'd.yaml');
   // 20 a second across the three connections: the 16 sends (resends included) take about a second.
   writeFileSync(
@@ -293,7 +281,7 @@ test('with a throttle set, delivery still completes: every record AA\'d or dead-
     }
   } finally {
     await worker.stop();
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

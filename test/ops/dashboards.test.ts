@@ -13,14 +13,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf, loadDestination } from '../../src/delivery/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { encodeFrame, MllpFramer, readControlId } from '../../src/mllp/index.js';
 import { testKafka } from '../support/kafka.js';
+import { startRecordingReceiver, type RecordingReceiver } from '../support/mllp-receiver.js';
 import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
 import { freePort } from '../support/net.js';
 import { startOpsServer, type OpsServer } from '../../src/ops/index.js';
@@ -70,31 +69,17 @@ let te: TestEngine | null = null;
 let ops: OpsServer | null = null;
 let client: RawMllpClient | null = null;
 let worker: DeliveryWorker | null = null;
-let receiver: net.Server | null = null;
+let receiver: RecordingReceiver | null = null;
 let destinationDir: string | null = null;
 let destinationName = '';
 
 /** Answers the n-th frame it receives with ANSWERS[n]: AA; AE then AA for the resend; AR. */
 const ANSWERS = ['AA', 'AE', 'AA', 'AR'];
 
-function startReceiver(): Promise<number> {
+async function startReceiver(): Promise<number> {
   let n = 0;
-  receiver = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, {
-        discarded: () => undefined,
-        oversize: () => undefined,
-        frame: (f) => {
-          const code = ANSWERS[Math.min(n++, ANSWERS.length - 1)]!;
-          const id = readControlId(Buffer.from(f)) ?? '';
-          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|RCV||HL7ENGINE||20261201||ACK|K${n}|P|2.5.1\rMSA|${code}|${id}\r`)));
-        },
-      }),
-    );
-  });
-  return new Promise((resolve) => receiver!.listen(0, '127.0.0.1', () => resolve((receiver!.address() as net.AddressInfo).port)));
+  receiver = await startRecordingReceiver({ answer: () => ({ code: ANSWERS[Math.min(n++, ANSWERS.length - 1)]! }) });
+  return receiver.port;
 }
 
 /** Three ORU Bundles on a one-partition topic, delivered by a DeliveryWorker whose metrics go to `registry`. */
@@ -226,7 +211,7 @@ before(async () => {
 
 after(async () => {
   await worker?.stop();
-  await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()));
+  await receiver?.close();
   if (destinationDir) rmSync(destinationDir, { recursive: true, force: true });
   client?.close();
   await prometheus?.stop();

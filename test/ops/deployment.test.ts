@@ -7,10 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { loadChannels } from '../../src/channel/index.js';
+import { prepareDestinations } from '../../src/delivery/index.js';
 import { DEFAULT_METRICS_PORT } from '../../src/ops/index.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -46,10 +48,35 @@ function composeConfig(env: Record<string, string>): { status: number | null; ou
 
 const normalized = composeConfig({ GRAFANA_ADMIN_PASSWORD: 'test-only' });
 
-test('docker-compose config validates the compose file (engine, kafka, prometheus, grafana)', () => {
+test('docker-compose config validates the compose file (engine, deliver, kafka, prometheus, grafana)', () => {
   assert.equal(normalized.status, 0, normalized.err);
   const compose = parse(normalized.out) as ComposeFile;
-  assert.deepEqual(Object.keys(compose.services).sort(), ['engine', 'grafana', 'kafka', 'prometheus']);
+  assert.deepEqual(Object.keys(compose.services).sort(), ['deliver', 'engine', 'grafana', 'kafka', 'prometheus']);
+});
+
+test('the deliver service runs the stack\'s destinations (they load with their outbound mappings) on its Kafka, scraped by Prometheus', () => {
+  const compose = parse(normalized.out) as ComposeFile & { services: Record<string, ComposeService & { command?: string[] }> };
+  const deliver = compose.services['deliver']!;
+  assert.deepEqual(deliver.command, ['node', 'dist/src/cli.js', 'deliver', '--destinations', '/app/destinations']);
+  assert.equal(deliver.environment?.['KAFKA_BROKERS'], 'kafka:9092');
+  assert.equal(deliver.environment?.['METRICS_HOST'], '0.0.0.0');
+  const mounts = (deliver.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
+  assert.ok(mounts.some((m) => m.startsWith(join(ROOT, 'docker/destinations')) && m.includes(':/app/destinations')), mounts.join(', '));
+  // The container's layout: /app/destinations beside /app/mappings (outbound sets resolve from there).
+  const app = mkdtempSync(join(tmpdir(), 'deliver-app-'));
+  let prepared: ReturnType<typeof prepareDestinations>;
+  try {
+    cpSync(join(ROOT, 'docker/destinations'), join(app, 'destinations'), { recursive: true });
+    symlinkSync(join(ROOT, 'mappings'), join(app, 'mappings'));
+    prepared = prepareDestinations(join(app, 'destinations'));
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
+  assert.deepEqual(prepared.errors.map((e) => e.message), []);
+  assert.deepEqual(prepared.destinations.map((d) => d.destination.source.topic), ['lab.fhir'], 'the example reads what the lab channel converts');
+  const prometheusYml = parse(readFileSync(join(ROOT, 'prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+  const job = prometheusYml.scrape_configs.find((j) => j.job_name === 'hl7-engine-deliver');
+  assert.deepEqual(job?.static_configs.flatMap((s) => s.targets), [`deliver:${deliver.environment?.['METRICS_PORT']}`]);
 });
 
 test('compose refuses to start Grafana without an admin password rather than defaulting to one', () => {

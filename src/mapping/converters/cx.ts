@@ -5,7 +5,7 @@
 import type { CodeableConcept, Identifier } from '@medplum/fhirtypes';
 import type { ConverterContext, V2Value } from '../types.js';
 import { type Args, argText, comp, compact, report, within } from './context.js';
-import { authorityAt, resolveAuthority } from './hd.js';
+import { assignerOf, authorityAt, resolveAuthority } from './hd.js';
 import { toDateTime } from './ts.js';
 
 export const V2_0203 = 'http://terminology.hl7.org/CodeSystem/v2-0203';
@@ -56,7 +56,7 @@ export function buildIdentifier(
     system: authority.system,
     value: parts.value,
     period,
-    assigner: authority.assignerDisplay === undefined ? undefined : { display: authority.assignerDisplay },
+    assigner: assignerOf(authority),
   });
 }
 

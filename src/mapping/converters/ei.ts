@@ -8,7 +8,7 @@ import type { Identifier } from '@medplum/fhirtypes';
 import type { ConverterContext, V2Value } from '../types.js';
 import { type Args, argText, comp, compact, report, within } from './context.js';
 import { V2_0203 } from './cx.js';
-import { authorityAt, resolveAuthority } from './hd.js';
+import { assignerOf, authorityAt, resolveAuthority } from './hd.js';
 
 /** args: `type: PLAC|FILL|…` sets Identifier.type to that v2-0203 code (placer, filler …). */
 export function ei(value: V2Value, args: Args, ctx: ConverterContext): Identifier | undefined {
@@ -24,6 +24,6 @@ export function ei(value: V2Value, args: Args, ctx: ConverterContext): Identifie
     type: type === undefined ? undefined : { coding: [{ system: V2_0203, code: type }] },
     system: authority.system,
     value: id,
-    assigner: authority.assignerDisplay === undefined ? undefined : { display: authority.assignerDisplay },
+    assigner: assignerOf(authority),
   });
 }

@@ -2,7 +2,7 @@
  * HD (hierarchic designator) → identifier systems and Organizations. The same assigning-authority
  * rules serve CX.4, XCN.9, EI.2-4, XON.6 and PL.11, so they live here.
  */
-import type { Identifier, Organization } from '@medplum/fhirtypes';
+import type { Identifier, Organization, Reference } from '@medplum/fhirtypes';
 import type { ConverterContext, V2Value } from '../types.js';
 import { type ResourceRef, resourceRef } from '../resource-ref.js';
 import { type Args, clean, compact, own, quoted, report } from './context.js';
@@ -17,8 +17,26 @@ export interface ResolvedAuthority {
   readonly system?: string;
   /** Identifier type code (table 0203) the site gives this authority's identifiers. */
   readonly type?: string;
-  /** When no system could be found: who assigned the value, for Identifier.assigner.display. */
+  /**
+   * Identifier.assigner.display: who assigned the value when no system could be found, or HD.1
+   * when the system came from the universal id (the authority's local name).
+   */
   readonly assignerDisplay?: string;
+  /** HD.2 typed by HD.3 when it did not become the system (a CLIA or NPI number, an invalid OID). */
+  readonly assignerId?: { readonly value: string; readonly type?: string };
+}
+
+/** Identifier.assigner for a resolved authority (IG CX.4 → assigner(Organization), HD[Organization]). */
+export function assignerOf(a: ResolvedAuthority): Reference<Organization> | undefined {
+  if (a.assignerDisplay === undefined && a.assignerId === undefined) return undefined;
+  const identifier =
+    a.assignerId === undefined
+      ? undefined
+      : compact<Identifier>({
+          type: a.assignerId.type === undefined ? undefined : { coding: [{ system: V2_0301, code: a.assignerId.type }] },
+          value: a.assignerId.value,
+        });
+  return compact<Reference<Organization>>({ identifier, display: a.assignerDisplay });
 }
 
 /**
@@ -30,6 +48,7 @@ export function authorityAt(v: V2Value, n: number): Authority {
   return compact({ namespace: read(1), universalId: read(2), universalIdType: read(3) });
 }
 
+const V2_0301 = 'http://terminology.hl7.org/CodeSystem/v2-0301';
 const OID = /^[0-2](\.(0|[1-9]\d*))+$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -58,11 +77,18 @@ function universalIdUri(a: Authority): string | undefined {
  */
 export function resolveAuthority(a: Authority, ctx: ConverterContext, where: string): ResolvedAuthority {
   const site = ctx.site;
-  const configured = own(site.assigningAuthorities, a.namespace) ?? own(site.assigningAuthorities, a.universalId);
-  if (configured !== undefined) return compact({ system: configured.system, type: configured.type });
+  const byNamespace = own(site.assigningAuthorities, a.namespace);
+  const configured = byNamespace ?? own(site.assigningAuthorities, a.universalId);
+  // A namespace sent beside the universal id that found the system is the authority's local
+  // name (HD.1 with HD.2/HD.3 name one entity): kept as assigner.display (the IG maps CX.4 to
+  // assigner too), so the identifier can be written back with the HD it came with.
+  const alias = byNamespace === undefined ? a.namespace : undefined;
+  if (configured !== undefined) return compact({ system: configured.system, type: configured.type, assignerDisplay: alias });
   const uri = universalIdUri(a);
-  if (uri !== undefined) return { system: uri };
+  if (uri !== undefined) return compact({ system: uri, assignerDisplay: alias });
   const name = a.namespace ?? a.universalId;
+  // A universal id that did not become the system (its type makes no URI of it) stays beside it.
+  const assignerId = a.namespace !== undefined && a.universalId !== undefined ? compact({ value: a.universalId, type: a.universalIdType }) : undefined;
   if (name === undefined) {
     report(ctx, 'information', 'unknown-authority', 'no assigning authority sent; identifier has no system', where);
     return {};
@@ -76,7 +102,7 @@ export function resolveAuthority(a: Authority, ctx: ConverterContext, where: str
       where,
     );
     // Encoded so an authority with spaces or slashes still yields a valid URI.
-    return { system: site.unknownAuthoritySystem.replaceAll('{name}', encodeURIComponent(name)) };
+    return compact({ system: site.unknownAuthoritySystem.replaceAll('{name}', encodeURIComponent(name)), assignerId });
   }
   report(
     ctx,
@@ -85,10 +111,9 @@ export function resolveAuthority(a: Authority, ctx: ConverterContext, where: str
     `assigning authority ${quoted(name)} is not in the site's assigningAuthorities; identifier has no system (assigner.display keeps the authority). Add it to site "${site.name}"`,
     where,
   );
-  return { assignerDisplay: name };
+  return compact({ assignerDisplay: name, assignerId });
 }
 
-const V2_0301 = 'http://terminology.hl7.org/CodeSystem/v2-0301';
 
 /**
  * HD → Identifier (IG HD[Identifier], one identifier rather than the sheet's two): an ISO or

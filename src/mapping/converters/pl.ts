@@ -12,7 +12,7 @@ import type { Identifier, Location } from '@medplum/fhirtypes';
 import type { ConverterContext, V2Value } from '../types.js';
 import { type ResourceRef, resourceRef } from '../resource-ref.js';
 import { type Args, comp, compact, within } from './context.js';
-import { authorityAt, resolveAuthority } from './hd.js';
+import { assignerOf, authorityAt, resolveAuthority } from './hd.js';
 
 const PHYSICAL_TYPE = 'http://terminology.hl7.org/CodeSystem/location-physical-type';
 
@@ -48,7 +48,7 @@ export function pl(value: V2Value, _args: Args, ctx: ConverterContext): Resource
     identifier = compact<Identifier>({
       system: authority.system,
       value: comprehensive,
-      assigner: authority.assignerDisplay === undefined ? undefined : { display: authority.assignerDisplay },
+      assigner: assignerOf(authority),
     });
   }
   const location = compact<Location>({

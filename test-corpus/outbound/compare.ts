@@ -1,0 +1,167 @@
+/**
+ * How the corpus round trip (v2 in → FHIR → v2 out) compares the fields issue 14 names, and how it
+ * names what still differs. Two steps, kept apart on purpose:
+ *
+ * 1. Normalisation: differences of representation only, where both sides say the same thing.
+ *    Each rule is applied to input and output alike:
+ *    - values are compared unescaped and split on each message's own delimiters (escape forms and
+ *      delimiter choice are representation);
+ *    - leading and trailing spaces of a (sub)component are dropped, then trailing empty
+ *      subcomponents, components and repetitions (an empty field and an absent one say nothing);
+ *    - coding system names (CWE.3/.6, CE) are compared by the FHIR system they stand for, so
+ *      aliases of one system (C4 and CPT) are equal; CWE.9 (original text) equal to CWE.2 is
+ *      dropped (it repeats the text);
+ *    - PID-8 is compared by its first component (IS in every version; "F^Female^HL70001" says F);
+ *    - OBX-5 of type SN with no comparator ("^23") is compared as the plain number (what NM says);
+ *    - OBX-5 of type TS/DTM with a time but no offset is compared with the default site's offset
+ *      (+0000) added: inbound reads it in that zone, and the output writes the zone out;
+ *    - ORC-2 is compared per order: each OBR's placer number is the ORC-2 of its order group, or
+ *      OBR-2 when the group has no ORC or an empty ORC-2 (the two are the same number, v2.5.1
+ *      4.5.3.2); the output always writes an ORC per order, the input often has none.
+ * 2. Attribution: what still differs is named by where it is: `PID-3.6` (a component),
+ *    `PID-3 repetitions` (a different number of them), `OBX segments` (a different number of
+ *    segments). The test holds the count of each against a table with the reason for each name.
+ */
+import type { Hl7Message } from '../../src/hl7/index.js';
+import { unescapeValue } from '../../src/hl7/index.js';
+import { STANDARD_CODE_SYSTEMS } from '../../src/mapping/index.js';
+
+export const COMPARED: Readonly<Record<string, readonly number[]>> = { PID: [3, 5, 7, 8], OBR: [4], OBX: [3, 5, 6], ORC: [2] };
+
+/** A field of every segment of one id: segments → repetitions → components → subcomponents. */
+type Field = string[][][][];
+
+/** CWE/CE components that hold a coding system name. */
+const CODED: ReadonlySet<string> = new Set(['OBR-4', 'OBX-3', 'OBX-6']);
+const SYSTEM_COMPONENTS: ReadonlySet<number> = new Set([3, 6, 12]);
+
+function trimTrailing<T>(xs: T[], empty: (x: T) => boolean): T[] {
+  let n = xs.length;
+  while (n > 0 && empty(xs[n - 1] as T)) n--;
+  return xs.slice(0, n);
+}
+
+function splitRep(m: Hl7Message, raw: string): string[][] {
+  const d = m.delimiters;
+  const comps = raw.split(d.component).map((c) =>
+    trimTrailing(
+      c.split(d.subcomponent).map((s) => unescapeValue(s, d).trim()),
+      (s) => s === '',
+    ),
+  );
+  return trimTrailing(comps, (c) => c.length === 0);
+}
+
+function rawReps(m: Hl7Message, index: number, n: number): string[] {
+  return m.getAllIn(index, n, true);
+}
+
+function systemKey(name: string): string {
+  const upper = name.toUpperCase();
+  return Object.hasOwn(STANDARD_CODE_SYSTEMS, upper) ? (STANDARD_CODE_SYSTEMS[upper] ?? name) : name;
+}
+
+function normaliseRep(m: Hl7Message, key: string, raw: string, obxType: string | undefined): string[][] {
+  let rep = splitRep(m, raw);
+  if (key === 'PID-8') rep = rep.slice(0, 1);
+  if (CODED.has(key) || (key === 'OBX-5' && (obxType === 'CWE' || obxType === 'CE'))) {
+    rep = rep.map((c, i) => (SYSTEM_COMPONENTS.has(i + 1) && c.length === 1 ? [systemKey(c[0] ?? '')] : c));
+    // CWE.9 (original text) that repeats CWE.2 says nothing CWE.2 does not.
+    if (rep.length === 9 && JSON.stringify(rep[8]) === JSON.stringify(rep[1])) rep = trimTrailing(rep.slice(0, 8), (c) => c.length === 0);
+  }
+  if (key === 'OBX-5' && obxType === 'SN' && (rep[0]?.length ?? 0) === 0 && rep.length === 2) rep = [rep[1] ?? []];
+  // A time with no offset is read in the site's zone (the corpus runs with the default site, UTC);
+  // the output states that zone. Both name the same instant.
+  if (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM') && rep.length === 1 && rep[0]?.length === 1) {
+    const t = rep[0][0] ?? '';
+    if (/^\d{10,14}(\.\d+)?$/.test(t)) rep = [[`${t}+0000`]];
+  }
+  return rep;
+}
+
+function fieldOf(m: Hl7Message, seg: string, n: number): Field {
+  const key = `${seg}-${n}`;
+  if (key === 'ORC-2') return placerNumbers(m);
+  return m.segments(seg).map((s) => {
+    const type = seg === 'OBX' ? s.get(2) : undefined;
+    return trimTrailing(
+      rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type)),
+      (r) => r.length === 0,
+    );
+  });
+}
+
+/** Each order's placer number: ORC-2 of its group, else OBR-2 (see the header). */
+function placerNumbers(m: Hl7Message): Field {
+  const out: Field = [];
+  let orc: number | undefined;
+  let sawObr = false;
+  const orcOnly: Field = [];
+  const reps = (index: number, n: number): string[][][] =>
+    trimTrailing(
+      rawReps(m, index, n).map((r) => splitRep(m, r)),
+      (r) => r.length === 0,
+    );
+  for (const s of m.segments()) {
+    if (s.id === 'ORC') {
+      orc = s.index;
+      orcOnly.push(reps(s.index, 2));
+    } else if (s.id === 'OBR') {
+      sawObr = true;
+      const fromOrc = orc === undefined ? [] : reps(orc, 2);
+      out.push(fromOrc.length > 0 ? fromOrc : reps(s.index, 2));
+      orc = undefined;
+    }
+  }
+  return sawObr ? out : orcOnly;
+}
+
+/** Where the output differs from the input, by name (see the header); empty when they agree. */
+export function differences(input: Hl7Message, output: Hl7Message): string[] {
+  return [...new Set(differenceDetails(input, output).map((d) => d.where))].sort();
+}
+
+export interface Difference {
+  readonly where: string;
+  /** The normalised values that differ (JSON), for a failure message. */
+  readonly input: string;
+  readonly output: string;
+}
+
+/** Each difference with the normalised values on both sides. */
+export function differenceDetails(input: Hl7Message, output: Hl7Message): Difference[] {
+  const found: Difference[] = [];
+  const add = (where: string, a: unknown, b: unknown): void => {
+    found.push({ where, input: JSON.stringify(a), output: JSON.stringify(b) });
+  };
+  for (const [seg, fields] of Object.entries(COMPARED)) {
+    for (const n of fields) {
+      const key = `${seg}-${n}`;
+      const a = fieldOf(input, seg, n);
+      const b = fieldOf(output, seg, n);
+      // A segment whose compared fields are all empty on both sides is no difference.
+      if (a.length !== b.length) {
+        const nonEmpty = (f: Field): number => f.filter((x) => x.length > 0).length;
+        if (nonEmpty(a) !== nonEmpty(b) || JSON.stringify(a.filter((x) => x.length > 0)) !== JSON.stringify(b.filter((x) => x.length > 0))) {
+          add(key === 'ORC-2' ? 'ORC-2 orders' : `${seg} segments`, a, b);
+        }
+        continue;
+      }
+      a.forEach((ra, i) => {
+        const rb = b[i] ?? [];
+        if (ra.length !== rb.length) {
+          add(`${key} repetitions`, ra, rb);
+          return;
+        }
+        ra.forEach((ca, j) => {
+          const cb = rb[j] ?? [];
+          const width = Math.max(ca.length, cb.length);
+          for (let c = 0; c < width; c++) {
+            if (JSON.stringify(ca[c] ?? []) !== JSON.stringify(cb[c] ?? [])) add(`${key}.${c + 1}`, ca, cb);
+          }
+        });
+      });
+    }
+  }
+  return found;
+}
