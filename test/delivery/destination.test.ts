@@ -3,21 +3,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDestinations } from '../../src/delivery/index.js';
 import { REPO_DIR } from '../support/repo.js';
-
-function withFiles(files: Record<string, string>, fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
-  try {
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { withFiles } from '../support/files.js';
 
 test('the example destination in destinations/ loads, with the outbound set beside it', () => {
   const { destinations, errors } = loadDestinations(join(REPO_DIR, 'destinations'));

@@ -7,27 +7,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf, loadDestination, loadDestinations } from '../../src/delivery/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { encodeFrame, MllpFramer, readControlId } from '../../src/mllp/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { passesFilter } from '../../src/outbound/index.js';
 import { testKafka } from '../support/kafka.js';
+import { withFiles } from '../support/files.js';
+import { startRecordingReceiver } from '../support/mllp-receiver.js';
 import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
-
-function withFiles(files: Record<string, string>, fn: (dir: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
-  try {
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-    fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** The ORU example Bundle with its report's status and filler number (OBR-3) set. */
 function report(status: string, filler: string): Record<string, unknown> {
@@ -88,27 +78,17 @@ test('filtered-out records are committed and counted, never sent, never dead-let
   const name = `filt-${randomUUID().slice(0, 8)}`;
   const topic = `${name}.fhir`;
   const got: string[] = [];
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, {
-        discarded: () => undefined,
-        oversize: () => undefined,
-        frame: (f) => {
-          const p = parseMessage(Buffer.from(f).toString('utf8'));
-          assert.ok(p.ok);
-          got.push(p.message.get('OBR-3.1') ?? '');
-          const id = readControlId(Buffer.from(f)) ?? '';
-          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|R||E||20261203||ACK|${id}A|P|2.5.1\rMSA|AA|${id}\r`)));
-        },
-      }),
-    );
+  const server = await startRecordingReceiver({
+    answer: (m) => {
+      const p = parseMessage(m.bytes.toString('utf8'));
+      assert.ok(p.ok);
+      got.push(p.message.get('OBR-3.1') ?? '');
+      return { code: 'AA' };
+    },
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
   const file = join(dir, 'd.yaml');
-  writeFileSync(file, `name: ${name}\nsource: { topic: ${topic}, filter: "DiagnosticReport.status = 'final'" }\nmapping: { site: general-hospital }\ntarget: { host: 127.0.0.1, port: ${(server.address() as net.AddressInfo).port} }\n`);
+  writeFileSync(file, `name: ${name}\nsource: { topic: ${topic}, filter: "DiagnosticReport.status = 'final'" }\nmapping: { site: general-hospital }\ntarget: { host: 127.0.0.1, port: ${server.port} }\n`);
   const { destination, errors } = loadDestination(file);
   assert.deepEqual(errors, []);
   assert.ok(destination);
@@ -140,7 +120,7 @@ test('filtered-out records are committed and counted, never sent, never dead-let
   } finally {
     await worker.stop();
     await admin.disconnect();
-    server.close();
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

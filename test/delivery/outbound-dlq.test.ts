@@ -10,17 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliveryWorker, dlqTopicOf, loadDestination, type OutboundDeadLetter } from '../../src/delivery/index.js';
 import { runDlq } from '../../src/dlq/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { encodeFrame, MllpFramer } from '../../src/mllp/index.js';
 import type { AuditRecord } from '../../src/records/index.js';
 import { runReplay } from '../../src/replay/index.js';
 import { readTopic, testKafka } from '../support/kafka.js';
+import { startRecordingReceiver, type RecordingReceiver } from '../support/mllp-receiver.js';
 
 const MESSAGES = [
   'MSH|^~\\&|EHR|GEN|LAB|GEN|20261203070000||ORU^R01|WB-0001|P|2.5.1\rPID|1||MRN100^^^GEN^MR||DOE^JANE||19700101|F\rOBR|1||F1|1234-5^Glucose^LN\rOBX|1|NM|1234-5^Glucose^LN||5.4|mmol/L\r',
@@ -36,27 +35,18 @@ interface Received {
 }
 
 /** Answers with whatever `answerFor` says for the message's MSH-10; AR carries an ERR naming the patient. */
-function receiver(received: Received[], answerFor: (controlId: string) => 'AA' | 'AR'): net.Server {
-  return net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, {
-        discarded: () => undefined,
-        oversize: () => undefined,
-        frame: (f) => {
-          const text = Buffer.from(f).toString('utf8');
-          const p = parseMessage(text);
-          assert.ok(p.ok);
-          const controlId = p.message.msh().controlId;
-          const family = p.message.get('PID-5.1') ?? '';
-          const answer = answerFor(controlId);
-          received.push({ text, controlId, answer });
-          const err = answer === 'AR' ? `ERR|||204^Unknown patient ${family}^HL70357|E\r` : '';
-          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|LAB|GEN|EHR|GEN|20261203||ACK|A${received.length}|P|2.5.1\rMSA|${answer}|${controlId}\r${err}`)));
-        },
-      }),
-    );
+function receiver(received: Received[], answerFor: (controlId: string) => 'AA' | 'AR'): Promise<RecordingReceiver> {
+  return startRecordingReceiver({
+    answer: (m) => {
+      const text = m.bytes.toString('utf8');
+      const p = parseMessage(text);
+      assert.ok(p.ok);
+      const controlId = p.message.msh().controlId;
+      const family = p.message.get('PID-5.1') ?? '';
+      const answer = answerFor(controlId);
+      received.push({ text, controlId, answer });
+      return answer === 'AR' ? { code: answer, err: `ERR|||204^Unknown patient ${family}^HL70357|E` } : { code: answer };
+    },
   });
 }
 
@@ -77,9 +67,8 @@ test('outbound dead letters: dlq list/show/decisions and replay with --destinati
   const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
   const received: Received[] = [];
   let answers: (controlId: string) => 'AA' | 'AR' = () => 'AR';
-  const server = receiver(received, (c) => answers(c));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await receiver(received, (c) => answers(c));
+  const port = server.port;
   writeFileSync(
     join(dir, 'wb.yaml'),
     `name: ${name}\nsource: { topic: ${topic} }\nmapping: { passThrough: true }\ntarget: { host: 127.0.0.1, port: ${port}, ackTimeoutMs: 5000 }\nretry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 }\n`,
@@ -207,7 +196,7 @@ test('outbound dead letters: dlq list/show/decisions and replay with --destinati
   assert.match(after.out, new RegExp(`^destination ${name}: 4 dead letter\\(s\\) in ${name}\\.dlq \\(1 waiting, 1 resolved by replay, 1 failed again on replay, 1 discarded\\)$`, 'm'));
   assert.match((await run(runDlq, ['list'])).out, /^ {2}0:3 {2}attempts 2 .* WB-0002 /m);
 
-  server.close();
+  await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

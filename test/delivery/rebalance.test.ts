@@ -8,14 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { createDeliveryMetrics, DeliveryWorker, dlqTopicOf, loadDestination } from '../../src/delivery/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
-import { encodeFrame, MllpFramer, readControlId } from '../../src/mllp/index.js';
 import { testKafka } from '../support/kafka.js';
+import { startRecordingReceiver } from '../support/mllp-receiver.js';
 
 async function partitionsIn(registry: Registry, metric: string, label: string): Promise<string[]> {
   const m = (await registry.getMetricsAsJSON()).find((x) => x.name === metric);
@@ -35,25 +34,15 @@ test('after a rebalance a worker keeps lag and connection series only for the pa
   const name = `rb-${randomUUID().slice(0, 8)}`;
   const topic = `${name}.src`;
   let received = 0;
-  const server = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-    socket.on('data', (chunk: Buffer) =>
-      framer.push(chunk, {
-        discarded: () => undefined,
-        oversize: () => undefined,
-        frame: (f) => {
-          received++;
-          const id = readControlId(Buffer.from(f)) ?? '';
-          socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|R||E||20261203||ACK|${id}A|P|2.5.1\rMSA|AA|${id}\r`)));
-        },
-      }),
-    );
+  const server = await startRecordingReceiver({
+    answer: () => {
+      received++;
+      return { code: 'AA' };
+    },
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const dir = mkdtempSync(join(tmpdir(), 'destinations-'));
   const file = join(dir, 'd.yaml');
-  writeFileSync(file, `name: ${name}\nsource: { topic: ${topic} }\nmapping: { passThrough: true }\ntarget: { host: 127.0.0.1, port: ${(server.address() as net.AddressInfo).port} }\n`);
+  writeFileSync(file, `name: ${name}\nsource: { topic: ${topic} }\nmapping: { passThrough: true }\ntarget: { host: 127.0.0.1, port: ${server.port} }\n`);
   const { destination } = loadDestination(file);
   assert.ok(destination);
   await ensureTopics(kafka, [{ topic, partitions: 2 }, { topic: dlqTopicOf(destination), partitions: 1 }]);
@@ -94,7 +83,7 @@ test('after a rebalance a worker keeps lag and connection series only for the pa
   } finally {
     await first.stop();
     await second.stop();
-    server.close();
+    await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

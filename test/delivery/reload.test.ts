@@ -8,56 +8,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { createReloadCounter, DeliveryFleet, DestinationReloader } from '../../src/delivery/index.js';
-import { readControlId } from '../../src/mllp/index.js';
-import { encodeFrame, MllpFramer } from '../../src/mllp/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
 import { createLogger } from '../../src/ops/index.js';
 import { testKafka } from '../support/kafka.js';
+import { startRecordingReceiver, type RecordingReceiver } from '../support/mllp-receiver.js';
 
 /** A receiver that records each frame's MSH-10 and answers AA, except to the ids in `silentFor`. */
-class Receiver {
-  readonly got: string[] = [];
-  readonly silentFor = new Set<string>();
-  connections = 0;
-  closed = 0;
-  readonly server: net.Server;
-  readonly ready: Promise<void>;
-
-  constructor() {
-    this.server = net.createServer((socket) => {
-      this.connections++;
-      socket.on('close', () => this.closed++);
-      socket.on('error', () => undefined);
-      const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
-      socket.on('data', (chunk: Buffer) =>
-        framer.push(chunk, {
-          discarded: () => undefined,
-          oversize: () => undefined,
-          frame: (f) => {
-            const id = readControlId(Buffer.from(f)) ?? '';
-            this.got.push(id);
-            if (this.silentFor.has(id)) return;
-            socket.write(encodeFrame(Buffer.from(`MSH|^~\\&|R||E||20261203||ACK|${id}A|P|2.5.1\rMSA|AA|${id}\r`)));
-          },
-        }),
-      );
-    });
-    this.ready = new Promise((r) => this.server.listen(0, '127.0.0.1', () => r()));
-  }
-
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
-
-  close(): void {
-    this.server.close();
-  }
+async function aaReceiver(): Promise<{ got: string[]; silentFor: Set<string>; receiver: RecordingReceiver }> {
+  const got: string[] = [];
+  const silentFor = new Set<string>();
+  const receiver = await startRecordingReceiver({
+    answer: (m) => {
+      got.push(m.controlId);
+      return silentFor.has(m.controlId) ? null : { code: 'AA' };
+    },
+  });
+  return { got, silentFor, receiver };
 }
 
 function v2(id: string): string {
@@ -102,14 +73,11 @@ function setup(): { dir: string; run: string; kafka: ReturnType<typeof testKafka
 
 test('reload: a changed destination restarts from its committed offset, an unchanged one keeps its connection, a removed one stops', { timeout: 240_000 }, async () => {
   const { dir, run, kafka, registry, fleet, reloader } = setup();
-  const first = new Receiver();
-  const second = new Receiver();
-  const other = new Receiver();
-  await Promise.all([first.ready, second.ready, other.ready]);
+  const [first, second, other] = await Promise.all([aaReceiver(), aaReceiver(), aaReceiver()]);
   const [a, b] = [`ra-${run}`, `rb-${run}`];
   await ensureTopics(kafka, [{ topic: `${a}.src`, partitions: 1 }, { topic: `${b}.src`, partitions: 1 }]);
-  writeFileSync(join(dir, 'a.yaml'), destinationYaml(a, `${a}.src`, first.port));
-  writeFileSync(join(dir, 'b.yaml'), destinationYaml(b, `${b}.src`, other.port));
+  writeFileSync(join(dir, 'a.yaml'), destinationYaml(a, `${a}.src`, first.receiver.port));
+  writeFileSync(join(dir, 'b.yaml'), destinationYaml(b, `${b}.src`, other.receiver.port));
   try {
     const start = await reloader.reload();
     assert.equal(start.result, 'applied');
@@ -122,7 +90,7 @@ test('reload: a changed destination restarts from its committed offset, an uncha
     first.silentFor.add('A4');
     await produce(`${a}.src`, ['A4', 'A5']);
     await until('A4 sent to the first receiver', () => first.got.includes('A4'));
-    writeFileSync(join(dir, 'a.yaml'), destinationYaml(a, `${a}.src`, second.port));
+    writeFileSync(join(dir, 'a.yaml'), destinationYaml(a, `${a}.src`, second.receiver.port));
     const changed = await reloader.reload();
     assert.equal(changed.result, 'applied');
     assert.ok(changed.result === 'applied');
@@ -134,38 +102,37 @@ test('reload: a changed destination restarts from its committed offset, an uncha
     // B was not touched: still its one connection, still delivering.
     await produce(`${b}.src`, ['B3']);
     await until('B3 delivered', () => other.got.length === 3);
-    assert.equal(other.connections, 1);
-    assert.equal(other.closed, 0);
+    assert.equal(other.receiver.connections, 1);
+    assert.equal(other.receiver.closedConnections, 0);
 
     unlinkSync(join(dir, 'b.yaml'));
     const removed = await reloader.reload();
     assert.ok(removed.result === 'applied');
     assert.deepEqual(removed.changes, [{ destination: b, action: 'stopped' }, { destination: a, action: 'unchanged' }]);
     assert.deepEqual(fleet.names(), [a]);
-    await until('B\'s connection closed', () => other.closed === 1);
+    await until('B\'s connection closed', () => other.receiver.closedConnections === 1);
     assert.deepEqual(await reloadsBy(registry), { success: 3, failure: 0 });
   } finally {
     await reloader.close();
     await fleet.stop();
-    for (const r of [first, second, other]) r.close();
+    await Promise.all([first, second, other].map((r) => r.receiver.close()));
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('reload: an invalid destination file is rejected at file:line:col, logged and counted; the last good one keeps delivering; a fixed file is picked up by the watcher', { timeout: 240_000 }, async () => {
   const { dir, run, kafka, registry, fleet, reloader, logs } = setup();
-  const rcv = new Receiver();
-  await rcv.ready;
+  const rcv = await aaReceiver();
   const c = `rc-${run}`;
   await ensureTopics(kafka, [{ topic: `${c}.src`, partitions: 1 }]);
   const file = join(dir, 'c.yaml');
-  writeFileSync(file, destinationYaml(c, `${c}.src`, rcv.port));
+  writeFileSync(file, destinationYaml(c, `${c}.src`, rcv.receiver.port));
   try {
     assert.equal((await reloader.reload()).result, 'applied');
     await produce(`${c}.src`, ['C1']);
     await until('C1 delivered', () => rcv.got.length === 1);
 
-    writeFileSync(file, destinationYaml(c, `${c}.src`, rcv.port).replace(`port: ${rcv.port}`, 'port: seventy'));
+    writeFileSync(file, destinationYaml(c, `${c}.src`, rcv.receiver.port).replace(`port: ${rcv.receiver.port}`, 'port: seventy'));
     const bad = await reloader.reload();
     assert.ok(bad.result === 'rejected');
     assert.equal(bad.errors.length, 1);
@@ -175,11 +142,11 @@ test('reload: an invalid destination file is rejected at file:line:col, logged a
     assert.deepEqual(fleet.names(), [c]);
     await produce(`${c}.src`, ['C2']);
     await until('C2 delivered by the last good configuration', () => rcv.got.length === 2);
-    assert.equal(rcv.connections, 1);
+    assert.equal(rcv.receiver.connections, 1);
 
     // Fixed on disk (a new retry policy): the watcher reloads it without being asked.
     reloader.watch([]);
-    writeFileSync(file, destinationYaml(c, `${c}.src`, rcv.port).replace('maxAttempts: 3', 'maxAttempts: 4'));
+    writeFileSync(file, destinationYaml(c, `${c}.src`, rcv.receiver.port).replace('maxAttempts: 3', 'maxAttempts: 4'));
     await until('the watcher applied the fixed file', () => logs.some((l) => l.includes('"trigger":"file-change"') && l.includes('"action":"restarted"')));
     await produce(`${c}.src`, ['C3']);
     await until('C3 delivered', () => rcv.got.length === 3);
@@ -187,7 +154,7 @@ test('reload: an invalid destination file is rejected at file:line:col, logged a
   } finally {
     await reloader.close();
     await fleet.stop();
-    rcv.close();
+    await rcv.receiver.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -29,6 +29,10 @@ export interface RecordingReceiverOptions {
 
 export interface RecordingReceiver {
   readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** How many of them have closed (from either side). */
+  readonly closedConnections: number;
   close(): Promise<void>;
 }
 
@@ -39,11 +43,17 @@ export function ackFrame(n: number, code: string, controlId: string, err?: strin
 
 export async function startRecordingReceiver(opts: RecordingReceiverOptions): Promise<RecordingReceiver> {
   let n = 0;
+  let accepted = 0;
+  let closed = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     const connectionTag = opts.onConnection?.();
+    accepted++;
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    socket.on('close', () => {
+      closed++;
+      sockets.delete(socket);
+    });
     socket.on('error', () => undefined);
     const framer = new MllpFramer({ maxFrameBytes: 1 << 20 });
     socket.on('data', (chunk: Buffer) =>
@@ -65,6 +75,12 @@ export async function startRecordingReceiver(opts: RecordingReceiverOptions): Pr
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return accepted;
+    },
+    get closedConnections() {
+      return closed;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
