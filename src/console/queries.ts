@@ -282,10 +282,14 @@ export class ConsoleQueries {
   }
 
   /**
-   * One dead letter's state from its audit records (bodies in audit order) and its successor;
-   * `known` carries both when deadLetters() read them for many dead letters at once.
+   * One dead letter's state from its audit records (bodies in audit order), its successor and the
+   * raw record a resubmit stored for it; `known` carries all three when deadLetters() read them for
+   * many dead letters at once.
    */
-  private deadLetterOf(row: Row, known?: { readonly audits: readonly AuditBody[]; readonly next: RecordRef | null }): DeadLetterView {
+  private deadLetterOf(
+    row: Row,
+    known?: { readonly audits: readonly AuditBody[]; readonly next: RecordRef | null; readonly resubmitted: RecordRef | null },
+  ): DeadLetterView {
     const ref = refOf(row.topic, row.part, row.off)!;
     const audits = known
       ? known.audits
@@ -320,7 +324,11 @@ export class ConsoleQueries {
     const nextRow = known ? undefined : this.successor(ref);
     const next = known ? known.next : nextRow ? refOf(nextRow.topic, nextRow.part, nextRow.off) : null;
     if (next) status = 'superseded';
-    const resubmitted = this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ?').get('raw', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
+    const resubmittedRow = known
+      ? undefined
+      : (this.db.prepare('SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ? ORDER BY rowid LIMIT 1')
+          .get('raw', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined);
+    const resubmittedAs = known ? known.resubmitted : resubmittedRow ? refOf(resubmittedRow.topic, resubmittedRow.part, resubmittedRow.off) : null;
     const firstAt = String(row.first_at ?? row.at);
     const ageSeconds = Math.max(0, Math.floor((this.now().getTime() - Date.parse(firstAt)) / 1000));
     const sla = this.slaMinutes(String(row.channel));
@@ -344,7 +352,7 @@ export class ConsoleQueries {
       rawRecord: refOf(row.src_topic, row.src_part, row.src_off),
       replayOf: refOf(row.prev_topic, row.prev_part, row.prev_off),
       replacedBy: next,
-      resubmittedAs: resubmitted ? refOf(resubmitted.topic, resubmitted.part, resubmitted.off) : null,
+      resubmittedAs,
       assignee,
       escalated,
       history,
@@ -364,12 +372,13 @@ export class ConsoleQueries {
   }
 
   /**
-   * The audit bodies and successor of each dead letter in `rows`, read per topic in two queries
-   * rather than two per dead letter: the queue of a large index holds tens of thousands.
-   * Same answers as deadLetterOf's own queries: audits once each, in audit order.
+   * The audit bodies, successor and resubmitted raw record of each dead letter in `rows`, read per
+   * topic in three queries rather than three per dead letter: the queue of a large index holds
+   * tens of thousands. Same answers as deadLetterOf's own queries: audits once each, in audit
+   * order; the first successor and resubmitted record by rowid.
    */
-  private historiesOf(rows: readonly Row[]): Array<{ audits: AuditBody[]; next: RecordRef | null }> {
-    const out = rows.map(() => ({ audits: [] as AuditBody[], next: null as RecordRef | null, lastAudit: -1 }));
+  private historiesOf(rows: readonly Row[]): Array<{ audits: AuditBody[]; next: RecordRef | null; resubmitted: RecordRef | null }> {
+    const out = rows.map(() => ({ audits: [] as AuditBody[], next: null as RecordRef | null, resubmitted: null as RecordRef | null, lastAudit: -1 }));
     // Per topic and partition: the dead letters' offsets, sorted, to find those inside a range.
     const byTopic = new Map<string, Map<number, { offs: number[]; at: Map<number, number> }>>();
     rows.forEach((r, i) => {
@@ -411,12 +420,17 @@ export class ConsoleQueries {
           o.audits.push(b.parsed);
         }
       }
-      const successors = this.db
-        .prepare("SELECT topic, part, off, prev_part, prev_off FROM records WHERE kind = 'dlq' AND prev_topic = ? ORDER BY rowid")
-        .all(topic) as Array<{ topic: string; part: number; off: number; prev_part: number; prev_off: number }>;
-      for (const s of successors) {
+      // What points back at a dead letter: the dead letter a replay wrote in its place, or the raw
+      // record an edit-and-resubmit stored for it.
+      const followers = this.db
+        .prepare("SELECT kind, topic, part, off, prev_part, prev_off FROM records WHERE kind IN ('dlq', 'raw') AND prev_topic = ? ORDER BY rowid")
+        .all(topic) as Array<{ kind: string; topic: string; part: number; off: number; prev_part: number; prev_off: number }>;
+      for (const s of followers) {
         const i = parts.get(s.prev_part)?.at.get(s.prev_off);
-        if (i !== undefined && out[i]!.next === null) out[i]!.next = refOf(s.topic, s.part, s.off);
+        if (i === undefined) continue;
+        const o = out[i]!;
+        if (s.kind === 'dlq' && o.next === null) o.next = refOf(s.topic, s.part, s.off);
+        if (s.kind === 'raw' && o.resubmitted === null) o.resubmitted = refOf(s.topic, s.part, s.off);
       }
     }
     return out;

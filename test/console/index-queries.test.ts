@@ -116,7 +116,7 @@ test('outcome: a Bundle means converted, a dead letter dead-lettered, the later 
   s.close();
 });
 
-test('dead letters listed together have the same status, history and successor as each read alone', () => {
+test('dead letters listed together have the same status, history, successor and resubmitted record as each read alone', () => {
   const s = store();
   const t = (m: number): string => new Date(Date.UTC(2026, 10, 1, 8, m)).toISOString();
   // Offsets 0-5 on partition 0, 0-1 on partition 1; 6 on partition 0 is a replay's new dead letter for 4.
@@ -125,12 +125,14 @@ test('dead letters listed together have the same status, history and successor a
     dlq(0, 4, 'FAILED-AGAIN', t(4)), dlq(0, 5, 'WAITING', t(5)),
     dlq(0, 6, 'FAILED-AGAIN', t(6), { previous: ref('q.dlq', 0, 4), replayId: 'rp-1', attempts: 2 }),
   ], []);
-  s.applyBatch('q.dlq', 1, '2', [dlq(1, 0, 'P1-GROUP', t(7)), dlq(1, 1, 'P1-R', t(8))], []);
+  s.applyBatch('q.dlq', 1, '3', [dlq(1, 0, 'P1-GROUP', t(7)), dlq(1, 1, 'P1-R', t(8)), dlq(1, 2, 'RESUBMITTED', t(9))], []);
+  // The raw record an edit-and-resubmit stored for the dead letter at 1:2.
+  s.applyBatch('q.raw', 0, '1', [raw(0, 0, 'RESUBMITTED', t(10), { previous: ref('q.dlq', 1, 2) })], []);
   const audit = (off: number, kind: string, extra: Record<string, unknown>) => {
     const body = { v: 1, id: `a${off}`, kind, operator: 'otto', host: 'h', at: t(30 + off), channel: 'q', reason: 'why', ...extra };
     return { offset: String(off), id: body.id, kind, operator: 'otto', at: body.at, channel: 'q', reason: 'why', body: JSON.stringify(body) };
   };
-  s.applyBatch('hl7-engine.audit', 0, '5', [], [
+  s.applyBatch('hl7-engine.audit', 0, '6', [], [
     // A replay resolved 0-1 on partition 0 and 1 on partition 1 (ranges, as replay-finished writes them).
     { audit: audit(0, 'replay-finished', { replayId: 'rp-0', outcome: 'completed', resolved: [[0, '0', '1'], [1, '1', '1']] }), targets: [{ topic: 'q.dlq', partition: 0, from: '0', to: '1' }, { topic: 'q.dlq', partition: 1, from: '1', to: '1' }] },
     { audit: audit(1, 'dlq-decision', { outcome: 'recorded', decision: { action: 'discard', target: ref('q.dlq', 0, 2) } }), targets: [{ topic: 'q.dlq', partition: 0, from: '2', to: '2' }] },
@@ -138,15 +140,18 @@ test('dead letters listed together have the same status, history and successor a
     // A group decision naming two dead letters, one of them twice over (one audit, once in each history).
     { audit: audit(3, 'dlq-decision', { outcome: 'recorded', decision: { action: 'escalate', targets: [ref('q.dlq', 0, 3), ref('q.dlq', 1, 0)] } }), targets: [{ topic: 'q.dlq', partition: 0, from: '3', to: '3' }, { topic: 'q.dlq', partition: 1, from: '0', to: '0' }, { topic: 'q.dlq', partition: 0, from: '3', to: '3' }] },
     { audit: audit(4, 'content-shown', { outcome: 'shown', shown: [{ ...ref('q.dlq', 0, 5), controlId: 'WAITING' }] }), targets: [{ topic: 'q.dlq', partition: 0, from: '5', to: '5' }] },
+    { audit: audit(5, 'dlq-decision', { outcome: 'recorded', decision: { action: 'resubmit', target: ref('q.dlq', 1, 2) } }), targets: [{ topic: 'q.dlq', partition: 1, from: '2', to: '2' }] },
   ]);
   const q = new ConsoleQueries(s, [channel], () => new Date(Date.UTC(2026, 10, 1, 12)));
   const all = q.deadLetters({ status: 'all' });
-  assert.equal(all.length, 9);
+  assert.equal(all.length, 10);
   assert.deepEqual(all, all.map((d) => q.deadLetter(d.ref)));
   assert.deepEqual(all.map((d) => [d.controlId, d.status, d.history.map((h) => h.auditId)]), [
     ['R1', 'resolved', ['a0']], ['R2', 'resolved', ['a0']], ['DISCARDED', 'discarded', ['a1']], ['ASSIGNED', 'waiting', ['a2', 'a3']],
     ['FAILED-AGAIN', 'superseded', []], ['WAITING', 'waiting', ['a4']], ['FAILED-AGAIN', 'waiting', []], ['P1-GROUP', 'waiting', ['a3']], ['P1-R', 'resolved', ['a0']],
+    ['RESUBMITTED', 'resubmitted', ['a5']],
   ]);
+  assert.deepEqual(all.filter((d) => d.resubmittedAs !== null).map((d) => [d.controlId, d.resubmittedAs]), [['RESUBMITTED', ref('q.raw', 0, 0)]]);
   assert.deepEqual(all[4]!.replacedBy, ref('q.dlq', 0, 6));
   assert.equal(all[3]!.assignee, 'mira');
   assert.equal(all[3]!.escalated, true);
