@@ -36,8 +36,10 @@ function run(args: string[], stdin?: string): Promise<{ code: number | null; std
 }
 
 /** Starts a long-running command and resolves with the console URL it prints. */
-function serve(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  // A free operations port: the default 9464 may belong to another engine on this machine.
+  const env = { ...process.env, METRICS_PORT: String(await freePort()) };
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));

@@ -426,7 +426,8 @@ test('hl7-engine start, as an operator runs it: SIGHUP reloads without ending th
   writeFileSync(file, yaml('"ORU^R01"'));
   const child = spawn(process.execPath, [join(REPO_DIR, 'dist', 'src', 'cli.js'), 'start', '--channels', dir], {
     cwd: REPO_DIR,
-    env: { ...process.env, KAFKA_BROKERS: brokers().join(','), LOG_LEVEL: 'info' },
+    // A free operations port: the default 9464 may belong to another engine on this machine.
+    env: { ...process.env, KAFKA_BROKERS: brokers().join(','), LOG_LEVEL: 'info', METRICS_PORT: String(await freePort()) },
   });
   let stdout = '';
   let stderr = '';
