@@ -61,6 +61,8 @@ export function step(s: DecidedState, a: AuditEffect): DecidedState {
 export const DEAD_LETTER_SCHEMA = `
   CREATE TABLE IF NOT EXISTS dead_letters (
     topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, channel TEXT NOT NULL, category TEXT, at TEXT NOT NULL,
+    -- What the queue lists of each waiting one, copied from its record so the queue reads this table alone.
+    stage TEXT, cause TEXT, control_id TEXT, message_type TEXT, attempts INTEGER, first_at TEXT,
     status TEXT NOT NULL, decided TEXT NOT NULL, assignee TEXT, escalated INTEGER NOT NULL,
     next_topic TEXT, next_part INTEGER, next_off INTEGER, resub_topic TEXT, resub_part INTEGER, resub_off INTEGER,
     PRIMARY KEY (topic, part, off)
@@ -84,6 +86,13 @@ interface NewRecord {
   readonly category: string | null;
   readonly at: string;
   readonly previous: RecordRef | null;
+  readonly stage: string | null;
+  readonly cause: string | null;
+  readonly controlId: string | null;
+  readonly messageCode: string | null;
+  readonly triggerEvent: string | null;
+  readonly attempts: number | null;
+  readonly firstAt: string | null;
 }
 
 interface StateRow {
@@ -105,8 +114,8 @@ export class DeadLetterStates {
       forget: p('DELETE FROM dead_letter_audits WHERE topic = ? AND part = ? AND off = ?'),
       link: p('INSERT OR IGNORE INTO dead_letter_audits (topic, part, off, audit_off) VALUES (?, ?, ?, ?)'),
       successor: p(`SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ? ORDER BY rowid LIMIT 1`),
-      put: p(`INSERT OR REPLACE INTO dead_letters (topic, part, off, channel, category, at, status, decided, assignee, escalated, next_topic, next_part, next_off, resub_topic, resub_part, resub_off)
-        VALUES (@topic, @part, @off, @channel, @category, @at, @status, @decided, @assignee, @escalated, @next_topic, @next_part, @next_off, @resub_topic, @resub_part, @resub_off)`),
+      put: p(`INSERT OR REPLACE INTO dead_letters (topic, part, off, channel, category, at, stage, cause, control_id, message_type, attempts, first_at, status, decided, assignee, escalated, next_topic, next_part, next_off, resub_topic, resub_part, resub_off)
+        VALUES (@topic, @part, @off, @channel, @category, @at, @stage, @cause, @control_id, @message_type, @attempts, @first_at, @status, @decided, @assignee, @escalated, @next_topic, @next_part, @next_off, @resub_topic, @resub_part, @resub_off)`),
       get: p('SELECT decided, assignee, escalated, next_topic FROM dead_letters WHERE topic = ? AND part = ? AND off = ?'),
       inRange: p('SELECT off, decided, assignee, escalated, next_topic FROM dead_letters WHERE topic = ? AND part = ? AND off BETWEEN ? AND ?'),
       decide: p(`UPDATE dead_letters SET decided = @decided, assignee = @assignee, escalated = @escalated,
@@ -142,6 +151,8 @@ export class DeadLetterStates {
     const resub = this.st['successor']!.get('raw', r.topic, r.partition, off) as { topic: string; part: number; off: number } | undefined;
     this.st['put']!.run({
       topic: r.topic, part: r.partition, off, channel: r.channel, category: r.category, at: r.at,
+      stage: r.stage, cause: r.cause, control_id: r.controlId, attempts: r.attempts, first_at: r.firstAt,
+      message_type: r.messageCode ? (r.triggerEvent ? `${r.messageCode}^${r.triggerEvent}` : r.messageCode) : null,
       status: next ? 'superseded' : s.decided, decided: s.decided, assignee: s.assignee, escalated: s.escalated ? 1 : 0,
       next_topic: next?.topic ?? null, next_part: next?.part ?? null, next_off: next?.off ?? null,
       resub_topic: resub?.topic ?? null, resub_part: resub?.part ?? null, resub_off: resub?.off ?? null,

@@ -173,6 +173,21 @@ function messageView(row: Row & { outcome: Outcome }): MessageView {
   };
 }
 
+/** One waiting dead letter as the queue lists it. */
+interface QueueItem {
+  readonly ref: RecordRef;
+  readonly category: string;
+  readonly stage: string;
+  readonly cause: string;
+  readonly controlId: string | null;
+  readonly messageType: string | null;
+  readonly attempts: number;
+  readonly ageSeconds: number;
+  readonly overdue: boolean;
+  readonly assignee: string | null;
+  readonly escalated: boolean;
+}
+
 /** A write-back destination whose dead letters the console shows (its name is the queue's). */
 export interface QueueDestination {
   readonly name: string;
@@ -276,9 +291,9 @@ export class ConsoleQueries {
   }
 
   /** What kind of record sits at `ref`, for the content view's audit record. */
-  recordKind(ref: RecordRef): { kind: 'raw' | 'fhir' | 'dlq'; channel: string; controlId: string | null } | null {
+  recordKind(ref: RecordRef): { kind: 'raw' | 'fhir' | 'dlq' | 'outbound-dlq'; channel: string; controlId: string | null } | null {
     const row = this.row(ref);
-    return row ? { kind: row.kind as 'raw' | 'fhir' | 'dlq', channel: String(row.channel), controlId: row.control_id as string | null } : null;
+    return row ? { kind: row.kind as 'raw' | 'fhir' | 'dlq' | 'outbound-dlq', channel: String(row.channel), controlId: row.control_id as string | null } : null;
   }
 
   deadLetter(ref: RecordRef): DeadLetterView | null {
@@ -448,10 +463,31 @@ export class ConsoleQueries {
     return new Map(rows.map((r) => [r.code, r.n]));
   }
 
+  /**
+   * What the queue shows of each waiting dead letter of one channel or destination, oldest first:
+   * one read of dead_letters through its partial index on waiting rows, no history, no record row.
+   */
+  private waiting(name: string, slaMinutes: number): QueueItem[] {
+    const rows = this.db
+      .prepare(`SELECT topic, part, off, category, stage, cause, control_id, message_type, attempts, first_at, at, assignee, escalated
+        FROM dead_letters INDEXED BY dead_letters_waiting WHERE status = 'waiting' AND channel = ? ORDER BY at, topic, part, off`)
+      .all(name) as Array<Record<'topic' | 'category' | 'stage' | 'cause' | 'at', string> & Record<'control_id' | 'message_type' | 'first_at' | 'assignee', string | null> & Record<'part' | 'off' | 'escalated', number> & { attempts: number | null }>;
+    const now = this.now().getTime();
+    return rows.map((r) => {
+      const ageSeconds = Math.max(0, Math.floor((now - Date.parse(r.first_at ?? r.at)) / 1000));
+      return {
+        ref: { topic: r.topic, partition: r.part, offset: String(r.off) },
+        category: String(r.category), stage: String(r.stage), cause: String(r.cause),
+        controlId: r.control_id, messageType: r.message_type, attempts: Number(r.attempts ?? 1), ageSeconds, overdue: ageSeconds > slaMinutes * 60,
+        assignee: r.assignee, escalated: r.escalated === 1,
+      };
+    });
+  }
+
   /** Per channel: waiting dead letters by category, how many are overdue, the oldest's age. */
   queueFigures(): Array<{ channel: string; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
     return this.channels.map((c) => {
-      const waiting = this.deadLetters({ channel: c.name });
+      const waiting = this.waiting(c.name, c.review.slaMinutes);
       const byCategory = new Map<string, number>();
       for (const d of waiting) byCategory.set(d.category, (byCategory.get(d.category) ?? 0) + 1);
       return { channel: c.name, waitingByCategory: byCategory, overdue: waiting.filter((d) => d.overdue).length, oldestAgeSeconds: waiting.reduce((m, d) => Math.max(m, d.ageSeconds), 0) };
@@ -470,15 +506,15 @@ export class ConsoleQueries {
   }
 
   private queueOf(name: string, slaMinutes: number) {
-    const waiting = this.deadLetters({ channel: name });
-    const groups = new Map<string, DeadLetterView[]>();
+    const waiting = this.waiting(name, slaMinutes);
+    const groups = new Map<string, QueueItem[]>();
     for (const d of waiting) {
       const k = `${d.category}\0${d.stage}\0${d.cause}`;
       const list = groups.get(k);
       if (list) list.push(d);
       else groups.set(k, [d]);
     }
-    const oldest = (list: readonly DeadLetterView[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
+    const oldest = (list: readonly QueueItem[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
     return {
       slaMinutes,
       waiting: waiting.length,
@@ -492,7 +528,7 @@ export class ConsoleQueries {
           count: items.length,
           overdue: items.filter((d) => d.overdue).length,
           oldestAgeSeconds: oldest(items),
-          deadLetters: items.map((d) => ({ ref: d.ref, controlId: d.controlId, messageType: d.messageType, attempts: d.attempts, ageSeconds: d.ageSeconds, overdue: d.overdue, assignee: d.assignee, escalated: d.escalated })),
+          deadLetters: items.map(({ category: _c, stage: _s, cause: _k, ...d }) => d),
         }))
         .sort((a, b) => b.count - a.count || a.category.localeCompare(b.category)),
     };

@@ -189,7 +189,7 @@ test('a dead letter\'s state is the same whether its audit records, its successo
       s.applyBatch(topic, p, next, records as unknown as IndexedRecord[], audits as unknown as Parameters<IndexStore['applyBatch']>[4]);
     }
     const q = new ConsoleQueries(s, [channel], () => new Date(Date.UTC(2026, 10, 1, 12)));
-    const out = { all: q.deadLetters({ status: 'all' }), waiting: q.deadLetters({ channel: 'q' }).map((d) => d.controlId) };
+    const out = { all: q.deadLetters({ status: 'all' }), waiting: q.deadLetters({ channel: 'q' }).map((d) => d.controlId), queue: q.queue() };
     s.close();
     return out;
   };
@@ -203,6 +203,12 @@ test('a dead letter\'s state is the same whether its audit records, its successo
     ['RESUBMITTED', 'resubmitted', null, false, ['a5']],
   ]);
   assert.deepEqual(recordsFirst.waiting, ['ASSIGNED', 'RESUBMIT-FAILED', 'REPLACED']);
+  // The queue reads the kept state alone; it lists the same three, with the assignee and the flag.
+  const [queue] = recordsFirst.queue as Array<{ waiting: number; groups: Array<{ deadLetters: Array<{ controlId: string; assignee: string | null; escalated: boolean; attempts: number }> }> }>;
+  assert.equal(queue!.waiting, 3);
+  assert.deepEqual(queue!.groups.flatMap((g) => g.deadLetters.map((d) => [d.controlId, d.assignee, d.escalated, d.attempts])), [
+    ['ASSIGNED', 'mira', true, 1], ['RESUBMIT-FAILED', null, false, 1], ['REPLACED', null, false, 2],
+  ]);
   // Audits first, then the successor before the dead letter it replaces, the resubmitted raw record before its dead letter.
   assert.deepEqual(answers(['audits', 'raw', 'dlq1', 'dlq0']), recordsFirst);
   assert.deepEqual(answers(['dlq1', 'audits', 'dlq0', 'raw']), recordsFirst);
