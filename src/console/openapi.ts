@@ -11,7 +11,9 @@ const refParams = ['topic', 'partition', 'offset'].map((name) => ({ name, in: 'p
 const query = (names: string[]) => names.map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
 const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
 const SESSION = { $ref: '#/components/schemas/Session' };
-const body = (properties: Record<string, object>, required: string[]) => ({ required: true, ...json({ type: 'object', properties, required }) });
+const body = (properties: Record<string, object>, required: string[], more: object = {}) => ({ required: true, ...json({ type: 'object', properties, required, ...more }) });
+/** A queue group names its queue: a channel, or a write-back destination. */
+const CHANNEL_OR_DESTINATION = { oneOf: [{ required: ['channel'] }, { required: ['destination'] }] };
 
 export function openApiDocument(): object {
   return {
@@ -123,6 +125,7 @@ export function openApiDocument(): object {
           requestBody: body(
             { channel: { type: 'string' }, destination: { type: 'string', description: 'instead of channel: a destination queue' }, category: { type: 'string' }, cause: { type: 'string' }, action: { enum: ['resolve', 'discard', 'assign', 'escalate'] }, reason: { type: 'string' }, assignee: { type: 'string' } },
             ['category', 'action', 'reason'],
+            CHANNEL_OR_DESTINATION,
           ),
           responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
         },
@@ -133,7 +136,7 @@ export function openApiDocument(): object {
           description:
             'The group is selected as for /api/queue/decisions (channel or destination, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff (for a destination: lists what would be sent to its receiver), writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
           parameters: [csrf],
-          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['category', 'dryRun']),
+          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['category', 'dryRun'], CHANNEL_OR_DESTINATION),
           responses: {
             '201': {
               description: 'the dry run or the replay report, with the members as they are now',
