@@ -17,9 +17,11 @@ import type { RunningConsole } from '../../src/console/index.js';
 import { DeliveryWorker, dlqTopicOf, loadDestination, type Destination } from '../../src/delivery/index.js';
 import { runDlq } from '../../src/dlq/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
+import { chromium } from 'playwright-core';
 import { readTopic, testKafka } from '../support/kafka.js';
+import { REPO_DIR } from '../support/repo.js';
 import { startRecordingReceiver, type RecordingReceiver } from '../support/mllp-receiver.js';
-import { addUsers, call, login, openTestConsole, refPath, type Client } from './fixture.js';
+import { addUsers, call, login, openTestConsole, PASSWORD, refPath, type Client } from './fixture.js';
 
 const MESSAGES = ['OQ-0001', 'OQ-0002', 'OQ-0003'].map(
   (id, i) => `MSH|^~\\&|EHR|GEN|LAB|GEN|2026120307000${i}||ORU^R01|${id}|P|2.5.1\rPID|1||MRN-OQ-${i}^^^GEN^MR||QUINTERO${i}^ROSA||19700101|F\rOBX|1|NM|1234-5^Glucose^LN||5.${i}|mmol/L\r`,
@@ -188,6 +190,34 @@ test('a replay needs its dry run first; the dry run sends nothing; the replay de
     [['replay-finished', 'otto', 'the receiver registered the patient', real.body.replayId]],
   );
   assert.deepEqual((await outboundQueue()).groups[0]!.deadLetters.map((x) => x.controlId), ['OQ-0002']);
+});
+
+test('in the browser, the queue page shows the destination\'s dead letter under an outbound heading, and its page offers replay but no editor', async () => {
+  const script = (await import(new URL('scripts/chromium.mjs', `file://${REPO_DIR}`).href)) as { ensureChromium(): string };
+  const browser = await chromium.launch({ executablePath: script.ensureChromium(), args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], timeout: 60_000 });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    await page.goto(running.url);
+    await page.fill('#login-user', 'otto');
+    await page.fill('#login-password', PASSWORD);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#who:has-text("otto")', { timeout: 10_000 });
+    await page.click('#nav-queue');
+    const heading = page.locator(`#queue-body h3.outbound[data-destination="${destination.name}"]`);
+    await heading.waitFor({ timeout: 20_000 });
+    assert.match((await heading.textContent()) ?? '', new RegExp(`^Outbound to destination ${destination.name}: 1 waiting, 0 overdue`));
+    const row = page.locator('#queue-body tr[data-control-id="OQ-0002"]');
+    assert.match((await row.textContent()) ?? '', /ORU\^R01.*assigned to mira/);
+    await row.locator('button').click();
+    await page.waitForSelector('#detail-title:has-text("Outbound dead letter OQ-0002 (waiting)")', { timeout: 10_000 });
+    assert.equal(await page.locator('#dry-run').count(), 1, 'replay starts with a dry run');
+    const content = await page.content();
+    for (const p of PHI) assert.ok(!content.includes(p), `the page shows ${p}`);
+    // For a person to look at: OUTBOUND_QUEUE_SCREENSHOT=FILE keeps the page as a PNG.
+    if (process.env['OUTBOUND_QUEUE_SCREENSHOT']) await page.screenshot({ path: process.env['OUTBOUND_QUEUE_SCREENSHOT'], fullPage: true });
+  } finally {
+    await browser.close();
+  }
 });
 
 test('a group decision names the destination; it resolves every waiting member in one audit record and the outbound queue is empty', async () => {
