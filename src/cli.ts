@@ -32,8 +32,8 @@ const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--rol
       --transform-workers N conversion threads (default: the cores available; 0 converts on
       the event loop that answers MLLP).
       --console [HOST:]PORT also serves the operator console (see hl7-engine console), with
-      --users FILE, --index FILE, --console-cert F --console-key F, --identity-header NAME
-      --trusted-proxy ADDR[,ADDR…] as there.`;
+      --users FILE, --index FILE, --destinations DIR, --console-cert F --console-key F,
+      --identity-header NAME --trusted-proxy ADDR[,ADDR…] as there.`;
 const CHECK_USAGE = `  hl7-engine check [--channels DIR] [--mappings DIR]
       Validates the channel files and the mapping sets they name, and exits; starts nothing.`;
 const SEND_USAGE = `  hl7-engine send FILE... --to HOST:PORT [--tls] [--ca F] [--cert F] [--key F] [--servername N]

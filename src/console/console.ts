@@ -7,6 +7,7 @@ import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { Authenticator, defaultUsersPath, TrustedProxy, type TrustedProxyConfig } from '../auth/index.js';
 import type { ChannelConfig } from '../channel/index.js';
+import { dlqTopicOf, type Destination } from '../delivery/index.js';
 import type { Logger } from '../ops/index.js';
 import { ChannelOverviews, type EngineView } from './channels.js';
 import { IndexStore } from './index-store.js';
@@ -18,6 +19,8 @@ import { ConsoleServer } from './server.js';
 export interface ConsoleOptions {
   readonly kafka: Kafka;
   readonly channels: readonly ChannelConfig[];
+  /** Write-back destinations: their dead letters are indexed, queued and replayed too. */
+  readonly destinations?: readonly Destination[];
   readonly logger: Logger;
   readonly host?: string;
   readonly port?: number;
@@ -58,16 +61,18 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     kafka: opts.kafka,
     store,
     channels: opts.channels,
+    destinations: (opts.destinations ?? []).map((d) => ({ name: d.name, dlqTopic: dlqTopicOf(d) })),
     ...(opts.auditTopic ? { auditTopic: opts.auditTopic } : {}),
     onError: (err) => opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'console indexer stopped; kafkajs restarts it'),
   });
-  const queries = new ConsoleQueries(store, opts.channels, opts.now);
+  const queries = new ConsoleQueries(store, opts.channels, opts.now, opts.destinations ?? []);
   metrics.readQueueFrom(() => queries.queueFigures());
   const auth = new Authenticator(opts.usersFile ?? defaultUsersPath());
   const overviews = new ChannelOverviews(opts.kafka, opts.channels, queries, opts.engine, opts.now);
   const server = new ConsoleServer({
     kafka: opts.kafka,
     channels: opts.channels,
+    ...(opts.destinations ? { destinations: opts.destinations } : {}),
     queries,
     indexer,
     overviews,

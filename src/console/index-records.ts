@@ -7,8 +7,8 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { ChannelConfig } from '../channel/index.js';
 import { causeOf } from '../dlq/index.js';
 import type { TopicRecord } from '../kafka/index.js';
-import { ackCodeFor } from '../hl7/index.js';
-import { decisionTargets, HEADERS, isAuditRecord, isDeadLetter, isRawEnvelope, type AuditRecord, type RawEnvelope, type RecordRef } from '../records/index.js';
+import { ackCodeFor, parseMessage } from '../hl7/index.js';
+import { decisionTargets, HEADERS, isAuditRecord, isDeadLetter, isOutboundDeadLetter, isRawEnvelope, type AuditRecord, type RawEnvelope, type RecordRef } from '../records/index.js';
 import type { AuditTarget, IndexedAudit, IndexedRecord } from './index-store.js';
 
 export type TopicKind = 'raw' | 'fhir' | 'dlq';
@@ -117,6 +117,49 @@ export function indexRecord(r: TopicRecord, kind: TopicKind, channel: ChannelCon
     // A message refused at ingest was answered AR (CR in enhanced mode); a transform failure
     // comes after the message was stored and answered AA.
     ackCode: f.stage === 'ingest' ? ackCodeFor('rejected', channel.ack.mode, value.msh) : null,
+  };
+}
+
+/**
+ * The row for a record of a write-back destination's dead-letter topic (`<destination>.dlq`),
+ * summarised as `dlq --destination` summarises it: the receiver's refusal in our words, the MSH
+ * of the message we built (type, control id, sender), the source record it came from. Neither
+ * the message nor the receiver's ERR text (which may quote content) is copied.
+ */
+export function indexOutboundDeadLetter(r: TopicRecord, destination: string): IndexedRecord {
+  const base: IndexedRecord = {
+    ...EMPTY,
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.offset,
+    kind: 'outbound-dlq',
+    channel: destination,
+    at: r.headers['ce_time'] ?? new Date(r.timestamp).toISOString(),
+    stage: 'delivery',
+  };
+  const value = parse(r);
+  if (!isOutboundDeadLetter(value)) return { ...base, category: 'unreadable', cause: 'the DLQ record cannot be read', failureMessage: 'the DLQ record cannot be read' };
+  const f = value.failure;
+  const parsed = value.message === null ? null : parseMessage(value.message);
+  const msh = parsed?.ok ? parsed.message.msh() : null;
+  const at = f.at || base.at;
+  return {
+    ...base,
+    at,
+    firstAt: at,
+    controlId: msh?.controlId || value.controlId || null,
+    messageCode: msh?.messageCode || null,
+    triggerEvent: msh?.triggerEvent || null,
+    sendingApplication: msh?.sendingApplication || null,
+    sendingFacility: msh?.sendingFacility || null,
+    ackCode: f.ackCode,
+    category: f.category,
+    failureMessage: f.message,
+    cause: causeOf(f.message),
+    attempts: f.attempts,
+    source: { topic: value.source.topic, partition: value.source.partition, offset: value.source.offset },
+    previous: value.replay?.previous ?? null,
+    replayId: value.replay?.id ?? null,
   };
 }
 

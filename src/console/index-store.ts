@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type { RecordRef } from '../records/index.js';
+import { DEAD_LETTER_SCHEMA, DEAD_LETTER_TABLES, DeadLetterStates } from './dead-letter-state.js';
 
 /**
  * better-sqlite3 13 (Node-API, prebuilt binaries in the package) on Node 22 and later; 12, compiled
@@ -34,9 +35,10 @@ function sqlite(): typeof Database {
 
 /**
  * Raised when the layout changes: an older file is rebuilt, not migrated. 2: message searches
- * read partial indexes ordered by receive time (bench/console-index.mjs measured why).
+ * read partial indexes ordered by receive time (bench/console-index.mjs measured why). 3: each
+ * dead letter's state kept as records arrive (dead-letter-state.ts), and destinations' dead letters.
  */
-export const INDEX_VERSION = 2;
+export const INDEX_VERSION = 3;
 
 /**
  * Which rows are messages (what a search returns): raw records, and dead letters of frames that
@@ -50,7 +52,8 @@ export interface IndexedRecord {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
-  readonly kind: 'raw' | 'fhir' | 'dlq';
+  /** outbound-dlq: a write-back destination's dead letter; `channel` is then the destination's name. */
+  readonly kind: 'raw' | 'fhir' | 'dlq' | 'outbound-dlq';
   readonly channel: string;
   readonly at: string;
   readonly envelopeId: string | null;
@@ -121,6 +124,7 @@ export class IndexStore {
   private readonly insertAudit: Database.Statement;
   private readonly insertTarget: Database.Statement;
   private readonly setPosition: Database.Statement;
+  private readonly deadLetters: DeadLetterStates;
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly file: string) {
@@ -131,7 +135,7 @@ export class IndexStore {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version !== 0 && version !== INDEX_VERSION) {
       // An index of another layout is dropped and rebuilt from Kafka: it holds nothing else.
-      for (const t of ['records', 'audit', 'audit_targets', 'positions']) this.db.exec(`DROP TABLE IF EXISTS ${t}`);
+      for (const t of ['records', 'audit', 'audit_targets', 'positions', ...DEAD_LETTER_TABLES]) this.db.exec(`DROP TABLE IF EXISTS ${t}`);
     }
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS records (
@@ -171,12 +175,14 @@ export class IndexStore {
       );
       CREATE INDEX IF NOT EXISTS audit_targets_at ON audit_targets (topic, part, from_off);
       CREATE TABLE IF NOT EXISTS positions (topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (topic, part));
+      ${DEAD_LETTER_SCHEMA}
     `);
     this.db.pragma(`user_version = ${INDEX_VERSION}`);
     this.insertRecord = this.db.prepare(`INSERT OR REPLACE INTO records (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`);
     this.insertAudit = this.db.prepare('INSERT OR REPLACE INTO audit (off, id, kind, operator, at, channel, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertTarget = this.db.prepare('INSERT INTO audit_targets (audit_off, topic, part, from_off, to_off) VALUES (?, ?, ?, ?, ?)');
     this.setPosition = this.db.prepare('INSERT OR REPLACE INTO positions (topic, part, next) VALUES (?, ?, ?)');
+    this.deadLetters = new DeadLetterStates(this.db);
   }
 
   /**
@@ -205,10 +211,12 @@ export class IndexStore {
   applyBatch(topic: string, partition: number, nextOffset: string, records: readonly IndexedRecord[], audits: ReadonlyArray<{ audit: IndexedAudit; targets: readonly AuditTarget[] }>): void {
     this.db.transaction(() => {
       for (const r of records) this.insertRecord.run(toRow(r));
+      this.deadLetters.onRecords(records);
       for (const { audit, targets } of audits) {
         this.insertAudit.run(Number(audit.offset), audit.id, audit.kind, audit.operator, audit.at, audit.channel, audit.reason, audit.body);
         this.prepare('DELETE FROM audit_targets WHERE audit_off = ?').run(Number(audit.offset));
         for (const t of targets) this.insertTarget.run(Number(audit.offset), t.topic, t.partition, Number(t.from), Number(t.to));
+        this.deadLetters.onAudit(Number(audit.offset), audit.body, targets);
       }
       this.setPosition.run(topic, partition, Number(nextOffset));
     })();

@@ -1,6 +1,6 @@
 /**
- * Feeds the index from Kafka: one consumer over every channel's raw, fhir and dlq topics and the
- * audit topic, resuming each partition at the position the index stored with its last batch.
+ * Feeds the index from Kafka: one consumer over every channel's raw, fhir and dlq topics, every
+ * write-back destination's dead-letter topic and the audit topic, resuming each partition at the position the index stored with its last batch.
  * The consumer group is this process's own and commits nothing: the index file is the only
  * memory of where it was, so deleting the file means reading everything again.
  */
@@ -10,13 +10,15 @@ import type { ChannelConfig } from '../channel/index.js';
 import type { TopicRecord } from '../kafka/index.js';
 import { ensureTopics } from '../kafka/index.js';
 import { AUDIT_TOPIC } from '../records/index.js';
-import { indexAudit, indexRecord, type TopicKind } from './index-records.js';
+import { indexAudit, indexOutboundDeadLetter, indexRecord, type TopicKind } from './index-records.js';
 import type { AuditTarget, IndexedAudit, IndexedRecord, IndexStore } from './index-store.js';
 
 export interface IndexerOptions {
   readonly kafka: Kafka;
   readonly store: IndexStore;
   readonly channels: readonly ChannelConfig[];
+  /** Write-back destinations: the name and dead-letter topic (`dlqTopicOf`) of each. */
+  readonly destinations?: ReadonlyArray<{ readonly name: string; readonly dlqTopic: string }>;
   readonly auditTopic?: string;
   /** Partitions for channel topics the console has to create (the engine's default). */
   readonly partitions?: number;
@@ -26,7 +28,7 @@ export interface IndexerOptions {
 export class Indexer {
   private consumer: Consumer | null = null;
   private readonly groupId = `hl7-engine-console-${randomUUID()}`;
-  private readonly topics = new Map<string, { kind: TopicKind | 'audit'; channel: ChannelConfig | null }>();
+  private readonly topics = new Map<string, { kind: TopicKind | 'audit' | 'outbound-dlq'; channel: ChannelConfig | null; destination?: string }>();
   readonly auditTopic: string;
 
   constructor(private readonly opts: IndexerOptions) {
@@ -36,6 +38,7 @@ export class Indexer {
       this.topics.set(c.topics.fhir, { kind: 'fhir', channel: c });
       this.topics.set(c.topics.dlq, { kind: 'dlq', channel: c });
     }
+    for (const d of opts.destinations ?? []) this.topics.set(d.dlqTopic, { kind: 'outbound-dlq', channel: null, destination: d.name });
     this.topics.set(this.auditTopic, { kind: 'audit', channel: null });
   }
 
@@ -48,6 +51,8 @@ export class Indexer {
     // The console may start before the engine ever ran: the topics it reads must exist to subscribe.
     await ensureTopics(kafka, [
       ...this.opts.channels.flatMap((c) => [c.topics.raw, c.topics.fhir, c.topics.dlq].map((topic) => ({ topic, partitions: this.opts.partitions ?? 3 }))),
+      // Three partitions, as the delivery fleet creates them.
+      ...(this.opts.destinations ?? []).map((d) => ({ topic: d.dlqTopic, partitions: 3 })),
       { topic: this.auditTopic, partitions: 1 },
     ]);
     const consumer = kafka.consumer({ groupId: this.groupId, maxBytes: 64 * 1024 * 1024, maxBytesPerPartition: 16 * 1024 * 1024, allowAutoTopicCreation: false });
@@ -64,7 +69,9 @@ export class Indexer {
       }
     });
     consumer.on(consumer.events.CRASH, (e) => this.opts.onError?.(e.payload.error));
-    const dlqTopicOf = (name: string): string | undefined => this.opts.channels.find((c) => c.name === name)?.topics.dlq;
+    // An audit record's `channel` names the queue: a channel's, or a destination's (dlq/replay --destination).
+    const dlqTopicOf = (name: string): string | undefined =>
+      this.opts.channels.find((c) => c.name === name)?.topics.dlq ?? this.opts.destinations?.find((d) => d.name === name)?.dlqTopic;
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
@@ -88,6 +95,8 @@ export class Indexer {
           if (t.kind === 'audit') {
             const a = indexAudit(r, dlqTopicOf);
             if (a) audits.push(a);
+          } else if (t.kind === 'outbound-dlq') {
+            records.push(indexOutboundDeadLetter(r, t.destination!));
           } else {
             records.push(indexRecord(r, t.kind, t.channel!));
           }

@@ -11,7 +11,9 @@ const refParams = ['topic', 'partition', 'offset'].map((name) => ({ name, in: 'p
 const query = (names: string[]) => names.map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
 const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
 const SESSION = { $ref: '#/components/schemas/Session' };
-const body = (properties: Record<string, object>, required: string[]) => ({ required: true, ...json({ type: 'object', properties, required }) });
+const body = (properties: Record<string, object>, required: string[], more: object = {}) => ({ required: true, ...json({ type: 'object', properties, required, ...more }) });
+/** A queue group names its queue: a channel, or a write-back destination. */
+const CHANNEL_OR_DESTINATION = { oneOf: [{ required: ['channel'] }, { required: ['destination'] }] };
 
 export function openApiDocument(): object {
   return {
@@ -66,7 +68,8 @@ export function openApiDocument(): object {
           type: 'object',
           properties: {
             ref: { $ref: '#/components/schemas/Ref' },
-            channel: { type: 'string' },
+            channel: { type: 'string', description: 'the channel, or for an outbound dead letter the destination' },
+            direction: { enum: ['inbound', 'outbound'], description: "inbound: a channel's dead letter (ingest, transform); outbound: a write-back destination's (its receiver refused the message, retries ran out, or the outbound mapping built none)" },
             status: { enum: ['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted'] },
             category: { type: 'string' },
             cause: { type: 'string' },
@@ -75,7 +78,7 @@ export function openApiDocument(): object {
             history: { type: 'array' },
             resubmittedAs: { description: 'the raw record an edit-and-resubmit stored in its place', anyOf: [{ $ref: '#/components/schemas/Ref' }, { type: 'null' }] },
           },
-          required: ['ref', 'channel', 'status', 'category', 'cause', 'ageSeconds', 'overdue'],
+          required: ['ref', 'channel', 'direction', 'status', 'category', 'cause', 'ageSeconds', 'overdue'],
         },
       },
     },
@@ -106,15 +109,23 @@ export function openApiDocument(): object {
         post: { summary: 'The hash a patient identifier is searched by', parameters: [csrf], requestBody: body({ identifier: { type: 'string' }, authority: { type: 'string' }, sendingFacility: { type: 'string' } }, ['identifier']), responses: { ...ok('patient key', { type: 'object', properties: { patientKey: { type: 'string', pattern: '^pt:[0-9a-f]{32}$' } }, required: ['patientKey'] }), ...bodyErrors } },
       },
       '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message', { type: 'object', properties: { message: { $ref: '#/components/schemas/Message' }, deadLetters: { type: 'array' }, bundles: { type: 'array' } }, required: ['message', 'deadLetters', 'bundles'] }), '404': err } } },
-      '/api/queue': { get: { summary: 'The reconciliation queue by channel, category and cause', responses: ok('queue', { type: 'array' }) } },
+      '/api/queue': {
+        get: {
+          summary: 'The reconciliation queue by channel, category and cause, then by write-back destination (direction outbound)',
+          description: "One entry per channel (direction inbound), then one per destination in the console's destinations folder (direction outbound, destination naming it): waiting dead letters grouped by category, stage and cause, with ages and what is overdue.",
+          responses: ok('queue', { type: 'array' }),
+        },
+      },
       '/api/queue/decisions': {
         post: {
           summary: 'Resolve, discard, assign or escalate every waiting dead letter of a queue group (operator; one audit record listing every target, written first)',
-          description: 'The group is a channel and category, narrowed to one cause (as /api/queue shows it) when cause is given. More waiting members than the channel review.maxGroupSize is refused (422) with the count.',
+          description:
+            'The group is a channel (or, with destination instead, a write-back destination) and category, narrowed to one cause (as /api/queue shows it) when cause is given. More waiting members than the channel review.maxGroupSize (for a destination, the default 200) is refused (422) with the count. The audit record is the one hl7-engine dlq writes for the same queue.',
           parameters: [csrf],
           requestBody: body(
-            { channel: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, action: { enum: ['resolve', 'discard', 'assign', 'escalate'] }, reason: { type: 'string' }, assignee: { type: 'string' } },
-            ['channel', 'category', 'action', 'reason'],
+            { channel: { type: 'string' }, destination: { type: 'string', description: 'instead of channel: a destination queue' }, category: { type: 'string' }, cause: { type: 'string' }, action: { enum: ['resolve', 'discard', 'assign', 'escalate'] }, reason: { type: 'string' }, assignee: { type: 'string' } },
+            ['category', 'action', 'reason'],
+            CHANNEL_OR_DESTINATION,
           ),
           responses: { ...created('decision recorded for every member'), '422': { ...err, description: 'the group is larger than review.maxGroupSize' } },
         },
@@ -123,9 +134,9 @@ export function openApiDocument(): object {
         post: {
           summary: 'Replay a whole queue group: dry run first, then the replay (operator; audited)',
           description:
-            'The group is selected as for /api/queue/decisions (channel, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff, writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
+            'The group is selected as for /api/queue/decisions (channel or destination, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff (for a destination: lists what would be sent to its receiver), writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
           parameters: [csrf],
-          requestBody: body({ channel: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['channel', 'category', 'dryRun']),
+          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['category', 'dryRun'], CHANNEL_OR_DESTINATION),
           responses: {
             '201': {
               description: 'the dry run or the replay report, with the members as they are now',
@@ -162,13 +173,18 @@ export function openApiDocument(): object {
         },
       },
       '/api/dead-letters/{topic}/{partition}/{offset}/replay': {
-        post: { summary: 'Dry run, then replay (operator; audited)', parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']), responses: created('replay report') },
+        post: {
+          summary: 'Dry run, then replay (operator; audited)',
+          description: "An inbound dead letter is converted again through its channel's mapping set; an outbound one is sent again to its destination's receiver through the outbound replay path (as hl7-engine replay --destination: the stored message, same MSH-10). The dry run of the same dead letter by the same session comes first.",
+          parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']),
+          responses: created('replay report'),
+        },
       },
       '/api/dead-letters/{topic}/{partition}/{offset}/resubmit': {
         post: {
           summary: 'Edit-and-resubmit: store corrected text as a new raw record linked to the dead letter (operator; audited first)',
           description:
-            'text is the corrected message, segments one per line (any line break becomes CR). It is checked as ingest checks a frame (listener.maxFrameBytes, charset, parse, the channel accept rules): a failing edit answers 422 with the reason and nothing is written. Otherwise a dlq-decision audit record (action resubmit, hashes of the old and new bytes, never the text) is stored, then the raw record on <channel>.raw with hl7_resubmit_of_* headers naming the dead letter, then a second audit record naming where it landed. The dead letter itself is not changed; its status becomes resubmitted. Read the text to edit with POST /api/records/{ref}/content (audited). Bodies up to 2 MiB.',
+            'Inbound dead letters only: an outbound one (a message the engine built for a destination) answers 409; fix the outbound mapping or the receiver and replay it. text is the corrected message, segments one per line (any line break becomes CR). It is checked as ingest checks a frame (listener.maxFrameBytes, charset, parse, the channel accept rules): a failing edit answers 422 with the reason and nothing is written. Otherwise a dlq-decision audit record (action resubmit, hashes of the old and new bytes, never the text) is stored, then the raw record on <channel>.raw with hl7_resubmit_of_* headers naming the dead letter, then a second audit record naming where it landed. The dead letter itself is not changed; its status becomes resubmitted. Read the text to edit with POST /api/records/{ref}/content (audited). Bodies up to 2 MiB.',
           parameters: [...refParams, csrf],
           requestBody: body({ text: { type: 'string' }, reason: { type: 'string' } }, ['text', 'reason']),
           responses: {

@@ -4,7 +4,10 @@
  */
 import type { ChannelConfig } from '../channel/index.js';
 import type { RecordRef } from '../records/index.js';
+import { DEAD_LETTER_KINDS, step, UNDECIDED, type DeadLetterStatus } from './dead-letter-state.js';
 import { MESSAGE_ROWS, type IndexStore, type Row } from './index-store.js';
+
+export type { DeadLetterStatus } from './dead-letter-state.js';
 
 export const OUTCOMES = ['stored', 'duplicate', 'dead-lettered', 'converted'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -49,8 +52,6 @@ export interface MessageView {
   readonly resubmitOf: RecordRef | null;
 }
 
-export type DeadLetterStatus = 'waiting' | 'resolved' | 'discarded' | 'superseded' | 'resubmitted';
-
 export interface HistoryEntry {
   readonly at: string;
   readonly kind: string;
@@ -67,7 +68,10 @@ export interface HistoryEntry {
 
 export interface DeadLetterView {
   readonly ref: RecordRef;
+  /** The channel's name, or for an outbound dead letter the destination's. */
   readonly channel: string;
+  /** inbound: a channel's (ingest or transform); outbound: a write-back destination's (its receiver refused it). */
+  readonly direction: 'inbound' | 'outbound';
   readonly status: DeadLetterStatus;
   readonly category: string;
   readonly stage: string;
@@ -82,6 +86,7 @@ export interface DeadLetterView {
   readonly messageType: string | null;
   readonly sendingApplication: string | null;
   readonly sendingFacility: string | null;
+  /** Inbound: the raw record; outbound: the source record the destination read (a Bundle or a raw record). */
   readonly rawRecord: RecordRef | null;
   readonly replayOf: RecordRef | null;
   readonly replacedBy: RecordRef | null;
@@ -168,11 +173,35 @@ function messageView(row: Row & { outcome: Outcome }): MessageView {
   };
 }
 
+/** One waiting dead letter as the queue lists it. */
+interface QueueItem {
+  readonly ref: RecordRef;
+  readonly category: string;
+  readonly stage: string;
+  readonly cause: string;
+  readonly controlId: string | null;
+  readonly messageType: string | null;
+  readonly attempts: number;
+  readonly ageSeconds: number;
+  readonly overdue: boolean;
+  readonly assignee: string | null;
+  readonly escalated: boolean;
+}
+
+/** A write-back destination whose dead letters the console shows (its name is the queue's). */
+export interface QueueDestination {
+  readonly name: string;
+}
+
+/** Outbound queues have no review settings of their own: the channels' default SLA applies. */
+const DESTINATION_SLA_MINUTES = 240;
+
 export class ConsoleQueries {
   constructor(
     private readonly store: IndexStore,
     private readonly channels: readonly ChannelConfig[],
     private readonly now: () => Date = () => new Date(),
+    private readonly destinations: readonly QueueDestination[] = [],
   ) {}
 
   /** Statements come from the store's cache (see IndexStore.prepare). */
@@ -262,23 +291,23 @@ export class ConsoleQueries {
   }
 
   /** What kind of record sits at `ref`, for the content view's audit record. */
-  recordKind(ref: RecordRef): { kind: 'raw' | 'fhir' | 'dlq'; channel: string; controlId: string | null } | null {
+  recordKind(ref: RecordRef): { kind: 'raw' | 'fhir' | 'dlq' | 'outbound-dlq'; channel: string; controlId: string | null } | null {
     const row = this.row(ref);
-    return row ? { kind: row.kind as 'raw' | 'fhir' | 'dlq', channel: String(row.channel), controlId: row.control_id as string | null } : null;
+    return row ? { kind: row.kind as 'raw' | 'fhir' | 'dlq' | 'outbound-dlq', channel: String(row.channel), controlId: row.control_id as string | null } : null;
   }
 
   deadLetter(ref: RecordRef): DeadLetterView | null {
     const row = this.row(ref);
-    return row && row.kind === 'dlq' ? this.deadLetterOf(row) : null;
+    return row && (DEAD_LETTER_KINDS as readonly unknown[]).includes(row.kind) ? this.deadLetterOf(row) : null;
   }
 
   /**
    * The dead letter a replay wrote in place of the one at `ref`, if any. By rowid, so when two
    * replays both failed again the answer is the same here and in deadLetters().
    */
-  private successor(ref: RecordRef): Row | undefined {
+  private successor(ref: RecordRef, kind = 'dlq'): Row | undefined {
     return this.db.prepare('SELECT * FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ? ORDER BY rowid LIMIT 1')
-      .get('dlq', ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
+      .get(kind, ref.topic, ref.partition, Number(ref.offset)) as Row | undefined;
   }
 
   /**
@@ -297,9 +326,7 @@ export class ConsoleQueries {
           .prepare(`SELECT DISTINCT a.* FROM audit a JOIN audit_targets t ON t.audit_off = a.off
         WHERE t.topic = ? AND t.part = ? AND t.from_off <= ? AND ? <= t.to_off ORDER BY a.off`)
           .all(ref.topic, ref.partition, Number(ref.offset), Number(ref.offset)) as Array<{ body: string }>).map((r) => JSON.parse(r.body) as AuditBody);
-    let status: DeadLetterStatus = 'waiting';
-    let assignee: string | null = null;
-    let escalated = false;
+    let state = UNDECIDED;
     const history: HistoryEntry[] = [];
     for (const a of audits) {
       const entry: HistoryEntry = {
@@ -311,17 +338,12 @@ export class ConsoleQueries {
         ...(a.resubmission?.newRecord ? { newRecord: a.resubmission.newRecord } : {}),
       };
       history.push(entry);
-      if (a.kind === 'replay-finished') status = 'resolved';
-      if (a.kind === 'dlq-decision' && a.decision) {
-        if (a.decision.action === 'resolve') status = 'resolved';
-        if (a.decision.action === 'discard') status = 'discarded';
-        if (a.decision.action === 'assign') assignee = a.decision.assignee ?? null;
-        if (a.decision.action === 'escalate') escalated = true;
-        // Recorded before the raw record is produced; a failed produce puts it back in the queue.
-        if (a.decision.action === 'resubmit') status = a.outcome === 'failed' ? 'waiting' : 'resubmitted';
-      }
+      // The same fold the indexer keeps in dead_letters (dead-letter-state.ts).
+      state = step(state, a);
     }
-    const nextRow = known ? undefined : this.successor(ref);
+    const { assignee, escalated } = state;
+    let status: DeadLetterStatus = state.decided;
+    const nextRow = known ? undefined : this.successor(ref, String(row.kind));
     const next = known ? known.next : nextRow ? refOf(nextRow.topic, nextRow.part, nextRow.off) : null;
     if (next) status = 'superseded';
     const resubmittedRow = known
@@ -331,10 +353,12 @@ export class ConsoleQueries {
     const resubmittedAs = known ? known.resubmitted : resubmittedRow ? refOf(resubmittedRow.topic, resubmittedRow.part, resubmittedRow.off) : null;
     const firstAt = String(row.first_at ?? row.at);
     const ageSeconds = Math.max(0, Math.floor((this.now().getTime() - Date.parse(firstAt)) / 1000));
-    const sla = this.slaMinutes(String(row.channel));
+    const outbound = row.kind === 'outbound-dlq';
+    const sla = outbound ? DESTINATION_SLA_MINUTES : this.slaMinutes(String(row.channel));
     return {
       ref,
       channel: String(row.channel),
+      direction: outbound ? 'outbound' : 'inbound',
       status,
       category: String(row.category),
       stage: String(row.stage),
@@ -363,77 +387,61 @@ export class ConsoleQueries {
     return this.channels.find((c) => c.name === channel)?.review.slaMinutes ?? 240;
   }
 
-  deadLetters(f: { channel?: string; category?: string; status?: DeadLetterStatus | 'all' }): DeadLetterView[] {
-    const rows = this.db.prepare(`SELECT * FROM records WHERE kind = 'dlq' ${f.channel ? 'AND channel = @channel' : ''} ${f.category ? 'AND category = @category' : ''} ORDER BY at, topic, part, off`)
-      .all({ ...(f.channel ? { channel: f.channel } : {}), ...(f.category ? { category: f.category } : {}) }) as Row[];
-    const want = f.status ?? 'waiting';
-    const known = this.historiesOf(rows);
-    return rows.map((r, i) => this.deadLetterOf(r, known[i])).filter((d) => want === 'all' || d.status === want);
-  }
-
   /**
-   * The audit bodies, successor and resubmitted raw record of each dead letter in `rows`, read per
-   * topic in three queries rather than three per dead letter: the queue of a large index holds
-   * tens of thousands. Same answers as deadLetterOf's own queries: audits once each, in audit
-   * order; the first successor and resubmitted record by rowid.
+   * Dead letters by the state the indexer keeps (dead-letter-state.ts): the waiting ones through
+   * the partial index on waiting rows, so the queue reads what waits and not every dead letter
+   * ever written. Oldest first. Each carries its history, read through dead_letter_audits.
    */
-  private historiesOf(rows: readonly Row[]): Array<{ audits: AuditBody[]; next: RecordRef | null; resubmitted: RecordRef | null }> {
-    const out = rows.map(() => ({ audits: [] as AuditBody[], next: null as RecordRef | null, resubmitted: null as RecordRef | null, lastAudit: -1 }));
-    // Per topic and partition: the dead letters' offsets, sorted, to find those inside a range.
-    const byTopic = new Map<string, Map<number, { offs: number[]; at: Map<number, number> }>>();
-    rows.forEach((r, i) => {
-      const parts = byTopic.get(String(r.topic)) ?? new Map<number, { offs: number[]; at: Map<number, number> }>();
-      byTopic.set(String(r.topic), parts);
-      const p = parts.get(Number(r.part)) ?? { offs: [], at: new Map<number, number>() };
-      parts.set(Number(r.part), p);
-      p.offs.push(Number(r.off));
-      p.at.set(Number(r.off), i);
-    });
-    for (const [topic, parts] of byTopic) {
-      for (const p of parts.values()) p.offs.sort((a, b) => a - b);
-      // Bodies once per audit record, parsed once: a replay's record lists hundreds of ranges and
-      // is the history of every dead letter in them (read per target, it cost seconds at 1M).
-      const bodies = new Map(
-        (this.db.prepare('SELECT off, body FROM audit WHERE off IN (SELECT audit_off FROM audit_targets WHERE topic = ?)').all(topic) as Array<{ off: number; body: string }>)
-          .map((a) => [a.off, { body: a.body, parsed: null as AuditBody | null }]),
-      );
-      const targets = this.db
-        .prepare('SELECT audit_off AS audit, part, from_off, to_off FROM audit_targets WHERE topic = ? ORDER BY audit_off')
-        .all(topic) as Array<{ audit: number; part: number; from_off: number; to_off: number }>;
-      for (const t of targets) {
-        const p = parts.get(t.part);
-        const b = bodies.get(t.audit);
-        if (!p || !b) continue;
-        let lo = 0;
-        let hi = p.offs.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (p.offs[mid]! < t.from_off) lo = mid + 1;
-          else hi = mid;
-        }
-        for (let k = lo; k < p.offs.length && p.offs[k]! <= t.to_off; k++) {
-          const o = out[p.at.get(p.offs[k]!)!]!;
-          // Targets come in audit order, so one audit's several targets arrive together.
-          if (o.lastAudit === t.audit) continue;
-          o.lastAudit = t.audit;
-          b.parsed ??= JSON.parse(b.body) as AuditBody;
-          o.audits.push(b.parsed);
-        }
-      }
-      // What points back at a dead letter: the dead letter a replay wrote in its place, or the raw
-      // record an edit-and-resubmit stored for it.
-      const followers = this.db
-        .prepare("SELECT kind, topic, part, off, prev_part, prev_off FROM records WHERE kind IN ('dlq', 'raw') AND prev_topic = ? ORDER BY rowid")
-        .all(topic) as Array<{ kind: string; topic: string; part: number; off: number; prev_part: number; prev_off: number }>;
-      for (const s of followers) {
-        const i = parts.get(s.prev_part)?.at.get(s.prev_off);
-        if (i === undefined) continue;
-        const o = out[i]!;
-        if (s.kind === 'dlq' && o.next === null) o.next = refOf(s.topic, s.part, s.off);
-        if (s.kind === 'raw' && o.resubmitted === null) o.resubmitted = refOf(s.topic, s.part, s.off);
-      }
+  deadLetters(f: { channel?: string; category?: string; status?: DeadLetterStatus | 'all' }): DeadLetterView[] {
+    const want = f.status ?? 'waiting';
+    const where: string[] = [];
+    const args: Record<string, string> = {};
+    // Written out for waiting rows: SQLite uses a partial index only for the literal condition.
+    if (want === 'waiting') where.push("s.status = 'waiting'");
+    else if (want !== 'all') {
+      where.push('s.status = @status');
+      args['status'] = want;
     }
-    return out;
+    if (f.channel) {
+      where.push('s.channel = @channel');
+      args['channel'] = f.channel;
+    }
+    if (f.category) {
+      where.push('s.category = @category');
+      args['category'] = f.category;
+    }
+    const states = `dead_letters s${want === 'waiting' && f.channel ? ' INDEXED BY dead_letters_waiting' : ''}`;
+    const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const rows = this.db
+      .prepare(`SELECT r.*, s.next_topic, s.next_part, s.next_off, s.resub_topic, s.resub_part, s.resub_off
+        FROM ${states} JOIN records r ON r.topic = s.topic AND r.part = s.part AND r.off = s.off ${cond} ORDER BY s.at, s.topic, s.part, s.off`)
+      .all(args) as Array<Row & Record<'next_topic' | 'next_part' | 'next_off' | 'resub_topic' | 'resub_part' | 'resub_off', string | number | null>>;
+    if (rows.length === 0) return [];
+    // Histories of the same rows, in audit order; each audit body parsed once (a replay's record
+    // is the history of every dead letter it resolved).
+    const histories = new Map<string, AuditBody[]>();
+    const parsed = new Map<number, AuditBody>();
+    const links = this.db
+      .prepare(`SELECT m.topic, m.part, m.off, a.off AS audit, a.body
+        FROM ${states} JOIN dead_letter_audits m ON m.topic = s.topic AND m.part = s.part AND m.off = s.off JOIN audit a ON a.off = m.audit_off ${cond} ORDER BY a.off`)
+      .all(args) as Array<{ topic: string; part: number; off: number; audit: number; body: string }>;
+    for (const l of links) {
+      let body = parsed.get(l.audit);
+      if (!body) parsed.set(l.audit, (body = JSON.parse(l.body) as AuditBody));
+      const k = `${l.topic}\0${l.part}\0${l.off}`;
+      const list = histories.get(k);
+      if (list) list.push(body);
+      else histories.set(k, [body]);
+    }
+    return rows
+      .map((r) =>
+        this.deadLetterOf(r, {
+          audits: histories.get(`${r.topic}\0${r.part}\0${r.off}`) ?? [],
+          next: refOf(r.next_topic, r.next_part, r.next_off),
+          resubmitted: refOf(r.resub_topic, r.resub_part, r.resub_off),
+        }),
+      )
+      .filter((d) => want === 'all' || d.status === want);
   }
 
   /**
@@ -455,46 +463,74 @@ export class ConsoleQueries {
     return new Map(rows.map((r) => [r.code, r.n]));
   }
 
+  /**
+   * What the queue shows of each waiting dead letter of one channel or destination, oldest first:
+   * one read of dead_letters through its partial index on waiting rows, no history, no record row.
+   */
+  private waiting(name: string, slaMinutes: number): QueueItem[] {
+    const rows = this.db
+      .prepare(`SELECT topic, part, off, category, stage, cause, control_id, message_type, attempts, first_at, at, assignee, escalated
+        FROM dead_letters INDEXED BY dead_letters_waiting WHERE status = 'waiting' AND channel = ? ORDER BY at, topic, part, off`)
+      .all(name) as Array<Record<'topic' | 'category' | 'stage' | 'cause' | 'at', string> & Record<'control_id' | 'message_type' | 'first_at' | 'assignee', string | null> & Record<'part' | 'off' | 'escalated', number> & { attempts: number | null }>;
+    const now = this.now().getTime();
+    return rows.map((r) => {
+      const ageSeconds = Math.max(0, Math.floor((now - Date.parse(r.first_at ?? r.at)) / 1000));
+      return {
+        ref: { topic: r.topic, partition: r.part, offset: String(r.off) },
+        category: String(r.category), stage: String(r.stage), cause: String(r.cause),
+        controlId: r.control_id, messageType: r.message_type, attempts: Number(r.attempts ?? 1), ageSeconds, overdue: ageSeconds > slaMinutes * 60,
+        assignee: r.assignee, escalated: r.escalated === 1,
+      };
+    });
+  }
+
   /** Per channel: waiting dead letters by category, how many are overdue, the oldest's age. */
   queueFigures(): Array<{ channel: string; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
     return this.channels.map((c) => {
-      const waiting = this.deadLetters({ channel: c.name });
+      const waiting = this.waiting(c.name, c.review.slaMinutes);
       const byCategory = new Map<string, number>();
       for (const d of waiting) byCategory.set(d.category, (byCategory.get(d.category) ?? 0) + 1);
       return { channel: c.name, waitingByCategory: byCategory, overdue: waiting.filter((d) => d.overdue).length, oldestAgeSeconds: waiting.reduce((m, d) => Math.max(m, d.ageSeconds), 0) };
     });
   }
 
-  /** Waiting dead letters by channel, then category and cause, with ages and what is overdue. */
+  /**
+   * Waiting dead letters by channel, then category and cause, with ages and what is overdue; then
+   * the write-back destinations' (direction outbound, `destination` naming the queue), the same way.
+   */
   queue(): unknown {
-    return this.channels.map((c) => {
-      const waiting = this.deadLetters({ channel: c.name });
-      const groups = new Map<string, DeadLetterView[]>();
-      for (const d of waiting) {
-        const k = `${d.category}\0${d.stage}\0${d.cause}`;
-        const list = groups.get(k);
-        if (list) list.push(d);
-        else groups.set(k, [d]);
-      }
-      const oldest = (list: readonly DeadLetterView[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
-      return {
-        channel: c.name,
-        slaMinutes: c.review.slaMinutes,
-        waiting: waiting.length,
-        overdue: waiting.filter((d) => d.overdue).length,
-        oldestAgeSeconds: oldest(waiting),
-        groups: [...groups.values()]
-          .map((items) => ({
-            category: items[0]!.category,
-            stage: items[0]!.stage,
-            cause: items[0]!.cause,
-            count: items.length,
-            overdue: items.filter((d) => d.overdue).length,
-            oldestAgeSeconds: oldest(items),
-            deadLetters: items.map((d) => ({ ref: d.ref, controlId: d.controlId, messageType: d.messageType, attempts: d.attempts, ageSeconds: d.ageSeconds, overdue: d.overdue, assignee: d.assignee, escalated: d.escalated })),
-          }))
-          .sort((a, b) => b.count - a.count || a.category.localeCompare(b.category)),
-      };
-    });
+    return [
+      ...this.channels.map((c) => ({ channel: c.name, direction: 'inbound', ...this.queueOf(c.name, c.review.slaMinutes) })),
+      ...this.destinations.map((d) => ({ channel: d.name, destination: d.name, direction: 'outbound', ...this.queueOf(d.name, DESTINATION_SLA_MINUTES) })),
+    ];
+  }
+
+  private queueOf(name: string, slaMinutes: number) {
+    const waiting = this.waiting(name, slaMinutes);
+    const groups = new Map<string, QueueItem[]>();
+    for (const d of waiting) {
+      const k = `${d.category}\0${d.stage}\0${d.cause}`;
+      const list = groups.get(k);
+      if (list) list.push(d);
+      else groups.set(k, [d]);
+    }
+    const oldest = (list: readonly QueueItem[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
+    return {
+      slaMinutes,
+      waiting: waiting.length,
+      overdue: waiting.filter((d) => d.overdue).length,
+      oldestAgeSeconds: oldest(waiting),
+      groups: [...groups.values()]
+        .map((items) => ({
+          category: items[0]!.category,
+          stage: items[0]!.stage,
+          cause: items[0]!.cause,
+          count: items.length,
+          overdue: items.filter((d) => d.overdue).length,
+          oldestAgeSeconds: oldest(items),
+          deadLetters: items.map(({ category: _c, stage: _s, cause: _k, ...d }) => d),
+        }))
+        .sort((a, b) => b.count - a.count || a.category.localeCompare(b.category)),
+    };
   }
 }

@@ -11,10 +11,12 @@ import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import { Authenticator, csrfMatches, roleAllows, readUsers, type Role, type Session, type TrustedProxy } from '../auth/index.js';
-import type { ChannelConfig } from '../channel/index.js';
+import { CHANNEL_DEFAULTS, type ChannelConfig } from '../channel/index.js';
+import type { Destination } from '../delivery/index.js';
 import { EditRefused, planResubmit, readDeadLetter, resubmit, ResubmitFailed, writeAudit } from '../dlq/index.js';
 import { newAuditRecord, type AuditRecord, type Decision, type DecisionAction, type RecordRef } from '../records/index.js';
-import { defaultCheckpointDir, replay } from '../replay/index.js';
+import { loadOutboundSet, type OutboundSet } from '../outbound/index.js';
+import { defaultCheckpointDir, replay, replayOutbound } from '../replay/index.js';
 import { converterForChannel } from '../transform/index.js';
 import type { Logger } from '../ops/index.js';
 import { readRecordAt } from './content.js';
@@ -36,6 +38,8 @@ const STATIC: Record<string, { type: string; body: string }> = {
 export interface ConsoleServerOptions {
   readonly kafka: Kafka;
   readonly channels: readonly ChannelConfig[];
+  /** Write-back destinations whose dead letters the console shows and replays. */
+  readonly destinations?: readonly Destination[];
   readonly queries: ConsoleQueries;
   readonly indexer: Indexer;
   readonly overviews: ChannelOverviews;
@@ -361,16 +365,34 @@ export class ConsoleServer {
    * The waiting members of the queue group a body names (channel, category, optionally cause):
    * 404 when none waits, 422 above the channel's review.maxGroupSize (`larger` says what to do).
    */
-  private groupOf(body: Record<string, unknown>, what: string, larger: string): { channel: ChannelConfig; category: string; cause: string | undefined; members: DeadLetterView[] } {
-    const channel = this.channelOf(str(body, 'channel')!);
+  private groupOf(body: Record<string, unknown>, what: string, larger: string): { queue: Queue; category: string; cause: string | undefined; members: DeadLetterView[] } {
+    const queue = this.queueOf(body);
     const category = str(body, 'category')!;
     const cause = str(body, 'cause', false);
-    const members = this.queries.groupMembers(channel.name, category, cause);
-    const group = `category ${category}${cause !== undefined ? ' with that cause' : ''} in channel ${channel.name}`;
+    const members = this.queries.groupMembers(queue.name, category, cause);
+    const group = `category ${category}${cause !== undefined ? ' with that cause' : ''} in ${queue.kind} ${queue.name}`;
     if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
-    const max = channel.review.maxGroupSize;
-    if (members.length > max) throw new HttpError(422, `${members.length} dead letters of ${group} are waiting; one ${what} takes at most ${max} (review.maxGroupSize): ${larger}`);
-    return { channel, category, cause, members };
+    const max = queue.kind === 'channel' ? queue.channel.review.maxGroupSize : CHANNEL_DEFAULTS.reviewMaxGroupSize;
+    const limit = queue.kind === 'channel' ? 'review.maxGroupSize' : 'the limit for a destination, as in hl7-engine dlq --destination';
+    if (members.length > max) throw new HttpError(422, `${members.length} dead letters of ${group} are waiting; one ${what} takes at most ${max} (${limit}): ${larger}`);
+    return { queue, category, cause, members };
+  }
+
+  /** The queue a group body names: `channel`, or `destination` for a write-back destination's dead letters. */
+  private queueOf(body: Record<string, unknown>): Queue {
+    const destination = str(body, 'destination', false);
+    if (destination === undefined) {
+      const channel = this.channelOf(str(body, 'channel')!);
+      return { kind: 'channel', name: channel.name, channel };
+    }
+    if (body['channel'] !== undefined) throw new HttpError(400, 'name a channel or a destination, not both');
+    return { kind: 'destination', name: destination, destination: this.destinationOf(destination) };
+  }
+
+  private destinationOf(name: string): Destination {
+    const d = this.opts.destinations?.find((x) => x.name === name);
+    if (!d) throw new HttpError(409, `destination ${name} is not served by this console (its destinations folder has no such destination)`);
+    return d;
   }
 
   /**
@@ -381,9 +403,9 @@ export class ConsoleServer {
   private async decideGroup(c: Ctx): Promise<unknown> {
     const body = await c.body();
     const { action, reason, assignee } = decisionFrom(body);
-    const { channel, category, cause, members } = this.groupOf(body, 'group decision', "narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)");
+    const { queue, category, cause, members } = this.groupOf(body, 'group decision', GROUP_DECISION_LARGER);
     const group = { category, ...(cause !== undefined ? { cause } : {}) };
-    const record = await this.recordDecision(c, channel.name, reason, { action, targets: members.map((d) => d.ref), group, ...(assignee ? { assignee } : {}) });
+    const record = await this.recordDecision(c, queue.name, reason, { action, targets: members.map((d) => d.ref), group, ...(assignee ? { assignee } : {}) });
     const after = members.map((d) => this.deadLetter(d.ref));
     return { decision: record, count: members.length, deadLetters: after.map(({ history: _h, ...d }) => d) };
   }
@@ -398,7 +420,10 @@ export class ConsoleServer {
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are replayed`);
     const key = `${c.session!.id}|${ref.topic}/${ref.partition}/${ref.offset}`;
     if (!dryRun && !((this.dryRuns.get(key) ?? 0) > Date.now())) throw new HttpError(409, 'run the dry run of this dead letter first (dryRun: true) and read its diff');
-    const out = await this.runReplay(c, this.channelOf(d.channel), [ref], {}, dryRun, reason);
+    const out =
+      d.direction === 'outbound'
+        ? await this.runOutboundReplay(c, this.destinationOf(d.channel), [ref], dryRun, reason)
+        : await this.runReplay(c, this.channelOf(d.channel), [ref], {}, dryRun, reason);
     if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
     else this.dryRuns.delete(key);
     return { ...out, deadLetter: this.deadLetter(ref) };
@@ -415,15 +440,16 @@ export class ConsoleServer {
     const dryRun = body['dryRun'];
     if (typeof dryRun !== 'boolean') throw new HttpError(400, 'dryRun (true or false) is required: a group replay shows its dry-run diff first');
     const reason = str(body, 'reason', !dryRun);
-    const { channel, category, cause, members } = this.groupOf(body, 'group replay', 'narrow it by cause, or use hl7-engine replay --from dlq --category for bulk replays');
-    const key = `${c.session!.id}|group|${channel.name}|${category}|${cause ?? ''}`;
+    const { queue, category, cause, members } = this.groupOf(body, 'group replay', 'narrow it by cause, or use hl7-engine replay --from dlq --category for bulk replays');
+    const key = `${c.session!.id}|group|${queue.kind}|${queue.name}|${category}|${cause ?? ''}`;
     const list = members.map((d) => `${d.ref.partition}:${d.ref.offset}`).join(',');
     if (!dryRun) {
       const seen = this.groupDryRuns.get(key);
       if (!seen || seen.until <= Date.now()) throw new HttpError(409, 'run the dry run of this group first (dryRun: true) and read its diff');
       if (seen.members !== list) throw new HttpError(409, `the group changed since its dry run (${seen.members.split(',').length} then, ${members.length} now): run the dry run again`);
     }
-    const out = await this.runReplay(c, channel, members.map((d) => d.ref), { category }, dryRun, reason);
+    const refs = members.map((d) => d.ref);
+    const out = queue.kind === 'channel' ? await this.runReplay(c, queue.channel, refs, { category }, dryRun, reason) : await this.runOutboundReplay(c, queue.destination, refs, dryRun, reason);
     if (dryRun) this.groupDryRuns.set(key, { until: Date.now() + DRY_RUN_VALID_MS, members: list });
     else this.groupDryRuns.delete(key);
     return { ...out, count: members.length, deadLetters: members.map((d) => this.deadLetter(d.ref)).map(({ history: _h, ...d }) => d) };
@@ -455,6 +481,36 @@ export class ConsoleServer {
   }
 
   /**
+   * One replay of a destination's dead letters through the outbound replay path (replayOutbound,
+   * as `hl7-engine replay --destination`): the stored message sent again to the receiver, or
+   * built again with the destination's current outbound set when none was stored. The dry run
+   * sends nothing and lists what would be sent.
+   */
+  private async runOutboundReplay(c: Ctx, d: Destination, refs: readonly RecordRef[], dryRun: boolean, reason: string | undefined) {
+    let outbound: OutboundSet | null = null;
+    if (!d.mapping.passThrough) {
+      try {
+        outbound = loadOutboundSet(d.mapping.outbound, d.mapping.site ? { site: d.mapping.site } : {});
+      } catch (err) {
+        throw new HttpError(409, `the outbound mapping set of destination ${d.name} does not load: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const lines: string[] = [];
+    const report = await replayOutbound({
+      kafka: this.opts.kafka,
+      destination: d,
+      outbound,
+      operator: c.session!.user,
+      selection: { source: 'dlq', offsets: refs.map((r) => ({ partition: r.partition, offset: r.offset })), dryRun },
+      ...(reason ? { reason } : {}),
+      ...(this.opts.auditTopic ? { auditTopic: this.opts.auditTopic } : {}),
+      onLine: (l) => lines.push(l),
+    });
+    if (!dryRun) await this.opts.indexer.caughtUp(15_000);
+    return { dryRun, replayId: dryRun ? null : report.replayId, outcome: report.outcome, counts: report.counts, diff: lines };
+  }
+
+  /**
    * Edit-and-resubmit: the corrected text is checked as ingest checks a frame (422 with the
    * reason, nothing written, when it fails), then the audit record is stored, then the new raw
    * record, linked to the dead letter. The answer carries the segment diff: the operator sent
@@ -467,6 +523,12 @@ export class ConsoleServer {
     if (typeof text !== 'string' || text.trim() === '') throw new HttpError(400, 'text (the corrected message, segments one per line) is required');
     const reason = str(body, 'reason')!;
     const d = this.deadLetter(ref);
+    if (d.direction === 'outbound') {
+      // The dead letter holds a message the engine built, not one a sender sent: an edited copy
+      // would be stored nowhere a destination reads (its source is a channel's record) and would
+      // bypass the mapping that built it. Fix the mapping or the receiver, then replay.
+      throw new HttpError(409, 'an outbound dead letter cannot be edited and resubmitted: it holds a message the engine built for a destination; fix the outbound mapping or the receiver and replay it');
+    }
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are resubmitted`);
     const channel = this.channelOf(d.channel);
     const key = `${ref.topic}/${ref.partition}/${ref.offset}`;
@@ -515,9 +577,16 @@ export class ConsoleServer {
     if (!r?.value) throw new HttpError(404, 'Kafka no longer holds that record (retention)');
     const value = JSON.parse(r.value.toString('utf8')) as Record<string, unknown>;
     if (row.kind === 'fhir') return { ref, audit: record.id, bundle: value };
+    // An outbound dead letter: the v2 message as it was sent to the destination.
+    if (row.kind === 'outbound-dlq') return { ref, audit: record.id, text: value['message'] ?? null, rawBase64: null };
     return { ref, audit: record.id, text: value['text'] ?? null, rawBase64: value['raw'] ?? null };
   }
 }
+
+/** A dead-letter queue: a channel's, or a write-back destination's. */
+type Queue = { kind: 'channel'; name: string; channel: ChannelConfig } | { kind: 'destination'; name: string; destination: Destination };
+
+const GROUP_DECISION_LARGER = "narrow it by cause, or raise the channel's review.maxGroupSize (at most 2000)";
 
 const ACTIONS: readonly DecisionAction[] = ['resolve', 'discard', 'assign', 'escalate'];
 

@@ -179,7 +179,8 @@ export const UI_JS = `'use strict';
         var text = r.text !== undefined ? (r.text === null ? '(bytes that could not be decoded)' : r.text.split('\\r').filter(Boolean).join('\\n')) : JSON.stringify(r.bundle, null, 2);
         pre.textContent = text; pre.hidden = false;
         say('content shown; audit record ' + r.audit);
-        if (letter && letter.status === 'waiting' && r.text !== undefined) box.appendChild(editor(letter, r.text === null ? '' : text));
+        // An outbound dead letter is not edited: the engine built it (the API answers 409 and says why).
+        if (letter && letter.status === 'waiting' && letter.direction !== 'outbound' && r.text !== undefined) box.appendChild(editor(letter, r.text === null ? '' : text));
       }).catch(function (e) { say(e.message); });
     });
     return box;
@@ -232,10 +233,14 @@ export const UI_JS = `'use strict';
       show('queue'); say(queueNote); queueNote = '';
       var root = $('queue-body'); root.replaceChildren();
       channels.forEach(function (c) {
-        root.appendChild(el('h3', c.channel + ': ' + c.waiting + ' waiting, ' + c.overdue + ' overdue (SLA ' + c.slaMinutes + ' min)'));
+        // Outbound: a write-back destination's dead letters (its receiver refused what we sent).
+        var outbound = c.direction === 'outbound';
+        var label = outbound ? 'Outbound to destination ' + c.destination : c.channel;
+        root.appendChild(el('h3', label + ': ' + c.waiting + ' waiting, ' + c.overdue + ' overdue (SLA ' + c.slaMinutes + ' min)', outbound ? { class: 'outbound', 'data-destination': c.destination } : {}));
         c.groups.forEach(function (g, i) {
           root.appendChild(el('h4', g.category + ' at ' + g.stage + ' (' + g.count + '): ' + g.cause));
-          if (role !== 'viewer') root.appendChild(groupActions(c.channel, g, 'group-' + c.channel + '-' + i));
+          var queue = outbound ? { destination: c.destination } : { channel: c.channel };
+          if (role !== 'viewer') root.appendChild(groupActions(queue, g, 'group-' + (outbound ? 'out-' : '') + c.channel + '-' + i));
           var t = el('table'); var tb = el('tbody');
           g.deadLetters.forEach(function (d) {
             var tr = el('tr', null, { 'data-control-id': d.controlId || '' });
@@ -275,8 +280,9 @@ export const UI_JS = `'use strict';
   function openDeadLetter(ref, note) {
     api('GET', '/api/dead-letters/' + refPath(ref)).then(function (d) {
       show('detail'); say(note || '');
-      $('detail-title').textContent = 'Dead letter ' + (d.controlId || '') + ' (' + d.status + ')';
-      meta([['status', d.status], ['category', d.category + ' at ' + d.stage], ['cause', d.message], ['attempts', d.attempts], ['waiting', age(d.ageSeconds) + (d.overdue ? ' (overdue)' : '')],
+      var outbound = d.direction === 'outbound';
+      $('detail-title').textContent = (outbound ? 'Outbound dead letter ' : 'Dead letter ') + (d.controlId || '') + ' (' + d.status + ')';
+      meta([[outbound ? 'destination' : 'channel', d.channel], ['status', d.status], ['category', d.category + ' at ' + d.stage], ['cause', d.message], ['attempts', d.attempts], ['waiting', age(d.ageSeconds) + (d.overdue ? ' (overdue)' : '')],
         ['assigned to', d.assignee], ['escalated', d.escalated ? 'yes' : 'no'], ['record', d.ref.topic + ' ' + d.ref.partition + ':' + d.ref.offset]]);
       var extra = $('detail-extra'); extra.replaceChildren();
       if (role !== 'viewer' && d.status === 'waiting') extra.appendChild(actions(d));
@@ -301,14 +307,15 @@ export const UI_JS = `'use strict';
   }
 
   // One decision on every dead letter of the group, as one audit record (POST /api/queue/decisions).
-  function groupActions(channel, g, id) {
+  // queue: { channel: NAME } or { destination: NAME }, as the API takes it.
+  function groupActions(queue, g, id) {
     var box = el('div', null, { class: 'actions group-actions', id: id });
     var reason = el('input', null, { class: 'group-reason', placeholder: 'reason for all ' + g.count + ' (written to the audit trail)' });
     box.appendChild(reason);
     ['resolve', 'discard', 'escalate'].forEach(function (a) {
       var b = el('button', a.charAt(0).toUpperCase() + a.slice(1) + ' all ' + g.count, { type: 'button', 'data-action': a });
       b.addEventListener('click', function () {
-        api('POST', '/api/queue/decisions', { channel: channel, category: g.category, cause: g.cause, action: a, reason: reason.value })
+        api('POST', '/api/queue/decisions', Object.assign({ category: g.category, cause: g.cause, action: a, reason: reason.value }, queue))
           .then(function (r) { queueNote = a + ': ' + r.count + ' dead letter(s), audit record ' + r.decision.id; openQueue(); })
           .catch(function (e) { say(e.message); });
       });
@@ -318,14 +325,16 @@ export const UI_JS = `'use strict';
     var diff = el('pre', null, { class: 'group-diff', hidden: '' });
     var dry = el('button', 'Dry-run replay of all ' + g.count, { type: 'button', 'data-action': 'replay-dry' });
     var go = el('button', 'Replay all ' + g.count, { type: 'button', 'data-action': 'replay', disabled: '' });
-    var body = function (dryRun) { return { channel: channel, category: g.category, cause: g.cause, dryRun: dryRun, reason: reason.value || undefined }; };
+    var body = function (dryRun) { return Object.assign({ category: g.category, cause: g.cause, dryRun: dryRun, reason: reason.value || undefined }, queue); };
+    // An inbound replay converts; an outbound one delivers to the destination's receiver.
+    var done = function (c) { return queue.destination ? [c.selected - c.skipped, 'would be sent', c.delivered, 'delivered'] : [c.converted, 'would convert', c.converted, 'converted']; };
     dry.addEventListener('click', function () {
       api('POST', '/api/queue/replay', body(true)).then(function (r) {
-        diff.textContent = (r.diff.join('\\n') || 'no change') + '\\n' + r.counts.converted + ' of ' + r.count + ' would convert'; diff.hidden = false; go.disabled = false;
+        diff.textContent = (r.diff.join('\\n') || 'no change') + '\\n' + done(r.counts)[0] + ' of ' + r.count + ' ' + done(r.counts)[1]; diff.hidden = false; go.disabled = false;
       }).catch(function (e) { say(e.message); });
     });
     go.addEventListener('click', function () {
-      api('POST', '/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + r.counts.converted + ' of ' + r.count + ' converted'; openQueue(); })
+      api('POST', '/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + done(r.counts)[2] + ' of ' + r.count + ' ' + done(r.counts)[3]; openQueue(); })
         .catch(function (e) { say(e.message); });
     });
     box.appendChild(dry); box.appendChild(go); box.appendChild(diff);
@@ -347,7 +356,7 @@ export const UI_JS = `'use strict';
     });
     go.addEventListener('click', function () {
       api('POST', path + '/replay', { dryRun: false, reason: reason.value }).then(function (r) {
-        say('replay ' + r.replayId + ': ' + r.outcome + ', ' + r.counts.converted + ' converted'); openDeadLetter(d.ref);
+        say('replay ' + r.replayId + ': ' + r.outcome + ', ' + (d.direction === 'outbound' ? r.counts.delivered + ' delivered' : r.counts.converted + ' converted')); openDeadLetter(d.ref);
       }).catch(function (e) { say(e.message); });
     });
     box.appendChild(el('br')); box.appendChild(dry); box.appendChild(go);

@@ -10,6 +10,7 @@ import type { Kafka } from 'kafkajs';
 import { runUsers, type Role } from '../../src/auth/index.js';
 import type { ChannelConfig } from '../../src/channel/index.js';
 import { startConsole, type RunningConsole } from '../../src/console/index.js';
+import type { Destination } from '../../src/delivery/index.js';
 import { createLogger } from '../../src/ops/index.js';
 import { REPO_DIR } from '../support/repo.js';
 
@@ -54,10 +55,13 @@ export async function addUsers(usersFile: string, users: ReadonlyArray<readonly 
 }
 
 /** A console on `channels`, with a quiet logger, its index caught up with Kafka. */
-export async function openTestConsole(opts: { kafka: Kafka; channels: ChannelConfig[]; work: string; usersFile: string; indexFile?: string; now?: () => Date; mappingsRoot?: string }): Promise<RunningConsole> {
+export async function openTestConsole(opts: {
+  kafka: Kafka; channels: ChannelConfig[]; work: string; usersFile: string; indexFile?: string; now?: () => Date; mappingsRoot?: string; destinations?: Destination[];
+}): Promise<RunningConsole> {
   const running = await startConsole({
     kafka: opts.kafka,
     channels: opts.channels,
+    ...(opts.destinations ? { destinations: opts.destinations } : {}),
     logger: createLogger({ level: 'fatal', destination: new Writable({ write: (_c, _e, cb) => cb() }) }),
     port: 0,
     indexFile: opts.indexFile ?? join(opts.work, 'index.sqlite'),

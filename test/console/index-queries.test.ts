@@ -158,3 +158,58 @@ test('dead letters listed together have the same status, history, successor and 
   assert.deepEqual(q.deadLetters({}).map((d) => d.controlId), ['ASSIGNED', 'WAITING', 'FAILED-AGAIN', 'P1-GROUP']);
   s.close();
 });
+
+test('a dead letter\'s state is the same whether its audit records, its successor and its resubmitted record arrive before it or after it', () => {
+  const t = (m: number): string => new Date(Date.UTC(2026, 10, 1, 8, m)).toISOString();
+  const audit = (off: number, kind: string, extra: Record<string, unknown>) => {
+    const body = { v: 1, id: `a${off}`, kind, operator: 'otto', host: 'h', at: t(30 + off), channel: 'q', reason: 'why', ...extra };
+    return { offset: String(off), id: body.id, kind, operator: 'otto', at: body.at, channel: 'q', reason: 'why', body: JSON.stringify(body) };
+  };
+  const one = (p: number, o: number) => [{ topic: 'q.dlq', partition: p, from: String(o), to: String(o) }];
+  const batches = {
+    // Partition 0: resolved by a replay's range; assigned then escalated; a failed resubmit (stays waiting).
+    dlq0: () => ['q.dlq', 0, '4', [dlq(0, 0, 'RESOLVED', t(0)), dlq(0, 1, 'ASSIGNED', t(1)), dlq(0, 2, 'RESUBMIT-FAILED', t(2)), dlq(0, 3, 'REPLACED', t(3))], []] as const,
+    // Partition 1 holds the dead letter a replay wrote in place of 0:3, and one resubmitted for good.
+    dlq1: () => ['q.dlq', 1, '2', [dlq(1, 0, 'REPLACED', t(4), { previous: ref('q.dlq', 0, 3), attempts: 2 }), dlq(1, 1, 'RESUBMITTED', t(5))], []] as const,
+    raw: () => ['q.raw', 0, '1', [raw(0, 0, 'RESUBMITTED', t(6), { previous: ref('q.dlq', 1, 1) })], []] as const,
+    audits: () => ['hl7-engine.audit', 0, '6', [], [
+      { audit: audit(0, 'replay-finished', { outcome: 'completed', resolved: [[0, '0', '0']] }), targets: one(0, 0) },
+      { audit: audit(1, 'dlq-decision', { outcome: 'recorded', decision: { action: 'assign', assignee: 'mira', target: ref('q.dlq', 0, 1) } }), targets: one(0, 1) },
+      { audit: audit(2, 'dlq-decision', { outcome: 'recorded', decision: { action: 'escalate', target: ref('q.dlq', 0, 1) } }), targets: one(0, 1) },
+      { audit: audit(3, 'dlq-decision', { outcome: 'recorded', decision: { action: 'resubmit', target: ref('q.dlq', 0, 2) } }), targets: one(0, 2) },
+      { audit: audit(4, 'dlq-decision', { outcome: 'failed', decision: { action: 'resubmit', target: ref('q.dlq', 0, 2) } }), targets: one(0, 2) },
+      { audit: audit(5, 'dlq-decision', { outcome: 'recorded', decision: { action: 'resubmit', target: ref('q.dlq', 1, 1) } }), targets: one(1, 1) },
+    ]] as const,
+  };
+  type Batch = ReturnType<(typeof batches)[keyof typeof batches]>;
+  const answers = (order: ReadonlyArray<keyof typeof batches>) => {
+    const s = store();
+    for (const k of order) {
+      const [topic, p, next, records, audits] = batches[k]() as Batch;
+      s.applyBatch(topic, p, next, records as unknown as IndexedRecord[], audits as unknown as Parameters<IndexStore['applyBatch']>[4]);
+    }
+    const q = new ConsoleQueries(s, [channel], () => new Date(Date.UTC(2026, 10, 1, 12)));
+    const out = { all: q.deadLetters({ status: 'all' }), waiting: q.deadLetters({ channel: 'q' }).map((d) => d.controlId), queue: q.queue() };
+    s.close();
+    return out;
+  };
+  const recordsFirst = answers(['dlq0', 'dlq1', 'raw', 'audits']);
+  assert.deepEqual(recordsFirst.all.map((d) => [d.controlId, d.status, d.assignee, d.escalated, d.history.map((h) => h.auditId)]), [
+    ['RESOLVED', 'resolved', null, false, ['a0']],
+    ['ASSIGNED', 'waiting', 'mira', true, ['a1', 'a2']],
+    ['RESUBMIT-FAILED', 'waiting', null, false, ['a3', 'a4']],
+    ['REPLACED', 'superseded', null, false, []],
+    ['REPLACED', 'waiting', null, false, []],
+    ['RESUBMITTED', 'resubmitted', null, false, ['a5']],
+  ]);
+  assert.deepEqual(recordsFirst.waiting, ['ASSIGNED', 'RESUBMIT-FAILED', 'REPLACED']);
+  // The queue reads the kept state alone; it lists the same three, with the assignee and the flag.
+  const [queue] = recordsFirst.queue as Array<{ waiting: number; groups: Array<{ deadLetters: Array<{ controlId: string; assignee: string | null; escalated: boolean; attempts: number }> }> }>;
+  assert.equal(queue!.waiting, 3);
+  assert.deepEqual(queue!.groups.flatMap((g) => g.deadLetters.map((d) => [d.controlId, d.assignee, d.escalated, d.attempts])), [
+    ['ASSIGNED', 'mira', true, 1], ['RESUBMIT-FAILED', null, false, 1], ['REPLACED', null, false, 2],
+  ]);
+  // Audits first, then the successor before the dead letter it replaces, the resubmitted raw record before its dead letter.
+  assert.deepEqual(answers(['audits', 'raw', 'dlq1', 'dlq0']), recordsFirst);
+  assert.deepEqual(answers(['dlq1', 'audits', 'dlq0', 'raw']), recordsFirst);
+});
