@@ -12,6 +12,7 @@
  *      aliases of one system (C4 and CPT) are equal; CWE.9 (original text) equal to CWE.2 is
  *      dropped (it repeats the text);
  *    - PID-8 is compared by its first component (IS in every version; "F^Female^HL70001" says F);
+ *    - OBX-2, which decides how OBX-5 is normalised, is read by its first component;
  *    - OBX-5 of type SN with no comparator ("^23") is compared as the plain number (what NM says);
  *    - OBX-5 of type TS/DTM with a time but no offset is compared with the default site's offset
  *      (+0000) added: inbound reads it in that zone, and the output writes the zone out;
@@ -83,7 +84,8 @@ function fieldOf(m: Hl7Message, seg: string, n: number): Field {
   const key = `${seg}-${n}`;
   if (key === 'ORC-2') return placerNumbers(m);
   return m.segments(seg).map((s) => {
-    const type = seg === 'OBX' ? s.get(2) : undefined;
+    // OBX-2 by its first component: the value type ("CWE^^HL70125" says CWE, as inbound reads it).
+    const type = seg === 'OBX' ? s.get('2.1') : undefined;
     return trimTrailing(
       rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type)),
       (r) => r.length === 0,
