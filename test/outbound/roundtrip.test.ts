@@ -178,3 +178,18 @@ test('ORM: an OBX given with the order (ServiceRequest.supportingInfo inbound) c
   const f = (lines[2] ?? '').split('|');
   assert.deepEqual([f[1], f[2], f[3], f[5], f[29]], ['1', 'CWE', '11449-6^Pregnancy status^LN', 'N^No^HL70136', 'QST']);
 });
+
+test('a time of birth (PID-7 longer than a date) comes back from the patient-birthTime extension; a date alone stays a date', () => {
+  const pid = (dob: string): string[] =>
+    roundTrip(
+      [
+        'MSH|^~\\&|EHR|GENHOSP|X|Y|20261121100000-0500||ADT^A04^ADT_A01|A1|P|2.5.1',
+        'EVN|A04|20261121100000-0500',
+        `PID|1||123456789^^^GENHOSP^MR||DOE^JANE||${dob}|F`,
+        'PV1|1|O',
+      ],
+      /^PID\|/,
+    ).map((s) => s.split('|')[7] ?? '');
+  assert.deepEqual(pid('19800215123045-0500'), ['19800215123045-0500']);
+  assert.deepEqual(pid('19800215'), ['19800215']);
+});
