@@ -193,3 +193,16 @@ test('a time of birth (PID-7 longer than a date) comes back from the patient-bir
   assert.deepEqual(pid('19800215123045-0500'), ['19800215123045-0500']);
   assert.deepEqual(pid('19800215'), ['19800215']);
 });
+
+test('a local identifier type (CX.5 not in table 0203) comes back as sent, from Identifier.type.text', () => {
+  const pid3 = roundTrip(
+    [
+      'MSH|^~\\&|EHR|GENHOSP|X|Y|20261121100000-0500||ADT^A04^ADT_A01|A1|P|2.5.1',
+      'EVN|A04|20261121100000-0500',
+      'PID|1||123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR||DOE^JANE||19800215|F',
+      'PV1|1|O',
+    ],
+    /^PID\|/,
+  ).map((s) => s.split('|')[3] ?? '');
+  assert.deepEqual(pid3, ['123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR']);
+});
