@@ -13,7 +13,8 @@
  *      dropped (it repeats the text);
  *    - PID-8 is compared by its first component (IS in every version; "F^Female^HL70001" says F);
  *    - OBX-2, which decides how OBX-5 is normalised, is read by its first component;
- *    - OBX-5 of type SN with no comparator ("^23") is compared as the plain number (what NM says);
+ *    - OBX-5 of type SN with no comparator ("^23") or the comparator "=" is compared as the plain
+ *      number (what NM says);
  *    - PID-7, and OBX-5 of type TS/DTM, with a time but no offset is compared with the default
  *      site's offset (+0000) added: inbound reads it in that zone, and the output writes the zone
  *      out; a time to the hour or minute is compared padded to seconds (FHIR dateTime has them);
@@ -71,7 +72,8 @@ function normaliseRep(m: Hl7Message, key: string, raw: string, obxType: string |
     // CWE.9 (original text) that repeats CWE.2 says nothing CWE.2 does not.
     if (rep.length === 9 && JSON.stringify(rep[8]) === JSON.stringify(rep[1])) rep = trimTrailing(rep.slice(0, 8), (c) => c.length === 0);
   }
-  if (key === 'OBX-5' && obxType === 'SN' && (rep[0]?.length ?? 0) === 0 && rep.length === 2) rep = [rep[1] ?? []];
+  // SN "=^0.5" says what "^0.5" says (equal to): the comparator "=" is no comparator.
+  if (key === 'OBX-5' && obxType === 'SN' && rep.length === 2 && ((rep[0]?.length ?? 0) === 0 || JSON.stringify(rep[0]) === '["="]')) rep = [rep[1] ?? []];
   if ((key === 'PID-7' || (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM'))) && rep.length >= 1 && rep[0]?.length === 1) {
     rep = [[sameInstant(rep[0][0] ?? '')], ...rep.slice(1)];
   }
