@@ -4,8 +4,8 @@
 // (PID-3, PID-5, PID-7, PID-8, OBR-4, OBX-3, OBX-5, OBX-6, ORC-2) are compared after the
 // normalisation written out in ./compare.ts (representation only: escapes, delimiters, spaces,
 // trailing empties, coding system aliases, SN without comparator or with "=", a DTM's zone and
-// seconds, ORC-2 per order). What still differs is a counted exclusion: EXCLUSIONS names each place a difference can be, with the
-// reason, and the number of messages that differ there. A place not listed, or a count that
+// seconds, ORC-2 per order). What still differs is a counted exclusion: EXCLUSIONS names each
+// place a difference can be, with the reason, and the number of messages that differ there. A place not listed, or a count that
 // changed, fails the test: lower a count (or delete its line) when a mapping improves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
