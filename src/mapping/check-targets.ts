@@ -163,7 +163,8 @@ class Checker {
   /** A JSON name on a type: an element, or a choice element with its type (deceasedDateTime). */
   private key(t: TypeDef, name: string, label: string, at: SourcePos | undefined): KeyDef | undefined {
     const k = t.keys.get(name);
-    if (k && !k.primitiveExtension) return k;
+    // `_birthDate` (a primitive's id and extensions) only when written with its underscore.
+    if (k && (!k.primitiveExtension || name.startsWith('_'))) return k;
     const el = t.elements.get(name);
     if (el?.choice) {
       const names = el.types.map((ty) => `${name}${capitalise(ty.code)}`);

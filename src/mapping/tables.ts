@@ -103,7 +103,7 @@ export class CodeTables implements TableRegistry {
    * issue rather than throwing, since converters must not throw mid-message; mapping loaders
    * should have checked `has` already.
    */
-  lookup(table: string, code: string, ctx: ConverterContext): TableHit | undefined {
+  lookup(table: string, code: string, ctx: ConverterContext, opts: { readonly keptAs?: string } = {}): TableHit | undefined {
     const t = this.tables.get(table);
     if (t === undefined) {
       ctx.issues.report({
@@ -123,7 +123,8 @@ export class CodeTables implements TableRegistry {
     if (loose !== undefined) return loose;
 
     const rule = t.unmapped;
-    const outcome = rule.kind === 'fixed' ? `used '${rule.hit.code}' instead` : rule.kind === 'passthrough' ? 'kept the code as sent' : 'left the value out';
+    // `keptAs`: the caller keeps a code the table has no entry for elsewhere (e.g. as text).
+    const outcome = rule.kind === 'fixed' ? `used '${rule.hit.code}' instead` : rule.kind === 'passthrough' ? 'kept the code as sent' : opts.keptAs !== undefined ? `kept it as ${opts.keptAs}` : 'left the value out';
     ctx.issues.report({
       severity: t.issue,
       code: 'unknown-code',

@@ -117,8 +117,11 @@ export interface TableHit {
 }
 
 export interface TableRegistry {
-  /** Looks a v2 code up; reports an unknown-code issue itself when the code is not in the table. */
-  lookup(table: string, code: string, ctx: ConverterContext): TableHit | undefined;
+  /**
+   * Looks a v2 code up; reports an unknown-code issue itself when the code is not in the table
+   * (`keptAs` names where the caller keeps such a code, for that issue's text).
+   */
+  lookup(table: string, code: string, ctx: ConverterContext, opts?: { readonly keptAs?: string }): TableHit | undefined;
   has(table: string): boolean;
 }
 

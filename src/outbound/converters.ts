@@ -92,8 +92,10 @@ function authorityOf(c: OutContext, id: Json): Hd | undefined {
 }
 
 function identifierType(id: Json): string | undefined {
-  const coding = list(obj(id['type'])?.['coding']).map(obj);
-  return str(coding[0]?.['code']);
+  const type = obj(id['type']);
+  const coding = list(type?.['coding']).map(obj);
+  // A local type inbound kept as text only (no 0203 code) goes back as sent.
+  return str(coding[0]?.['code']) ?? (coding.length === 0 ? str(type?.['text']) : undefined);
 }
 
 /** Identifier → CX: ID ^ check digit ^ ^ authority (HD) ^ type ^ ^ start ^ end. */

@@ -74,6 +74,11 @@ export interface Scope {
   readonly context: Item | undefined;
   /** 1-based position in the enclosing forEach (OBX-1, NTE-1). */
   readonly index: number;
+  /**
+   * 1-based count of this segment among the segments of its id written under the same parent:
+   * OBX-1 keeps counting when two rules write OBX under one OBR (results, then order answers).
+   */
+  readonly setId?: number;
   readonly event: string;
   readonly messageTime: string;
   readonly cx: OutContext;
@@ -151,7 +156,7 @@ export function evalValue(e: OutExpr, s: Scope): V2Rep[] {
     case 'literal':
       return [[[e.value]]];
     case 'var': {
-      const v = e.name === 'index' ? String(s.index) : e.name === 'event' ? s.event : s.messageTime;
+      const v = e.name === 'index' ? String(s.index) : e.name === 'setId' ? String(s.setId ?? s.index) : e.name === 'event' ? s.event : s.messageTime;
       return [[[v]]];
     }
     case 'path': {

@@ -3,7 +3,7 @@
  * optional converter, written like the inbound language (`name | xpn`, `gender | code(hl7-0001)`).
  *
  *   value     := term ('|' converter ('(' arg (',' arg)* ')')?)?
- *   term      := 'text' | number | %index | %event | %messageTime | path
+ *   term      := 'text' | number | %index | %setId | %event | %messageTime | path
  *   path      := root ('.' step | '[' n ']')*
  *   root      := %focus | ResourceType (every one in the Bundle) | element (relative to the context)
  *   step      := element | resolve() | first() | where(condition)
@@ -33,7 +33,7 @@ type Tok =
   | { t: 'punct'; v: string; at: number }
   | { t: 'end'; at: number };
 
-const VARIABLES = ['focus', 'index', 'event', 'messageTime'];
+const VARIABLES = ['focus', 'index', 'setId', 'event', 'messageTime'];
 
 function lex(src: string): Tok[] {
   const out: Tok[] = [];

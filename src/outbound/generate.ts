@@ -175,11 +175,14 @@ export function generateMessage(input: unknown, set: OutboundSet, opts: Generate
   const lines = [msh.toText(DEFAULT_DELIMITERS)];
   const counts = new Map<string, number>();
   const walk = (rules: readonly SegmentRule[], s: Scope): void => {
+    const siblings = new Map<string, number>();
     for (const rule of rules) {
       const items = rule.forEach === undefined ? [s.context] : rule.forEach.kind === 'path' ? evalPath(rule.forEach, s) : evalValue(rule.forEach, s).map((r) => ({ value: r[0]?.[0] }));
       items.forEach((item, i) => {
-        const inner: Scope = rule.forEach === undefined ? s : { ...s, context: item, index: i + 1 };
+        const setId = (siblings.get(rule.segment) ?? 0) + 1;
+        const inner: Scope = rule.forEach === undefined ? { ...s, setId } : { ...s, context: item, index: i + 1, setId };
         if (rule.when !== undefined && !evalCondition(rule.when, inner)) return;
+        siblings.set(rule.segment, setId);
         const n = (counts.get(rule.segment) ?? 0) + 1;
         counts.set(rule.segment, n);
         const seg = new SegmentBuilder(rule.segment);

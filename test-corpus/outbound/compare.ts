@@ -12,9 +12,12 @@
  *      aliases of one system (C4 and CPT) are equal; CWE.9 (original text) equal to CWE.2 is
  *      dropped (it repeats the text);
  *    - PID-8 is compared by its first component (IS in every version; "F^Female^HL70001" says F);
- *    - OBX-5 of type SN with no comparator ("^23") is compared as the plain number (what NM says);
- *    - OBX-5 of type TS/DTM with a time but no offset is compared with the default site's offset
- *      (+0000) added: inbound reads it in that zone, and the output writes the zone out;
+ *    - OBX-2, which decides how OBX-5 is normalised, is read by its first component;
+ *    - OBX-5 of type SN with no comparator ("^23") or the comparator "=" is compared as the plain
+ *      number (what NM says);
+ *    - PID-7, and OBX-5 of type TS/DTM, with a time but no offset is compared with the default
+ *      site's offset (+0000) added: inbound reads it in that zone, and the output writes the zone
+ *      out; a time to the hour or minute is compared padded to seconds (FHIR dateTime has them);
  *    - ORC-2 is compared per order: each OBR's placer number is the ORC-2 of its order group, or
  *      OBR-2 when the group has no ORC or an empty ORC-2 (the two are the same number, v2.5.1
  *      4.5.3.2); the output always writes an ORC per order, the input often has none.
@@ -69,21 +72,32 @@ function normaliseRep(m: Hl7Message, key: string, raw: string, obxType: string |
     // CWE.9 (original text) that repeats CWE.2 says nothing CWE.2 does not.
     if (rep.length === 9 && JSON.stringify(rep[8]) === JSON.stringify(rep[1])) rep = trimTrailing(rep.slice(0, 8), (c) => c.length === 0);
   }
-  if (key === 'OBX-5' && obxType === 'SN' && (rep[0]?.length ?? 0) === 0 && rep.length === 2) rep = [rep[1] ?? []];
-  // A time with no offset is read in the site's zone (the corpus runs with the default site, UTC);
-  // the output states that zone. Both name the same instant.
-  if (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM') && rep.length === 1 && rep[0]?.length === 1) {
-    const t = rep[0][0] ?? '';
-    if (/^\d{10,14}(\.\d+)?$/.test(t)) rep = [[`${t}+0000`]];
+  // SN "=^0.5" says what "^0.5" says (equal to): the comparator "=" is no comparator.
+  if (key === 'OBX-5' && obxType === 'SN' && rep.length === 2 && ((rep[0]?.length ?? 0) === 0 || JSON.stringify(rep[0]) === '["="]')) rep = [rep[1] ?? []];
+  if ((key === 'PID-7' || (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM'))) && rep.length >= 1 && rep[0]?.length === 1) {
+    rep = [[sameInstant(rep[0][0] ?? '')], ...rep.slice(1)];
   }
   return rep;
+}
+
+/**
+ * A DTM with a time, written as the output writes it: a time with no offset is read in the site's
+ * zone (the corpus runs with the default site, UTC) and the output states that zone; a time to the
+ * hour or minute is padded to seconds (a FHIR dateTime with a time has seconds; inbound pads and
+ * says so). Both name the same instant.
+ */
+function sameInstant(t: string): string {
+  const m = /^(\d{10})(\d{2})?(\d{2}(\.\d+)?)?([+-]\d{4})?$/.exec(t);
+  if (m === null) return t;
+  return `${m[1] ?? ''}${m[2] ?? '00'}${m[3] ?? '00'}${m[5] ?? '+0000'}`;
 }
 
 function fieldOf(m: Hl7Message, seg: string, n: number): Field {
   const key = `${seg}-${n}`;
   if (key === 'ORC-2') return placerNumbers(m);
   return m.segments(seg).map((s) => {
-    const type = seg === 'OBX' ? s.get(2) : undefined;
+    // OBX-2 by its first component: the value type ("CWE^^HL70125" says CWE, as inbound reads it).
+    const type = seg === 'OBX' ? s.get('2.1') : undefined;
     return trimTrailing(
       rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type)),
       (r) => r.length === 0,

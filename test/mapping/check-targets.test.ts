@@ -74,6 +74,21 @@ test('a dotted path may not reach through a repeating element or into a primitiv
   ]);
 });
 
+test('_name reaches the id and extensions of a primitive (FHIR JSON _birthDate), and only of an element that exists', () => {
+  assert.deepEqual(
+    loadErrors(
+      patient(`      _birthDate:
+        extension:
+          - url: { $const: "http://hl7.org/fhir/StructureDefinition/patient-birthTime" }
+            valueDateTime: "PID-7 | ts"
+      _birthDat:
+        extension: []
+`),
+    ),
+    ['messages/m.yaml:12:7: Patient has no element "_birthDat" (did you mean "birthDate"?) (fhir-element)'],
+  );
+});
+
 test('a YAML list into an element that takes one value is a load error', () => {
   assert.deepEqual(loadErrors(patient('      birthDate: ["PID-7 | date"]\n')), ['messages/m.yaml:8:7: Patient.birthDate takes one value (0..1) but a YAML list gives a list (fhir-cardinality)']);
 });

@@ -303,7 +303,7 @@ resources:
 `,
   );
   assert.deepEqual(errors, [
-    "…/messages/test.yaml:7:17: key '$vale' in gender must be a FHIR element path (letters, dots between levels, optional [x]) or one of $value, $const, $ref, $refs, $first, $forEach, $build, $when (propertyNames)",
+    "…/messages/test.yaml:7:17: key '$vale' in gender must be a FHIR element path (letters, dots between levels, optional [x], _name for a primitive's extensions) or one of $value, $const, $ref, $refs, $first, $forEach, $build, $when (propertyNames)",
   ]);
 });
 
@@ -321,7 +321,7 @@ resources:
 `,
   );
   assert.deepEqual(errors, [
-    "…/messages/test.yaml:7:7: key 'birth-date' in map must be a FHIR element path (letters, dots between levels, optional [x]), e.g. name.family or value[x] (propertyNames)",
+    "…/messages/test.yaml:7:7: key 'birth-date' in map must be a FHIR element path (letters, dots between levels, optional [x], _name for a primitive's extensions), e.g. name.family, value[x] or _birthDate (propertyNames)",
   ]);
 });
 

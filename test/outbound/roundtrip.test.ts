@@ -124,3 +124,85 @@ test('every round-trip output parses in HAPI HL7v2, which re-encodes it to the s
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** v2 text (segments joined by CR) → FHIR → v2; the output's segments that match `keep`. */
+function roundTrip(lines: readonly string[], keep: RegExp): string[] {
+  const p = parseMessage(`${lines.join('\r')}\r`);
+  assert.ok(p.ok);
+  const bundle = convertMessage(p.message, inbound).bundle;
+  assert.ok(bundle, 'inbound conversion gives a Bundle');
+  const r = generateMessage(bundle, outbound, { messageTime: MESSAGE_TIME });
+  assert.ok(r.text);
+  return r.text.split('\r').filter((s) => keep.test(s));
+}
+
+test('ORU: answers to ask-at-order-entry questions (OBX-29 QST) come back after the results, OBX-29 kept, OBX-1 counting on', () => {
+  const obx = roundTrip(
+    [
+      'MSH|^~\\&|LAB|GENLAB|EHR|GENHOSP|20261121100000-0500||ORU^R01^ORU_R01|R1|P|2.5.1',
+      'PID|1||123456789^^^GENHOSP^MR||DOE^JANE||19800215|F',
+      'ORC|RE|ORD1^EPIC|FIL1^LAB',
+      'OBR|1|ORD1^EPIC|FIL1^LAB|94558-4^SARS-CoV-2 Ag^LN|||20261121090000-0500',
+      'OBX|1|CWE|94558-4^SARS-CoV-2 Ag^LN||260415000^Not detected^SCT||||||F',
+      // OBX-11 F, then 18 delimiters to OBX-29.
+      `OBX|2|CWE|95419-8^Has symptoms^LN||N^No^HL70136||||||F${'|'.repeat(18)}QST`,
+      `OBX|3|NM|30525-0^Age^LN||42|a^year^UCUM|||||F${'|'.repeat(18)}QST`,
+    ],
+    /^OBX\|/,
+  );
+  assert.deepEqual(
+    obx.map((s) => { const f = s.split('|'); return [f[1], f[2], f[3], f[5], f[6], f[29] ?? ''].join('|'); }),
+    [
+      '1|CWE|94558-4^SARS-CoV-2 Ag^LN|260415000^Not detected^SCT||',
+      '2|CWE|95419-8^Has symptoms^LN|N^No^HL70136||QST',
+      '3|NM|30525-0^Age^LN|42|a^year^UCUM|QST',
+    ],
+  );
+});
+
+test('ORM: an OBX given with the order (ServiceRequest.supportingInfo inbound) comes back after its OBR', () => {
+  const lines = roundTrip(
+    [
+      'MSH|^~\\&|EPIC|GENHOSP|LAB|GENLAB|20261121100000-0500||ORM^O01^ORM_O01|O1|P|2.5.1',
+      'PID|1||123456789^^^GENHOSP^MR||DOE^JANE||19800215|F',
+      'ORC|NW|ORD2^EPIC',
+      'OBR|1|ORD2^EPIC||85025^CBC^CPT',
+      `OBX|1|CWE|11449-6^Pregnancy status^LN||N^No^HL70136||||||F${'|'.repeat(18)}QST`,
+    ],
+    /^(ORC|OBR|OBX)\|/,
+  );
+  assert.deepEqual(
+    lines.map((s) => s.split('|')[0]),
+    ['ORC', 'OBR', 'OBX'],
+  );
+  const f = (lines[2] ?? '').split('|');
+  assert.deepEqual([f[1], f[2], f[3], f[5], f[29]], ['1', 'CWE', '11449-6^Pregnancy status^LN', 'N^No^HL70136', 'QST']);
+});
+
+test('a time of birth (PID-7 longer than a date) comes back from the patient-birthTime extension; a date alone stays a date', () => {
+  const pid = (dob: string): string[] =>
+    roundTrip(
+      [
+        'MSH|^~\\&|EHR|GENHOSP|X|Y|20261121100000-0500||ADT^A04^ADT_A01|A1|P|2.5.1',
+        'EVN|A04|20261121100000-0500',
+        `PID|1||123456789^^^GENHOSP^MR||DOE^JANE||${dob}|F`,
+        'PV1|1|O',
+      ],
+      /^PID\|/,
+    ).map((s) => s.split('|')[7] ?? '');
+  assert.deepEqual(pid('19800215123045-0500'), ['19800215123045-0500']);
+  assert.deepEqual(pid('19800215'), ['19800215']);
+});
+
+test('a local identifier type (CX.5 not in table 0203) comes back as sent, from Identifier.type.text', () => {
+  const pid3 = roundTrip(
+    [
+      'MSH|^~\\&|EHR|GENHOSP|X|Y|20261121100000-0500||ADT^A04^ADT_A01|A1|P|2.5.1',
+      'EVN|A04|20261121100000-0500',
+      'PID|1||123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR||DOE^JANE||19800215|F',
+      'PV1|1|O',
+    ],
+    /^PID\|/,
+  ).map((s) => s.split('|')[3] ?? '');
+  assert.deepEqual(pid3, ['123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR']);
+});

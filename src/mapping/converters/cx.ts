@@ -19,9 +19,12 @@ function isIdentifierUse(s: string | undefined): s is NonNullable<Identifier['us
 export function identifierType(code: string | undefined, ctx: ConverterContext, where: string): CodeableConcept | undefined {
   if (code === undefined) return undefined;
   if (ctx.tables.has('hl7-0203')) {
-    const hit = ctx.tables.lookup('hl7-0203', code, { ...ctx, location: where });
+    const hit = ctx.tables.lookup('hl7-0203', code, { ...ctx, location: where }, { keptAs: 'the identifier type\'s text' });
     if (hit !== undefined) return { coding: [compact({ system: hit.system ?? V2_0203, code: hit.code, display: hit.display })] };
-    return undefined;
+    // A local type ("MRN", "NHSNMBR") is no 0203 code, but it still says what the identifier is:
+    // kept as text (the binding is extensible), and written back as CX.5 by the outbound cx.
+    const text = code.trim();
+    return text === '' ? undefined : { text };
   }
   return { coding: [{ system: V2_0203, code }] };
 }

@@ -17,6 +17,13 @@ test('CX: an authority listed in the site gives its system, and CX.5 the v2-0203
   assert.deepEqual(codes(ctx), []);
 });
 
+test('CX: a local type not in table 0203 (MRN) is kept as the type text, and reported by the table', () => {
+  const ctx = context();
+  const id = cx(field('12345^^^STM_MRN^MRN'), args(), ctx) as { type?: unknown };
+  assert.deepEqual(id.type, { text: 'MRN' });
+  assert.deepEqual(ctx.reported.map((i) => [i.code, i.table]), [['unknown-code', 'hl7-0203']]);
+});
+
 test("CX: the site's authority type applies when CX.5 is empty", () => {
   const id = cx(field('12345^^^STM_MRN'), args(), context()) as { type?: { coding?: { code?: string }[] } };
   assert.equal(id.type?.coding?.[0]?.code, 'MR');
@@ -86,13 +93,6 @@ test('CX: the use argument sets Identifier.use', () => {
 test('CX: a check digit in CX.2 becomes the identifier-checkDigit extension', () => {
   const id = cx(field('12345^7^M10^STM_MRN^MR'), args(), context()) as { extension?: unknown };
   assert.deepEqual(id.extension, [{ url: 'http://hl7.org/fhir/StructureDefinition/identifier-checkDigit', valueString: '7' }]);
-});
-
-test('CX: an identifier type not in table 0203 keeps no type and is reported by the table', () => {
-  const ctx = context();
-  const id = cx(field('12345^^^STM_MRN^ZZ'), args(), ctx) as { type?: unknown };
-  assert.equal(id.type, undefined);
-  assert.deepEqual(ctx.reported.map((i) => [i.code, i.table]), [['unknown-code', 'hl7-0203']]);
 });
 
 test('CX: an authority but no ID number is reported and gives nothing', () => {
