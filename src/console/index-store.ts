@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type { RecordRef } from '../records/index.js';
+import { OutcomeKeeper } from './index-outcomes.js';
 
 /**
  * better-sqlite3 13 (Node-API, prebuilt binaries in the package) on Node 22 and later; 12, compiled
@@ -34,9 +35,10 @@ function sqlite(): typeof Database {
 
 /**
  * Raised when the layout changes: an older file is rebuilt, not migrated. 2: message searches
- * read partial indexes ordered by receive time (bench/console-index.mjs measured why).
+ * read partial indexes ordered by receive time (bench/console-index.mjs measured why). 3: each
+ * message's outcome kept on its row (index-outcomes.ts), rare outcomes in their own indexes.
  */
-export const INDEX_VERSION = 2;
+export const INDEX_VERSION = 3;
 
 /**
  * Which rows are messages (what a search returns): raw records, and dead letters of frames that
@@ -113,7 +115,7 @@ const COLUMNS = [
   'issue_count', 'resources',
 ] as const;
 
-export type Row = Record<(typeof COLUMNS)[number], string | number | null>;
+export type Row = Record<(typeof COLUMNS)[number] | 'outcome', string | number | null>;
 
 /** Page cache per open index (SQLite's default is 2 MiB): 256 MiB, in KiB as cache_size takes it. */
 const CACHE_KIB = 256 * 1024;
@@ -126,6 +128,7 @@ export class IndexStore {
   private readonly insertAudit: Database.Statement;
   private readonly insertTarget: Database.Statement;
   private readonly setPosition: Database.Statement;
+  private readonly outcomes: OutcomeKeeper;
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(readonly file: string) {
@@ -156,7 +159,7 @@ export class IndexStore {
         received_at TEXT, raw_sha256 TEXT, raw_length INTEGER, charset TEXT, charset_source TEXT, repairs TEXT, patient_key TEXT,
         dedupe TEXT, ack_code TEXT, category TEXT, stage TEXT, cause TEXT, failure_message TEXT, attempts INTEGER, first_at TEXT,
         src_topic TEXT, src_part INTEGER, src_off INTEGER, prev_topic TEXT, prev_part INTEGER, prev_off INTEGER, replay_id TEXT,
-        issue_count INTEGER, resources TEXT,
+        issue_count INTEGER, resources TEXT, outcome TEXT,
         PRIMARY KEY (topic, part, off)
       );
       CREATE INDEX IF NOT EXISTS records_control ON records (control_id);
@@ -178,6 +181,9 @@ export class IndexStore {
       CREATE INDEX IF NOT EXISTS messages_patient ON records (patient_key, received_at) WHERE ${MESSAGE_ROWS};
       -- repairs in the index: a repair kind is tested without fetching each repaired row.
       CREATE INDEX IF NOT EXISTS messages_repaired ON records (received_at, repairs) WHERE ${MESSAGE_ROWS} AND repairs IS NOT NULL;
+      -- The rare outcomes (~1 % duplicate, ~3 % dead-lettered): a search reads its page from these.
+      CREATE INDEX IF NOT EXISTS messages_duplicate ON records (received_at) WHERE ${MESSAGE_ROWS} AND outcome = 'duplicate';
+      CREATE INDEX IF NOT EXISTS messages_dead_lettered ON records (received_at) WHERE ${MESSAGE_ROWS} AND outcome = 'dead-lettered';
       CREATE TABLE IF NOT EXISTS audit (
         off INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT NOT NULL, operator TEXT NOT NULL, at TEXT NOT NULL, channel TEXT NOT NULL,
         reason TEXT, body TEXT NOT NULL
@@ -193,6 +199,7 @@ export class IndexStore {
     this.insertAudit = this.db.prepare('INSERT OR REPLACE INTO audit (off, id, kind, operator, at, channel, reason, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertTarget = this.db.prepare('INSERT INTO audit_targets (audit_off, topic, part, from_off, to_off) VALUES (?, ?, ?, ?, ?)');
     this.setPosition = this.db.prepare('INSERT OR REPLACE INTO positions (topic, part, next) VALUES (?, ?, ?)');
+    this.outcomes = new OutcomeKeeper(this.db);
   }
 
   /**
@@ -220,7 +227,10 @@ export class IndexStore {
    */
   applyBatch(topic: string, partition: number, nextOffset: string, records: readonly IndexedRecord[], audits: ReadonlyArray<{ audit: IndexedAudit; targets: readonly AuditTarget[] }>): void {
     this.db.transaction(() => {
-      for (const r of records) this.insertRecord.run(rowValues(r));
+      for (const r of records) {
+        this.insertRecord.run(rowValues(r));
+        this.outcomes.settle(r);
+      }
       for (const { audit, targets } of audits) {
         this.insertAudit.run(Number(audit.offset), audit.id, audit.kind, audit.operator, audit.at, audit.channel, audit.reason, audit.body);
         this.prepare('DELETE FROM audit_targets WHERE audit_off = ?').run(Number(audit.offset));
