@@ -19,7 +19,7 @@
 //
 //   node bench/transform-stage.mjs --part fairness [--backlog 50000] [--fair-rate 200]
 //   node bench/transform-stage.mjs --part rate [--rate 1000] [--seconds 60]
-//   node bench/transform-stage.mjs --part drain [--drain 100000]
+//   node bench/transform-stage.mjs --part drain [--drain 100000] [--processes 1,2] [--cpu-prof DIR]
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -44,6 +44,8 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '60' },
     drain: { type: 'string', default: '100000' },
+    processes: { type: 'string', default: '1,2' },
+    'cpu-prof': { type: 'string' },
     workers: { type: 'string' },
     nice: { type: 'string' },
   },
@@ -62,7 +64,9 @@ async function startEngine(brokers, channel, { workers, role } = {}) {
   if (workers !== undefined) args.push('--workers', String(workers));
   if (role) args.push('--role', role);
   if (values.nice !== undefined) args.push('--nice', values.nice);
-  const child = fork(join(root, 'bench/servers/engine.mjs'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // --cpu-prof DIR: a V8 CPU profile of each engine process and of each of its threads.
+  const execArgv = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+  const child = fork(join(root, 'bench/servers/engine.mjs'), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the engine did not start within 600 s')), 600_000);
     child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve()));
@@ -262,7 +266,7 @@ async function drain(broker, kafka) {
   const count = Number(values.drain);
   const admin = kafka.admin();
   await admin.connect();
-  for (const processes of [1, 2]) {
+  for (const processes of values.processes.split(',').map(Number)) {
     const channel = `drain-${processes}-${Date.now().toString(36)}`;
     await preload(kafka, channel, count);
     const loadBefore = load();

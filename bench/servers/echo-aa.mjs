@@ -3,8 +3,7 @@
 // (the delivery path refuses an ACK whose MSA-2 does not match, so echo.mjs's fixed ACK would be a
 // failure). MSH-10 is found by counting field separators in the first segment; no parsing, no
 // decoding of the rest.
-import { createServer } from 'node:net';
-import { fail, serve } from './harness.mjs';
+import { fail, serve, serveTcp } from './harness.mjs';
 
 const VT = 0x0b;
 const FS = 0x1c;
@@ -25,11 +24,8 @@ function controlId(frame) {
   return Buffer.alloc(0);
 }
 
-serve(async ({ port }) => {
-  const sockets = new Set();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
+serve(({ port }) =>
+  serveTcp(port, (socket) => {
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk) => {
       let buf = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -49,18 +45,5 @@ serve(async ({ port }) => {
       }
       pending = Buffer.from(buf);
     });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}).catch(fail);
+  }),
+).catch(fail);

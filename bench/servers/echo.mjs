@@ -2,8 +2,7 @@
 // The ceiling: MLLP framing and a fixed ACK, nothing else (no decoding, no parsing, no copy of
 // the message). Whatever this does per second is what the machine, Node's sockets and the
 // driver allow; every other contender does this plus its own work.
-import { createServer } from 'node:net';
-import { fail, serve } from './harness.mjs';
+import { fail, serve, serveTcp } from './harness.mjs';
 
 const FS = 0x1c;
 const CR = 0x0d;
@@ -12,11 +11,8 @@ const ACK = Buffer.from(
   'latin1',
 );
 
-serve(async ({ port }) => {
-  const sockets = new Set();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
+serve(({ port }) =>
+  serveTcp(port, (socket) => {
     // Only state kept: whether the previous chunk ended on FS, so FS|CR split across chunks counts.
     let pendingFs = false;
     socket.on('data', (chunk) => {
@@ -39,18 +35,5 @@ serve(async ({ port }) => {
       }
       for (let k = 0; k < acks; k++) socket.write(ACK);
     });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
-  });
-  return {
-    stop: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}).catch(fail);
+  }),
+).catch(fail);

@@ -47,3 +47,32 @@ export function fail(err) {
   console.error(`contender failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
   process.exit(1);
 }
+
+/**
+ * A raw TCP contender: listens on 127.0.0.1:port, hands each socket (no Nagle) to onSocket, and
+ * stops by destroying the open sockets before closing the server.
+ * @param {number} port
+ * @param {(socket: import('node:net').Socket) => void} onSocket
+ */
+export async function serveTcp(port, onSocket) {
+  const { createServer } = await import('node:net');
+  const sockets = new Set();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => sockets.delete(socket));
+    onSocket(socket);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return {
+    stop: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

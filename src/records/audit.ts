@@ -106,6 +106,37 @@ export function newAuditRecord(fields: Omit<AuditRecord, 'v' | 'id' | 'host' | '
   };
 }
 
+/** What a replay's started and finished audit records share. */
+export interface ReplayAuditBase {
+  readonly operator: string;
+  readonly at: Date;
+  readonly channel: string;
+  readonly reason: string | null;
+  readonly replayId: string;
+  readonly selection: Readonly<Record<string, unknown>>;
+}
+
+/** The counts, outcome and resolved dead letters a replay-finished record adds. */
+export interface ReplayFinish {
+  readonly counts: Readonly<Record<string, number>>;
+  readonly outcome: NonNullable<AuditRecord['outcome']>;
+  readonly resolved: readonly OffsetRange[];
+  readonly error?: string;
+}
+
+/**
+ * A replay writes replay-started before anything is produced and replay-finished at the end,
+ * channel and destination replays alike, so terminal, console and alerting read one shape.
+ */
+export function replayAuditRecord(base: ReplayAuditBase, finish?: ReplayFinish): AuditRecord {
+  const { counts, outcome, resolved, error } = finish ?? {};
+  return newAuditRecord({
+    kind: finish ? 'replay-finished' : 'replay-started',
+    ...base,
+    ...(finish ? { counts, outcome, resolved, ...(error ? { error } : {}) } : {}),
+  });
+}
+
 /** Whether a parsed record value is an audit record of this version. */
 export function isAuditRecord(x: unknown): x is AuditRecord {
   if (typeof x !== 'object' || x === null) return false;

@@ -28,6 +28,7 @@ export {
   decisionTargets,
   inRanges,
   isAuditRecord,
+  replayAuditRecord,
   newAuditRecord,
   toRanges,
   type AuditKind,

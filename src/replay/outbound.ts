@@ -24,7 +24,7 @@ import { loadDeadLetters, type InspectedDeadLetter } from '../dlq/inspect.js';
 import { readTopicRange, topicBounds } from '../kafka/index.js';
 import { MllpSendError } from '../mllp/index.js';
 import { encodeOutbound, type OutboundSet } from '../outbound/index.js';
-import { AUDIT_TOPIC, newAuditRecord, toRanges, type OutboundDeadLetter } from '../records/index.js';
+import { AUDIT_TOPIC, replayAuditRecord, toRanges, type OutboundDeadLetter } from '../records/index.js';
 import { newReplayId, type ReplayOutcome } from './replay.js';
 import { describeSelection, selectsDeadLetter, type ReplaySelection } from './selection.js';
 
@@ -100,20 +100,16 @@ export async function replayOutbound(opts: OutboundReplayOptions): Promise<Outbo
   const delivered: Array<{ partition: number; offset: string }> = [];
 
   const audit = async (kind: 'replay-started' | 'replay-finished', outcome?: ReplayOutcome, error?: string): Promise<void> => {
-    await writeAudit(
-      kafka,
-      newAuditRecord({
-        kind,
-        operator: opts.operator,
-        at: now(),
-        channel: d.name,
-        reason: opts.reason ?? null,
-        replayId,
-        selection: { ...sel, destination: d.name, target: `${d.target.host}:${d.target.port}`, limit: opts.limit ?? null },
-        ...(kind === 'replay-finished' ? { counts: { ...counts }, outcome: outcome ?? 'completed', resolved: toRanges(delivered), ...(error ? { error } : {}) } : {}),
-      }),
-      auditTopic,
-    );
+    const base = {
+      operator: opts.operator,
+      at: now(),
+      channel: d.name,
+      reason: opts.reason ?? null,
+      replayId,
+      selection: { ...sel, destination: d.name, target: `${d.target.host}:${d.target.port}`, limit: opts.limit ?? null },
+    };
+    const finish = kind === 'replay-finished' ? { counts: { ...counts }, outcome: outcome ?? 'completed', resolved: toRanges(delivered), ...(error ? { error } : {}) } : undefined;
+    await writeAudit(kafka, replayAuditRecord(base, finish), auditTopic);
   };
 
   const letters = await loadDeadLetters(kafka, dlqTopic, { channel: d.name, auditTopic });

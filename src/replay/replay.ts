@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
-import { AUDIT_TOPIC, HEADERS, newAuditRecord, toRanges, type OffsetRange } from '../records/index.js';
+import { AUDIT_TOPIC, HEADERS, replayAuditRecord, toRanges, type OffsetRange } from '../records/index.js';
 import { ensureAuditTopic, writeAudit } from '../dlq/audit.js';
 import { loadDeadLetters, type InspectedDeadLetter } from '../dlq/inspect.js';
 import { readTopicRange, topicBounds, type TopicRecord } from '../kafka/index.js';
@@ -144,22 +144,16 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
 
   const resolvedNow: Array<{ partition: number; offset: string }> = [];
   const audit = async (kind: 'replay-started' | 'replay-finished', outcome?: ReplayOutcome, error?: string): Promise<void> => {
-    await writeAudit(
-      kafka,
-      newAuditRecord({
-        kind,
-        operator: opts.operator,
-        at: now(),
-        channel: channel.name,
-        reason: cp.reason,
-        replayId: cp.replayId,
-        selection: { ...sel, resumed: opts.resume !== undefined, limit: opts.limit ?? null },
-        ...(kind === 'replay-finished'
-          ? { counts: { ...runCounts }, outcome: outcome ?? 'completed', resolved: cp.resolved, ...(error ? { error } : {}) }
-          : {}),
-      }),
-      auditTopic,
-    );
+    const base = {
+      operator: opts.operator,
+      at: now(),
+      channel: channel.name,
+      reason: cp.reason,
+      replayId: cp.replayId,
+      selection: { ...sel, resumed: opts.resume !== undefined, limit: opts.limit ?? null },
+    };
+    const finish = kind === 'replay-finished' ? { counts: { ...runCounts }, outcome: outcome ?? 'completed', resolved: cp.resolved, ...(error ? { error } : {}) } : undefined;
+    await writeAudit(kafka, replayAuditRecord(base, finish), auditTopic);
   };
 
   if (!dryRun) {

@@ -20,7 +20,7 @@ import { HEADERS } from '../records/index.js';
 import { convertedRecord, transformRecord, type ConvertedRecord } from './transform-record.js';
 import { converterSpecOf } from './mapping-converter.js';
 import type { ConversionPool } from './pool.js';
-import type { PoolItem, PoolResult } from './pool-protocol.js';
+import { poolItem, type PoolResult } from './pool-protocol.js';
 import { backoffDelay } from '../kafka/retry.js';
 import type { MessageConverter, RecordPublisher } from './types.js';
 import type { MemberEvents, MemberStopped, StopReason } from './supervisor.js';
@@ -576,14 +576,4 @@ export class TransformWorker {
       'raw record dead-lettered by the transform',
     );
   }
-}
-
-/** What a conversion thread needs of a Kafka message: key and headers as text, the value's bytes. */
-function poolItem(m: KafkaMessage, topic: string, partition: number): PoolItem {
-  const headers: Record<string, string> = {};
-  for (const [name, v] of Object.entries(m.headers ?? {})) {
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) headers[name] = first.toString();
-  }
-  return { key: m.key === null ? null : m.key.toString(), value: m.value, headers, at: { topic, partition, offset: m.offset } };
 }

@@ -17,22 +17,10 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { deriveControlId } from '../../src/outbound/index.js';
 import { startHapiReceiver } from '../support/hapi.js';
 import { testKafka } from '../support/kafka.js';
-import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
+import { loadDefaultOutbound, oruBundleFor } from '../outbound/cases.js';
 
 const PATIENTS = ['p0', 'p1', 'p2'];
 const PER_PATIENT = 3;
-
-/** An ORU Bundle for `patient` (PID-3.1 = MRN-<patient>) whose report's filler number is "<patient>-<n>". */
-function bundleFor(patient: string, n: number): string {
-  const b = structuredClone(expectedBundle('oru/oru-r01.json')) as { id: string; entry: { resource: Record<string, unknown> }[] };
-  b.id = `${patient}-${n}-${randomUUID()}`;
-  const report = b.entry.find((e) => e.resource['resourceType'] === 'DiagnosticReport');
-  const pat = b.entry.find((e) => e.resource['resourceType'] === 'Patient');
-  assert.ok(report && pat);
-  report.resource['identifier'] = [{ type: { coding: [{ code: 'FILL' }] }, value: `${patient}-${n}` }];
-  pat.resource['identifier'] = [{ system: 'urn:oid:2.16.840.1.113883.19.5', value: `MRN-${patient}` }];
-  return JSON.stringify(b);
-}
 
 test('HAPI SimpleServer receives every record once, as ORU^R01 with the source MSH-10, patient and order number, per patient in order', { timeout: 240_000 }, async () => {
   const hapi = await startHapiReceiver();
@@ -53,7 +41,7 @@ test('HAPI SimpleServer receives every record once, as ORU^R01 with the source M
     await ensureTopics(kafka, [{ topic, partitions: 3 }, { topic: dlqTopicOf(destination), partitions: 3 }]);
     const producer = kafka.producer();
     await producer.connect();
-    const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: bundleFor(p, i) })));
+    const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: oruBundleFor(p, i) })));
     await producer.send({ topic, acks: -1, messages });
     await producer.disconnect();
 

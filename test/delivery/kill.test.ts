@@ -19,7 +19,7 @@ import { ensureTopics } from '../../src/kafka/index.js';
 import { brokers, testKafka } from '../support/kafka.js';
 import { startRecordingReceiver } from '../support/mllp-receiver.js';
 import { REPO_DIR } from '../support/repo.js';
-import { expectedBundle } from '../outbound/cases.js';
+import { oruBundleFor } from '../outbound/cases.js';
 
 const PATIENTS = ['k0', 'k1', 'k2'];
 const PER_PATIENT = 8;
@@ -30,15 +30,6 @@ interface Receipt {
   readonly seq: string;
   readonly controlId: string;
   readonly answered: boolean;
-}
-
-function bundleFor(patient: string, n: number): string {
-  const b = structuredClone(expectedBundle('oru/oru-r01.json')) as { id: string; entry: { resource: Record<string, unknown> }[] };
-  b.id = `${patient}-${n}-${randomUUID()}`;
-  const report = b.entry.find((e) => e.resource['resourceType'] === 'DiagnosticReport');
-  assert.ok(report);
-  report.resource['identifier'] = [{ type: { coding: [{ code: 'FILL' }] }, value: `${patient}-${n}` }];
-  return JSON.stringify(b);
 }
 
 async function until(what: string, check: () => boolean, timeoutMs: number, context: () => string): Promise<void> {
@@ -106,7 +97,7 @@ test('deliver killed with SIGKILL mid-delivery and started again: every record A
     await ensureTopics(kafka, [{ topic, partitions: 3 }]);
     const producer = kafka.producer();
     await producer.connect();
-    const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: bundleFor(p, i) })));
+    const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: oruBundleFor(p, i) })));
     assert.equal(messages.length, 24);
     await producer.send({ topic, acks: -1, messages });
     await producer.disconnect();

@@ -17,20 +17,10 @@ import { parseMessage } from '../../src/hl7/index.js';
 import { ensureTopics } from '../../src/kafka/index.js';
 import { readTopic, testKafka } from '../support/kafka.js';
 import { startRecordingReceiver, type RecordingReceiver } from '../support/mllp-receiver.js';
-import { expectedBundle, loadDefaultOutbound } from '../outbound/cases.js';
+import { loadDefaultOutbound, oruBundleFor } from '../outbound/cases.js';
 
 const PATIENTS = ['p0', 'p1', 'p2'];
 const PER_PATIENT = 4;
-
-/** An ORU Bundle whose report carries "<patient>-<n>" as its filler number (OBR-3), to read order. */
-function bundleFor(patient: string, n: number): string {
-  const b = structuredClone(expectedBundle('oru/oru-r01.json')) as { id: string; entry: { resource: Record<string, unknown> }[] };
-  b.id = `${patient}-${n}-${randomUUID()}`;
-  const report = b.entry.find((e) => e.resource['resourceType'] === 'DiagnosticReport');
-  assert.ok(report);
-  report.resource['identifier'] = [{ type: { coding: [{ code: 'FILL' }] }, value: `${patient}-${n}` }];
-  return JSON.stringify(b);
-}
 
 interface Receipt {
   readonly seq: string;
@@ -127,7 +117,7 @@ test('hostile receiver: every record AA\'d once or dead-lettered (AR), per-patie
   const producer = kafka.producer();
   await producer.connect();
   // One patient per partition (as a keyed partitioner spreads many patients), so three connections work at once.
-  const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: bundleFor(p, i) })));
+  const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: oruBundleFor(p, i) })));
   await producer.send({ topic, acks: -1, messages });
   await producer.disconnect();
 
@@ -209,7 +199,7 @@ test('a receiver that is down: its queue depth shows every record, its connectio
   await ensureTopics(kafka, [{ topic, partitions: 1 }, { topic: dlqTopicOf(destination), partitions: 1 }]);
   const producer = kafka.producer();
   await producer.connect();
-  await producer.send({ topic, acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ key: 'p0', value: bundleFor('p0', i) })) });
+  await producer.send({ topic, acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ key: 'p0', value: oruBundleFor('p0', i) })) });
   await producer.disconnect();
   const registry = new Registry();
   const worker = new DeliveryWorker({ destination, kafka, outbound: loadDefaultOutbound(), metrics: createDeliveryMetrics(registry), groupId: `${name}-group`, lagIntervalMs: 200 });
@@ -261,7 +251,7 @@ test('with a throttle set, delivery still completes: every record AA\'d or dead-
   await ensureTopics(kafka, [{ topic, partitions: 3 }, { topic: dlqTopicOf(destination), partitions: 3 }]);
   const producer = kafka.producer();
   await producer.connect();
-  const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: bundleFor(p, i) })));
+  const messages = PATIENTS.flatMap((p, k) => Array.from({ length: PER_PATIENT }, (_, i) => ({ key: p, partition: k, value: oruBundleFor(p, i) })));
   assert.equal(messages.length, 12);
   await producer.send({ topic, acks: -1, messages });
   await producer.disconnect();

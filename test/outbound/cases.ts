@@ -5,6 +5,7 @@
  * (the engine writes CR). Regenerate after a deliberate change with
  * `npm run build && node scripts/update-outbound-goldens.mjs`, then review the diff.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateMessage, loadOutboundSet, type GenerateResult, type OutboundSet } from '../../src/outbound/index.js';
@@ -35,4 +36,20 @@ export function expectedBundle(input: string): unknown {
 
 export function runCase(set: OutboundSet, c: { mapping: string; input: string }): GenerateResult {
   return generateMessage(expectedBundle(c.input), set, { messageTime: MESSAGE_TIME });
+}
+
+/**
+ * The ORU golden input as one patient's n-th record: its report's filler number is
+ * "<patient>-<n>" (OBR-3, so a receiver can read the order it got them in), the patient's MRN
+ * "MRN-<patient>" (PID-3.1), and a fresh Bundle id.
+ */
+export function oruBundleFor(patient: string, n: number): string {
+  const b = structuredClone(expectedBundle('oru/oru-r01.json')) as { id: string; entry: { resource: Record<string, unknown> }[] };
+  b.id = `${patient}-${n}-${randomUUID()}`;
+  const report = b.entry.find((e) => e.resource['resourceType'] === 'DiagnosticReport');
+  const pat = b.entry.find((e) => e.resource['resourceType'] === 'Patient');
+  if (!report || !pat) throw new Error('the ORU golden input has no DiagnosticReport or Patient');
+  report.resource['identifier'] = [{ type: { coding: [{ code: 'FILL' }] }, value: `${patient}-${n}` }];
+  pat.resource['identifier'] = [{ system: 'urn:oid:2.16.840.1.113883.19.5', value: `MRN-${patient}` }];
+  return JSON.stringify(b);
 }

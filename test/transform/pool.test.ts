@@ -16,7 +16,7 @@ import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../../src/channel/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
 import type { EngineMetrics } from '../../src/ops/index.js';
-import { ConversionPool, TransformWorker, converterForChannel, transformRecord, type MessageConverter } from '../../src/transform/index.js';
+import { ConversionPool, TransformWorker, converterForChannel, poolItem, transformRecord, type MessageConverter } from '../../src/transform/index.js';
 import { REPO_DIR } from '../support/repo.js';
 import { readTopic, type ReadRecord } from '../support/kafka.js';
 import { channelWithTopics, endOffsets, eventually, freshMetrics, quietLogger, testKafka, writeRaw } from './support.js';
@@ -94,6 +94,19 @@ function newPool(threads: number, metrics: EngineMetrics, extra: Partial<Constru
 function controlIds(records: readonly ReadRecord[]): string[] {
   return records.map((r) => r.headers['hl7_control_id'] ?? '?');
 }
+
+test('a record handed to a thread carries its own bytes, not the Kafka fetch buffer its value is a view of', () => {
+  // The client's values are views into one fetch response; posting a view clones the whole
+  // response to the thread, once per record.
+  const fetched = Buffer.alloc(1 << 20, 0x20);
+  const text = 'MSH|^~\\&|A';
+  const value = fetched.subarray(4096, 4096 + text.length);
+  value.write(text, 'latin1');
+  const item = poolItem({ key: Buffer.from('MRN-1'), value, headers: { 'hl7-channel': Buffer.from('adt') }, offset: '7', timestamp: '0', attributes: 0 }, 'adt.raw', 2);
+  assert.equal(item.value?.buffer.byteLength, text.length, 'the backing buffer is exactly the value');
+  assert.equal(Buffer.from(item.value!).toString('latin1'), text);
+  assert.deepEqual({ key: item.key, headers: item.headers, at: item.at }, { key: 'MRN-1', headers: { 'hl7-channel': 'adt' }, at: { topic: 'adt.raw', partition: 2, offset: '7' } });
+});
 
 test('with 3 threads, the Bundles of each patient are published in the order their raw records were stored, byte-identical to converting on the main thread', async () => {
   const dir = mappingCopy();
