@@ -37,7 +37,7 @@ if (!existsSync(join(root, 'dist/src/console/index.js'))) {
   console.error('dist/ is missing: build first (`npm run build --silent`)');
   process.exit(2);
 }
-const { IndexStore, ConsoleQueries, Indexer, OUTCOMES } = await import('../dist/src/console/index.js');
+const { IndexStore, ConsoleQueries, Indexer, OUTCOMES, pageCursor, parsePageCursor } = await import('../dist/src/console/index.js');
 const { loadChannelFile } = await import('../dist/src/channel/index.js');
 
 const { values } = parseArgs({
@@ -416,6 +416,13 @@ function searches(queries, gen, seed) {
   out.push(measure('combined: channel+ackCode+repair', () => [pick(r, CHANNELS), pick(r, REPAIRS)[0]], ([c, k]) => s({ channel: c.name, ackCode: c.enhanced ? 'CA' : 'AA', repair: k })));
   out.push(measure('page of 1000 (no filter)', () => null, () => s({ limit: 1000 })));
   out.push(measure('page of 1000 (channel)', () => pick(r, CHANNELS).name, (c) => s({ channel: c, limit: 1000 })));
+  // The next page of a channel's messages from a cursor anywhere in the month (what Link rel=next
+  // asks for): a keyset read, so a page deep in history should cost what the first page costs.
+  out.push(measure('next page by cursor (channel, anywhere)', () => {
+    const c = pick(r, CHANNELS).name;
+    const [last] = s({ channel: c, until: iso(START + r() * (gen.end - START)), limit: 1 });
+    return [c, last ? parsePageCursor(pageCursor(last)) : undefined];
+  }, ([c, after]) => s({ channel: c, ...(after ? { after } : {}) })));
   out.push(measure('page far back (until = week 1)', () => START + r() * 7 * DAY, (t) => s({ until: iso(t) })));
   out.push(measure('lineage: message (raw refs)', () => pick(r, samples.rawRefs.items), (ref) => queries.message(ref)));
   out.push(measure('lineage: message (replayed raw refs)', () => pick(r, samples.replayedRaw.items), (ref) => queries.message(ref)));

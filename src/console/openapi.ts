@@ -101,8 +101,15 @@ export function openApiDocument(): object {
       '/api/messages': {
         get: {
           summary: 'Search messages (metadata only)',
-          parameters: query(['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit']),
-          responses: ok('messages, newest first', { type: 'array', items: { $ref: '#/components/schemas/Message' } }),
+          parameters: query(['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit', 'after']),
+          responses: {
+            ...ok('messages, newest first', { type: 'array', items: { $ref: '#/components/schemas/Message' } }),
+            '200': {
+              description: 'messages, newest first (receive time, then topic, partition, offset); a full page carries a Link header to the next one',
+              headers: { Link: { description: '<URL of the next page>; rel="next": the same search with after=<cursor of the last row>; absent when the page is not full', schema: { type: 'string' } } },
+              ...json({ type: 'array', items: { $ref: '#/components/schemas/Message' } }),
+            },
+          },
         },
       },
       '/api/patient-key': {

@@ -28,6 +28,40 @@ export interface SearchFilter {
   readonly repair?: string;
   readonly patientKey?: string;
   readonly limit?: number;
+  /** The next page: the messages after this one in the search's order (see pageCursor). */
+  readonly after?: PageCursor;
+}
+
+/**
+ * Where a page ended: the last message's receive time and record. Keyset paging: the next page
+ * is read from the index at this point on, so a page far back costs what the first page costs
+ * (an offset would read and skip every message before it), and messages arriving meanwhile
+ * neither repeat nor skip rows.
+ */
+export interface PageCursor {
+  readonly receivedAt: string | null;
+  readonly ref: RecordRef;
+}
+
+/** The cursor of the page that follows `last`, as an opaque URL-safe string. */
+export function pageCursor(last: MessageView): string {
+  return Buffer.from(JSON.stringify([last.receivedAt, last.ref.topic, last.ref.partition, last.ref.offset]), 'utf8').toString('base64url');
+}
+
+/** The cursor pageCursor wrote, or null for anything else. */
+export function parsePageCursor(text: string): PageCursor | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v) || v.length !== 4) return null;
+  const [at, topic, partition, offset] = v as unknown[];
+  if (!(at === null || (typeof at === 'string' && !Number.isNaN(Date.parse(at))))) return null;
+  if (typeof topic !== 'string' || topic === '' || !Number.isSafeInteger(partition) || (partition as number) < 0) return null;
+  if (typeof offset !== 'string' || !/^\d{1,16}$/.test(offset)) return null;
+  return { receivedAt: at as string | null, ref: { topic, partition: partition as number, offset } };
 }
 
 export interface MessageView {
@@ -97,17 +131,8 @@ export interface DeadLetterView {
   readonly history: readonly HistoryEntry[];
 }
 
-/**
- * The indexes are named: without statistics SQLite preferred the kind or the channel index here,
- * which reads every earlier message of the channel for each row it judges.
- */
-const OUTCOME_SQL = `CASE
-  WHEN r.kind = 'dlq' THEN 'dead-lettered'
-  WHEN EXISTS (SELECT 1 FROM records f INDEXED BY records_src WHERE f.kind = 'fhir' AND f.src_topic = r.topic AND f.src_part = r.part AND f.src_off = r.off) THEN 'converted'
-  WHEN EXISTS (SELECT 1 FROM records d INDEXED BY records_src WHERE d.kind = 'dlq' AND d.src_topic = r.topic AND d.src_part = r.part AND d.src_off = r.off) THEN 'dead-lettered'
-  WHEN r.dedupe IS NOT NULL AND EXISTS (SELECT 1 FROM records e INDEXED BY records_dedupe WHERE e.kind = 'raw' AND e.channel = r.channel AND e.dedupe = r.dedupe
-       AND (e.received_at < r.received_at OR (e.received_at = r.received_at AND (e.part < r.part OR (e.part = r.part AND e.off < r.off))))) THEN 'duplicate'
-  ELSE 'stored' END`;
+/** Outcomes rare enough to have their own partial index (index-store.ts). */
+const RARE_OUTCOME_INDEX: Partial<Record<Outcome, string>> = { duplicate: 'messages_duplicate', 'dead-lettered': 'messages_dead_lettered' };
 
 /**
  * The index a search reads: the most selective filter that has one, as a rule of thumb (a control
@@ -120,6 +145,8 @@ function searchIndex(f: SearchFilter): string {
   const [code, trigger] = f.messageType ? f.messageType.split('^') : [];
   if (set(f.controlId)) return 'records_control';
   if (set(f.patientKey)) return 'messages_patient';
+  const rare = f.outcome ? RARE_OUTCOME_INDEX[f.outcome] : undefined;
+  if (rare) return rare;
   if (set(code) && (set(trigger) || set(f.trigger))) return 'messages_type';
   if (set(f.sendingApplication)) return 'messages_sender';
   if (set(f.sendingFacility)) return 'messages_facility';
@@ -244,19 +271,34 @@ export class ConsoleQueries {
       args['repair'] = f.repair;
     }
     if (f.outcome) {
-      // Judged row by row along the time-ordered scan: cheap for the common outcomes, and the
-      // rarer ones stop as soon as a page is found.
-      where.push(`(${OUTCOME_SQL}) = @outcome`);
-      args['outcome'] = f.outcome;
+      // Kept by the indexer. A rare outcome is written as a literal, the form that lets SQLite
+      // read its partial index; the common ones are checked along the scan.
+      if (RARE_OUTCOME_INDEX[f.outcome]) where.push(`outcome = '${f.outcome}'`);
+      else {
+        where.push('outcome = @outcome');
+        args['outcome'] = f.outcome;
+      }
     }
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
     // One flat query on a partial index already ordered by received_at, so the scan stops at the
     // limit. The index is named: left to itself (no statistics in a fresh index) SQLite reads
     // every message through the kind index and sorts them all, seconds at a million records.
-    const sql = `SELECT r.*, ${OUTCOME_SQL} AS outcome FROM records r INDEXED BY ${searchIndex(f)}
-      WHERE ${MESSAGE_ROWS}${where.map((w) => ` AND ${w}`).join('')}
-      ORDER BY received_at DESC, topic, part, off LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(args) as Array<Row & { outcome: Outcome }>).map(messageView);
+    const base = `SELECT r.* FROM records r INDEXED BY ${searchIndex(f)} WHERE ${MESSAGE_ROWS}${where.map((w) => ` AND ${w}`).join('')}`;
+    const read = (sql: string, more: Record<string, string | number> = {}): MessageView[] =>
+      (this.db.prepare(sql).all({ ...args, ...more }) as Array<Row & { outcome: Outcome }>).map(messageView);
+    const at = f.after;
+    if (!at) return read(`${base} ORDER BY received_at DESC, topic, part, off LIMIT ${limit}`);
+    const key = { cTopic: at.ref.topic, cPart: at.ref.partition, cOff: Number(at.ref.offset) };
+    // Messages without a receive time (an unreadable record) sort after all others, by record;
+    // they are read apart so that the timed part stays a range of the index.
+    const untimed = (n: number, after: boolean): MessageView[] =>
+      f.since || f.until ? [] : read(`${base} AND received_at IS NULL${after ? ' AND (topic, part, off) > (@cTopic, @cPart, @cOff)' : ''} ORDER BY topic, part, off LIMIT ${n}`, after ? key : {});
+    if (at.receivedAt === null) return untimed(limit, true);
+    const timed = read(
+      `${base} AND received_at <= @cAt AND (received_at < @cAt OR (topic, part, off) > (@cTopic, @cPart, @cOff)) ORDER BY received_at DESC, topic, part, off LIMIT ${limit}`,
+      { ...key, cAt: at.receivedAt },
+    );
+    return timed.length < limit ? [...timed, ...untimed(limit - timed.length, false)] : timed;
   }
 
   private row(ref: RecordRef): Row | undefined {
@@ -265,7 +307,7 @@ export class ConsoleQueries {
 
   /** A message and where it went: Bundles, dead letters (with their replays), newest last. */
   message(ref: RecordRef): { message: MessageView; bundles: unknown[]; deadLetters: DeadLetterView[] } | null {
-    const row = this.db.prepare(`SELECT r.*, ${OUTCOME_SQL} AS outcome FROM records r WHERE r.topic = ? AND r.part = ? AND r.off = ? AND r.kind IN ('raw', 'dlq')`)
+    const row = this.db.prepare(`SELECT r.* FROM records r WHERE r.topic = ? AND r.part = ? AND r.off = ? AND r.kind IN ('raw', 'dlq')`)
       .get(ref.topic, ref.partition, Number(ref.offset)) as (Row & { outcome: Outcome }) | undefined;
     if (!row) return null;
     const derived = (kind: string): Row[] =>

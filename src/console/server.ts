@@ -24,7 +24,7 @@ import type { ChannelOverviews } from './channels.js';
 import type { Indexer } from './indexer.js';
 import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { ConsoleQueries, OUTCOMES, type DeadLetterView, type Outcome } from './queries.js';
+import { ConsoleQueries, OUTCOMES, pageCursor, parsePageCursor, type DeadLetterView, type Outcome } from './queries.js';
 import { recordKey } from '../records/index.js';
 import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
 
@@ -238,6 +238,7 @@ export class ConsoleServer {
       };
       const result = await route.handler(ctx);
       if (result instanceof LoginResponse) send(200, result.body, { 'set-cookie': result.cookie });
+      else if (result instanceof WithHeaders) send(200, result.body, result.headers);
       else send(route.method === 'POST' && route.role === 'operator' ? 201 : 200, result);
     } catch (err) {
       if (err instanceof HttpError) {
@@ -280,7 +281,7 @@ export class ConsoleServer {
   }
 
   private search(q: URLSearchParams): unknown {
-    const known = ['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit'];
+    const known = ['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'since', 'until', 'ackCode', 'outcome', 'repair', 'patientKey', 'limit', 'after'];
     for (const k of q.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown search parameter ${k} (known: ${known.join(', ')})`);
     const get = (k: string): string | undefined => q.get(k) ?? undefined;
     const time = (k: string): string | undefined => {
@@ -298,14 +299,24 @@ export class ConsoleServer {
     if (patientKey !== undefined && !/^pt:[0-9a-f]{32}$/.test(patientKey)) throw new HttpError(400, 'patientKey is the hash POST /api/patient-key gives (pt: and 32 hex digits), never the identifier itself');
     const since = time('since');
     const until = time('until');
-    return this.queries.search({
+    const afterText = get('after');
+    const after = afterText === undefined ? undefined : parsePageCursor(afterText);
+    if (after === null) throw new HttpError(400, "after must be the cursor from a previous page's Link header (rel=\"next\")");
+    const n = limit ? Math.min(Math.max(Number(limit), 1), 1000) : 100;
+    const page = this.queries.search({
       ...Object.fromEntries(['channel', 'controlId', 'messageType', 'trigger', 'sendingApplication', 'sendingFacility', 'ackCode', 'repair'].flatMap((k) => (get(k) !== undefined ? [[k, get(k)]] : []))),
       ...(since ? { since } : {}),
       ...(until ? { until } : {}),
       ...(outcome ? { outcome: outcome as Outcome } : {}),
       ...(patientKey ? { patientKey } : {}),
       ...(limit ? { limit: Number(limit) } : {}),
+      ...(after ? { after } : {}),
     });
+    // A full page may have more behind it: the same search from the last row on.
+    if (page.length < n) return page;
+    const next = new URLSearchParams([...q].filter(([k]) => k !== 'after'));
+    next.set('after', pageCursor(page[page.length - 1]!));
+    return new WithHeaders(page, { link: `</api/messages?${next.toString()}>; rel="next"` });
   }
 
   /**
@@ -597,6 +608,14 @@ function decisionFrom(body: Record<string, unknown>): { action: DecisionAction; 
   const reason = str(body, 'reason')!;
   if (action !== 'assign') return { action, reason };
   return { action, reason, assignee: str(body, 'assignee')! };
+}
+
+/** A GET's answer with response headers of its own (the message search's Link to the next page). */
+class WithHeaders {
+  constructor(
+    readonly body: unknown,
+    readonly headers: Record<string, string>,
+  ) {}
 }
 
 class LoginResponse {

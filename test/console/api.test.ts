@@ -154,6 +154,26 @@ test('search by type, ACK code and outcome: the ORU refused at ingest was answer
   assert.equal((await call('GET', '/api/messages?outcome=lost', { as: viewer })).status, 400);
 });
 
+test('search pages by cursor: a full page links to the next with rel="next", and following the links gives the one-page answer', async () => {
+  const all = await call('GET', `/api/messages?channel=${channel.name}`, { as: viewer });
+  assert.equal(all.body.length, 4, 'three admissions and the ORU refused at ingest');
+  assert.equal(all.link, null, 'a page that is not full has no next page');
+  const pages: unknown[][] = [];
+  let next: string | null = `/api/messages?channel=${channel.name}&limit=3`;
+  while (next !== null && pages.length < 10) {
+    const r: Answer = await call('GET', next, { as: viewer });
+    assert.equal(r.status, 200);
+    pages.push(r.body);
+    next = r.link === null ? null : /^<([^>]+)>; rel="next"$/.exec(r.link)![1]!;
+    if (next !== null) assert.match(next, new RegExp(`^/api/messages\\?channel=${channel.name}&limit=3&after=[A-Za-z0-9_-]+$`));
+  }
+  assert.deepEqual(pages.map((p) => p.length), [3, 1], 'a full page, then the rest without a link');
+  assert.deepEqual(pages.flat(), all.body);
+  const bad = await call('GET', '/api/messages?after=bm90LWEtY3Vyc29y', { as: viewer });
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error, /after must be the cursor/);
+});
+
 test('a patient is found by the hash of the identifier, which is posted, never put in a URL', async () => {
   const key = await call('POST', '/api/patient-key', { as: viewer, body: { identifier: PATIENTS[0]!.mrn, authority: 'GENHOSP', sendingFacility: 'GENHOSP' }, record: false });
   assert.equal(key.status, 200, key.text);
@@ -311,12 +331,14 @@ test('deleting the index rebuilds it from Kafka with the same answers', async ()
   const questions = [
     `/api/messages?channel=${channel.name}`,
     `/api/messages?channel=${channel.name}&outcome=converted`,
+    `/api/messages?channel=${channel.name}&outcome=dead-lettered`,
+    `/api/messages?channel=${channel.name}&outcome=stored`,
     '/api/queue',
     `/api/dead-letters?channel=${channel.name}&status=all`,
   ];
   const answers = [];
   for (const q of questions) answers.push((await call('GET', q, { as: viewer })).body);
-  const letters = answers[3] as Array<{ ref: { topic: string; partition: number; offset: string } }>;
+  const letters = answers[5] as Array<{ ref: { topic: string; partition: number; offset: string } }>;
   const details = [];
   for (const d of letters) details.push((await call('GET', `/api/dead-letters/${ref(d.ref)}`, { as: viewer })).body);
   await running.stop();

@@ -26,6 +26,8 @@ export interface Answer {
   // JSON as the API answered it: tests read fields the OpenAPI document describes.
   readonly body: any;
   readonly text: string;
+  /** The Link header (the message search's next page), or null. */
+  readonly link: string | null;
 }
 
 const GENDER_FIXED = '      gender: "PID-8 | code(hl7-0001)"';
@@ -90,7 +92,7 @@ export async function call(base: string, method: string, path: string, opts: { a
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${base}${path}`, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}), signal: AbortSignal.timeout(60_000) });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null, text };
+  return { status: res.status, body: text ? JSON.parse(text) : null, text, link: res.headers.get('link') };
 }
 
 /** A record position as the API's paths spell it. */

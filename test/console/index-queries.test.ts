@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChannelFile, type ChannelConfig } from '../../src/channel/index.js';
-import { ConsoleQueries, IndexStore, type SearchFilter } from '../../src/console/index.js';
+import { ConsoleQueries, IndexStore, pageCursor, parsePageCursor, type PageCursor, type SearchFilter } from '../../src/console/index.js';
 import type { IndexedRecord } from '../../src/console/index-store.js';
 
 let dir: string;
@@ -113,6 +113,83 @@ test('outcome: a Bundle means converted, a dead letter dead-lettered, the later 
   assert.deepEqual(q.search({}).map((m) => [m.controlId, m.outcome]), [
     ['REFUSED', 'dead-lettered'], ['PLAIN', 'stored'], ['AGAIN', 'duplicate'], ['FIRST', 'stored'], ['DEAD', 'dead-lettered'], ['CONV', 'converted'],
   ]);
+  s.close();
+});
+
+test('outcome kept by the indexer is the same whichever topic arrives first: Bundles and dead letters before their raw records, the later copy before the earlier', () => {
+  const t = (m: number): string => new Date(Date.UTC(2026, 10, 1, 12, m)).toISOString();
+  const raws = [
+    raw(0, 0, 'CONV', t(1)),
+    raw(0, 1, 'DEAD', t(2)),
+    raw(0, 2, 'FIRST', t(3), { dedupe: 'dd-same' }),
+    raw(1, 0, 'AGAIN', t(4), { dedupe: 'dd-same' }),
+    raw(0, 3, 'PLAIN', t(5)),
+    raw(0, 4, 'BOTH', t(6)),
+  ];
+  const bundles = [
+    { ...NONE, topic: 'q.fhir', partition: 0, offset: '0', kind: 'fhir' as const, channel: 'q', at: t(1), source: ref('q.raw', 0, 0), resources: 'Patient/1' },
+    { ...NONE, topic: 'q.fhir', partition: 0, offset: '1', kind: 'fhir' as const, channel: 'q', at: t(7), source: ref('q.raw', 0, 4), resources: 'Patient/2' },
+  ];
+  // BOTH: dead-lettered, then replayed into a Bundle: converted wins, as it does when judged at read time.
+  const letters = [dlq(0, 0, 'DEAD', t(2), { source: ref('q.raw', 0, 1) }), dlq(0, 1, 'REFUSED', t(6), { stage: 'ingest', category: 'rejected', ackCode: 'AR' }), dlq(0, 2, 'BOTH', t(6), { source: ref('q.raw', 0, 4) })];
+  const want = [['REFUSED', 'dead-lettered'], ['BOTH', 'converted'], ['PLAIN', 'stored'], ['AGAIN', 'duplicate'], ['FIRST', 'stored'], ['DEAD', 'dead-lettered'], ['CONV', 'converted']];
+  const orders: Record<string, (s: IndexStore) => void> = {
+    'raw first': (s) => {
+      s.applyBatch('q.raw', 0, '5', raws.filter((r) => r.partition === 0), []);
+      s.applyBatch('q.raw', 1, '1', raws.filter((r) => r.partition === 1), []);
+      s.applyBatch('q.dlq', 0, '3', letters, []);
+      s.applyBatch('q.fhir', 0, '2', bundles, []);
+    },
+    'raw last, the later copy before the earlier': (s) => {
+      s.applyBatch('q.fhir', 0, '2', bundles, []);
+      s.applyBatch('q.dlq', 0, '3', letters, []);
+      s.applyBatch('q.raw', 1, '1', raws.filter((r) => r.partition === 1), []);
+      s.applyBatch('q.raw', 0, '5', raws.filter((r) => r.partition === 0), []);
+    },
+  };
+  for (const [name, write] of Object.entries(orders)) {
+    const s = store();
+    write(s);
+    const q = new ConsoleQueries(s, [channel]);
+    assert.deepEqual(q.search({}).map((m) => [m.controlId, m.outcome]), want, name);
+    assert.deepEqual(ids(q, { outcome: 'duplicate' }), ['AGAIN'], name);
+    assert.deepEqual(ids(q, { outcome: 'dead-lettered' }), ['REFUSED', 'DEAD'], name);
+    assert.deepEqual(ids(q, { outcome: 'converted' }), ['BOTH', 'CONV'], name);
+    assert.deepEqual(ids(q, { outcome: 'stored' }), ['PLAIN', 'FIRST'], name);
+    assert.equal(q.message(ref('q.raw', 1, 0))?.message.outcome, 'duplicate', name);
+    assert.equal(q.message(ref('q.dlq', 0, 0))?.message.outcome, 'dead-lettered', name + ': a transform dead letter opened as a message');
+    s.close();
+  }
+});
+
+test('keyset paging: each page read after the receive time and record of the last row gives the one-page answer, ties and messages without a receive time included', () => {
+  const s = store();
+  const t = (h: number): string => new Date(Date.UTC(2026, 10, 1, h)).toISOString();
+  s.applyBatch('q.raw', 0, '6', [
+    raw(0, 0, 'A', t(1)), raw(0, 1, 'B', t(2)), raw(0, 2, 'C', t(2)), raw(0, 3, 'D', t(3)), raw(0, 4, 'E', t(2), { messageCode: 'ORU' }),
+    // An unreadable record: no receive time, so it comes after every timed message.
+    { ...raw(0, 5, 'NOTIME', t(4)), receivedAt: null },
+  ], []);
+  s.applyBatch('q.raw', 1, '2', [raw(1, 0, 'F', t(2)), { ...raw(1, 1, 'NOTIME2', t(4)), receivedAt: null }], []);
+  const q = new ConsoleQueries(s, [channel]);
+  const pages = (f: SearchFilter, size: number): Array<Array<string | null>> => {
+    const out: Array<Array<string | null>> = [];
+    let after: PageCursor | undefined;
+    for (let i = 0; i < 20; i++) {
+      const page = q.search({ ...f, limit: size, ...(after ? { after } : {}) });
+      out.push(page.map((m) => m.controlId));
+      if (page.length < size) return out;
+      after = parsePageCursor(pageCursor(page[page.length - 1]!))!;
+    }
+    throw new Error('paging did not end');
+  };
+  assert.deepEqual(ids(q, {}), ['D', 'B', 'C', 'E', 'F', 'A', 'NOTIME', 'NOTIME2']);
+  assert.deepEqual(pages({}, 3), [['D', 'B', 'C'], ['E', 'F', 'A'], ['NOTIME', 'NOTIME2']]);
+  assert.deepEqual(pages({}, 2), [['D', 'B'], ['C', 'E'], ['F', 'A'], ['NOTIME', 'NOTIME2'], []]);
+  assert.deepEqual(pages({}, 7), [['D', 'B', 'C', 'E', 'F', 'A', 'NOTIME'], ['NOTIME2']]);
+  assert.deepEqual(pages({ messageType: 'ADT', since: t(2) }, 2), [['D', 'B'], ['C', 'F'], []], 'a filter and a time range hold on every page');
+  assert.equal(parsePageCursor('not-a-cursor'), null);
+  assert.equal(parsePageCursor(Buffer.from(JSON.stringify(['2026-11-01T00:00:00.000Z', 'q.raw', -1, '0'])).toString('base64url')), null);
   s.close();
 });
 
