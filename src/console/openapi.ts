@@ -64,6 +64,53 @@ export function openApiDocument(): object {
           },
           required: ['name', 'topics', 'listener', 'connections', 'messagesPerSecond', 'ackCodes', 'transformLag', 'deadLetters', 'unknown'],
         },
+        Queue: {
+          type: 'object',
+          properties: {
+            channel: { type: 'string', description: 'the channel, or for direction outbound the destination' },
+            direction: { enum: ['inbound', 'outbound'] },
+            destination: { type: 'string', description: 'outbound only: the destination' },
+            slaMinutes: { type: 'integer', minimum: 1 },
+            waiting: { type: 'integer', minimum: 0 },
+            overdue: { type: 'integer', minimum: 0 },
+            oldestAgeSeconds: { type: 'integer', minimum: 0 },
+            groups: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  category: { type: 'string' },
+                  stage: { type: 'string' },
+                  cause: { type: 'string' },
+                  count: { type: 'integer', minimum: 1 },
+                  overdue: { type: 'integer', minimum: 0 },
+                  oldestAgeSeconds: { type: 'integer', minimum: 0 },
+                  members: { type: 'string', description: 'URL of the first page of its members (GET /api/queue/members)' },
+                },
+                required: ['category', 'stage', 'cause', 'count', 'overdue', 'oldestAgeSeconds', 'members'],
+              },
+            },
+          },
+          required: ['channel', 'direction', 'slaMinutes', 'waiting', 'overdue', 'oldestAgeSeconds', 'groups'],
+        },
+        QueueMember: {
+          type: 'object',
+          description: 'A waiting dead letter as a queue page lists it (GET /api/dead-letters/{ref} has its history).',
+          properties: {
+            ref: { $ref: '#/components/schemas/Ref' },
+            category: { type: 'string' },
+            stage: { type: 'string' },
+            cause: { type: 'string' },
+            controlId: { type: ['string', 'null'] },
+            messageType: { type: ['string', 'null'] },
+            attempts: { type: 'integer', minimum: 0 },
+            ageSeconds: { type: 'integer', minimum: 0 },
+            overdue: { type: 'boolean' },
+            assignee: { type: ['string', 'null'] },
+            escalated: { type: 'boolean' },
+          },
+          required: ['ref', 'category', 'stage', 'cause', 'controlId', 'messageType', 'attempts', 'ageSeconds', 'overdue', 'assignee', 'escalated'],
+        },
         DeadLetter: {
           type: 'object',
           properties: {
@@ -118,9 +165,27 @@ export function openApiDocument(): object {
       '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message', { type: 'object', properties: { message: { $ref: '#/components/schemas/Message' }, deadLetters: { type: 'array' }, bundles: { type: 'array' } }, required: ['message', 'deadLetters', 'bundles'] }), '404': err } } },
       '/api/queue': {
         get: {
-          summary: 'The reconciliation queue by channel, category and cause, then by write-back destination (direction outbound)',
-          description: "One entry per channel (direction inbound), then one per destination in the console's destinations folder (direction outbound, destination naming it): waiting dead letters grouped by category, stage and cause, with ages and what is overdue.",
-          responses: ok('queue', { type: 'array' }),
+          summary: 'The reconciliation queue: per channel, then per write-back destination (direction outbound), its groups by category, stage and cause with counts and ages',
+          description:
+            "One entry per channel (direction inbound), then one per destination in the console's destinations folder (direction outbound, destination naming it), each with its review.slaMinutes (the channel file's, or the destination file's; 240 by default), how many wait, how many are overdue, the oldest's age, and its groups, largest first. A group carries counts and ages, not its members: members is the URL of their first page (GET /api/queue/members). The counts are kept by the index as dead letters arrive and are decided, so this answer costs the number of groups, not the number waiting.",
+          responses: ok('queue', { type: 'array', items: { $ref: '#/components/schemas/Queue' } }),
+        },
+      },
+      '/api/queue/members': {
+        get: {
+          summary: "One page of a queue group's waiting dead letters, oldest first",
+          description:
+            'The group as /api/queue names it: channel (or destination for an outbound queue), category, stage and cause, all required. Oldest first (waiting since, then topic, partition, offset); limit 1-1000, 100 by default. A full page carries Link: <URL>; rel="next", the same request with after=<cursor> (keyset: a page costs the same wherever it starts, and members decided meanwhile do not shift the pages). Metadata only. A channel or destination this console does not serve answers 409.',
+          parameters: query(['channel', 'destination', 'category', 'stage', 'cause', 'limit', 'after']),
+          responses: {
+            ...common,
+            '200': {
+              description: 'members, oldest first; a full page carries a Link header to the next one',
+              headers: { Link: { description: '<URL of the next page>; rel="next"; absent when the page is not full', schema: { type: 'string' } } },
+              ...json({ type: 'array', items: { $ref: '#/components/schemas/QueueMember' } }),
+            },
+            '409': { ...err, description: 'the channel or destination is not served by this console' },
+          },
         },
       },
       '/api/queue/decisions': {

@@ -24,7 +24,7 @@ import type { ChannelOverviews } from './channels.js';
 import type { Indexer } from './indexer.js';
 import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { ConsoleQueries, OUTCOMES, pageCursor, parsePageCursor, type DeadLetterView, type Outcome } from './queries.js';
+import { ConsoleQueries, OUTCOMES, pageCursor, parseMemberCursor, parsePageCursor, type DeadLetterView, type Outcome } from './queries.js';
 import { recordKey } from '../records/index.js';
 import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
 
@@ -157,7 +157,8 @@ export class ConsoleServer {
         if (!m) throw new HttpError(404, 'no message at that position in the index');
         return m;
       }),
-      r('GET', '/api/queue', 'viewer', async () => this.queries.queue()),
+      r('GET', '/api/queue', 'viewer', async () => this.queue()),
+      r('GET', '/api/queue/members', 'viewer', async (c) => this.groupPage(c.url.searchParams)),
       r('GET', '/api/dead-letters', 'viewer', async (c) => this.deadLetters(c.url.searchParams)),
       r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
@@ -332,6 +333,55 @@ export class ConsoleServer {
     return { patientKey: key };
   }
 
+  /** The queue's groups, each with the URL of its first page of members. */
+  private queue(): unknown {
+    return this.queries.queue().map((q) => ({
+      ...q,
+      groups: q.groups.map((g) => {
+        const members = new URLSearchParams([[q.direction === 'outbound' ? 'destination' : 'channel', q.channel], ['category', g.category], ['stage', g.stage], ['cause', g.cause]]);
+        return { ...g, members: `/api/queue/members?${members.toString()}` };
+      }),
+    }));
+  }
+
+  /**
+   * A page of one queue group's waiting members (channel or destination, category, stage and
+   * cause, as /api/queue names the group), oldest first; a full page links the next one.
+   */
+  private groupPage(q: URLSearchParams): unknown {
+    const known = ['channel', 'destination', 'category', 'stage', 'cause', 'limit', 'after'];
+    for (const k of q.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown parameter ${k} (known: ${known.join(', ')})`);
+    const one = (k: string): string | undefined => {
+      const all = q.getAll(k);
+      if (all.length > 1) throw new HttpError(400, `${k} is given ${all.length} times`);
+      return all[0];
+    };
+    const channel = one('channel');
+    const destination = one('destination');
+    if ((channel === undefined) === (destination === undefined)) throw new HttpError(400, 'name the group\'s queue: channel or destination (one of them)');
+    const queue = this.queueOf(destination === undefined ? { channel } : { destination });
+    const need = (k: string): string => {
+      const v = one(k);
+      if (v === undefined) throw new HttpError(400, `${k} is required (as /api/queue names the group)`);
+      return v;
+    };
+    const key = { queue: queue.name, category: need('category'), stage: need('stage'), cause: need('cause') };
+    const limitText = one('limit');
+    if (limitText !== undefined && !/^\d{1,4}$/.test(limitText)) throw new HttpError(400, 'limit must be a whole number up to 1000');
+    const afterText = one('after');
+    const after = afterText === undefined ? undefined : parseMemberCursor(afterText);
+    if (after === null) throw new HttpError(400, "after must be the cursor from a previous page's Link header (rel=\"next\")");
+    const page = this.queries.groupPage(key, {
+      slaMinutes: this.queries.queueSlaMinutes(queue.name, queue.kind === 'channel' ? 'inbound' : 'outbound'),
+      ...(limitText !== undefined ? { limit: Number(limitText) } : {}),
+      ...(after ? { after } : {}),
+    });
+    if (page.next === null) return page.members;
+    const next = new URLSearchParams([...q].filter(([k]) => k !== 'after'));
+    next.set('after', page.next);
+    return new WithHeaders(page.members, { link: `</api/queue/members?${next.toString()}>; rel="next"` });
+  }
+
   private deadLetters(q: URLSearchParams): unknown {
     const status = q.get('status') ?? 'waiting';
     if (!['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded, resubmitted or all');
@@ -380,12 +430,14 @@ export class ConsoleServer {
     const queue = this.queueOf(body);
     const category = str(body, 'category')!;
     const cause = str(body, 'cause', false);
-    const members = this.queries.groupMembers(queue.name, category, cause);
     const group = `category ${category}${cause !== undefined ? ' with that cause' : ''} in ${queue.kind} ${queue.name}`;
-    if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
+    // The kept count first: a group too large is refused without reading its members.
+    const size = this.queries.groupSize(queue.name, category, cause);
     const max = queue.kind === 'channel' ? queue.channel.review.maxGroupSize : CHANNEL_DEFAULTS.reviewMaxGroupSize;
     const limit = queue.kind === 'channel' ? 'review.maxGroupSize' : 'the limit for a destination, as in hl7-engine dlq --destination';
-    if (members.length > max) throw new HttpError(422, `${members.length} dead letters of ${group} are waiting; one ${what} takes at most ${max} (${limit}): ${larger}`);
+    if (size > max) throw new HttpError(422, `${size} dead letters of ${group} are waiting; one ${what} takes at most ${max} (${limit}): ${larger}`);
+    const members = this.queries.groupMembers(queue.name, category, cause);
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
     return { queue, category, cause, members };
   }
 
