@@ -97,7 +97,7 @@ export const UI_JS = `'use strict';
       return r.json().then(function (j) {
         if (r.status === 401) { loggedOut(); }
         if (!r.ok) throw new Error((j && j.error) || ('HTTP ' + r.status));
-        var m = /<([^>]+)>;\s*rel="next"/.exec(r.headers.get('link') || '');
+        var m = /<([^>]+)>;\\s*rel="next"/.exec(r.headers.get('link') || '');
         return { body: j, next: m ? m[1] : null };
       });
     });
@@ -253,6 +253,8 @@ export const UI_JS = `'use strict';
   var openGroups = {};
 
   function openQueue() {
+    // Emptied at once, so nothing of an earlier visit is clicked while the queue reloads.
+    $('queue-body').replaceChildren();
     api('GET', '/api/queue').then(function (queues) {
       show('queue'); say(queueNote); queueNote = '';
       var root = $('queue-body'); root.replaceChildren();
