@@ -12,6 +12,14 @@ const query = (names: string[]) => names.map((name) => ({ name, in: 'query', req
 const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
 const SESSION = { $ref: '#/components/schemas/Session' };
 const body = (properties: Record<string, object>, required: string[], more: object = {}) => ({ required: true, ...json({ type: 'object', properties, required, ...more }) });
+/** `async` on a real replay: answer 202 at once with a job to poll, instead of after the replay (an outbound receiver's retries included). */
+const ASYNC = { type: 'boolean', description: 'dryRun false only: answer 202 with a job (GET /api/jobs/{id}) instead of waiting for the replay' };
+const JOB_ACCEPTED = {
+  description: 'the replay runs on; poll the job at the Location header',
+  headers: { Location: { description: '/api/jobs/{id}', schema: { type: 'string' } } },
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
+};
+const BUSY = { ...err, description: 'async: too many replays are running in this console' };
 /** A queue group names its queue: a channel, or a write-back destination. */
 const CHANNEL_OR_DESTINATION = { oneOf: [{ required: ['channel'] }, { required: ['destination'] }] };
 
@@ -92,6 +100,20 @@ export function openApiDocument(): object {
             },
           },
           required: ['channel', 'direction', 'slaMinutes', 'waiting', 'overdue', 'oldestAgeSeconds', 'groups'],
+        },
+        Job: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            kind: { enum: ['replay', 'group-replay'] },
+            operator: { type: 'string' },
+            startedAt: { type: 'string' },
+            state: { enum: ['running', 'done', 'failed'] },
+            finishedAt: { type: ['string', 'null'] },
+            result: { description: 'done: the answer of the synchronous replay' },
+            error: { anyOf: [{ type: 'null' }, { type: 'object', properties: { status: { type: 'integer' }, message: { type: 'string' } }, required: ['status', 'message'] }] },
+          },
+          required: ['id', 'kind', 'operator', 'startedAt', 'state', 'finishedAt', 'result', 'error'],
         },
         QueueMember: {
           type: 'object',
@@ -208,8 +230,10 @@ export function openApiDocument(): object {
           description:
             'The group is selected as for /api/queue/decisions (channel or destination, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff (for a destination: lists what would be sent to its receiver), writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
           parameters: [csrf],
-          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['category', 'dryRun'], CHANNEL_OR_DESTINATION),
+          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' }, async: ASYNC }, ['category', 'dryRun'], CHANNEL_OR_DESTINATION),
           responses: {
+            '202': JOB_ACCEPTED,
+            '503': BUSY,
             '201': {
               description: 'the dry run or the replay report, with the members as they are now',
               ...json({
@@ -248,8 +272,8 @@ export function openApiDocument(): object {
         post: {
           summary: 'Dry run, then replay (operator; audited)',
           description: "An inbound dead letter is converted again through its channel's mapping set; an outbound one is sent again to its destination's receiver through the outbound replay path (as hl7-engine replay --destination: the stored message, same MSH-10). The dry run of the same dead letter by the same session comes first.",
-          parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']),
-          responses: created('replay report'),
+          parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' }, async: ASYNC }, ['dryRun']),
+          responses: { ...created('replay report'), '202': JOB_ACCEPTED, '503': BUSY },
         },
       },
       '/api/dead-letters/{topic}/{partition}/{offset}/resubmit': {
@@ -282,6 +306,14 @@ export function openApiDocument(): object {
             ...bodyErrors,
             '413': { ...err, description: 'the body is larger than 2 MiB' },
           },
+        },
+      },
+      '/api/jobs/{id}': {
+        get: {
+          summary: 'A replay started with async: true (operator): running, done (result: the answer the synchronous replay gives) or failed (error: status and reason)',
+          description: "Jobs live in this console's memory, an hour after they finish; the replay's audit records are the lasting trace.",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { ...ok('the job', { $ref: '#/components/schemas/Job' }), '404': err },
         },
       },
       '/api/records/{topic}/{partition}/{offset}/content': {

@@ -102,6 +102,16 @@ export const UI_JS = `'use strict';
       });
     });
   };
+  // A real replay runs as a job (async: true, 202): poll it until it is done or failed, then
+  // hand its result (the synchronous answer) on, or its reason as the error.
+  var replayJob = function (path, body) {
+    return api('POST', path, Object.assign({ async: true }, body)).then(function poll(job) {
+      if (job.state === 'done') return job.result;
+      if (job.state === 'failed') throw new Error(job.error.message);
+      say('replay running (started ' + job.startedAt + ')…');
+      return new Promise(function (ok) { setTimeout(ok, 1000); }).then(function () { return api('GET', '/api/jobs/' + job.id); }).then(poll);
+    });
+  };
   var refPath = function (ref) { return encodeURIComponent(ref.topic) + '/' + ref.partition + '/' + ref.offset; };
   var age = function (s) { return s >= 3600 ? Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min' : Math.floor(s / 60) + ' min'; };
 
@@ -388,7 +398,7 @@ export const UI_JS = `'use strict';
       }).catch(function (e) { say(e.message); });
     });
     go.addEventListener('click', function () {
-      api('POST', '/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + done(r.counts)[2] + ' of ' + r.count + ' ' + done(r.counts)[3]; openQueue(); })
+      replayJob('/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + done(r.counts)[2] + ' of ' + r.count + ' ' + done(r.counts)[3]; openQueue(); })
         .catch(function (e) { say(e.message); });
     });
     box.appendChild(dry); box.appendChild(go); box.appendChild(diff);
@@ -409,7 +419,7 @@ export const UI_JS = `'use strict';
       }).catch(function (e) { say(e.message); });
     });
     go.addEventListener('click', function () {
-      api('POST', path + '/replay', { dryRun: false, reason: reason.value }).then(function (r) {
+      replayJob(path + '/replay', { dryRun: false, reason: reason.value }).then(function (r) {
         say('replay ' + r.replayId + ': ' + r.outcome + ', ' + (d.direction === 'outbound' ? r.counts.delivered + ' delivered' : r.counts.converted + ' converted')); openDeadLetter(d.ref);
       }).catch(function (e) { say(e.message); });
     });

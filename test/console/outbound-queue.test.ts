@@ -195,7 +195,7 @@ test('an assignment in the console is the audit record `dlq assign --destination
   assert.deepEqual((await outboundMembers()).map((x) => x.controlId), ['OQ-0001', 'OQ-0002']);
 });
 
-test('a replay needs its dry run first; the dry run sends nothing; the replay delivers through the outbound path and the dead letter leaves the queue with the replay in its history', async () => {
+test('a replay needs its dry run first; the dry run sends nothing; the replay runs as a job the page polls, delivers through the outbound path, and the dead letter leaves the queue with the replay in its history', async () => {
   const d = await letterOf('OQ-0001');
   const path = `/api/dead-letters/${refPath(d.ref)}/replay`;
   const early = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'receiver fixed' } });
@@ -207,8 +207,21 @@ test('a replay needs its dry run first; the dry run sends nothing; the replay de
   assert.deepEqual(dry.body.diff, [`dlq ${d.ref.partition}:${d.ref.offset} ORU^R01 OQ-0001: would send the stored message (${Buffer.byteLength(MESSAGES[0]!)} bytes) to 127.0.0.1:${receiver.port}`]);
   assert.equal(received.length, sentBefore, 'a dry run sends nothing');
   answer = 'AA';
-  const real = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'the receiver registered the patient' } });
-  assert.equal(real.status, 201, real.text);
+  // async: the answer comes at once (202) with a job; the replay, the receiver's answer included, runs on.
+  const started = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'the receiver registered the patient', async: true } });
+  assert.equal(started.status, 202, started.text);
+  assert.deepEqual([started.body.kind, started.body.state, started.body.operator, started.body.result], ['replay', 'running', 'otto', null]);
+  assert.equal((await call(running.url, 'GET', `/api/jobs/${started.body.id}`, { as: viewer })).status, 403, 'jobs are for operators');
+  const again = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'second click', async: true } });
+  assert.equal(again.status, 409, `a second real replay needs its own dry run: ${again.text}`);
+  let job = started.body;
+  for (const deadline = Date.now() + 60_000; job.state === 'running'; ) {
+    assert.ok(Date.now() < deadline, 'the replay job finished within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+    job = (await call(running.url, 'GET', `/api/jobs/${started.body.id}`, { as: operator })).body;
+  }
+  assert.equal(job.state, 'done', JSON.stringify(job.error));
+  const real = { body: job.result };
   assert.deepEqual([real.body.outcome, real.body.counts.selected, real.body.counts.delivered, real.body.counts.failedAgain], ['completed', 1, 1, 0]);
   assert.deepEqual(received.slice(sentBefore), ['OQ-0001'], 'only the replayed one was sent again, with its MSH-10');
   assert.equal(real.body.deadLetter.status, 'resolved');
