@@ -258,7 +258,20 @@ export function openApiDocument(): object {
           },
         },
       },
-      '/api/dead-letters': { get: { summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all)', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
+      '/api/dead-letters': {
+        get: {
+          summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all), oldest first, 100 a page (limit up to 1000)',
+          parameters: query(['channel', 'category', 'status', 'limit', 'after']),
+          responses: {
+            ...ok('dead letters (without their history), oldest first', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }),
+            '200': {
+              description: 'dead letters (without their history), oldest first; a full page carries a Link header to the next one',
+              headers: { Link: { description: '<URL of the next page>; rel="next": the same list with after=<cursor of the last row>; absent when the page is not full', schema: { type: 'string' } } },
+              ...json({ type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }),
+            },
+          },
+        },
+      },
       '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter', { allOf: [{ $ref: '#/components/schemas/DeadLetter' }, { required: ['history'] }] }), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {
         post: {

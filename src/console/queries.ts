@@ -497,13 +497,24 @@ export class ConsoleQueries {
 
   /**
    * Dead letters by the state the indexer keeps (dead-letter-state.ts): the waiting ones through
-   * the partial index on waiting rows, so the queue reads what waits and not every dead letter
-   * ever written. Oldest first. Each carries its history, read through dead_letter_audits.
+   * the partial index on waiting rows, so the list reads what waits and not every dead letter
+   * ever written. Oldest first, a page at a time when `limit` is given: `after` is the cursor of
+   * the last row of the previous page (deadLetterCursor), a keyset read, so a page costs the same
+   * wherever it starts. Each carries its history, read through dead_letter_audits.
    */
   deadLetters(f: { channel?: string; category?: string; status?: DeadLetterStatus | 'all' }): DeadLetterView[] {
+    return this.deadLetterPage(f).deadLetters;
+  }
+
+  /**
+   * One page of deadLetters(): `next` is the cursor after the last row read when the page was full
+   * (null otherwise: nothing more to read). A page can be shorter than its limit when a row's status changed between the index
+   * and the view, so the next page starts from the last row read, not the last row returned.
+   */
+  deadLetterPage(f: { channel?: string; category?: string; status?: DeadLetterStatus | 'all'; limit?: number; after?: PageCursor }): { deadLetters: DeadLetterView[]; next: string | null } {
     const want = f.status ?? 'waiting';
     const where: string[] = [];
-    const args: Record<string, string> = {};
+    const args: Record<string, string | number> = {};
     // Written out for waiting rows: SQLite uses a partial index only for the literal condition.
     if (want === 'waiting') where.push("s.status = 'waiting'");
     else if (want !== 'all') {
@@ -518,38 +529,42 @@ export class ConsoleQueries {
       where.push('s.category = @category');
       args['category'] = f.category;
     }
+    if (f.after) {
+      where.push('(s.at, s.topic, s.part, s.off) > (@cAt, @cTopic, @cPart, @cOff)');
+      Object.assign(args, { cAt: f.after.receivedAt ?? '', cTopic: f.after.ref.topic, cPart: f.after.ref.partition, cOff: Number(f.after.ref.offset) });
+    }
     const states = `dead_letters s${want === 'waiting' && f.channel ? ' INDEXED BY dead_letters_waiting' : ''}`;
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const n = f.limit === undefined ? null : Math.min(Math.max(Math.trunc(f.limit), 1), 1000);
+    const limit = n === null ? '' : ` LIMIT ${n}`;
     const rows = this.db
-      .prepare(`SELECT r.*, s.next_topic, s.next_part, s.next_off, s.resub_topic, s.resub_part, s.resub_off
-        FROM ${states} JOIN records r ON r.topic = s.topic AND r.part = s.part AND r.off = s.off ${cond} ORDER BY s.at, s.topic, s.part, s.off`)
-      .all(args) as Array<Row & Record<'next_topic' | 'next_part' | 'next_off' | 'resub_topic' | 'resub_part' | 'resub_off', string | number | null>>;
-    if (rows.length === 0) return [];
-    // Histories of the same rows, in audit order; each audit body parsed once (a replay's record
-    // is the history of every dead letter it resolved).
-    const histories = new Map<string, AuditBody[]>();
+      .prepare(`SELECT r.*, s.at AS state_at, s.next_topic, s.next_part, s.next_off, s.resub_topic, s.resub_part, s.resub_off
+        FROM ${states} JOIN records r ON r.topic = s.topic AND r.part = s.part AND r.off = s.off ${cond} ORDER BY s.at, s.topic, s.part, s.off${limit}`)
+      .all(args) as Array<Row & Record<'next_topic' | 'next_part' | 'next_off' | 'resub_topic' | 'resub_part' | 'resub_off', string | number | null> & { state_at: string }>;
+    if (rows.length === 0) return { deadLetters: [], next: null };
+    // Histories of these rows, in audit order; each audit body parsed once (a replay's record is
+    // the history of every dead letter it resolved).
+    const history = this.db.prepare(`SELECT a.off AS audit, a.body FROM dead_letter_audits m JOIN audit a ON a.off = m.audit_off
+      WHERE m.topic = ? AND m.part = ? AND m.off = ? ORDER BY a.off`);
     const parsed = new Map<number, AuditBody>();
-    const links = this.db
-      .prepare(`SELECT m.topic, m.part, m.off, a.off AS audit, a.body
-        FROM ${states} JOIN dead_letter_audits m ON m.topic = s.topic AND m.part = s.part AND m.off = s.off JOIN audit a ON a.off = m.audit_off ${cond} ORDER BY a.off`)
-      .all(args) as Array<{ topic: string; part: number; off: number; audit: number; body: string }>;
-    for (const l of links) {
-      let body = parsed.get(l.audit);
-      if (!body) parsed.set(l.audit, (body = JSON.parse(l.body) as AuditBody));
-      const k = `${l.topic}\0${l.part}\0${l.off}`;
-      const list = histories.get(k);
-      if (list) list.push(body);
-      else histories.set(k, [body]);
+    const audits = (r: Row): AuditBody[] =>
+      (history.all(r['topic'], r['part'], r['off']) as Array<{ audit: number; body: string }>).map((l) => {
+        let body = parsed.get(l.audit);
+        if (!body) parsed.set(l.audit, (body = JSON.parse(l.body) as AuditBody));
+        return body;
+      });
+    const deadLetters: DeadLetterView[] = [];
+    for (const r of rows) {
+      const d = this.deadLetterOf(r, {
+        audits: audits(r),
+        next: refOf(r.next_topic, r.next_part, r.next_off),
+        resubmitted: refOf(r.resub_topic, r.resub_part, r.resub_off),
+      });
+      if (want === 'all' || d.status === want) deadLetters.push(d);
     }
-    return rows
-      .map((r) =>
-        this.deadLetterOf(r, {
-          audits: histories.get(`${r.topic}\0${r.part}\0${r.off}`) ?? [],
-          next: refOf(r.next_topic, r.next_part, r.next_off),
-          resubmitted: refOf(r.resub_topic, r.resub_part, r.resub_off),
-        }),
-      )
-      .filter((d) => want === 'all' || d.status === want);
+    const last = rows[rows.length - 1]!;
+    const cursor = [last.state_at, String(last['topic']), Number(last['part']), String(last['off'])];
+    return { deadLetters, next: n !== null && rows.length >= n ? Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url') : null };
   }
 
   /**

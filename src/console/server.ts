@@ -405,11 +405,27 @@ export class ConsoleServer {
   }
 
   private deadLetters(q: URLSearchParams): unknown {
+    const known = ['channel', 'category', 'status', 'limit', 'after'];
+    for (const k of q.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown parameter ${k} (known: ${known.join(', ')})`);
     const status = q.get('status') ?? 'waiting';
     if (!['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded, resubmitted or all');
-    return this.queries
-      .deadLetters({ ...(q.get('channel') ? { channel: q.get('channel')! } : {}), ...(q.get('category') ? { category: q.get('category')! } : {}), status: status as 'all' })
-      .map(({ history: _h, ...d }) => d);
+    const limitText = q.get('limit');
+    if (limitText !== null && !/^\d{1,4}$/.test(limitText)) throw new HttpError(400, 'limit must be a whole number up to 1000');
+    const afterText = q.get('after');
+    const after = afterText === null ? undefined : parsePageCursor(afterText);
+    if (after === null) throw new HttpError(400, "after must be the cursor from a previous page's Link header (rel=\"next\")");
+    const page = this.queries.deadLetterPage({
+      ...(q.get('channel') ? { channel: q.get('channel')! } : {}),
+      ...(q.get('category') ? { category: q.get('category')! } : {}),
+      status: status as 'all',
+      limit: limitText === null ? 100 : Number(limitText),
+      ...(after ? { after } : {}),
+    });
+    const list = page.deadLetters.map(({ history: _h, ...d }) => d);
+    if (page.next === null) return list;
+    const next = new URLSearchParams([...q].filter(([k]) => k !== 'after'));
+    next.set('after', page.next);
+    return new WithHeaders(list, { link: `</api/dead-letters?${next.toString()}>; rel="next"` });
   }
 
   private deadLetter(ref: RecordRef) {

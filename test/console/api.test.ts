@@ -221,6 +221,28 @@ test('a group\'s members come a page at a time from its members URL, oldest firs
   assert.equal((await call('GET', group.members)).status, 401);
 });
 
+test('the dead-letter list comes a page at a time, oldest first, each full page linking the next', async () => {
+  const all = await call('GET', `/api/dead-letters?channel=${channel.name}`, { as: viewer });
+  assert.equal(all.status, 200, all.text);
+  assert.equal(all.body.length, 4, 'three validation failures and the ORU refused at ingest');
+  assert.equal(all.link, null, 'a page that is not full has no next page');
+  const pages: unknown[][] = [];
+  let next: string | null = `/api/dead-letters?channel=${channel.name}&limit=3`;
+  while (next !== null && pages.length < 10) {
+    const r: Answer = await call('GET', next, { as: viewer });
+    assert.equal(r.status, 200, r.text);
+    pages.push(r.body);
+    next = r.link === null ? null : /^<([^>]+)>; rel="next"$/.exec(r.link)![1]!;
+    if (next !== null) assert.match(next, new RegExp(`^/api/dead-letters\\?channel=${channel.name}&limit=3&after=[A-Za-z0-9_-]+$`));
+  }
+  assert.deepEqual(pages.map((p) => p.length), [3, 1], 'a full page, then the rest without a link');
+  assert.deepEqual(pages.flat(), all.body);
+  assert.equal((await call('GET', `/api/dead-letters?channel=${channel.name}&after=junk`, { as: viewer })).status, 400, 'a cursor not from a Link header');
+  const unknown = await call('GET', `/api/dead-letters?chanel=${channel.name}`, { as: viewer });
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.body.error, /unknown parameter chanel/);
+});
+
 test('the queue is in the metrics: waiting by channel and category, overdue, oldest age, as the inbound direction', async () => {
   const text = await running.metrics.registry.metrics();
   assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{direction="inbound",channel="${channel.name}",category="validation"\\} 3\n`));
