@@ -8,8 +8,8 @@
  *
  * In scope: the message types with an outbound twin (ADT, ORU, OUL → ORU, ORM, OML, VXU). Left out,
  * each with its reason: messages about two patients (an ADT^A08/A31 carries one), merges (the
- * Bundle's first Patient is not PID's), A20 (no patient), OUL^R22 (specimen-level OBX after SPM,
- * which the ORU mapping does not write).
+ * Bundle's first Patient is not PID's), A20 (no patient), OUL^R22 (one specimen shared by two
+ * orders: ORU^R01 nests SPM in each order, so the SPM and its OBX come back once per order).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +33,7 @@ const LEFT_OUT: Readonly<Record<string, string>> = {
   'adt/adt-a39.hl7': 'merge: the first Patient of the Bundle is not PID',
   'adt/adt-a46.hl7': 'merge: the first Patient of the Bundle is not PID',
   'adt/adt-a20.hl7': 'bed status: no patient',
-  'oul/oul-r22.hl7': 'specimen-level OBX (after SPM) are not written by the ORU mapping',
+  'oul/oul-r22.hl7': 'one specimen shared by two orders: ORU^R01 nests SPM per order, so its OBX come back twice',
   'orm/omg-o19.hl7': 'OMG^O19 has no outbound twin (its OBX are not ORM order detail)',
 };
 const FIELDS: Readonly<Record<string, readonly number[]>> = { PID: [3, 5, 7, 8], OBR: [4], OBX: [3, 5, 6], ORC: [2] };
@@ -244,8 +244,27 @@ test('an SN with a comparator comes back with it; a separator and second number 
   ]);
 });
 
+test('ORU: a specimen (SPM) comes back after the results with its own OBX (Observation.focus inbound), found by referencedBy()', () => {
+  const lines = roundTrip(
+    [
+      ...ORU_HEAD,
+      'OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT||||||F',
+      'SPM|1|S-1&EPIC^F-1&LAB||119297000^Blood specimen^SCT|||||||||||||20261121083000-0500',
+      'OBX|1|NM|35659-2^Age at specimen collection^LN||42|a^year^UCUM|||||F',
+    ],
+    /^(OBR|OBX|SPM)\|/,
+  );
+  assert.deepEqual(lines.map((s) => s.split('|').slice(0, 6).join('|')), [
+    'OBR|1|ORD1^EPIC|FIL1^LAB|5196-1^HBsAg^LN|',
+    'OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT',
+    'SPM|1|S-1&EPIC^F-1&LAB||119297000^Blood specimen^SCT|',
+    'OBX|1|NM|35659-2^Age at specimen collection^LN||42',
+  ]);
+  assert.equal(lines[2]?.split('|')[17], '20261121083000-0500', 'SPM-17 collection time');
+});
+
 test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
-  assert.equal(focusedOutputs.length, 8, "every focused round trip above ran first and gave an output");
+  assert.equal(focusedOutputs.length, 9, "every focused round trip above ran first and gave an output");
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
   try {
     const files = focusedOutputs.map((text, i) => {
