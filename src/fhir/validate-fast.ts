@@ -117,6 +117,10 @@ interface Slot {
   readonly invariants: readonly CompiledInvariant[];
   /** `_given`: the extension part of a primitive array, whose nulls stand for "no extension". */
   readonly primitiveExtension: boolean;
+  /** A primitive array's other half (`_given` for `given`, `given` for `_given`), '' otherwise. */
+  readonly partner: string;
+  /** Bit of the required element this key satisfies within its parent, 0 when not required. */
+  readonly requiredBit: number;
 }
 
 interface CompiledInvariant {
@@ -133,6 +137,8 @@ interface Required {
 
 interface Compiled {
   readonly def: TypeDef;
+  /** All requiredBit values of the slots or'ed: an object that sets them all lacks no required element. */
+  readonly requiredMask: number;
   readonly slots: ReadonlyMap<string, Slot>;
   /** The same slots in a prototype-less object: the walk's lookup per key. */
   readonly byKey: Readonly<Record<string, Slot | undefined>>;
@@ -152,8 +158,15 @@ class Compiler {
     const choiceBits = new Map<ElementDef, number>();
     const slots = new Map<string, Slot>();
     const byKey = Object.create(null) as Record<string, Slot | undefined>;
+    // One bit per required element (at most 31 per type: beyond that, the walk checks them one by one).
+    const requiredBits = new Map<ElementDef, number>();
+    for (const el of def.elements.values()) if (el.min >= 1 && requiredBits.size < 31) requiredBits.set(el, 1 << requiredBits.size);
+    let requiredMask = 0;
+    for (const bit of requiredBits.values()) requiredMask |= bit;
+    if (requiredBits.size < [...def.elements.values()].filter((el) => el.min >= 1).length) requiredMask = -1;
     c = {
       def,
+      requiredMask,
       slots,
       byKey,
       required: [],
@@ -196,6 +209,8 @@ class Compiler {
         targets: k.type.targets,
         invariants: this.invariants(constraints, el.backbone ? backboneTypeName(el.path) : code),
         primitiveExtension: k.primitiveExtension,
+        partner: el.max > 1 && (primitive || k.primitiveExtension) ? (k.primitiveExtension ? key.slice(1) : `_${key}`) : '',
+        requiredBit: requiredBits.get(el) ?? 0,
       };
       slots.set(key, slot);
       byKey[key] = slot;
@@ -250,6 +265,12 @@ export function loadFastValidator(): void {
 // ---------------------------------------------------------------------------------------------
 // The walk.
 
+function countKeys(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
 class Walk implements InvariantContext {
   readonly out: FastValidationProblem[] = [];
   /** The path as a stack: keys (strings) and array indexes (numbers). */
@@ -287,9 +308,13 @@ class Walk implements InvariantContext {
     this.out.push({ path: this.path(extra), message, rule });
   }
 
-  object(obj: Record<string, unknown>, t: Compiled): void {
+  /** Walks an object's keys; returns how many it has (0: an empty object). */
+  object(obj: Record<string, unknown>, t: Compiled): number {
     let choices = 0;
+    let present = 0;
+    let keys = 0;
     for (const key in obj) {
+      keys++;
       const v = obj[key];
       const slot = t.byKey[key];
       if (slot === undefined) {
@@ -301,10 +326,13 @@ class Walk implements InvariantContext {
         if ((choices & slot.choiceBit) !== 0) this.report('choice', `Several types given for one choice element: ${slot.element.name}[x]`, key);
         choices |= slot.choiceBit;
       }
+      if (v !== null && v !== undefined) present |= slot.requiredBit;
       this.push(key);
       this.property(obj, key, v, slot);
       this.pop();
     }
+    // Every required element seen with a value: nothing to look up again.
+    if (present === t.requiredMask) return keys;
     const required = t.required;
     for (let i = 0; i < required.length; i++) {
       const r = required[i]!;
@@ -315,6 +343,7 @@ class Walk implements InvariantContext {
       }
       if (!found) this.report('required', 'Missing required property', r.name);
     }
+    return keys;
   }
 
   property(obj: Record<string, unknown>, key: string, v: unknown, slot: Slot): void {
@@ -324,7 +353,7 @@ class Walk implements InvariantContext {
       if (v.length === 0) return this.report('empty', 'Empty array (FHIR JSON leaves an element out instead)');
       if (v.length > slot.max) this.report('cardinality', `Invalid number of values: expected ${slot.element.min}..${slot.max}, but found ${v.length}`);
       // In a primitive array, null stands for "only an extension here" when `_key` has one.
-      const partner = slot.kind === Kind.Primitive || slot.primitiveExtension ? obj[slot.primitiveExtension ? key.slice(1) : `_${key}`] : undefined;
+      const partner = slot.partner !== '' ? obj[slot.partner] : undefined;
       for (let i = 0; i < v.length; i++) {
         const item = v[i];
         this.push(i);
@@ -353,21 +382,18 @@ class Walk implements InvariantContext {
           return this.report('json-type', `Invalid JSON type: expected object, but got ${Array.isArray(v) ? 'array' : typeof v}`);
         }
         const o = v as Record<string, unknown>;
-        let empty = true;
-        for (const _ in o) {
-          empty = false;
-          break;
-        }
-        // Reported, and still walked: the required elements it lacks are named too.
-        if (empty) this.report('empty', 'Invalid empty non-primitive value');
+        // An empty object is reported first, then walked (the required elements it lacks are
+        // named too). Its emptiness is learnt from the walk, so the problem goes in at `at`.
+        const at = this.out.length;
         const inv = slot.invariants;
         for (let i = 0; i < inv.length; i++) {
           const c = inv[i]!;
           if (!c.check(o, this)) this.report(c.key, c.message);
         }
         if (slot.isReference) this.reference(o, slot);
-        const child = this.compiler.child(slot);
-        if (child) this.object(o, child);
+        const child = slot.child ?? this.compiler.child(slot);
+        const keys = child ? this.object(o, child) : countKeys(o);
+        if (keys === 0) this.out.splice(at, 0, { path: this.path(), message: 'Invalid empty non-primitive value', rule: 'empty' });
       }
     }
   }
@@ -482,6 +508,9 @@ export function validateResourceFast(resource: Resource): FastValidationProblem[
   return w.out;
 }
 
+/** An entry's path, made only for a problem. */
+const entryPath = (i: number, rest: string): string => `Bundle.entry[${i}].${rest}`;
+
 const ENTRY_TARGET = /^([A-Za-z]+)(?:\/([^/?]*))?/;
 
 /**
@@ -507,24 +536,23 @@ export function validateBundleFast(bundle: Bundle): FastValidationProblem[] {
     const entry = entries[i];
     if (typeof entry !== 'object' || entry === null) continue; // the walk reports it
     const e = entry as Record<string, unknown>;
-    const at = `Bundle.entry[${i}]`;
     const resource = e['resource'] as Record<string, unknown> | undefined;
     const type = typeof resource === 'object' && resource !== null ? resource['resourceType'] : undefined;
     const fullUrl = e['fullUrl'];
     if (typeof fullUrl !== 'string' || fullUrl === '') {
-      out.push({ path: `${at}.fullUrl`, message: 'Transaction entry without fullUrl', rule: 'transaction' });
+      out.push({ path: entryPath(i, 'fullUrl'), message: 'Transaction entry without fullUrl', rule: 'transaction' });
     } else if (fullUrls.has(fullUrl)) {
-      out.push({ path: `${at}.fullUrl`, message: 'fullUrl used by an earlier entry', rule: 'transaction' });
+      out.push({ path: entryPath(i, 'fullUrl'), message: 'fullUrl used by an earlier entry', rule: 'transaction' });
     } else {
       if (fullUrl.startsWith('urn:uuid:') && !UUID_URN.test(fullUrl)) {
-        out.push({ path: `${at}.fullUrl`, message: 'urn:uuid fullUrl is not a lowercase 8-4-4-4-12 UUID', rule: 'transaction' });
+        out.push({ path: entryPath(i, 'fullUrl'), message: 'urn:uuid fullUrl is not a lowercase 8-4-4-4-12 UUID', rule: 'transaction' });
         (badUrns ??= new Set()).add(fullUrl);
       }
       fullUrls.set(fullUrl, typeof type === 'string' ? type : '');
     }
     const request = e['request'] as Record<string, unknown> | undefined;
     if (typeof request !== 'object' || request === null) {
-      out.push({ path: `${at}.request`, message: 'Transaction entry without request {method, url}', rule: 'transaction' });
+      out.push({ path: entryPath(i, 'request'), message: 'Transaction entry without request {method, url}', rule: 'transaction' });
       continue;
     }
     const url = request['url'];
@@ -532,18 +560,18 @@ export function validateBundleFast(bundle: Bundle): FastValidationProblem[] {
     if (typeof url !== 'string' || url === '' || typeof type !== 'string') continue;
     const target = ENTRY_TARGET.exec(url);
     if (method !== 'DELETE' && target?.[1] !== type) {
-      out.push({ path: `${at}.request.url`, message: `request.url does not address the entry's ${type}`, rule: 'transaction' });
+      out.push({ path: entryPath(i, 'request.url'), message: `request.url does not address the entry's ${type}`, rule: 'transaction' });
     }
     if (method === 'PUT' && target?.[2] !== undefined && target[2] !== resource?.['id']) {
-      out.push({ path: `${at}.request.url`, message: 'PUT Type/id: the resource id differs from the id in the url (or is missing)', rule: 'transaction' });
+      out.push({ path: entryPath(i, 'request.url'), message: 'PUT Type/id: the resource id differs from the id in the url (or is missing)', rule: 'transaction' });
     }
     if (method === 'PUT') {
       putUrls ??= new Set();
-      if (putUrls.has(url)) out.push({ path: `${at}.request.url`, message: 'Two entries PUT the same url in one transaction', rule: 'transaction' });
+      if (putUrls.has(url)) out.push({ path: entryPath(i, 'request.url'), message: 'Two entries PUT the same url in one transaction', rule: 'transaction' });
       putUrls.add(url);
     }
     if (request['ifNoneExist'] !== undefined && method !== 'POST') {
-      out.push({ path: `${at}.request.ifNoneExist`, message: 'ifNoneExist applies to POST only', rule: 'transaction' });
+      out.push({ path: entryPath(i, 'request.ifNoneExist'), message: 'ifNoneExist applies to POST only', rule: 'transaction' });
     }
   }
 
