@@ -3,7 +3,9 @@
  * (it stays, as the referee in the tests), compiled once from the R4 definitions into a table per
  * type — JSON key → element, type, cardinality, required codes, invariants — and walked once
  * over the Bundle. Nothing is allocated per element beyond the problems found: the path is a
- * stack of keys and indexes turned into text only when a problem is reported.
+ * stack of keys and indexes turned into text only when a problem is reported. A Bundle is first
+ * put to checks generated per type from the same tables (see "The fast path" below), which only
+ * say whether the walk would find anything: a valid Bundle costs that much and no more.
  *
  * What it checks, per value: unknown elements; single value vs array; cardinality; required
  * elements; one type per choice element; JSON types; primitive formats (R4's, e.g. a dateTime
