@@ -709,6 +709,10 @@ class Checks {
         let code: string;
         switch (slot.jsType) {
           case 'string':
+            // A required binding whose every code passes the format: being one of the codes is enough.
+            if (slot.codes !== null && [...slot.codes].every((c) => strOk(c, slot.format))) {
+              return `if (typeof x !== "string" || !${constant(slot.codes)}.has(x)) return false;`;
+            }
             code = `if (!H.str(x, ${slot.format ? constant(slot.format) : 'undefined'})) return false;`;
             if (slot.codes !== null) code += ` if (!${constant(slot.codes)}.has(x)) return false;`;
             return code;
