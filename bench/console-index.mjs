@@ -386,7 +386,7 @@ function measure(label, make, run, { count = QUERIES } = {}) {
   return s;
 }
 
-function searches(queries, gen, seed) {
+function searches(queries, gen, seed, reader) {
   const r = rng(seed + 1);
   const { samples } = gen;
   const iso = (ms) => new Date(ms).toISOString();
@@ -428,6 +428,28 @@ function searches(queries, gen, seed) {
   out.push(measure('lineage: message (replayed raw refs)', () => pick(r, samples.replayedRaw.items), (ref) => queries.message(ref)));
   out.push(measure('dead letter (refs)', () => pick(r, samples.deadRefs.items), (ref) => queries.deadLetter(ref)));
   out.push(measure('queue (grouped, all channels)', () => null, () => queries.queue(), { count: Math.min(QUERIES, 30) }));
+  // Since index v4 the queue answers groups from kept counts, and a group's members come a page at
+  // a time (GET /api/queue/members); the same calls the API makes, on groups drawn from the queue.
+  if (typeof queries.groupPage === 'function') {
+    const groups = queries.queue().flatMap((q) => q.groups.map((g) => ({ queue: q.channel, category: g.category, stage: g.stage, cause: g.cause, count: g.count })));
+    const waitingRows = groups.reduce((n, g) => n + g.count, 0);
+    console.log(`  (queue: ${groups.length} groups, ${waitingRows} waiting; largest ${Math.max(0, ...groups.map((g) => g.count))})`);
+    // Groups weighted by size, as an analyst opens the big ones first and pages through them.
+    const someGroup = () => weighted(r, groups.map((g) => [g, g.count]));
+    const sla = 240;
+    if (groups.length > 0) {
+      out.push(measure('queue group members: first page of 100', () => someGroup(), (g) => queries.groupPage(g, { slaMinutes: sla }).members));
+      out.push(measure('queue group members: next page from anywhere', () => {
+        const g = someGroup();
+        // A cursor at a random member of the group (read untimed, straight from the index).
+        const at = reader.prepare(`SELECT since_ms, topic, part, off FROM dead_letters INDEXED BY dead_letters_group WHERE status = 'waiting' AND channel = ? AND category = ? AND cause = ? AND stage = ? ORDER BY since_ms, topic, part, off LIMIT 1 OFFSET ?`)
+          .get(g.queue, g.category, g.cause, g.stage, Math.floor(r() * g.count));
+        return [g, at ? { sinceMs: at.since_ms, ref: { topic: at.topic, partition: at.part, offset: String(at.off) } } : undefined];
+      }, ([g, after]) => queries.groupPage(g, { slaMinutes: sla, ...(after ? { after } : {}) }).members));
+      out.push(measure('queue group size (group decision check)', () => someGroup(), (g) => queries.groupSize(g.queue, g.category, g.cause)));
+    }
+    out.push(measure('queue figures (metrics scrape)', () => null, () => queries.queueFigures(), { count: Math.min(QUERIES, 100) }));
+  }
   out.push(measure('dead letters waiting (channel)', () => pick(r, CHANNELS).name, (c) => queries.deadLetters({ channel: c }), { count: Math.min(QUERIES, 30) }));
   out.push(measure('channel overview: answered last hour', () => pick(r, CHANNELS).name, (c) => queries.answeredSince(c, iso(gen.end - 3600_000))));
   return out;
@@ -553,7 +575,7 @@ try {
     const reader = new IndexStore(file);
     const queries = new ConsoleQueries(reader, channels, () => new Date(f.end + 3600_000));
     const loadSearch = loadavg();
-    const results = searches(queries, f, seed);
+    const results = searches(queries, f, seed, reader);
     reader.close();
     report.sizes.push({
       total: written, counts: f.counts, fillSeconds: f.wallMs / 1000, perSecondWall: written / (f.wallMs / 1000), perSecondApply: written / (f.applyMs / 1000),
