@@ -688,7 +688,6 @@ class Checks {
       ...lines,
       '};',
     ].join('\n');
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the R4 definitions only (see above)
     return new Function('C', 'H', source)(consts, this.helpers) as Check;
   }
 
