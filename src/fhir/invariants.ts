@@ -36,11 +36,17 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * `_x` for each element name the checks ask about, made once: a key built per call would cost a
+ * string and a slow lookup in every check of an absent element.
+ */
+const UNDERSCORED: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
+
 /** `x.exists()` for an element: a value, or a primitive's extension part (`_x`). */
 function exists(o: Obj, name: string): boolean {
   const v = o[name];
   if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) return true;
-  const x = o[`_${name}`];
+  const x = o[(UNDERSCORED[name] ??= `_${name}`)];
   return x !== undefined && x !== null;
 }
 

@@ -14,7 +14,7 @@ import { decodeMessage } from '../../src/charset/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { convertMessage, loadMappingSet } from '../../src/mapping/index.js';
 import { validateBundle } from '../../src/fhir/index.js';
-import { validateBundleFast } from '../../src/fhir/validate-fast.js';
+import { validateBundleByWalk, validateBundleFast } from '../../src/fhir/validate-fast.js';
 import { fallbackCount } from '../../src/fhir/invariants.js';
 import { structureIndex } from '../../src/fhir/structure.js';
 import { REPO_DIR } from '../support/repo.js';
@@ -136,4 +136,23 @@ test(`${EXPECTED_MUTATIONS} Bundles broken on purpose: the fast validator reject
   t.diagnostic(`the referee accepts, the fast validator rejects: ${[...refereeAccepts].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
   assert.deepEqual(missed, [], 'Bundles the referee rejects and the fast validator lets through');
   assert.deepEqual(unplaced, [], 'mistakes the fast validator does not report at the broken element');
+});
+
+test(`the generated checks say "no problem" only where the walk finds none: the golden Bundles and the ${EXPECTED_MUTATIONS} broken ones give the walk's problems, in order`, () => {
+  const index = structureIndex();
+  const seen = new Set<string>();
+  let checked = 0;
+  const differ: string[] = [];
+  const all = goldens();
+  for (const g of all) {
+    const cases = [{ what: g.name, bundle: g.bundle }, ...mutationsOf(g.bundle, index, seen).map((m) => ({ what: `${g.name}: ${m.kind} at ${m.path}`, bundle: m.bundle }))];
+    for (const c of cases) {
+      checked++;
+      const walk = validateBundleByWalk(c.bundle);
+      const fast = validateBundleFast(c.bundle);
+      if (JSON.stringify(fast) !== JSON.stringify(walk)) differ.push(`${c.what}: walk ${JSON.stringify(walk.slice(0, 2))}, fast ${JSON.stringify(fast.slice(0, 2))}`);
+    }
+  }
+  assert.equal(checked, all.length + EXPECTED_MUTATIONS, 'the checked set changed size: did the goldens or the generator change?');
+  assert.deepEqual(differ, []);
 });
