@@ -17,7 +17,6 @@ import { buildTree, descendants, type GroupDef, type GroupNode } from './structu
 import {
   V2Value,
   type CodeSystemRegistry,
-  type ConversionIssue,
   type Converter,
   type ConverterArg,
   type ConverterContext,
@@ -169,7 +168,6 @@ export class Run {
   readonly read = new Set<number>();
   readonly segmentIds: readonly string[];
   readonly delimiters: Delimiters;
-  readonly sink: IssueSink;
   private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
   private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
@@ -178,11 +176,11 @@ export class Run {
     private readonly groups: ReadonlyMap<string, GroupDef>,
     readonly env: ConvertEnv,
     readonly host: EvalHost,
-    readonly issues: ConversionIssue[],
+    /** Keeps each distinct issue once (issue-log.ts). */
+    readonly sink: IssueSink,
   ) {
     this.segmentIds = message.segmentIds();
     this.delimiters = message.delimiters;
-    this.sink = { report: (i) => this.issues.push(i) };
   }
 
   /** The whole message, grouped by the mapping's groups. */
@@ -376,7 +374,7 @@ class Compiler {
         } else {
           const distinct = values.length > 1 ? new Set(values.map((v) => JSON.stringify(v))) : null;
           if (distinct && distinct.size > 1) {
-            r.issues.push({
+            r.sink.report({
               severity: 'information',
               code: 'dropped-repetition',
               message: `${entry.loc} takes one value; ${distinct.size} were found and the first was kept`,
