@@ -201,7 +201,7 @@ export class BundleBuilder implements EvalHost {
     const read = this.run_.read;
     const seen = new Set<string>();
     this.run_.segmentIds.forEach((id, i) => {
-      if (read.has(i) || this.mapping.ignore.includes(id) || seen.has(id)) return;
+      if (read[i] === 1 || this.mapping.ignore.includes(id) || seen.has(id)) return;
       seen.add(id);
       this.log.report({
         severity: 'information',

@@ -91,6 +91,10 @@ export type Value = V2Value | unknown;
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 const NONE: Value[] = [];
+/** The arguments of a converter called without any (converters only read them). */
+const NO_ARGS: Readonly<Record<string, ConverterArg>> = Object.freeze({});
+/** What a path that finds nothing yields; shared, so never added to (no caller does). */
+const NO_VALUES: V2Value[] = [];
 
 export function isEmptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === '') return true;
@@ -160,15 +164,16 @@ interface CompiledPath {
   readonly subcomponent: number | undefined;
   /** Every repetition of the field ("5[*]"), parsed once. */
   readonly all: FieldPath;
+  /** The one repetition read (1-based) when `repetition` names one or is absent (the first). */
+  readonly single: number;
 }
 
 /** The state of one message through one compiled mapping: what was read, segment indexes, issues. */
 export class Run {
-  /** Message segment indices some path read (0 = MSH, always): the rest are reported unmapped. */
-  readonly read = new Set<number>();
+  /** 1 for each message segment some path read (0 = MSH, always): the rest are reported unmapped. */
+  readonly read: Uint8Array;
   readonly segmentIds: readonly string[];
   readonly delimiters: Delimiters;
-  private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
   private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
   constructor(
@@ -181,11 +186,12 @@ export class Run {
   ) {
     this.segmentIds = message.segmentIds();
     this.delimiters = message.delimiters;
+    this.read = new Uint8Array(this.segmentIds.length);
   }
 
   /** The whole message, grouped by the mapping's groups. */
   root(): Scope {
-    this.read.add(0);
+    this.read[0] = 1;
     return new Scope(buildTree(this.message, this.groups, this.segmentIds), null, null, null);
   }
 
@@ -201,7 +207,7 @@ export class Run {
       const first = this.descendants(scope.node, name)[0];
       return first ? scope.child({ node: first }) : null;
     }
-    return this.findSegments(scope, name, 1).length ? scope : null;
+    return this.findSegment(scope, name, 1) >= 0 ? scope : null;
   }
 
   /** Group instances named `name` below `node`; several resources walk the same groups (OBSERVATION per order). */
@@ -224,9 +230,9 @@ export class Run {
   }
 
   private segmentsIn(node: GroupNode, id: string): readonly number[] {
-    // Hot: every path lookup walks the scope chain; index each group's segments once.
-    let index = this.segmentIndex.get(node);
-    if (!index) {
+    // Hot: every path lookup walks the scope chain; index each group's segments once, on the node.
+    let index = node.index;
+    if (index === null) {
       index = new Map();
       for (const i of node.segments) {
         const sid = this.segmentIds[i]!;
@@ -234,9 +240,21 @@ export class Run {
         if (list) list.push(i);
         else index.set(sid, [i]);
       }
-      this.segmentIndex.set(node, index);
+      node.index = index;
     }
     return index.get(id) ?? NO_SEGMENTS;
+  }
+
+  /** findSegments for one occurrence (1-based), without an array: the segment index or -1. */
+  private findSegment(scope: Scope, id: string, occurrence: number): number {
+    for (let s: Scope | null = scope; s; s = s.parent) {
+      if (s.pinned && s.pinned.id === id) return occurrence <= 1 ? s.pinned.index : -1;
+    }
+    for (let node: GroupNode | null = scope.node; node; node = node.parent) {
+      const found = this.segmentsIn(node, id);
+      if (found.length) return found[occurrence - 1] ?? -1;
+    }
+    return -1;
   }
 
   /** Segment indices for `id` as seen from a scope: the pinned one, else the nearest group holding it. */
@@ -252,10 +270,22 @@ export class Run {
   }
 
   readPath(p: CompiledPath, scope: Scope): V2Value[] {
+    if (p.occurrence !== 0 && p.repetition !== 0) {
+      // Most paths name one segment and one repetition: no arrays but the result.
+      const index = this.findSegment(scope, p.segment, p.occurrence);
+      if (index < 0) return NO_VALUES;
+      this.read[index] = 1;
+      const raw = this.message.repetitionRawAt(index, p.all.field, p.single);
+      if (raw === undefined) return NO_VALUES;
+      let v = new V2Value(raw, 0, this.delimiters);
+      if (p.component !== undefined) v = v.part(p.component);
+      if (p.subcomponent !== undefined) v = v.part(p.subcomponent);
+      return [v];
+    }
     const out: V2Value[] = [];
     const d = this.delimiters;
     for (const index of this.findSegments(scope, p.segment, p.occurrence)) {
-      this.read.add(index);
+      this.read[index] = 1;
       const from = p.repetition === undefined ? 0 : p.repetition === 0 ? 0 : p.repetition - 1;
       const to = p.repetition === undefined ? 1 : p.repetition === 0 ? Infinity : p.repetition;
       const reps = this.message.getAllAt(index, p.all, true, to);
@@ -342,6 +372,7 @@ class Compiler {
       const out: Record<string, unknown> = {};
       for (const entry of entries) {
         const raw = entry.rule(r, s);
+        if (raw.length === 0) continue; // most entries of a map find nothing in a given message
         const values: unknown[] = [];
         for (const v of raw) {
           const m = r.materialize(v);
@@ -473,6 +504,7 @@ class Compiler {
           component: e.component,
           subcomponent: e.subcomponent,
           all: parseFieldPath(e.allRepetitions),
+          single: e.repetition === undefined ? 1 : e.repetition,
         };
         return (r, s) => r.readPath(p, s);
       }
@@ -578,7 +610,7 @@ class Compiler {
     // Positional first argument of the table converters is the table id.
     const tableFirst = name === 'code' || name === 'concept';
     const args = e.args.map((a, i) => ({ key: a.name ?? String(i), asTable: tableFirst && a.name === null && i === 0, value: this.expr(a.value, loc) }));
-    const evalArgs = (r: Run, s: Scope): Record<string, ConverterArg> => {
+    const evalArgs = args.length === 0 ? () => NO_ARGS : (r: Run, s: Scope): Record<string, ConverterArg> => {
       const out: Record<string, ConverterArg> = {};
       for (const a of args) {
         const v = a.value(r, s)[0];
