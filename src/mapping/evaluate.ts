@@ -440,10 +440,10 @@ class Compiler {
         const name = rule.name;
         if (name === '*') return (r) => r.host.finished().map((b) => ({ reference: uuidUrn(b.id) }));
         const many = rule.many;
+        if (many) return (_r, s) => s.lookup(name).map((b) => ({ reference: uuidUrn(b.id) }));
         return (_r, s) => {
-          const found = s.lookup(name);
-          const list = many ? found : found.slice(0, 1);
-          return list.map((b) => ({ reference: uuidUrn(b.id) }));
+          const found = s.lookup(name)[0];
+          return found === undefined ? NONE : [{ reference: uuidUrn(found.id) }];
         };
       }
       case 'first': {
@@ -549,16 +549,25 @@ class Compiler {
             const v = f(r, s);
             return v.length ? textOf(v[0]) : '';
           });
+        // Every right side is evaluated (a path read counts as mapped); only the first is compared.
+        const rightText = (r: Run, s: Scope): string => {
+          let first = '';
+          for (let i = 0; i < rights.length; i++) {
+            const v = rights[i]!(r, s);
+            if (i === 0 && v.length) first = textOf(v[0]);
+          }
+          return first;
+        };
         switch (e.op) {
           case '==':
             return (r, s) => {
               const a = leftText(r, s);
-              return [a === rightTexts(r, s)[0]];
+              return [a === rightText(r, s)];
             };
           case '!=':
             return (r, s) => {
               const a = leftText(r, s);
-              return [a !== rightTexts(r, s)[0]];
+              return [a !== rightText(r, s)];
             };
           case 'in':
             return (r, s) => {
@@ -569,7 +578,7 @@ class Compiler {
             const op = e.op;
             return (r, s) => {
               const a = Number(leftText(r, s));
-              const b = Number(rightTexts(r, s)[0]);
+              const b = Number(rightText(r, s));
               if (Number.isNaN(a) || Number.isNaN(b)) return [false];
               return [op === '>' ? a > b : op === '<' ? a < b : op === '>=' ? a >= b : a <= b];
             };
@@ -610,8 +619,11 @@ class Compiler {
     // Positional first argument of the table converters is the table id.
     const tableFirst = name === 'code' || name === 'concept';
     const args = e.args.map((a, i) => ({ key: a.name ?? String(i), asTable: tableFirst && a.name === null && i === 0, value: this.expr(a.value, loc) }));
+    // One arguments object per call site, refilled per call: the same keys every time, so it keeps
+    // one shape, and converters only read it during the call (none keeps it).
+    let shared: Record<string, ConverterArg> | null = null;
     const evalArgs = args.length === 0 ? () => NO_ARGS : (r: Run, s: Scope): Record<string, ConverterArg> => {
-      const out: Record<string, ConverterArg> = {};
+      const out = (shared ??= {});
       for (const a of args) {
         const v = a.value(r, s)[0];
         const arg: ConverterArg = v === undefined ? undefined : v instanceof V2Value ? v : textOf(v);
