@@ -91,6 +91,41 @@ export type Value = V2Value | unknown;
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 const NONE: Value[] = [];
+/** Run.converted markers: the converter gave undefined; its result may not be shared (call again). */
+const NOTHING = Symbol('nothing');
+const UNSHARED = Symbol('unshared');
+
+/**
+ * A converter result that may be handed out again: text, numbers, booleans and resource
+ * references (the bundle builder copies what it keeps of those), never a plain object or array
+ * that a map could still add to.
+ */
+function reused(res: unknown): boolean {
+  if (Array.isArray(res)) {
+    for (const x of res) if (!reusedItem(x)) return false;
+    return true;
+  }
+  return reusedItem(res);
+}
+
+function reusedItem(x: unknown): boolean {
+  return typeof x !== 'object' || x === null || isResourceRef(x);
+}
+
+/**
+ * The evaluated arguments as the start of a memo key: each value length-prefixed, so no two
+ * different argument lists (or a list and the input after it) give the same key.
+ */
+function argsKey(argv: Readonly<Record<string, ConverterArg>>, count: number): string {
+  if (count === 0) return ':';
+  let k = '';
+  for (const name in argv) {
+    const a = argv[name];
+    k += a === undefined ? 'u' : typeof a === 'string' ? `s${a.length}:${a}` : `v${a.level}${a.raw.length}:${a.raw}`;
+  }
+  return `${k}:`;
+}
+
 /** The arguments of a converter called without any (converters only read them). */
 const NO_ARGS: Readonly<Record<string, ConverterArg>> = Object.freeze({});
 /** What a path that finds nothing yields; shared, so never added to (no caller does). */
@@ -174,6 +209,8 @@ export class Run {
   readonly read: Uint8Array;
   readonly segmentIds: readonly string[];
   readonly delimiters: Delimiters;
+  /** Per converter call site: results by input value and arguments (Compiler.pipe). */
+  readonly converted = new Map<object, Map<string, unknown>>();
   private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
   constructor(
@@ -632,16 +669,33 @@ class Compiler {
       }
       return out;
     };
+    const site = {}; // this call site's key in Run.converted
     return (r, s) => {
       const inputs = input(r, s);
       // Arguments are read even when there is no input: what they read counts as mapped.
       const argv = evalArgs(r, s);
       let out: Value[] | null = null;
       let ctx: ConverterContext | null = null;
+      let argKey: string | null = null;
       for (const x of inputs) {
         if (isEmptyValue(x)) continue;
         const v = x instanceof V2Value ? x : new V2Value(textOf(x), 0, r.delimiters);
-        const res = conv(v, argv, (ctx ??= r.ctx(location)));
+        // The same value through the same call site gives the same result: converters are pure
+        // apart from issues, and this site's issues for it were reported (and are kept once) on
+        // the first call. Only results nothing can modify later are reused (reused() below).
+        argKey ??= argsKey(argv, args.length);
+        const key = `${v.level}${argKey}${v.raw}`;
+        let memo = r.converted.get(site);
+        if (memo === undefined) r.converted.set(site, (memo = new Map()));
+        let res = memo.get(key);
+        if (res === undefined) {
+          res = conv(v, argv, (ctx ??= r.ctx(location)));
+          memo.set(key, reused(res) ? (res === undefined ? NOTHING : res) : UNSHARED);
+        } else if (res === NOTHING) {
+          res = undefined;
+        } else if (res === UNSHARED) {
+          res = conv(v, argv, (ctx ??= r.ctx(location)));
+        }
         if (Array.isArray(res)) {
           for (const y of res) if (!isEmptyValue(y)) (out ??= []).push(y);
         } else if (!isEmptyValue(res)) (out ??= []).push(res);
