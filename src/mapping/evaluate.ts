@@ -91,7 +91,9 @@ export type Value = V2Value | unknown;
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 const NONE: Value[] = [];
-/** Run.converted markers: the converter gave undefined; its result may not be shared (call again). */
+let runs = 0;
+
+/** Converter result markers: the converter gave undefined; its result may not be shared (call again). */
 const NOTHING = Symbol('nothing');
 const UNSHARED = Symbol('unshared');
 
@@ -209,8 +211,8 @@ export class Run {
   readonly read: Uint8Array;
   readonly segmentIds: readonly string[];
   readonly delimiters: Delimiters;
-  /** Per converter call site: results by input value and arguments (Compiler.pipe). */
-  readonly converted = new Map<object, Map<string, unknown>>();
+  /** Tells this message's converter results from another's at each call site (Compiler.pipe). */
+  readonly id = ++runs;
   private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
   constructor(
@@ -669,7 +671,12 @@ class Compiler {
       }
       return out;
     };
-    const site = {}; // this call site's key in Run.converted
+    // This call site's results in the current message (by Run.id): the first one held as is, a
+    // Map only from the second distinct value on (an ADT^A01 calls most sites once).
+    let memoRun = -1;
+    let firstKey: string | null = null;
+    let firstRes: unknown = undefined;
+    let memo: Map<string, unknown> | null = null;
     return (r, s) => {
       const inputs = input(r, s);
       // Arguments are read even when there is no input: what they read counts as mapped.
@@ -685,12 +692,22 @@ class Compiler {
         // the first call. Only results nothing can modify later are reused (reused() below).
         argKey ??= argsKey(argv, args.length);
         const key = `${v.level}${argKey}${v.raw}`;
-        let memo = r.converted.get(site);
-        if (memo === undefined) r.converted.set(site, (memo = new Map()));
-        let res = memo.get(key);
+        if (memoRun !== r.id) {
+          memoRun = r.id;
+          firstKey = null;
+          firstRes = undefined;
+          memo = null;
+        }
+        let res = firstKey === key ? firstRes : memo?.get(key);
         if (res === undefined) {
           res = conv(v, argv, (ctx ??= r.ctx(location)));
-          memo.set(key, reused(res) ? (res === undefined ? NOTHING : res) : UNSHARED);
+          const kept = reused(res) ? (res === undefined ? NOTHING : res) : UNSHARED;
+          if (firstKey === null) {
+            firstKey = key;
+            firstRes = kept;
+          } else {
+            (memo ??= new Map()).set(key, kept);
+          }
         } else if (res === NOTHING) {
           res = undefined;
         } else if (res === UNSHARED) {
