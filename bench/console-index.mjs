@@ -23,9 +23,12 @@
 // 3. Kafka: --kafka-records of the same mix produced to a fresh local Kafka, then the real
 //    Indexer consumes them into a new index: records per second including fetch and parsing.
 //
-// Every index lives in a temporary folder removed at the end (--keep keeps the last one).
+// Every index lives in a temporary folder removed at the end (--keep keeps the last one, with
+// what the searches draw their values from beside it in FILE.fill.json). --reuse FILE searches an
+// index kept earlier instead of filling one (a 10M fill takes 15-60 min here), e.g. to search it
+// again on a quiet machine; the index layout must be the build's.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +52,7 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '2000' },
     'no-kafka': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    reuse: { type: 'string' },
     json: { type: 'string' },
     seed: { type: 'string', default: '13' },
     only: { type: 'string' },
@@ -60,7 +64,7 @@ const QUERIES = Number(values.queries);
 const CAP_MS = Number(values['cap-seconds']) * 1000;
 const BATCH = Number(values.batch);
 if (SIZES.some((n) => !Number.isInteger(n) || n < 1000) || !(QUERIES > 0) || !(CAP_MS > 0) || !(BATCH > 0)) {
-  console.error('usage: console-index.mjs [--records 1000000,10000000] [--kafka-records 100000] [--queries 300] [--cap-seconds 60] [--batch 2000] [--no-kafka] [--keep] [--json FILE]');
+  console.error('usage: console-index.mjs [--records 1000000,10000000] [--kafka-records 100000] [--queries 300] [--cap-seconds 60] [--batch 2000] [--no-kafka] [--keep] [--reuse FILE] [--json FILE]');
   process.exit(2);
 }
 
@@ -386,7 +390,7 @@ function measure(label, make, run, { count = QUERIES } = {}) {
   return s;
 }
 
-function searches(queries, gen, seed) {
+function searches(queries, gen, seed, reader) {
   const r = rng(seed + 1);
   const { samples } = gen;
   const iso = (ms) => new Date(ms).toISOString();
@@ -428,7 +432,29 @@ function searches(queries, gen, seed) {
   out.push(measure('lineage: message (replayed raw refs)', () => pick(r, samples.replayedRaw.items), (ref) => queries.message(ref)));
   out.push(measure('dead letter (refs)', () => pick(r, samples.deadRefs.items), (ref) => queries.deadLetter(ref)));
   out.push(measure('queue (grouped, all channels)', () => null, () => queries.queue(), { count: Math.min(QUERIES, 30) }));
-  out.push(measure('dead letters waiting (channel)', () => pick(r, CHANNELS).name, (c) => queries.deadLetters({ channel: c }), { count: Math.min(QUERIES, 30) }));
+  // Since index v4 the queue answers groups from kept counts, and a group's members come a page at
+  // a time (GET /api/queue/members); the same calls the API makes, on groups drawn from the queue.
+  if (typeof queries.groupPage === 'function') {
+    const groups = queries.queue().flatMap((q) => q.groups.map((g) => ({ queue: q.channel, category: g.category, stage: g.stage, cause: g.cause, count: g.count })));
+    const waitingRows = groups.reduce((n, g) => n + g.count, 0);
+    console.log(`  (queue: ${groups.length} groups, ${waitingRows} waiting; largest ${Math.max(0, ...groups.map((g) => g.count))})`);
+    // Groups weighted by size, as an analyst opens the big ones first and pages through them.
+    const someGroup = () => weighted(r, groups.map((g) => [g, g.count]));
+    const sla = 240;
+    if (groups.length > 0) {
+      out.push(measure('queue group members: first page of 100', () => someGroup(), (g) => queries.groupPage(g, { slaMinutes: sla }).members));
+      out.push(measure('queue group members: next page from anywhere', () => {
+        const g = someGroup();
+        // A cursor at a random member of the group (read untimed, straight from the index).
+        const at = reader.prepare(`SELECT since_ms, topic, part, off FROM dead_letters INDEXED BY dead_letters_group WHERE status = 'waiting' AND channel = ? AND category = ? AND cause = ? AND stage = ? ORDER BY since_ms, topic, part, off LIMIT 1 OFFSET ?`)
+          .get(g.queue, g.category, g.cause, g.stage, Math.floor(r() * g.count));
+        return [g, at ? { sinceMs: at.since_ms, ref: { topic: at.topic, partition: at.part, offset: String(at.off) } } : undefined];
+      }, ([g, after]) => queries.groupPage(g, { slaMinutes: sla, ...(after ? { after } : {}) }).members));
+      out.push(measure('queue group size (group decision check)', () => someGroup(), (g) => queries.groupSize(g.queue, g.category, g.cause)));
+    }
+    out.push(measure('queue figures (metrics scrape)', () => null, () => queries.queueFigures(), { count: Math.min(QUERIES, 100) }));
+  }
+  out.push(measure('dead letters waiting (channel, page of 100)', () => pick(r, CHANNELS).name, (c) => queries.deadLetterPage({ channel: c, limit: 100 }).deadLetters));
   out.push(measure('channel overview: answered last hour', () => pick(r, CHANNELS).name, (c) => queries.answeredSince(c, iso(gen.end - 3600_000))));
   return out;
 }
@@ -537,23 +563,31 @@ const dir = mkdtempSync(join(tmpdir(), 'hl7-console-index-bench-'));
 const channels = channelConfigs(dir);
 try {
   for (const total of SIZES) {
-    const file = join(dir, `index-${total}.sqlite`);
+    let file = join(dir, `index-${total}.sqlite`);
     console.log(`\n== ${total.toLocaleString('en')} records: filling ${file} (load ${loadavg().map((x) => x.toFixed(2)).join(' ')})`);
-    const store = new IndexStore(file);
     const loadBefore = loadavg();
-    const f = fill(store, total, seed);
+    let f;
+    if (values.reuse) {
+      file = values.reuse;
+      f = JSON.parse(readFileSync(`${file}.fill.json`, 'utf8'));
+      console.log(`  reusing ${file} (filled earlier)`);
+    } else {
+      const store = new IndexStore(file);
+      f = fill(store, total, seed);
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      store.close();
+      writeFileSync(`${file}.fill.json`, JSON.stringify(f, (k, v) => (k === 'r' ? undefined : v)));
+    }
     const loadAfterFill = loadavg();
-    store.db.pragma('wal_checkpoint(TRUNCATE)');
     const bytes = statSync(file).size + (existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0);
     const written = f.counts.raw + f.counts.fhir + f.counts.dlq + f.counts.audit;
     console.log(`  filled: ${written.toLocaleString('en')} records in ${(f.wallMs / 1000).toFixed(1)} s wall (${Math.round(written / (f.wallMs / 1000)).toLocaleString('en')}/s), ${Math.round(written / (f.applyMs / 1000)).toLocaleString('en')}/s inside applyBatch; ${(bytes / 2 ** 20).toFixed(0)} MiB, ${(bytes / written).toFixed(0)} B/record`);
     console.log(`  mix: ${JSON.stringify(f.counts)}`);
     // The queries run as the console runs them: a fresh store on the file, "now" an hour after the last message.
-    store.close();
     const reader = new IndexStore(file);
     const queries = new ConsoleQueries(reader, channels, () => new Date(f.end + 3600_000));
     const loadSearch = loadavg();
-    const results = searches(queries, f, seed);
+    const results = searches(queries, f, seed, reader);
     reader.close();
     report.sizes.push({
       total: written, counts: f.counts, fillSeconds: f.wallMs / 1000, perSecondWall: written / (f.wallMs / 1000), perSecondApply: written / (f.applyMs / 1000),

@@ -48,6 +48,7 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'string' },
     workers: { type: 'string' },
     nice: { type: 'string' },
+    'only-threads': { type: 'boolean', default: false },
   },
 });
 const ADT_FILE = join(root, 'test-messages/adt/adt-a01.hl7');
@@ -201,7 +202,7 @@ async function fairness(broker, kafka) {
     await drive(warm.port, { connections, rate, seconds: 10 });
     await warm.stop();
   }
-  for (const workers of [values.workers, 0]) {
+  for (const workers of values['only-threads'] ? [values.workers] : [values.workers, 0]) {
     const label = workers === undefined ? 'threads (default)' : `workers=${workers}`;
     for (const state of ['idle', 'backlog']) {
       const channel = `fair-${workers ?? 'd'}-${state}-${Date.now().toString(36)}`;

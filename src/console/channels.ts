@@ -74,7 +74,7 @@ export class ChannelOverviews {
     const now = this.now().getTime();
     const readiness = this.engine ? await this.engine.readiness().catch(() => null) : null;
     const connections = this.engine ? await gaugeByChannel(this.engine.registry, 'hl7_connections') : null;
-    const queue = new Map(this.queries.queueFigures().map((q) => [q.channel, q]));
+    const queue = new Map(this.queries.queueFigures().filter((q) => q.direction === 'inbound').map((q) => [q.channel, q]));
     // All channels' lags at once: with Kafka down, the answer takes one timeout, not one per channel.
     const lags = await Promise.all(this.channels.map((c) => withTimeout(this.lagOf(c), KAFKA_TIMEOUT_MS).then((n) => ({ n }), (err: unknown) => ({ err }))));
     const out: ChannelOverview[] = [];

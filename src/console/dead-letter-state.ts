@@ -12,6 +12,11 @@
  *   the audit topic has one partition.
  * Both paths fold the same audits in the same order, so they agree. dead_letter_audits is also
  * each dead letter's history, read without expanding the audit targets' offset ranges again.
+ *
+ * The queue's groups (channel or destination, category, cause, stage) keep their waiting count in
+ * dead_letter_groups, maintained by SQLite triggers on every insert, delete and status change of
+ * a dead_letters row, in the batch's transaction: whichever path changes a status (a fold, an
+ * audit, a successor), the count follows, and an index rebuilt from Kafka recounts from scratch.
  */
 import type Database from 'better-sqlite3';
 import type { RecordRef } from '../records/index.js';
@@ -60,22 +65,55 @@ export function step(s: DecidedState, a: AuditEffect): DecidedState {
 
 export const DEAD_LETTER_SCHEMA = `
   CREATE TABLE IF NOT EXISTS dead_letters (
-    topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, channel TEXT NOT NULL, category TEXT, at TEXT NOT NULL,
+    topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, channel TEXT NOT NULL, category TEXT NOT NULL, at TEXT NOT NULL,
     -- What the queue lists of each waiting one, copied from its record so the queue reads this table alone.
-    stage TEXT, cause TEXT, control_id TEXT, message_type TEXT, attempts INTEGER, first_at TEXT,
+    stage TEXT NOT NULL, cause TEXT NOT NULL, control_id TEXT, message_type TEXT, attempts INTEGER, first_at TEXT,
+    -- Since when it waits (first_at, else at), in epoch ms: ages and SLA cut-offs compare numbers, not time texts.
+    since_ms INTEGER NOT NULL,
     status TEXT NOT NULL, decided TEXT NOT NULL, assignee TEXT, escalated INTEGER NOT NULL,
     next_topic TEXT, next_part INTEGER, next_off INTEGER, resub_topic TEXT, resub_part INTEGER, resub_off INTEGER,
     PRIMARY KEY (topic, part, off)
   );
-  -- The queue: only waiting rows, per channel (or destination) in the order the queue lists them.
+  -- Waiting rows per channel (or destination) in write order: the dead-letter list.
   CREATE INDEX IF NOT EXISTS dead_letters_waiting ON dead_letters (channel, at, topic, part, off) WHERE status = 'waiting';
+  -- Waiting rows per queue group, oldest first: a group's oldest is the first entry, its members a
+  -- range read page by page, and the part still within the SLA the entries after the cut-off.
+  CREATE INDEX IF NOT EXISTS dead_letters_group ON dead_letters (channel, category, cause, stage, since_ms, topic, part, off) WHERE status = 'waiting';
+  -- How many wait per group, kept by the triggers below on every change of a row's status, so the
+  -- queue reads one row per group instead of counting what waits (which grows with the backlog).
+  CREATE TABLE IF NOT EXISTS dead_letter_groups (
+    channel TEXT NOT NULL, category TEXT NOT NULL, cause TEXT NOT NULL, stage TEXT NOT NULL, waiting INTEGER NOT NULL,
+    PRIMARY KEY (channel, category, cause, stage)
+  ) WITHOUT ROWID;
+  CREATE TRIGGER IF NOT EXISTS dead_letter_groups_insert AFTER INSERT ON dead_letters WHEN NEW.status = 'waiting' BEGIN
+    INSERT INTO dead_letter_groups (channel, category, cause, stage, waiting) VALUES (NEW.channel, NEW.category, NEW.cause, NEW.stage, 1)
+      ON CONFLICT (channel, category, cause, stage) DO UPDATE SET waiting = waiting + 1;
+  END;
+  CREATE TRIGGER IF NOT EXISTS dead_letter_groups_delete AFTER DELETE ON dead_letters WHEN OLD.status = 'waiting' BEGIN
+    UPDATE dead_letter_groups SET waiting = waiting - 1 WHERE channel = OLD.channel AND category = OLD.category AND cause = OLD.cause AND stage = OLD.stage;
+    DELETE FROM dead_letter_groups WHERE channel = OLD.channel AND category = OLD.category AND cause = OLD.cause AND stage = OLD.stage AND waiting <= 0;
+  END;
+  CREATE TRIGGER IF NOT EXISTS dead_letter_groups_leave AFTER UPDATE OF status ON dead_letters WHEN OLD.status = 'waiting' AND NEW.status <> 'waiting' BEGIN
+    UPDATE dead_letter_groups SET waiting = waiting - 1 WHERE channel = OLD.channel AND category = OLD.category AND cause = OLD.cause AND stage = OLD.stage;
+    DELETE FROM dead_letter_groups WHERE channel = OLD.channel AND category = OLD.category AND cause = OLD.cause AND stage = OLD.stage AND waiting <= 0;
+  END;
+  CREATE TRIGGER IF NOT EXISTS dead_letter_groups_return AFTER UPDATE OF status ON dead_letters WHEN OLD.status <> 'waiting' AND NEW.status = 'waiting' BEGIN
+    INSERT INTO dead_letter_groups (channel, category, cause, stage, waiting) VALUES (NEW.channel, NEW.category, NEW.cause, NEW.stage, 1)
+      ON CONFLICT (channel, category, cause, stage) DO UPDATE SET waiting = waiting + 1;
+  END;
   CREATE TABLE IF NOT EXISTS dead_letter_audits (
     topic TEXT NOT NULL, part INTEGER NOT NULL, off INTEGER NOT NULL, audit_off INTEGER NOT NULL,
     PRIMARY KEY (topic, part, off, audit_off)
   ) WITHOUT ROWID;
 `;
 
-export const DEAD_LETTER_TABLES = ['dead_letters', 'dead_letter_audits'];
+export const DEAD_LETTER_TABLES = ['dead_letters', 'dead_letter_audits', 'dead_letter_groups'];
+
+/** Epoch ms of a time text; 0 for one that does not parse (it then sorts as the oldest, never hidden). */
+export function sinceMs(firstAt: string | null, at: string): number {
+  const t = Date.parse(firstAt ?? at);
+  return Number.isFinite(t) ? t : 0;
+}
 
 interface NewRecord {
   readonly topic: string;
@@ -114,8 +152,12 @@ export class DeadLetterStates {
       forget: p('DELETE FROM dead_letter_audits WHERE topic = ? AND part = ? AND off = ?'),
       link: p('INSERT OR IGNORE INTO dead_letter_audits (topic, part, off, audit_off) VALUES (?, ?, ?, ?)'),
       successor: p(`SELECT topic, part, off FROM records WHERE kind = ? AND prev_topic = ? AND prev_part = ? AND prev_off = ? ORDER BY rowid LIMIT 1`),
-      put: p(`INSERT OR REPLACE INTO dead_letters (topic, part, off, channel, category, at, stage, cause, control_id, message_type, attempts, first_at, status, decided, assignee, escalated, next_topic, next_part, next_off, resub_topic, resub_part, resub_off)
-        VALUES (@topic, @part, @off, @channel, @category, @at, @stage, @cause, @control_id, @message_type, @attempts, @first_at, @status, @decided, @assignee, @escalated, @next_topic, @next_part, @next_off, @resub_topic, @resub_part, @resub_off)`),
+      // A record indexed again (its batch re-read after a crash) replaces its row by a delete and an
+      // insert, not INSERT OR REPLACE: SQLite runs no delete trigger for a REPLACE, and the group
+      // counts would count it twice.
+      drop: p('DELETE FROM dead_letters WHERE topic = ? AND part = ? AND off = ?'),
+      put: p(`INSERT INTO dead_letters (topic, part, off, channel, category, at, stage, cause, control_id, message_type, attempts, first_at, since_ms, status, decided, assignee, escalated, next_topic, next_part, next_off, resub_topic, resub_part, resub_off)
+        VALUES (@topic, @part, @off, @channel, @category, @at, @stage, @cause, @control_id, @message_type, @attempts, @first_at, @since_ms, @status, @decided, @assignee, @escalated, @next_topic, @next_part, @next_off, @resub_topic, @resub_part, @resub_off)`),
       get: p('SELECT decided, assignee, escalated, next_topic FROM dead_letters WHERE topic = ? AND part = ? AND off = ?'),
       inRange: p('SELECT off, decided, assignee, escalated, next_topic FROM dead_letters WHERE topic = ? AND part = ? AND off BETWEEN ? AND ?'),
       decide: p(`UPDATE dead_letters SET decided = @decided, assignee = @assignee, escalated = @escalated,
@@ -149,9 +191,11 @@ export class DeadLetterStates {
     }
     const next = this.st['successor']!.get(r.kind, r.topic, r.partition, off) as { topic: string; part: number; off: number } | undefined;
     const resub = this.st['successor']!.get('raw', r.topic, r.partition, off) as { topic: string; part: number; off: number } | undefined;
+    this.st['drop']!.run(r.topic, r.partition, off);
     this.st['put']!.run({
-      topic: r.topic, part: r.partition, off, channel: r.channel, category: r.category, at: r.at,
-      stage: r.stage, cause: r.cause, control_id: r.controlId, attempts: r.attempts, first_at: r.firstAt,
+      // Group keys are never NULL: NULLs never match each other, so they would not count as one group.
+      topic: r.topic, part: r.partition, off, channel: r.channel, category: r.category ?? '', at: r.at,
+      stage: r.stage ?? '', cause: r.cause ?? '', control_id: r.controlId, attempts: r.attempts, first_at: r.firstAt, since_ms: sinceMs(r.firstAt, r.at),
       message_type: r.messageCode ? (r.triggerEvent ? `${r.messageCode}^${r.triggerEvent}` : r.messageCode) : null,
       status: next ? 'superseded' : s.decided, decided: s.decided, assignee: s.assignee, escalated: s.escalated ? 1 : 0,
       next_topic: next?.topic ?? null, next_part: next?.part ?? null, next_off: next?.off ?? null,

@@ -39,8 +39,9 @@ function sqlite(): typeof Database {
  * read partial indexes ordered by receive time (bench/console-index.mjs measured why). 3: each
  * dead letter's state kept as records arrive (dead-letter-state.ts), and destinations' dead letters;
  * each message's outcome kept on its row (index-outcomes.ts), rare outcomes in their own indexes.
+ * 4: the queue by groups: waiting counts kept per group, waiting rows indexed per group by age.
  */
-export const INDEX_VERSION = 3;
+export const INDEX_VERSION = 4;
 
 /**
  * Which rows are messages (what a search returns): raw records, and dead letters of frames that

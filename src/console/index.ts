@@ -6,7 +6,7 @@
 export { startConsole, defaultIndexPath, type ConsoleOptions, type RunningConsole } from './console.js';
 export { IndexStore, INDEX_VERSION } from './index-store.js';
 export { Indexer } from './indexer.js';
-export { ConsoleQueries, OUTCOMES, pageCursor, parsePageCursor, type PageCursor, type SearchFilter, type MessageView, type DeadLetterView, type Outcome } from './queries.js';
+export { ConsoleQueries, DEFAULT_SLA_MINUTES, OUTCOMES, memberCursor, pageCursor, parseMemberCursor, parsePageCursor, type MemberCursor, type PageCursor, type QueueEntry, type QueueGroup, type QueueMember, type SearchFilter, type MessageView, type DeadLetterView, type Outcome } from './queries.js';
 export { ConsoleMetrics } from './metrics.js';
 export { ChannelOverviews, type ChannelOverview, type EngineView } from './channels.js';
 export { openApiDocument } from './openapi.js';

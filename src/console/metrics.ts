@@ -3,7 +3,10 @@ import { Counter, Gauge, Registry } from 'prom-client';
 
 /** What the queue gauges read at each scrape. */
 export interface QueueFigures {
+  /** The channel's name, or for an outbound queue the destination's. */
   readonly channel: string;
+  /** inbound: a channel's dead letters; outbound: a write-back destination's. */
+  readonly direction: 'inbound' | 'outbound';
   readonly waitingByCategory: ReadonlyMap<string, number>;
   readonly overdue: number;
   readonly oldestAgeSeconds: number;
@@ -24,32 +27,32 @@ export class ConsoleMetrics {
     const figures = (): readonly QueueFigures[] => this.source?.() ?? [];
     new Gauge({
       name: 'hl7_console_dlq_waiting',
-      help: 'Dead letters waiting for a decision, by channel and failure category (from the console index).',
-      labelNames: ['channel', 'category'],
+      help: 'Dead letters waiting for a decision, by queue (direction inbound: channel; outbound: channel = the destination) and failure category (from the console index).',
+      labelNames: ['direction', 'channel', 'category'],
       registers: [registry],
       collect() {
         this.reset();
-        for (const f of figures()) for (const [category, n] of f.waitingByCategory) this.set({ channel: f.channel, category }, n);
+        for (const f of figures()) for (const [category, n] of f.waitingByCategory) this.set({ direction: f.direction, channel: f.channel, category }, n);
       },
     });
     new Gauge({
       name: 'hl7_console_dlq_overdue',
-      help: 'Waiting dead letters older than the channel review.slaMinutes.',
-      labelNames: ['channel'],
+      help: 'Waiting dead letters older than their queue review.slaMinutes (the channel file, or for direction outbound the destination file).',
+      labelNames: ['direction', 'channel'],
       registers: [registry],
       collect() {
         this.reset();
-        for (const f of figures()) this.set({ channel: f.channel }, f.overdue);
+        for (const f of figures()) this.set({ direction: f.direction, channel: f.channel }, f.overdue);
       },
     });
     new Gauge({
       name: 'hl7_console_dlq_oldest_age_seconds',
-      help: 'Age of the oldest waiting dead letter per channel (0 when none waits).',
-      labelNames: ['channel'],
+      help: 'Age of the oldest waiting dead letter per queue (direction inbound: channel; outbound: destination), 0 when none waits.',
+      labelNames: ['direction', 'channel'],
       registers: [registry],
       collect() {
         this.reset();
-        for (const f of figures()) this.set({ channel: f.channel }, f.oldestAgeSeconds);
+        for (const f of figures()) this.set({ direction: f.direction, channel: f.channel }, f.oldestAgeSeconds);
       },
     });
   }

@@ -12,6 +12,14 @@ const query = (names: string[]) => names.map((name) => ({ name, in: 'query', req
 const csrf = { name: 'X-CSRF-Token', in: 'header', required: true, schema: { type: 'string' } };
 const SESSION = { $ref: '#/components/schemas/Session' };
 const body = (properties: Record<string, object>, required: string[], more: object = {}) => ({ required: true, ...json({ type: 'object', properties, required, ...more }) });
+/** `async` on a real replay: answer 202 at once with a job to poll, instead of after the replay (an outbound receiver's retries included). */
+const ASYNC = { type: 'boolean', description: 'dryRun false only: answer 202 with a job (GET /api/jobs/{id}) instead of waiting for the replay' };
+const JOB_ACCEPTED = {
+  description: 'the replay runs on; poll the job at the Location header',
+  headers: { Location: { description: '/api/jobs/{id}', schema: { type: 'string' } } },
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
+};
+const BUSY = { ...err, description: 'async: too many replays are running in this console' };
 /** A queue group names its queue: a channel, or a write-back destination. */
 const CHANNEL_OR_DESTINATION = { oneOf: [{ required: ['channel'] }, { required: ['destination'] }] };
 
@@ -63,6 +71,67 @@ export function openApiDocument(): object {
             unknown: { type: 'object', description: 'why each null field is not known', additionalProperties: { type: 'string' } },
           },
           required: ['name', 'topics', 'listener', 'connections', 'messagesPerSecond', 'ackCodes', 'transformLag', 'deadLetters', 'unknown'],
+        },
+        Queue: {
+          type: 'object',
+          properties: {
+            channel: { type: 'string', description: 'the channel, or for direction outbound the destination' },
+            direction: { enum: ['inbound', 'outbound'] },
+            destination: { type: 'string', description: 'outbound only: the destination' },
+            slaMinutes: { type: 'integer', minimum: 1 },
+            waiting: { type: 'integer', minimum: 0 },
+            overdue: { type: 'integer', minimum: 0 },
+            oldestAgeSeconds: { type: 'integer', minimum: 0 },
+            groups: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  category: { type: 'string' },
+                  stage: { type: 'string' },
+                  cause: { type: 'string' },
+                  count: { type: 'integer', minimum: 1 },
+                  overdue: { type: 'integer', minimum: 0 },
+                  oldestAgeSeconds: { type: 'integer', minimum: 0 },
+                  members: { type: 'string', description: 'URL of the first page of its members (GET /api/queue/members)' },
+                },
+                required: ['category', 'stage', 'cause', 'count', 'overdue', 'oldestAgeSeconds', 'members'],
+              },
+            },
+          },
+          required: ['channel', 'direction', 'slaMinutes', 'waiting', 'overdue', 'oldestAgeSeconds', 'groups'],
+        },
+        Job: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            kind: { enum: ['replay', 'group-replay'] },
+            operator: { type: 'string' },
+            startedAt: { type: 'string' },
+            state: { enum: ['running', 'done', 'failed'] },
+            finishedAt: { type: ['string', 'null'] },
+            result: { description: 'done: the answer of the synchronous replay' },
+            error: { anyOf: [{ type: 'null' }, { type: 'object', properties: { status: { type: 'integer' }, message: { type: 'string' } }, required: ['status', 'message'] }] },
+          },
+          required: ['id', 'kind', 'operator', 'startedAt', 'state', 'finishedAt', 'result', 'error'],
+        },
+        QueueMember: {
+          type: 'object',
+          description: 'A waiting dead letter as a queue page lists it (GET /api/dead-letters/{ref} has its history).',
+          properties: {
+            ref: { $ref: '#/components/schemas/Ref' },
+            category: { type: 'string' },
+            stage: { type: 'string' },
+            cause: { type: 'string' },
+            controlId: { type: ['string', 'null'] },
+            messageType: { type: ['string', 'null'] },
+            attempts: { type: 'integer', minimum: 0 },
+            ageSeconds: { type: 'integer', minimum: 0 },
+            overdue: { type: 'boolean' },
+            assignee: { type: ['string', 'null'] },
+            escalated: { type: 'boolean' },
+          },
+          required: ['ref', 'category', 'stage', 'cause', 'controlId', 'messageType', 'attempts', 'ageSeconds', 'overdue', 'assignee', 'escalated'],
         },
         DeadLetter: {
           type: 'object',
@@ -118,9 +187,27 @@ export function openApiDocument(): object {
       '/api/messages/{topic}/{partition}/{offset}': { get: { summary: 'A message with its lineage', parameters: refParams, responses: { ...ok('message', { type: 'object', properties: { message: { $ref: '#/components/schemas/Message' }, deadLetters: { type: 'array' }, bundles: { type: 'array' } }, required: ['message', 'deadLetters', 'bundles'] }), '404': err } } },
       '/api/queue': {
         get: {
-          summary: 'The reconciliation queue by channel, category and cause, then by write-back destination (direction outbound)',
-          description: "One entry per channel (direction inbound), then one per destination in the console's destinations folder (direction outbound, destination naming it): waiting dead letters grouped by category, stage and cause, with ages and what is overdue.",
-          responses: ok('queue', { type: 'array' }),
+          summary: 'The reconciliation queue: per channel, then per write-back destination (direction outbound), its groups by category, stage and cause with counts and ages',
+          description:
+            "One entry per channel (direction inbound), then one per destination in the console's destinations folder (direction outbound, destination naming it), each with its review.slaMinutes (the channel file's, or the destination file's; 240 by default), how many wait, how many are overdue, the oldest's age, and its groups, largest first. A group carries counts and ages, not its members: members is the URL of their first page (GET /api/queue/members). The counts are kept by the index as dead letters arrive and are decided, so this answer costs the number of groups, not the number waiting.",
+          responses: ok('queue', { type: 'array', items: { $ref: '#/components/schemas/Queue' } }),
+        },
+      },
+      '/api/queue/members': {
+        get: {
+          summary: "One page of a queue group's waiting dead letters, oldest first",
+          description:
+            'The group as /api/queue names it: channel (or destination for an outbound queue), category, stage and cause, all required. Oldest first (waiting since, then topic, partition, offset); limit 1-1000, 100 by default. A full page carries Link: <URL>; rel="next", the same request with after=<cursor> (keyset: a page costs the same wherever it starts, and members decided meanwhile do not shift the pages). Metadata only. A channel or destination this console does not serve answers 409.',
+          parameters: query(['channel', 'destination', 'category', 'stage', 'cause', 'limit', 'after']),
+          responses: {
+            ...common,
+            '200': {
+              description: 'members, oldest first; a full page carries a Link header to the next one',
+              headers: { Link: { description: '<URL of the next page>; rel="next"; absent when the page is not full', schema: { type: 'string' } } },
+              ...json({ type: 'array', items: { $ref: '#/components/schemas/QueueMember' } }),
+            },
+            '409': { ...err, description: 'the channel or destination is not served by this console' },
+          },
         },
       },
       '/api/queue/decisions': {
@@ -143,8 +230,10 @@ export function openApiDocument(): object {
           description:
             'The group is selected as for /api/queue/decisions (channel or destination, category, optionally cause), at most the channel review.maxGroupSize (422 above). dryRun: true converts every member and answers the diff (for a destination: lists what would be sent to its receiver), writing nothing; dryRun: false then needs a reason and a dry run of the same members by the same session in the last 15 minutes (409 otherwise, also when the group changed since). The replay writes replay-started and replay-finished audit records listing the members (selection.offsets) and the ones it resolved.',
           parameters: [csrf],
-          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['category', 'dryRun'], CHANNEL_OR_DESTINATION),
+          requestBody: body({ channel: { type: 'string' }, destination: { type: 'string' }, category: { type: 'string' }, cause: { type: 'string' }, dryRun: { type: 'boolean' }, reason: { type: 'string' }, async: ASYNC }, ['category', 'dryRun'], CHANNEL_OR_DESTINATION),
           responses: {
+            '202': JOB_ACCEPTED,
+            '503': BUSY,
             '201': {
               description: 'the dry run or the replay report, with the members as they are now',
               ...json({
@@ -169,7 +258,20 @@ export function openApiDocument(): object {
           },
         },
       },
-      '/api/dead-letters': { get: { summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all)', parameters: query(['channel', 'category', 'status']), responses: ok('dead letters (without their history)', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }) } },
+      '/api/dead-letters': {
+        get: {
+          summary: 'Dead letters (status: waiting by default, resolved, discarded, superseded, resubmitted or all), oldest first, 100 a page (limit up to 1000)',
+          parameters: query(['channel', 'category', 'status', 'limit', 'after']),
+          responses: {
+            ...ok('dead letters (without their history), oldest first', { type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }),
+            '200': {
+              description: 'dead letters (without their history), oldest first; a full page carries a Link header to the next one',
+              headers: { Link: { description: '<URL of the next page>; rel="next": the same list with after=<cursor of the last row>; absent when the page is not full', schema: { type: 'string' } } },
+              ...json({ type: 'array', items: { $ref: '#/components/schemas/DeadLetter' } }),
+            },
+          },
+        },
+      },
       '/api/dead-letters/{topic}/{partition}/{offset}': { get: { summary: 'A dead letter with its history', parameters: refParams, responses: { ...ok('dead letter', { allOf: [{ $ref: '#/components/schemas/DeadLetter' }, { required: ['history'] }] }), '404': err } } },
       '/api/dead-letters/{topic}/{partition}/{offset}/decisions': {
         post: {
@@ -183,8 +285,8 @@ export function openApiDocument(): object {
         post: {
           summary: 'Dry run, then replay (operator; audited)',
           description: "An inbound dead letter is converted again through its channel's mapping set; an outbound one is sent again to its destination's receiver through the outbound replay path (as hl7-engine replay --destination: the stored message, same MSH-10). The dry run of the same dead letter by the same session comes first.",
-          parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' } }, ['dryRun']),
-          responses: created('replay report'),
+          parameters: [...refParams, csrf], requestBody: body({ dryRun: { type: 'boolean' }, reason: { type: 'string' }, async: ASYNC }, ['dryRun']),
+          responses: { ...created('replay report'), '202': JOB_ACCEPTED, '503': BUSY },
         },
       },
       '/api/dead-letters/{topic}/{partition}/{offset}/resubmit': {
@@ -217,6 +319,14 @@ export function openApiDocument(): object {
             ...bodyErrors,
             '413': { ...err, description: 'the body is larger than 2 MiB' },
           },
+        },
+      },
+      '/api/jobs/{id}': {
+        get: {
+          summary: 'A replay started with async: true (operator): running, done (result: the answer the synchronous replay gives) or failed (error: status and reason)',
+          description: "Jobs live in this console's memory, an hour after they finish; the replay's audit records are the lasting trace.",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { ...ok('the job', { $ref: '#/components/schemas/Job' }), '404': err },
         },
       },
       '/api/records/{topic}/{partition}/{offset}/content': {

@@ -200,8 +200,8 @@ function messageView(row: Row & { outcome: Outcome }): MessageView {
   };
 }
 
-/** One waiting dead letter as the queue lists it. */
-interface QueueItem {
+/** One waiting dead letter as a queue group's page lists it (no history, no record row). */
+export interface QueueMember {
   readonly ref: RecordRef;
   readonly category: string;
   readonly stage: string;
@@ -215,13 +215,75 @@ interface QueueItem {
   readonly escalated: boolean;
 }
 
+/** A queue group: its dead letters share queue, category, stage and cause. */
+export interface QueueGroupKey {
+  /** The channel's or the destination's name. */
+  readonly queue: string;
+  readonly category: string;
+  readonly stage: string;
+  readonly cause: string;
+}
+
+/** What the queue shows of one group: counts and ages, not its members (they come a page at a time). */
+export interface QueueGroup {
+  readonly category: string;
+  readonly stage: string;
+  readonly cause: string;
+  readonly count: number;
+  readonly overdue: number;
+  readonly oldestAgeSeconds: number;
+}
+
+/** One channel's or destination's queue. */
+export interface QueueEntry {
+  readonly channel: string;
+  readonly direction: 'inbound' | 'outbound';
+  /** Outbound only: the destination the queue belongs to (the same name as `channel`). */
+  readonly destination?: string;
+  readonly slaMinutes: number;
+  readonly waiting: number;
+  readonly overdue: number;
+  readonly oldestAgeSeconds: number;
+  /** Largest first. */
+  readonly groups: readonly QueueGroup[];
+}
+
+/** Where a page of a group's members ended: the last one's waiting-since time and record. */
+export interface MemberCursor {
+  readonly sinceMs: number;
+  readonly ref: RecordRef;
+}
+
+/** The cursor of the page of members that follows `last`, as an opaque URL-safe string. */
+export function memberCursor(last: { readonly sinceMs: number; readonly ref: RecordRef }): string {
+  return Buffer.from(JSON.stringify([last.sinceMs, last.ref.topic, last.ref.partition, last.ref.offset]), 'utf8').toString('base64url');
+}
+
+/** The cursor memberCursor wrote, or null for anything else. */
+export function parseMemberCursor(text: string): MemberCursor | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(v) || v.length !== 4) return null;
+  const [since, topic, partition, offset] = v as unknown[];
+  if (!Number.isSafeInteger(since) || (since as number) < 0) return null;
+  if (typeof topic !== 'string' || topic === '' || !Number.isSafeInteger(partition) || (partition as number) < 0) return null;
+  if (typeof offset !== 'string' || !/^\d{1,16}$/.test(offset)) return null;
+  return { sinceMs: since as number, ref: { topic, partition: partition as number, offset } };
+}
+
 /** A write-back destination whose dead letters the console shows (its name is the queue's). */
 export interface QueueDestination {
   readonly name: string;
+  /** From the destination file (review.slaMinutes); DEFAULT_SLA_MINUTES when absent. */
+  readonly review?: { readonly slaMinutes: number };
 }
 
-/** Outbound queues have no review settings of their own: the channels' default SLA applies. */
-const DESTINATION_SLA_MINUTES = 240;
+/** The SLA of a queue that names none (the channels' and destinations' default). */
+export const DEFAULT_SLA_MINUTES = 240;
 
 export class ConsoleQueries {
   constructor(
@@ -396,7 +458,7 @@ export class ConsoleQueries {
     const firstAt = String(row.first_at ?? row.at);
     const ageSeconds = Math.max(0, Math.floor((this.now().getTime() - Date.parse(firstAt)) / 1000));
     const outbound = row.kind === 'outbound-dlq';
-    const sla = outbound ? DESTINATION_SLA_MINUTES : this.slaMinutes(String(row.channel));
+    const sla = outbound ? this.destinationSlaMinutes(String(row.channel)) : this.slaMinutes(String(row.channel));
     return {
       ref,
       channel: String(row.channel),
@@ -426,18 +488,33 @@ export class ConsoleQueries {
   }
 
   slaMinutes(channel: string): number {
-    return this.channels.find((c) => c.name === channel)?.review.slaMinutes ?? 240;
+    return this.channels.find((c) => c.name === channel)?.review.slaMinutes ?? DEFAULT_SLA_MINUTES;
+  }
+
+  private destinationSlaMinutes(destination: string): number {
+    return this.destinations.find((d) => d.name === destination)?.review?.slaMinutes ?? DEFAULT_SLA_MINUTES;
   }
 
   /**
    * Dead letters by the state the indexer keeps (dead-letter-state.ts): the waiting ones through
-   * the partial index on waiting rows, so the queue reads what waits and not every dead letter
-   * ever written. Oldest first. Each carries its history, read through dead_letter_audits.
+   * the partial index on waiting rows, so the list reads what waits and not every dead letter
+   * ever written. Oldest first, a page at a time when `limit` is given: `after` is the cursor of
+   * the last row of the previous page (deadLetterCursor), a keyset read, so a page costs the same
+   * wherever it starts. Each carries its history, read through dead_letter_audits.
    */
   deadLetters(f: { channel?: string; category?: string; status?: DeadLetterStatus | 'all' }): DeadLetterView[] {
+    return this.deadLetterPage(f).deadLetters;
+  }
+
+  /**
+   * One page of deadLetters(): `next` is the cursor after the last row read when the page was full
+   * (null otherwise: nothing more to read). A page can be shorter than its limit when a row's status changed between the index
+   * and the view, so the next page starts from the last row read, not the last row returned.
+   */
+  deadLetterPage(f: { channel?: string; category?: string; status?: DeadLetterStatus | 'all'; limit?: number; after?: PageCursor }): { deadLetters: DeadLetterView[]; next: string | null } {
     const want = f.status ?? 'waiting';
     const where: string[] = [];
-    const args: Record<string, string> = {};
+    const args: Record<string, string | number> = {};
     // Written out for waiting rows: SQLite uses a partial index only for the literal condition.
     if (want === 'waiting') where.push("s.status = 'waiting'");
     else if (want !== 'all') {
@@ -452,46 +529,69 @@ export class ConsoleQueries {
       where.push('s.category = @category');
       args['category'] = f.category;
     }
+    if (f.after) {
+      where.push('(s.at, s.topic, s.part, s.off) > (@cAt, @cTopic, @cPart, @cOff)');
+      Object.assign(args, { cAt: f.after.receivedAt ?? '', cTopic: f.after.ref.topic, cPart: f.after.ref.partition, cOff: Number(f.after.ref.offset) });
+    }
     const states = `dead_letters s${want === 'waiting' && f.channel ? ' INDEXED BY dead_letters_waiting' : ''}`;
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const n = f.limit === undefined ? null : Math.min(Math.max(Math.trunc(f.limit), 1), 1000);
+    const limit = n === null ? '' : ` LIMIT ${n}`;
     const rows = this.db
-      .prepare(`SELECT r.*, s.next_topic, s.next_part, s.next_off, s.resub_topic, s.resub_part, s.resub_off
-        FROM ${states} JOIN records r ON r.topic = s.topic AND r.part = s.part AND r.off = s.off ${cond} ORDER BY s.at, s.topic, s.part, s.off`)
-      .all(args) as Array<Row & Record<'next_topic' | 'next_part' | 'next_off' | 'resub_topic' | 'resub_part' | 'resub_off', string | number | null>>;
-    if (rows.length === 0) return [];
-    // Histories of the same rows, in audit order; each audit body parsed once (a replay's record
-    // is the history of every dead letter it resolved).
-    const histories = new Map<string, AuditBody[]>();
+      .prepare(`SELECT r.*, s.at AS state_at, s.next_topic, s.next_part, s.next_off, s.resub_topic, s.resub_part, s.resub_off
+        FROM ${states} JOIN records r ON r.topic = s.topic AND r.part = s.part AND r.off = s.off ${cond} ORDER BY s.at, s.topic, s.part, s.off${limit}`)
+      .all(args) as Array<Row & Record<'next_topic' | 'next_part' | 'next_off' | 'resub_topic' | 'resub_part' | 'resub_off', string | number | null> & { state_at: string }>;
+    if (rows.length === 0) return { deadLetters: [], next: null };
+    // Histories of these rows, in audit order; each audit body parsed once (a replay's record is
+    // the history of every dead letter it resolved).
+    const history = this.db.prepare(`SELECT a.off AS audit, a.body FROM dead_letter_audits m JOIN audit a ON a.off = m.audit_off
+      WHERE m.topic = ? AND m.part = ? AND m.off = ? ORDER BY a.off`);
     const parsed = new Map<number, AuditBody>();
-    const links = this.db
-      .prepare(`SELECT m.topic, m.part, m.off, a.off AS audit, a.body
-        FROM ${states} JOIN dead_letter_audits m ON m.topic = s.topic AND m.part = s.part AND m.off = s.off JOIN audit a ON a.off = m.audit_off ${cond} ORDER BY a.off`)
-      .all(args) as Array<{ topic: string; part: number; off: number; audit: number; body: string }>;
-    for (const l of links) {
-      let body = parsed.get(l.audit);
-      if (!body) parsed.set(l.audit, (body = JSON.parse(l.body) as AuditBody));
-      const k = `${l.topic}\0${l.part}\0${l.off}`;
-      const list = histories.get(k);
-      if (list) list.push(body);
-      else histories.set(k, [body]);
+    const audits = (r: Row): AuditBody[] =>
+      (history.all(r['topic'], r['part'], r['off']) as Array<{ audit: number; body: string }>).map((l) => {
+        let body = parsed.get(l.audit);
+        if (!body) parsed.set(l.audit, (body = JSON.parse(l.body) as AuditBody));
+        return body;
+      });
+    const deadLetters: DeadLetterView[] = [];
+    for (const r of rows) {
+      const d = this.deadLetterOf(r, {
+        audits: audits(r),
+        next: refOf(r.next_topic, r.next_part, r.next_off),
+        resubmitted: refOf(r.resub_topic, r.resub_part, r.resub_off),
+      });
+      if (want === 'all' || d.status === want) deadLetters.push(d);
     }
-    return rows
-      .map((r) =>
-        this.deadLetterOf(r, {
-          audits: histories.get(`${r.topic}\0${r.part}\0${r.off}`) ?? [],
-          next: refOf(r.next_topic, r.next_part, r.next_off),
-          resubmitted: refOf(r.resub_topic, r.resub_part, r.resub_off),
-        }),
-      )
-      .filter((d) => want === 'all' || d.status === want);
+    const last = rows[rows.length - 1]!;
+    const cursor = [last.state_at, String(last['topic']), Number(last['part']), String(last['off'])];
+    return { deadLetters, next: n !== null && rows.length >= n ? Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url') : null };
   }
 
   /**
-   * The waiting dead letters of one queue group: a channel's category, and within it one cause
-   * (as /api/queue shows it) when given. Oldest first.
+   * How many dead letters wait in a queue's category, or in one cause of it: the kept group
+   * counts, so a group decision learns it is too large without reading its members.
    */
-  groupMembers(channel: string, category: string, cause?: string): DeadLetterView[] {
-    return this.deadLetters({ channel, category }).filter((d) => cause === undefined || d.cause === cause);
+  groupSize(queue: string, category: string, cause?: string): number {
+    const row = this.db
+      .prepare(`SELECT COALESCE(SUM(waiting), 0) AS n FROM dead_letter_groups WHERE channel = ? AND category = ?${cause === undefined ? '' : ' AND cause = ?'}`)
+      .get(queue, category, ...(cause === undefined ? [] : [cause])) as { n: number };
+    return row.n;
+  }
+
+  /**
+   * The waiting dead letters of a queue's category, and within it one cause (as /api/queue shows
+   * it) when given, oldest first: what a group decision or group replay acts on. Read through the
+   * group index; the server checks groupSize first, so this reads at most a group's bound.
+   */
+  groupMembers(queue: string, category: string, cause?: string): DeadLetterView[] {
+    const rows = this.db
+      .prepare(`SELECT topic, part, off FROM dead_letters INDEXED BY dead_letters_group
+        WHERE status = 'waiting' AND channel = ? AND category = ?${cause === undefined ? '' : ' AND cause = ?'} ORDER BY since_ms, topic, part, off`)
+      .all(queue, category, ...(cause === undefined ? [] : [cause])) as Array<{ topic: string; part: number; off: number }>;
+    return rows.flatMap((r) => {
+      const d = this.deadLetter({ topic: r.topic, partition: r.part, offset: String(r.off) });
+      return d ? [d] : [];
+    });
   }
 
   /**
@@ -506,73 +606,107 @@ export class ConsoleQueries {
   }
 
   /**
-   * What the queue shows of each waiting dead letter of one channel or destination, oldest first:
-   * one read of dead_letters through its partial index on waiting rows, no history, no record row.
+   * One queue's groups from the counts the indexer keeps (dead_letter_groups), each group's oldest
+   * from the first entry of its range in dead_letters_group, and what is overdue as the count less
+   * the members still within the SLA: those are the entries after the cut-off, i.e. what arrived
+   * in the last SLA period, whatever the backlog behind them. So the cost follows the number of
+   * groups and the recent arrivals, not how many wait.
    */
-  private waiting(name: string, slaMinutes: number): QueueItem[] {
-    const rows = this.db
-      .prepare(`SELECT topic, part, off, category, stage, cause, control_id, message_type, attempts, first_at, at, assignee, escalated
-        FROM dead_letters INDEXED BY dead_letters_waiting WHERE status = 'waiting' AND channel = ? ORDER BY at, topic, part, off`)
-      .all(name) as Array<Record<'topic' | 'category' | 'stage' | 'cause' | 'at', string> & Record<'control_id' | 'message_type' | 'first_at' | 'assignee', string | null> & Record<'part' | 'off' | 'escalated', number> & { attempts: number | null }>;
+  private queueOf(name: string, slaMinutes: number): Omit<QueueEntry, 'channel' | 'direction' | 'destination'> {
     const now = this.now().getTime();
-    return rows.map((r) => {
-      const ageSeconds = Math.max(0, Math.floor((now - Date.parse(r.first_at ?? r.at)) / 1000));
-      return {
-        ref: { topic: r.topic, partition: r.part, offset: String(r.off) },
-        category: String(r.category), stage: String(r.stage), cause: String(r.cause),
-        controlId: r.control_id, messageType: r.message_type, attempts: Number(r.attempts ?? 1), ageSeconds, overdue: ageSeconds > slaMinutes * 60,
-        assignee: r.assignee, escalated: r.escalated === 1,
-      };
-    });
+    // Overdue when the age in whole seconds passes the SLA: waiting since at most this instant.
+    const cutoff = now - (slaMinutes * 60 + 1) * 1000;
+    const counts = this.db.prepare('SELECT category, cause, stage, waiting FROM dead_letter_groups WHERE channel = ? AND waiting > 0').all(name) as Array<Record<'category' | 'cause' | 'stage', string> & { waiting: number }>;
+    const inGroup = "status = 'waiting' AND channel = @channel AND category = @category AND cause = @cause AND stage = @stage";
+    const oldestOf = this.db.prepare(`SELECT MIN(since_ms) AS t FROM dead_letters INDEXED BY dead_letters_group WHERE ${inGroup}`);
+    const recentOf = this.db.prepare(`SELECT COUNT(*) AS n FROM dead_letters INDEXED BY dead_letters_group WHERE ${inGroup} AND since_ms > @cutoff`);
+    const groups = counts
+      .map((g): QueueGroup => {
+        const key = { channel: name, category: g.category, cause: g.cause, stage: g.stage };
+        const oldest = (oldestOf.get(key) as { t: number | null }).t;
+        const recent = (recentOf.get({ ...key, cutoff }) as { n: number }).n;
+        return {
+          category: g.category,
+          stage: g.stage,
+          cause: g.cause,
+          count: g.waiting,
+          overdue: Math.max(0, g.waiting - recent),
+          oldestAgeSeconds: oldest === null ? 0 : ageOf(now, oldest),
+        };
+      })
+      .sort((a, b) => b.count - a.count || a.category.localeCompare(b.category) || a.cause.localeCompare(b.cause) || a.stage.localeCompare(b.stage));
+    return {
+      slaMinutes,
+      waiting: groups.reduce((n, g) => n + g.count, 0),
+      overdue: groups.reduce((n, g) => n + g.overdue, 0),
+      oldestAgeSeconds: groups.reduce((m, g) => Math.max(m, g.oldestAgeSeconds), 0),
+      groups,
+    };
   }
 
-  /** Per channel: waiting dead letters by category, how many are overdue, the oldest's age. */
-  queueFigures(): Array<{ channel: string; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
-    return this.channels.map((c) => {
-      const waiting = this.waiting(c.name, c.review.slaMinutes);
+  /**
+   * The reconciliation queue: per channel (direction inbound), then per write-back destination
+   * (direction outbound, `destination` naming it), the waiting dead letters by category, stage
+   * and cause with counts, ages and what is overdue. Members: groupPage().
+   */
+  queue(): QueueEntry[] {
+    return [
+      ...this.channels.map((c): QueueEntry => ({ channel: c.name, direction: 'inbound', ...this.queueOf(c.name, c.review.slaMinutes) })),
+      ...this.destinations.map((d): QueueEntry => ({ channel: d.name, destination: d.name, direction: 'outbound', ...this.queueOf(d.name, this.destinationSlaMinutes(d.name)) })),
+    ];
+  }
+
+  /** Per queue (channel or destination): waiting dead letters by category, how many are overdue, the oldest's age. */
+  queueFigures(): Array<{ channel: string; direction: 'inbound' | 'outbound'; waitingByCategory: Map<string, number>; overdue: number; oldestAgeSeconds: number }> {
+    return this.queue().map((q) => {
       const byCategory = new Map<string, number>();
-      for (const d of waiting) byCategory.set(d.category, (byCategory.get(d.category) ?? 0) + 1);
-      return { channel: c.name, waitingByCategory: byCategory, overdue: waiting.filter((d) => d.overdue).length, oldestAgeSeconds: waiting.reduce((m, d) => Math.max(m, d.ageSeconds), 0) };
+      for (const g of q.groups) byCategory.set(g.category, (byCategory.get(g.category) ?? 0) + g.count);
+      return { channel: q.channel, direction: q.direction, waitingByCategory: byCategory, overdue: q.overdue, oldestAgeSeconds: q.oldestAgeSeconds };
     });
   }
 
   /**
-   * Waiting dead letters by channel, then category and cause, with ages and what is overdue; then
-   * the write-back destinations' (direction outbound, `destination` naming the queue), the same way.
+   * One page of a queue group's waiting members, oldest first (waiting since, then record), from
+   * `after` on: a keyset read of the group's range in dead_letters_group, so a page costs the
+   * same wherever it starts and members decided meanwhile neither repeat nor shift the pages.
+   * `next` is the cursor of the following page when this one is full.
    */
-  queue(): unknown {
-    return [
-      ...this.channels.map((c) => ({ channel: c.name, direction: 'inbound', ...this.queueOf(c.name, c.review.slaMinutes) })),
-      ...this.destinations.map((d) => ({ channel: d.name, destination: d.name, direction: 'outbound', ...this.queueOf(d.name, DESTINATION_SLA_MINUTES) })),
-    ];
+  groupPage(key: QueueGroupKey, opts: { readonly limit?: number; readonly after?: MemberCursor; readonly slaMinutes: number }): { members: QueueMember[]; next: string | null } {
+    const limit = Math.min(Math.max(opts.limit ?? 100, 1), 1000);
+    const args: Record<string, string | number> = { channel: key.queue, category: key.category, cause: key.cause, stage: key.stage };
+    let from = '';
+    if (opts.after) {
+      from = ' AND (since_ms, topic, part, off) > (@cSince, @cTopic, @cPart, @cOff)';
+      Object.assign(args, { cSince: opts.after.sinceMs, cTopic: opts.after.ref.topic, cPart: opts.after.ref.partition, cOff: Number(opts.after.ref.offset) });
+    }
+    const rows = this.db
+      .prepare(`SELECT topic, part, off, category, stage, cause, control_id, message_type, attempts, since_ms, assignee, escalated
+        FROM dead_letters INDEXED BY dead_letters_group
+        WHERE status = 'waiting' AND channel = @channel AND category = @category AND cause = @cause AND stage = @stage${from}
+        ORDER BY since_ms, topic, part, off LIMIT ${limit}`)
+      .all(args) as Array<Record<'topic' | 'category' | 'stage' | 'cause', string> & Record<'control_id' | 'message_type' | 'assignee', string | null> & Record<'part' | 'off' | 'since_ms' | 'escalated', number> & { attempts: number | null }>;
+    const now = this.now().getTime();
+    const members = rows.map((r): QueueMember => {
+      const ageSeconds = ageOf(now, r.since_ms);
+      return {
+        ref: { topic: r.topic, partition: r.part, offset: String(r.off) },
+        category: r.category, stage: r.stage, cause: r.cause,
+        controlId: r.control_id, messageType: r.message_type, attempts: Number(r.attempts ?? 1), ageSeconds, overdue: ageSeconds > opts.slaMinutes * 60,
+        assignee: r.assignee, escalated: r.escalated === 1,
+      };
+    });
+    const last = rows[rows.length - 1];
+    const next = rows.length === limit && last ? memberCursor({ sinceMs: last.since_ms, ref: { topic: last.topic, partition: last.part, offset: String(last.off) } }) : null;
+    return { members, next };
   }
 
-  private queueOf(name: string, slaMinutes: number) {
-    const waiting = this.waiting(name, slaMinutes);
-    const groups = new Map<string, QueueItem[]>();
-    for (const d of waiting) {
-      const k = `${d.category}\0${d.stage}\0${d.cause}`;
-      const list = groups.get(k);
-      if (list) list.push(d);
-      else groups.set(k, [d]);
-    }
-    const oldest = (list: readonly QueueItem[]): number => list.reduce((m, d) => Math.max(m, d.ageSeconds), 0);
-    return {
-      slaMinutes,
-      waiting: waiting.length,
-      overdue: waiting.filter((d) => d.overdue).length,
-      oldestAgeSeconds: oldest(waiting),
-      groups: [...groups.values()]
-        .map((items) => ({
-          category: items[0]!.category,
-          stage: items[0]!.stage,
-          cause: items[0]!.cause,
-          count: items.length,
-          overdue: items.filter((d) => d.overdue).length,
-          oldestAgeSeconds: oldest(items),
-          deadLetters: items.map(({ category: _c, stage: _s, cause: _k, ...d }) => d),
-        }))
-        .sort((a, b) => b.count - a.count || a.category.localeCompare(b.category)),
-    };
+  /** The SLA of a queue by name and direction. */
+  queueSlaMinutes(queue: string, direction: 'inbound' | 'outbound'): number {
+    return direction === 'outbound' ? this.destinationSlaMinutes(queue) : this.slaMinutes(queue);
   }
+}
+
+/** Whole seconds from `since` (epoch ms) to `now`, never negative. */
+function ageOf(now: number, since: number): number {
+  return Math.max(0, Math.floor((now - since) / 1000));
 }

@@ -5,6 +5,7 @@
  * token in X-CSRF-Token. Decisions are written to the audit topic before anything else happens,
  * and content leaves only after its audit record is stored.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { resolve } from 'node:path';
@@ -24,7 +25,7 @@ import type { ChannelOverviews } from './channels.js';
 import type { Indexer } from './indexer.js';
 import type { ConsoleMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { ConsoleQueries, OUTCOMES, pageCursor, parsePageCursor, type DeadLetterView, type Outcome } from './queries.js';
+import { ConsoleQueries, OUTCOMES, pageCursor, parseMemberCursor, parsePageCursor, type DeadLetterView, type Outcome } from './queries.js';
 import { recordKey } from '../records/index.js';
 import { UI_CSS, UI_HTML, UI_JS } from './ui.js';
 
@@ -62,6 +63,25 @@ const MAX_BODY = 64 * 1024;
 const MAX_RESUBMIT_BODY = 2 * 1024 * 1024;
 /** A real replay needs a dry run of the same dead letter by the same session this recently. */
 const DRY_RUN_VALID_MS = 15 * 60_000;
+/** Finished replay jobs are kept this long for the page that polls them, and at most this many. */
+const JOB_KEPT_MS = 60 * 60_000;
+const MAX_JOBS = 200;
+
+/**
+ * A replay run after its answer (202): the page polls GET /api/jobs/{id}. Kept in this console's
+ * memory only; the replay's own audit records (replay-started, replay-finished) are its lasting
+ * trace, so a console restarted meanwhile loses the job, not what the replay did.
+ */
+interface Job {
+  readonly id: string;
+  readonly kind: 'replay' | 'group-replay';
+  readonly operator: string;
+  readonly startedAt: string;
+  state: 'running' | 'done' | 'failed';
+  finishedAt: string | null;
+  result: unknown;
+  error: { readonly status: number; readonly message: string } | null;
+}
 
 class HttpError extends Error {
   constructor(
@@ -135,6 +155,7 @@ export class ConsoleServer {
   private readonly groupDryRuns = new Map<string, { until: number; members: string }>();
   /** Dead letters being resubmitted right now: a second edit of the same one waits its turn (409). */
   private readonly resubmitting = new Set<string>();
+  private readonly jobs = new Map<string, Job>();
   private readonly routes: Route[];
   private readonly queries: ConsoleQueries;
 
@@ -157,13 +178,15 @@ export class ConsoleServer {
         if (!m) throw new HttpError(404, 'no message at that position in the index');
         return m;
       }),
-      r('GET', '/api/queue', 'viewer', async () => this.queries.queue()),
+      r('GET', '/api/queue', 'viewer', async () => this.queue()),
+      r('GET', '/api/queue/members', 'viewer', async (c) => this.groupPage(c.url.searchParams)),
       r('GET', '/api/dead-letters', 'viewer', async (c) => this.deadLetters(c.url.searchParams)),
       r('GET', `/api/dead-letters/${REF}`, 'viewer', async (c) => this.deadLetter(refFrom(c.params))),
       r('POST', `/api/dead-letters/${REF}/decisions`, 'operator', (c) => this.decide(c)),
       r('POST', '/api/queue/decisions', 'operator', (c) => this.decideGroup(c)),
       r('POST', '/api/queue/replay', 'operator', (c) => this.replayGroup(c)),
       r('POST', `/api/dead-letters/${REF}/replay`, 'operator', (c) => this.replay(c)),
+      r('GET', '/api/jobs/([0-9a-f-]{36})', 'operator', async (c) => this.job(c.params[0]!)),
       r('POST', `/api/dead-letters/${REF}/resubmit`, 'operator', (c) => this.resubmit(c), MAX_RESUBMIT_BODY),
       r('POST', `/api/records/${REF}/content`, 'operator', (c) => this.content(c)),
       r('GET', '/api/users', 'admin', async () => readUsers(this.opts.auth.usersPath).users.map((u) => ({ name: u.name, role: u.role, changedAt: u.changedAt }))),
@@ -238,7 +261,7 @@ export class ConsoleServer {
       };
       const result = await route.handler(ctx);
       if (result instanceof LoginResponse) send(200, result.body, { 'set-cookie': result.cookie });
-      else if (result instanceof WithHeaders) send(200, result.body, result.headers);
+      else if (result instanceof WithHeaders) send(result.status, result.body, result.headers);
       else send(route.method === 'POST' && route.role === 'operator' ? 201 : 200, result);
     } catch (err) {
       if (err instanceof HttpError) {
@@ -332,12 +355,77 @@ export class ConsoleServer {
     return { patientKey: key };
   }
 
+  /** The queue's groups, each with the URL of its first page of members. */
+  private queue(): unknown {
+    return this.queries.queue().map((q) => ({
+      ...q,
+      groups: q.groups.map((g) => {
+        const members = new URLSearchParams([[q.direction === 'outbound' ? 'destination' : 'channel', q.channel], ['category', g.category], ['stage', g.stage], ['cause', g.cause]]);
+        return { ...g, members: `/api/queue/members?${members.toString()}` };
+      }),
+    }));
+  }
+
+  /**
+   * A page of one queue group's waiting members (channel or destination, category, stage and
+   * cause, as /api/queue names the group), oldest first; a full page links the next one.
+   */
+  private groupPage(q: URLSearchParams): unknown {
+    const known = ['channel', 'destination', 'category', 'stage', 'cause', 'limit', 'after'];
+    for (const k of q.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown parameter ${k} (known: ${known.join(', ')})`);
+    const one = (k: string): string | undefined => {
+      const all = q.getAll(k);
+      if (all.length > 1) throw new HttpError(400, `${k} is given ${all.length} times`);
+      return all[0];
+    };
+    const channel = one('channel');
+    const destination = one('destination');
+    if ((channel === undefined) === (destination === undefined)) throw new HttpError(400, 'name the group\'s queue: channel or destination (one of them)');
+    const queue = this.queueOf(destination === undefined ? { channel } : { destination });
+    const need = (k: string): string => {
+      const v = one(k);
+      if (v === undefined) throw new HttpError(400, `${k} is required (as /api/queue names the group)`);
+      return v;
+    };
+    const key = { queue: queue.name, category: need('category'), stage: need('stage'), cause: need('cause') };
+    const limitText = one('limit');
+    if (limitText !== undefined && !/^\d{1,4}$/.test(limitText)) throw new HttpError(400, 'limit must be a whole number up to 1000');
+    const afterText = one('after');
+    const after = afterText === undefined ? undefined : parseMemberCursor(afterText);
+    if (after === null) throw new HttpError(400, "after must be the cursor from a previous page's Link header (rel=\"next\")");
+    const page = this.queries.groupPage(key, {
+      slaMinutes: this.queries.queueSlaMinutes(queue.name, queue.kind === 'channel' ? 'inbound' : 'outbound'),
+      ...(limitText !== undefined ? { limit: Number(limitText) } : {}),
+      ...(after ? { after } : {}),
+    });
+    if (page.next === null) return page.members;
+    const next = new URLSearchParams([...q].filter(([k]) => k !== 'after'));
+    next.set('after', page.next);
+    return new WithHeaders(page.members, { link: `</api/queue/members?${next.toString()}>; rel="next"` });
+  }
+
   private deadLetters(q: URLSearchParams): unknown {
+    const known = ['channel', 'category', 'status', 'limit', 'after'];
+    for (const k of q.keys()) if (!known.includes(k)) throw new HttpError(400, `unknown parameter ${k} (known: ${known.join(', ')})`);
     const status = q.get('status') ?? 'waiting';
     if (!['waiting', 'resolved', 'discarded', 'superseded', 'resubmitted', 'all'].includes(status)) throw new HttpError(400, 'status must be waiting, resolved, discarded, superseded, resubmitted or all');
-    return this.queries
-      .deadLetters({ ...(q.get('channel') ? { channel: q.get('channel')! } : {}), ...(q.get('category') ? { category: q.get('category')! } : {}), status: status as 'all' })
-      .map(({ history: _h, ...d }) => d);
+    const limitText = q.get('limit');
+    if (limitText !== null && !/^\d{1,4}$/.test(limitText)) throw new HttpError(400, 'limit must be a whole number up to 1000');
+    const afterText = q.get('after');
+    const after = afterText === null ? undefined : parsePageCursor(afterText);
+    if (after === null) throw new HttpError(400, "after must be the cursor from a previous page's Link header (rel=\"next\")");
+    const page = this.queries.deadLetterPage({
+      ...(q.get('channel') ? { channel: q.get('channel')! } : {}),
+      ...(q.get('category') ? { category: q.get('category')! } : {}),
+      status: status as 'all',
+      limit: limitText === null ? 100 : Number(limitText),
+      ...(after ? { after } : {}),
+    });
+    const list = page.deadLetters.map(({ history: _h, ...d }) => d);
+    if (page.next === null) return list;
+    const next = new URLSearchParams([...q].filter(([k]) => k !== 'after'));
+    next.set('after', page.next);
+    return new WithHeaders(list, { link: `</api/dead-letters?${next.toString()}>; rel="next"` });
   }
 
   private deadLetter(ref: RecordRef) {
@@ -380,12 +468,14 @@ export class ConsoleServer {
     const queue = this.queueOf(body);
     const category = str(body, 'category')!;
     const cause = str(body, 'cause', false);
-    const members = this.queries.groupMembers(queue.name, category, cause);
     const group = `category ${category}${cause !== undefined ? ' with that cause' : ''} in ${queue.kind} ${queue.name}`;
-    if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
+    // The kept count first: a group too large is refused without reading its members.
+    const size = this.queries.groupSize(queue.name, category, cause);
     const max = queue.kind === 'channel' ? queue.channel.review.maxGroupSize : CHANNEL_DEFAULTS.reviewMaxGroupSize;
     const limit = queue.kind === 'channel' ? 'review.maxGroupSize' : 'the limit for a destination, as in hl7-engine dlq --destination';
-    if (members.length > max) throw new HttpError(422, `${members.length} dead letters of ${group} are waiting; one ${what} takes at most ${max} (${limit}): ${larger}`);
+    if (size > max) throw new HttpError(422, `${size} dead letters of ${group} are waiting; one ${what} takes at most ${max} (${limit}): ${larger}`);
+    const members = this.queries.groupMembers(queue.name, category, cause);
+    if (members.length === 0) throw new HttpError(404, `no dead letter of ${group} is waiting`);
     return { queue, category, cause, members };
   }
 
@@ -429,15 +519,53 @@ export class ConsoleServer {
     const reason = str(body, 'reason', !dryRun);
     const d = this.deadLetter(ref);
     if (d.status !== 'waiting') throw new HttpError(409, `this dead letter is ${d.status}; only waiting ones are replayed`);
+    const background = asyncFlag(body, dryRun);
     const key = `${c.session!.id}|${ref.topic}/${ref.partition}/${ref.offset}`;
     if (!dryRun && !((this.dryRuns.get(key) ?? 0) > Date.now())) throw new HttpError(409, 'run the dry run of this dead letter first (dryRun: true) and read its diff');
-    const out =
-      d.direction === 'outbound'
-        ? await this.runOutboundReplay(c, this.destinationOf(d.channel), [ref], dryRun, reason)
-        : await this.runReplay(c, this.channelOf(d.channel), [ref], {}, dryRun, reason);
-    if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
-    else this.dryRuns.delete(key);
-    return { ...out, deadLetter: this.deadLetter(ref) };
+    const run = async () => {
+      const out =
+        d.direction === 'outbound'
+          ? await this.runOutboundReplay(c, this.destinationOf(d.channel), [ref], dryRun, reason)
+          : await this.runReplay(c, this.channelOf(d.channel), [ref], {}, dryRun, reason);
+      if (dryRun) this.dryRuns.set(key, Date.now() + DRY_RUN_VALID_MS);
+      else this.dryRuns.delete(key);
+      return { ...out, deadLetter: this.deadLetter(ref) };
+    };
+    if (background) {
+      // One real replay of a dead letter at a time from this console: a second click gets 409.
+      this.dryRuns.delete(key);
+      return this.startJob(c, 'replay', run);
+    }
+    return run();
+  }
+
+  /**
+   * Runs `work` after answering 202 with the job (Location: /api/jobs/{id}); the job holds the
+   * answer the synchronous call would have given, or its error's status and reason.
+   */
+  private startJob(c: Ctx, kind: Job['kind'], work: () => Promise<unknown>): WithHeaders {
+    const now = Date.now();
+    for (const [id, j] of this.jobs) if (j.finishedAt !== null && Date.parse(j.finishedAt) < now - JOB_KEPT_MS) this.jobs.delete(id);
+    const running = [...this.jobs.values()].filter((j) => j.state === 'running').length;
+    if (running >= MAX_JOBS) throw new HttpError(503, `${running} replays are running in this console; wait for one to finish`);
+    for (const [id, j] of this.jobs) if (this.jobs.size >= MAX_JOBS && j.state !== 'running') this.jobs.delete(id);
+    const job: Job = { id: randomUUID(), kind, operator: c.session!.user, startedAt: new Date(now).toISOString(), state: 'running', finishedAt: null, result: null, error: null };
+    this.jobs.set(job.id, job);
+    void work().then(
+      (result) => Object.assign(job, { state: 'done', finishedAt: new Date().toISOString(), result }),
+      (err: unknown) => {
+        if (!(err instanceof HttpError)) this.opts.logger.error({ job: job.id, err: err instanceof Error ? err.message : String(err) }, 'console replay job failed');
+        const error = err instanceof HttpError ? { status: err.status, message: err.message } : { status: 500, message: 'the replay failed; the engine log says why' };
+        Object.assign(job, { state: 'failed', finishedAt: new Date().toISOString(), error });
+      },
+    );
+    return new WithHeaders(jobView(job), { location: `/api/jobs/${job.id}` }, 202);
+  }
+
+  private job(id: string): unknown {
+    const j = this.jobs.get(id);
+    if (!j) throw new HttpError(404, 'no such job in this console (jobs are kept for an hour after they finish, and not across a restart; the audit trail has every replay)');
+    return jobView(j);
   }
 
   /**
@@ -460,10 +588,17 @@ export class ConsoleServer {
       if (seen.members !== list) throw new HttpError(409, `the group changed since its dry run (${seen.members.split(',').length} then, ${members.length} now): run the dry run again`);
     }
     const refs = members.map((d) => d.ref);
-    const out = queue.kind === 'channel' ? await this.runReplay(c, queue.channel, refs, { category }, dryRun, reason) : await this.runOutboundReplay(c, queue.destination, refs, dryRun, reason);
-    if (dryRun) this.groupDryRuns.set(key, { until: Date.now() + DRY_RUN_VALID_MS, members: list });
-    else this.groupDryRuns.delete(key);
-    return { ...out, count: members.length, deadLetters: members.map((d) => this.deadLetter(d.ref)).map(({ history: _h, ...d }) => d) };
+    const run = async () => {
+      const out = queue.kind === 'channel' ? await this.runReplay(c, queue.channel, refs, { category }, dryRun, reason) : await this.runOutboundReplay(c, queue.destination, refs, dryRun, reason);
+      if (dryRun) this.groupDryRuns.set(key, { until: Date.now() + DRY_RUN_VALID_MS, members: list });
+      else this.groupDryRuns.delete(key);
+      return { ...out, count: members.length, deadLetters: members.map((d) => this.deadLetter(d.ref)).map(({ history: _h, ...d }) => d) };
+    };
+    if (asyncFlag(body, dryRun)) {
+      this.groupDryRuns.delete(key);
+      return this.startJob(c, 'group-replay', run);
+    }
+    return run();
   }
 
   /** One replay of dead letters of `channel` through its current mapping set (dry or real). */
@@ -610,11 +745,25 @@ function decisionFrom(body: Record<string, unknown>): { action: DecisionAction; 
   return { action, reason, assignee: str(body, 'assignee')! };
 }
 
-/** A GET's answer with response headers of its own (the message search's Link to the next page). */
+/** `async: true` on a real replay: answer 202 with a job instead of waiting for the replay. */
+function asyncFlag(body: Record<string, unknown>, dryRun: boolean): boolean {
+  const v = body['async'];
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new HttpError(400, 'async must be true or false');
+  if (v && dryRun) throw new HttpError(400, 'a dry run answers at once; async is for the real replay');
+  return v;
+}
+
+function jobView(j: Job): object {
+  return { id: j.id, kind: j.kind, operator: j.operator, startedAt: j.startedAt, state: j.state, finishedAt: j.finishedAt, result: j.result, error: j.error };
+}
+
+/** An answer with response headers of its own (the Link to a next page, a job's Location) and its status. */
 class WithHeaders {
   constructor(
     readonly body: unknown,
     readonly headers: Record<string, string>,
+    readonly status = 200,
   ) {}
 }
 

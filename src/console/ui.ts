@@ -37,6 +37,7 @@ export const UI_HTML = `<!doctype html>
 <button type="submit">Search</button>
 </form>
 <table id="results"><thead><tr><th>Received</th><th>Control id</th><th>Type</th><th>Sender</th><th>ACK</th><th>Outcome</th><th></th></tr></thead><tbody></tbody></table>
+<button id="next-page" type="button" hidden>Next page</button>
 </section>
 <section id="channels" hidden><h2>Channels</h2><table><thead><tr><th>Channel</th><th>Listener</th><th>Connections</th><th>Messages/s (60 s)</th><th>ACK codes (1 h)</th><th>Transform lag</th><th>Dead letters waiting</th><th>Oldest</th></tr></thead><tbody id="channels-body"></tbody></table><ul id="channels-unknown"></ul></section>
 <section id="queue" hidden><h2>Reconciliation queue</h2><div id="queue-body"></div></section>
@@ -90,6 +91,27 @@ export const UI_JS = `'use strict';
         });
       });
   };
+  // A GET whose answer may link its next page (Link: <URL>; rel="next"): { body, next: URL or null }.
+  var page = function (path) {
+    return fetch(path, { credentials: 'same-origin' }).then(function (r) {
+      return r.json().then(function (j) {
+        if (r.status === 401) { loggedOut(); }
+        if (!r.ok) throw new Error((j && j.error) || ('HTTP ' + r.status));
+        var m = /<([^>]+)>;\\s*rel="next"/.exec(r.headers.get('link') || '');
+        return { body: j, next: m ? m[1] : null };
+      });
+    });
+  };
+  // A real replay runs as a job (async: true, 202): poll it until it is done or failed, then
+  // hand its result (the synchronous answer) on, or its reason as the error.
+  var replayJob = function (path, body) {
+    return api('POST', path, Object.assign({ async: true }, body)).then(function poll(job) {
+      if (job.state === 'done') return job.result;
+      if (job.state === 'failed') throw new Error(job.error.message);
+      say('replay running (started ' + job.startedAt + ')…');
+      return new Promise(function (ok) { setTimeout(ok, 1000); }).then(function () { return api('GET', '/api/jobs/' + job.id); }).then(poll);
+    });
+  };
   var refPath = function (ref) { return encodeURIComponent(ref.topic) + '/' + ref.partition + '/' + ref.offset; };
   var age = function (s) { return s >= 3600 ? Math.floor(s / 3600) + ' h ' + Math.floor((s % 3600) / 60) + ' min' : Math.floor(s / 60) + ' min'; };
 
@@ -111,7 +133,13 @@ export const UI_JS = `'use strict';
     ev.preventDefault();
     var q = new URLSearchParams();
     [['controlId', 'q-control'], ['messageType', 'q-type'], ['outcome', 'q-outcome']].forEach(function (p) { if ($(p[1]).value) q.set(p[0], $(p[1]).value); });
-    api('GET', '/api/messages?' + q.toString()).then(function (list) {
+    searchPage('/api/messages?' + q.toString(), 1);
+  }
+
+  // One page of results; the API's Link rel="next" (a keyset cursor) becomes the "Next page" button.
+  function searchPage(path, n) {
+    page(path).then(function (r) {
+      var list = r.body;
       var body = $('results').tBodies[0];
       body.replaceChildren();
       list.forEach(function (m) {
@@ -121,7 +149,10 @@ export const UI_JS = `'use strict';
         b.addEventListener('click', function () { openMessage(m.ref); });
         td.appendChild(b); tr.appendChild(td); body.appendChild(tr);
       });
-      say(list.length + ' message(s)');
+      var next = $('next-page');
+      next.hidden = !r.next;
+      next.onclick = r.next ? function () { searchPage(r.next, n + 1); } : null;
+      say(list.length + ' message(s)' + (n > 1 || r.next ? ', page ' + n : ''));
     }).catch(function (e) { say(e.message); });
   }
 
@@ -228,32 +259,65 @@ export const UI_JS = `'use strict';
     return box;
   }
 
+  // The groups an analyst opened: they stay open when the queue reloads (after a decision).
+  var openGroups = {};
+
   function openQueue() {
-    api('GET', '/api/queue').then(function (channels) {
+    // Emptied at once, so nothing of an earlier visit is clicked while the queue reloads.
+    $('queue-body').replaceChildren();
+    api('GET', '/api/queue').then(function (queues) {
       show('queue'); say(queueNote); queueNote = '';
       var root = $('queue-body'); root.replaceChildren();
-      channels.forEach(function (c) {
+      queues.forEach(function (c) {
         // Outbound: a write-back destination's dead letters (its receiver refused what we sent).
         var outbound = c.direction === 'outbound';
         var label = outbound ? 'Outbound to destination ' + c.destination : c.channel;
-        root.appendChild(el('h3', label + ': ' + c.waiting + ' waiting, ' + c.overdue + ' overdue (SLA ' + c.slaMinutes + ' min)', outbound ? { class: 'outbound', 'data-destination': c.destination } : {}));
+        root.appendChild(el('h3', label + ': ' + c.waiting + ' waiting, ' + c.overdue + ' overdue (SLA ' + c.slaMinutes + ' min)' + (c.waiting ? ', oldest ' + age(c.oldestAgeSeconds) : ''), outbound ? { class: 'outbound', 'data-destination': c.destination } : {}));
         c.groups.forEach(function (g, i) {
-          root.appendChild(el('h4', g.category + ' at ' + g.stage + ' (' + g.count + '): ' + g.cause));
+          var key = c.direction + '|' + c.channel + '|' + g.category + '|' + g.stage + '|' + g.cause;
+          var box = el('div', null, { class: 'group', id: 'group-' + (outbound ? 'out-' : '') + c.channel + '-' + i });
+          box.appendChild(el('h4', g.category + ' at ' + g.stage + ' (' + g.count + '): ' + g.cause));
+          box.appendChild(el('p', g.count + ' waiting, oldest ' + age(g.oldestAgeSeconds) + ', ' + g.overdue + ' overdue', { class: 'group-figures' + (g.overdue ? ' overdue' : '') }));
           var queue = outbound ? { destination: c.destination } : { channel: c.channel };
-          if (role !== 'viewer') root.appendChild(groupActions(queue, g, 'group-' + (outbound ? 'out-' : '') + c.channel + '-' + i));
-          var t = el('table'); var tb = el('tbody');
-          g.deadLetters.forEach(function (d) {
-            var tr = el('tr', null, { 'data-control-id': d.controlId || '' });
-            tr.appendChild(el('td', d.controlId)); tr.appendChild(el('td', d.messageType));
-            tr.appendChild(el('td', age(d.ageSeconds), d.overdue ? { class: 'overdue' } : {}));
-            tr.appendChild(el('td', [d.assignee ? 'assigned to ' + d.assignee : '', d.escalated ? 'escalated' : ''].filter(Boolean).join(', ')));
-            var td = el('td'); var b = el('button', 'Open', { type: 'button' });
-            b.addEventListener('click', function () { openDeadLetter(d.ref); });
-            td.appendChild(b); tr.appendChild(td); tb.appendChild(tr);
+          if (role !== 'viewer') box.appendChild(groupActions(queue, g, 'group-actions-' + (outbound ? 'out-' : '') + c.channel + '-' + i));
+          var members = el('div', null, { class: 'group-members' });
+          var toggle = el('button', 'Open group', { type: 'button', class: 'open-group' });
+          var open = function () {
+            openGroups[key] = true; toggle.textContent = 'Close group';
+            membersPage(members, g.members, 1);
+          };
+          toggle.addEventListener('click', function () {
+            if (openGroups[key]) { delete openGroups[key]; toggle.textContent = 'Open group'; members.replaceChildren(); }
+            else open();
           });
-          t.appendChild(tb); root.appendChild(t);
+          box.appendChild(toggle); box.appendChild(members); root.appendChild(box);
+          if (openGroups[key]) open();
         });
       });
+    }).catch(function (e) { say(e.message); });
+  }
+
+  // One page of a group's members (oldest first); a "Next page" button when the API links one.
+  function membersPage(box, path, n) {
+    page(path).then(function (r) {
+      box.replaceChildren();
+      var t = el('table'); var tb = el('tbody');
+      r.body.forEach(function (d) {
+        var tr = el('tr', null, { 'data-control-id': d.controlId || '' });
+        tr.appendChild(el('td', d.controlId)); tr.appendChild(el('td', d.messageType));
+        tr.appendChild(el('td', age(d.ageSeconds), d.overdue ? { class: 'overdue' } : {}));
+        tr.appendChild(el('td', [d.assignee ? 'assigned to ' + d.assignee : '', d.escalated ? 'escalated' : ''].filter(Boolean).join(', ')));
+        var td = el('td'); var b = el('button', 'Open', { type: 'button' });
+        b.addEventListener('click', function () { openDeadLetter(d.ref); });
+        td.appendChild(b); tr.appendChild(td); tb.appendChild(tr);
+      });
+      t.appendChild(tb); box.appendChild(t);
+      if (n > 1 || r.next) box.appendChild(el('span', 'page ' + n + ' ', { class: 'page-number' }));
+      if (r.next) {
+        var next = el('button', 'Next page', { type: 'button', class: 'next-members' });
+        next.addEventListener('click', function () { membersPage(box, r.next, n + 1); });
+        box.appendChild(next);
+      }
     }).catch(function (e) { say(e.message); });
   }
 
@@ -334,7 +398,7 @@ export const UI_JS = `'use strict';
       }).catch(function (e) { say(e.message); });
     });
     go.addEventListener('click', function () {
-      api('POST', '/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + done(r.counts)[2] + ' of ' + r.count + ' ' + done(r.counts)[3]; openQueue(); })
+      replayJob('/api/queue/replay', body(false)).then(function (r) { queueNote = 'replay ' + r.replayId + ': ' + r.outcome + ', ' + done(r.counts)[2] + ' of ' + r.count + ' ' + done(r.counts)[3]; openQueue(); })
         .catch(function (e) { say(e.message); });
     });
     box.appendChild(dry); box.appendChild(go); box.appendChild(diff);
@@ -355,7 +419,7 @@ export const UI_JS = `'use strict';
       }).catch(function (e) { say(e.message); });
     });
     go.addEventListener('click', function () {
-      api('POST', path + '/replay', { dryRun: false, reason: reason.value }).then(function (r) {
+      replayJob(path + '/replay', { dryRun: false, reason: reason.value }).then(function (r) {
         say('replay ' + r.replayId + ': ' + r.outcome + ', ' + (d.direction === 'outbound' ? r.counts.delivered + ' delivered' : r.counts.converted + ' converted')); openDeadLetter(d.ref);
       }).catch(function (e) { say(e.message); });
     });

@@ -51,7 +51,12 @@ export interface Destination {
   readonly retry: RetryPolicy;
   /** null: no limit. */
   readonly throttle: ThrottlePolicy | null;
+  /** The console's queue of this destination's dead letters: minutes one may wait before it is overdue. */
+  readonly review: { readonly slaMinutes: number };
 }
+
+/** review.slaMinutes when a destination file gives none (the channels' default too). */
+export const DESTINATION_REVIEW_SLA_MINUTES = 240;
 
 interface RawDestination {
   name: string;
@@ -70,6 +75,7 @@ interface RawDestination {
   target: { host: string; port: number; tls?: { ca?: string; cert?: string; key?: string; servername?: string }; ackTimeoutMs?: number; acknowledgment?: 'original' | 'enhanced' };
   retry?: Partial<RetryPolicy>;
   throttle?: { messagesPerSecond: number; burst?: number };
+  review?: { slaMinutes?: number };
 }
 
 const WORDING: SchemaWording = { kind: 'destination', typeWords: 'values' };
@@ -146,6 +152,7 @@ export function loadDestination(file: string): { destination: Destination | null
         maxBackoffMs: raw.retry?.maxBackoffMs ?? 60_000,
       },
       throttle: raw.throttle === undefined ? null : { messagesPerSecond: raw.throttle.messagesPerSecond, burst: raw.throttle.burst ?? 1 },
+      review: { slaMinutes: raw.review?.slaMinutes ?? DESTINATION_REVIEW_SLA_MINUTES },
     },
     errors: [],
   };

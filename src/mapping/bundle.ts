@@ -117,7 +117,7 @@ export class BundleBuilder implements EvalHost {
 
   private buildOne(c: CompiledResource, scope: Scope, enclosing: Scope): void {
     const def = c.def;
-    const ordinal = enclosing.lookup(def.name).length + 1;
+    const ordinal = enclosing.lookup(def.name, true).length + 1;
     const found = this.identity(c, scope, ordinal);
     let { key } = found;
     const { identifierQuery } = found;
@@ -142,6 +142,9 @@ export class BundleBuilder implements EvalHost {
     this.all.push(inst);
     const entryIndex = this.entries.length;
     this.entries.push({}); // keeps parents before children in the bundle
+    // A resource's own nested resources are its alone: `$refs: observation` in a report that
+    // has none must not reach up to the message and take the previous reports' results.
+    if (scope !== enclosing) scope.declareNested(nestedNames(c.children));
     this.buildAll(c.children, scope);
     const body = c.map(this.run_, scope);
     const resource: Record<string, unknown> = { resourceType: def.type };
@@ -247,4 +250,13 @@ function hasElement(resource: Record<string, unknown>, el: string): boolean {
   if (!el.endsWith('[x]')) return resource[el] !== undefined;
   const base = el.slice(0, -3);
   return Object.keys(resource).some((k) => k.length > base.length && k.startsWith(base) && /[A-Z]/.test(k.charAt(base.length)));
+}
+
+/** The names of `defs` and of every resource nested inside them. */
+function nestedNames(defs: readonly CompiledResource[], out: Set<string> = new Set()): Set<string> {
+  for (const c of defs) {
+    out.add(c.def.name);
+    nestedNames(c.children, out);
+  }
+  return out;
 }

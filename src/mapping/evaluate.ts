@@ -55,6 +55,12 @@ export interface EvalHost {
 export class Scope {
   /** Created on the first registration: most scopes (one per OBX, per repetition) never hold one. */
   registry: Map<string, BuiltResource[]> | null = null;
+  /**
+   * Names of resources nested inside the resource built in this scope: a lookup of one of them
+   * stops here even when this instance built none, so a report with no results of its own never
+   * takes another report's (set by declareNested).
+   */
+  nested: ReadonlySet<string> | null = null;
   constructor(
     readonly node: GroupNode,
     readonly parent: Scope | null,
@@ -76,11 +82,22 @@ export class Scope {
     }
   }
 
-  /** The resources named `name` in the nearest scope that has any. */
-  lookup(name: string): BuiltResource[] {
+  /** Declares the names of the resources nested inside the one built in this scope. */
+  declareNested(names: ReadonlySet<string>): void {
+    if (names.size === 0) return;
+    this.nested = this.nested === null ? names : new Set([...this.nested, ...names]);
+  }
+
+  /**
+   * The resources named `name` in the nearest scope that has any, not looking past the scope of
+   * the resource that nests them (see `nested`) unless `pastNested` (the ordinal that tells two
+   * instances with one business key apart counts across the message).
+   */
+  lookup(name: string, pastNested = false): BuiltResource[] {
     for (let s: Scope | null = this; s; s = s.parent) {
       const list = s.registry?.get(name);
       if (list && list.length) return list;
+      if (!pastNested && s.nested?.has(name)) return [];
     }
     return [];
   }

@@ -79,7 +79,9 @@ export function buildTree(message: Hl7Message, groups: ReadonlyMap<string, Group
         stack.push(node);
         break;
       }
-      if (def.members.includes(id) || def.leading.includes(id)) {
+      // A Z-segment (site-defined, allowed anywhere in a message) the group does not declare stays
+      // in the instance it sits in instead of closing it: an OBX after a ZLR is still its OBR's.
+      if (def.members.includes(id) || def.leading.includes(id) || (id.startsWith('Z') && !groups.has(id))) {
         cur.segments.push(i);
         break;
       }

@@ -303,9 +303,14 @@ const nm: OutConverter = (item) => {
   return t === undefined ? undefined : rep(t);
 };
 
-/** Quantity → its units as CWE (code ^ text ^ system name), as OBX-6 and RXA-7 carry them. */
+/**
+ * Quantity → its units as CWE (code ^ text ^ system name), as OBX-6 and RXA-7 carry them. A
+ * Ratio or Range (an SN or NR result) carries OBX-6 on each of its quantities (inbound puts the
+ * same units on both): the numerator's, else the low's or high's.
+ */
 const units: OutConverter = (item, _args, c) => {
-  const q = obj(item.value);
+  const v = obj(item.value);
+  const q = item.choice === 'Ratio' ? obj(v?.['numerator']) : item.choice === 'Range' ? (obj(v?.['low']) ?? obj(v?.['high'])) : v;
   if (q === undefined) return undefined;
   const unit = str(q['unit']);
   const ucum = str(q['code']);
@@ -344,12 +349,92 @@ function atLeast25(version: string): boolean {
   return major > 2 || (major === 2 && minor >= 5);
 }
 
+const ORIGINAL_TEXT = 'http://hl7.org/fhir/StructureDefinition/originalText';
+const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
+interface SnSent {
+  readonly num1?: string;
+  readonly separator?: string;
+  readonly num2?: string;
+}
+
+/**
+ * The SN a Quantity, Range or Ratio was read from, as inbound kept it in its originalText
+ * extension (IG SN[Quantity]/[Range]/[Ratio]): the parts SN.1-4 that were sent, joined by spaces
+ * ("1.0 / 4.0", "> 1 . 3"). `first`: whether the value has a first number (a Range may have only
+ * a high one, "- 3"). Read by position around that number; the comparator is not taken from here.
+ */
+function snSent(v: Json, first: boolean): SnSent | undefined {
+  const original = str(list(v['extension']).map(obj).find((e) => e?.['url'] === ORIGINAL_TEXT)?.['valueString']);
+  if (original === undefined) return undefined;
+  const parts = original.split(' ').filter((p) => p !== '');
+  if (!first) return { separator: parts[parts.length - 2], num2: parts[parts.length - 1] };
+  const at = parts.findIndex((p) => NUMBER_TEXT.test(p));
+  if (at < 0) return undefined;
+  return { num1: parts[at], separator: parts[at + 1], num2: parts[at + 2] };
+}
+
+/**
+ * A number as the sender wrote it ("1.0") when that text says the same number, else as
+ * JavaScript writes it: FHIR JSON here carries the number, not its text, so only a value that
+ * kept its text elsewhere (an SN's originalText) comes back with its trailing zeros.
+ */
+function sentNumber(value: unknown, sent: string | undefined): string | undefined {
+  const t = numberText(value);
+  if (t === undefined || sent === undefined || !NUMBER_TEXT.test(sent)) return t;
+  return Number(sent) === Number(t) ? sent : t;
+}
+
+/**
+ * Quantity → NM, or SN when it has a comparator or came from an SN with a separator or second
+ * number (IG SN[Quantity] keeps those in the originalText only): comparator ^ number, and the
+ * separator and second number as sent when the first number still agrees with the value.
+ */
+function quantityValue(v: Json): { readonly type: 'NM' | 'SN'; readonly value: V2Rep } | undefined {
+  const n = numberText(v['value']);
+  if (n === undefined) return undefined;
+  const comparator = str(v['comparator']);
+  const sent = snSent(v, true);
+  const agrees = sent?.num1 !== undefined && Number(sent.num1) === Number(n);
+  if (agrees && (sent.separator !== undefined || sent.num2 !== undefined)) {
+    return { type: 'SN', value: rep(comparator, sent.num1, sent.separator, sent.num2) };
+  }
+  return comparator === undefined ? { type: 'NM', value: rep(n) } : { type: 'SN', value: rep(comparator, n) };
+}
+
+/** Ratio → SN: comparator ^ numerator ^ ":" or "/" ^ denominator (IG SN[Ratio] backwards). */
+function ratioSn(v: Json): V2Rep | undefined {
+  const n = obj(v['numerator']);
+  const d = obj(v['denominator']);
+  if (numberText(n?.['value']) === undefined || numberText(d?.['value']) === undefined) return undefined;
+  const sent = snSent(v, true);
+  // Both mean a ratio in table 0125's SN; ":" is the one a receiver reads as a ratio by name.
+  const separator = sent?.separator === '/' ? '/' : ':';
+  return rep(str(n?.['comparator']), sentNumber(n?.['value'], sent?.num1), separator, sentNumber(d?.['value'], sent?.num2));
+}
+
+/**
+ * Range → SN "^low^-^high" when inbound read it from an SN (its originalText says so), else NR
+ * "low^high" (IG NR[Range], which keeps no original text).
+ */
+function rangeValue(v: Json): { readonly type: 'SN' | 'NR'; readonly value: V2Rep } | undefined {
+  const low = obj(v['low'])?.['value'];
+  const high = obj(v['high'])?.['value'];
+  if (numberText(low) === undefined && numberText(high) === undefined) return undefined;
+  const sent = snSent(v, numberText(low) !== undefined);
+  if (sent === undefined) return { type: 'NR', value: rep(numberText(low), numberText(high)) };
+  return { type: 'SN', value: rep(undefined, sentNumber(low, sent.num1), '-', sentNumber(high, sent.num2)) };
+}
+
 /** OBX-2 for a value[x]: the v2 datatype its value travels as. */
 const obxType: OutConverter = (item, _args, c) => {
   switch (item.choice) {
-    case 'Quantity':
+    case 'Quantity': {
       // A comparator (>150) is a structured numeric in v2.
-      return rep(obj(item.value)?.['comparator'] === undefined ? 'NM' : 'SN');
+      const v = obj(item.value);
+      const q = v === undefined ? undefined : quantityValue(v);
+      return q === undefined ? undefined : rep(q.type);
+    }
     case 'Integer':
     case 'Decimal':
       return rep('NM');
@@ -365,6 +450,17 @@ const obxType: OutConverter = (item, _args, c) => {
       return rep('DT');
     case 'Time':
       return rep('TM');
+    case 'Ratio': {
+      const v = obj(item.value);
+      if (v !== undefined && ratioSn(v) !== undefined) return rep('SN');
+      c.report({ severity: 'warning', code: 'unsupported-value', message: 'a Ratio without both numbers has no v2 structured numeric; OBX-2 and OBX-5 left empty' });
+      return undefined;
+    }
+    case 'Range': {
+      const v = obj(item.value);
+      const r = v === undefined ? undefined : rangeValue(v);
+      return r === undefined ? undefined : rep(r.type);
+    }
     case undefined:
       return undefined;
     default:
@@ -377,9 +473,8 @@ const obxType: OutConverter = (item, _args, c) => {
 const obxValue: OutConverter = (item, args, c) => {
   switch (item.choice) {
     case 'Quantity': {
-      const comparator = str(obj(item.value)?.['comparator']);
-      const n = nm(item, args, c);
-      return comparator === undefined || n === undefined ? n : rep(comparator, n[0]?.[0]);
+      const v = obj(item.value);
+      return v === undefined ? undefined : quantityValue(v)?.value;
     }
     case 'Integer':
     case 'Decimal':
@@ -395,6 +490,14 @@ const obxValue: OutConverter = (item, args, c) => {
       return ts(item, args, c);
     case 'Time':
       return tm(item, args, c);
+    case 'Ratio': {
+      const v = obj(item.value);
+      return v === undefined ? undefined : ratioSn(v);
+    }
+    case 'Range': {
+      const v = obj(item.value);
+      return v === undefined ? undefined : rangeValue(v)?.value;
+    }
     default:
       return undefined;
   }

@@ -102,6 +102,16 @@ function children(item: Item, name: string): Item[] {
   return [];
 }
 
+/** The resources of `type` whose reference at `path` resolves (inside the Bundle) to `target`. */
+function referrers(bundle: BundleIndex, target: unknown, type: string, path: readonly string[]): Json[] {
+  if (!isObj(target)) return [];
+  return bundle.ofType(type).filter((r) => {
+    let refs: Item[] = [{ value: r }];
+    for (const name of path) refs = refs.flatMap((x) => children(x, name));
+    return refs.some((ref) => bundle.resolve(ref.value, r) === target);
+  });
+}
+
 export function evalPath(e: Extract<OutExpr, { kind: 'path' }>, s: Scope): Item[] {
   let items: Item[];
   switch (e.root.kind) {
@@ -138,6 +148,9 @@ export function evalPath(e: Extract<OutExpr, { kind: 'path' }>, s: Scope): Item[
         break;
       case 'where':
         items = items.filter((i) => evalCondition(step.test, { ...s, context: i }));
+        break;
+      case 'referencedBy':
+        items = items.flatMap((i) => referrers(s.bundle, i.value, step.type, step.path).map((value) => ({ value })));
         break;
     }
   }

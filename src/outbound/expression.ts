@@ -6,12 +6,16 @@
  *   term      := 'text' | number | %index | %setId | %event | %messageTime | path
  *   path      := root ('.' step | '[' n ']')*
  *   root      := %focus | ResourceType (every one in the Bundle) | element (relative to the context)
- *   step      := element | resolve() | first() | where(condition)
+ *   step      := element | resolve() | first() | where(condition) | referencedBy(Type.element…)
  *   condition := 'not' '(' condition ')' | test (('and' | 'or') condition)?
  *   test      := value (('=' | '!=') 'text')?      a value alone means "exists"
  *
  * A choice element is named without its type (`value`, `effective`, `occurrence`): the item keeps
  * the type it was found with, so OBX-2 and OBX-5 can follow it.
+ *
+ * `referencedBy(Observation.focus)` is resolve() backwards: from a resource, the resources of that
+ * type in the Bundle whose reference at that path points at it. FHIR links a specimen's
+ * observations to the specimen (Observation.focus), never the other way, so SPM's OBX need it.
  */
 import type { OutCondition, OutExpr, PathRoot, Step } from './model.js';
 
@@ -186,12 +190,26 @@ class Parser {
       this.expect(')', `after ${t.v}(`);
       return { kind: t.v };
     }
+    if (t.v === 'referencedBy') {
+      const type = this.next();
+      if (type.t !== 'ident' || !/^[A-Z]/.test(type.v)) throw new OutExpressionError('referencedBy( takes a resource type and the path of its reference, e.g. referencedBy(Observation.focus)', type.at);
+      const path: string[] = [];
+      while (this.isPunct('.')) {
+        this.next();
+        const name = this.next();
+        if (name.t !== 'ident') throw new OutExpressionError('expected an element name in the path of referencedBy(', name.at);
+        path.push(name.v);
+      }
+      if (path.length === 0) throw new OutExpressionError(`referencedBy(${type.v}) needs the element that holds the reference, e.g. referencedBy(${type.v}.focus)`, this.peek().at);
+      this.expect(')', 'to close referencedBy(');
+      return { kind: 'referencedBy', type: type.v, path };
+    }
     if (t.v === 'where') {
       const test = this.condition();
       this.expect(')', 'to close where(');
       return { kind: 'where', test };
     }
-    throw new OutExpressionError(`unknown function ${t.v}() (use resolve(), first(), where(...))`, t.at);
+    throw new OutExpressionError(`unknown function ${t.v}() (use resolve(), first(), where(...), referencedBy(Type.element))`, t.at);
   }
 
   condition(): OutCondition {

@@ -38,6 +38,8 @@ export type Step =
   | { readonly kind: 'index'; readonly index: number }
   | { readonly kind: 'resolve' }
   | { readonly kind: 'first' }
+  /** The resources of `type` in the Bundle whose reference at `path` points at the current item. */
+  | { readonly kind: 'referencedBy'; readonly type: string; readonly path: readonly string[] }
   | { readonly kind: 'where'; readonly test: OutCondition };
 
 export type OutCondition =

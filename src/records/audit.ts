@@ -121,7 +121,8 @@ export interface ReplayFinish {
   readonly counts: Readonly<Record<string, number>>;
   readonly outcome: NonNullable<AuditRecord['outcome']>;
   readonly resolved: readonly OffsetRange[];
-  readonly error?: string;
+  /** Left out of the record when undefined. */
+  readonly error?: string | undefined;
 }
 
 /**

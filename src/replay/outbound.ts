@@ -108,7 +108,7 @@ export async function replayOutbound(opts: OutboundReplayOptions): Promise<Outbo
       replayId,
       selection: { ...sel, destination: d.name, target: `${d.target.host}:${d.target.port}`, limit: opts.limit ?? null },
     };
-    const finish = kind === 'replay-finished' ? { counts: { ...counts }, outcome: outcome ?? 'completed', resolved: toRanges(delivered), ...(error ? { error } : {}) } : undefined;
+    const finish = kind === 'replay-finished' ? { counts: { ...counts }, outcome: outcome ?? 'completed', resolved: toRanges(delivered), error } : undefined;
     await writeAudit(kafka, replayAuditRecord(base, finish), auditTopic);
   };
 

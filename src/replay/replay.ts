@@ -152,7 +152,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayReport> {
       replayId: cp.replayId,
       selection: { ...sel, resumed: opts.resume !== undefined, limit: opts.limit ?? null },
     };
-    const finish = kind === 'replay-finished' ? { counts: { ...runCounts }, outcome: outcome ?? 'completed', resolved: cp.resolved, ...(error ? { error } : {}) } : undefined;
+    const finish = kind === 'replay-finished' ? { counts: { ...runCounts }, outcome: outcome ?? 'completed', resolved: cp.resolved, error } : undefined;
     await writeAudit(kafka, replayAuditRecord(base, finish), auditTopic);
   };
 

@@ -233,9 +233,12 @@ export class TransformWorker {
       groupId: opts.groupId ?? transformGroupId(opts.channel.name),
       allowAutoTopicCreation: false,
       ...(opts.sessionTimeoutMs !== undefined ? { sessionTimeout: opts.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 5)) } : {}),
-      // A raw record can be as large as a frame the listener accepts (64 MiB topic limit).
-      maxBytesPerPartition: 16 * 1024 * 1024,
-      maxBytes: 64 * 1024 * 1024,
+      // Kafka decodes a whole fetch response on this event loop, which also answers MLLP: a 16 MiB
+      // fetch of backlog held ACKs for 100-350 ms. Small fetches keep each decode short; a raw
+      // record larger than the limit still arrives, since the broker always returns the first batch
+      // of a partition whole (KIP-74), so frames up to the 64 MiB topic limit still go through.
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: 4 * 1024 * 1024,
       ...(opts.events ? { retry: { restartOnFailure: async () => false } } : {}),
     });
     const events = opts.events;

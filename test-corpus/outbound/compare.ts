@@ -23,7 +23,10 @@
  *      4.5.3.2); the output always writes an ORC per order, the input often has none.
  * 2. Attribution: what still differs is named by where it is: `PID-3.6` (a component),
  *    `PID-3 repetitions` (a different number of them), `OBX segments` (a different number of
- *    segments). The test holds the count of each against a table with the reason for each name.
+ *    segments), and by what it is where one cause has its own reason: `OBX-5 number zeros` (a
+ *    number of an NM, SN or NR value that differs only by leading zeros or trailing zeros after
+ *    the point, "1.0" against "1"). The test holds the count of each against a table with the
+ *    reason for each name.
  */
 import type { Hl7Message } from '../../src/hl7/index.js';
 import { unescapeValue } from '../../src/hl7/index.js';
@@ -142,6 +145,26 @@ export interface Difference {
   readonly output: string;
 }
 
+/** Value types whose OBX-5 components hold v2 numbers (NM). */
+const NUMERIC_TYPES: ReadonlySet<string> = new Set(['NM', 'SN', 'NR']);
+
+/** An NM without its leading zeros and the trailing zeros after its point; undefined if not a number. */
+function numberDigits(t: string): string | undefined {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(t);
+  if (m === null || ((m[2] ?? '') === '' && (m[3] ?? '') === '')) return undefined;
+  const whole = (m[2] ?? '').replace(/^0+/, '') || '0';
+  const fraction = (m[3] ?? '').replace(/0+$/, '');
+  const sign = m[1] === '-' && (whole !== '0' || fraction !== '') ? '-' : '';
+  return `${sign}${whole}${fraction === '' ? '' : `.${fraction}`}`;
+}
+
+/** Both components are one number each, equal but for zeros (v2.5.1 2.A.47: not significant). */
+function sameNumber(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== 1 || b.length !== 1) return false;
+  const x = numberDigits(a[0] ?? '');
+  return x !== undefined && x === numberDigits(b[0] ?? '');
+}
+
 /** Each difference with the normalised values on both sides. */
 export function differenceDetails(input: Hl7Message, output: Hl7Message): Difference[] {
   const found: Difference[] = [];
@@ -161,8 +184,10 @@ export function differenceDetails(input: Hl7Message, output: Hl7Message): Differ
         }
         continue;
       }
+      const types = seg === 'OBX' && n === 5 ? input.segments('OBX').map((s) => s.get('2.1')) : [];
       a.forEach((ra, i) => {
         const rb = b[i] ?? [];
+        const numeric = NUMERIC_TYPES.has(types[i] ?? '');
         if (ra.length !== rb.length) {
           add(`${key} repetitions`, ra, rb);
           return;
@@ -171,7 +196,8 @@ export function differenceDetails(input: Hl7Message, output: Hl7Message): Differ
           const cb = rb[j] ?? [];
           const width = Math.max(ca.length, cb.length);
           for (let c = 0; c < width; c++) {
-            if (JSON.stringify(ca[c] ?? []) !== JSON.stringify(cb[c] ?? [])) add(`${key}.${c + 1}`, ca, cb);
+            if (JSON.stringify(ca[c] ?? []) === JSON.stringify(cb[c] ?? [])) continue;
+            add(numeric && sameNumber(ca[c] ?? [], cb[c] ?? []) ? `${key} number zeros` : `${key}.${c + 1}`, ca, cb);
           }
         });
       });

@@ -189,15 +189,66 @@ test('the queue groups waiting dead letters by category and cause, with ages pas
   assert.equal(q.waiting, 4);
   assert.equal(q.overdue, 4);
   assert.ok(q.oldestAgeSeconds >= 2 * 3600 - 120, `oldest age ${q.oldestAgeSeconds}`);
-  assert.deepEqual(q.groups.map((g: { category: string; count: number }) => [g.category, g.count]), [['validation', 3], ['rejected', 1]]);
+  assert.deepEqual(q.groups.map((g: { category: string; count: number; overdue: number }) => [g.category, g.count, g.overdue]), [['validation', 3, 3], ['rejected', 1, 1]]);
+  assert.ok(q.groups.every((g: { oldestAgeSeconds: number }) => g.oldestAgeSeconds >= 2 * 3600 - 120), JSON.stringify(q.groups));
+  assert.ok(!('deadLetters' in q.groups[0]), 'a group carries counts, not its members');
 });
 
-test('the queue is in the metrics: waiting by channel and category, overdue, oldest age', async () => {
+test('a group\'s members come a page at a time from its members URL, oldest first, each page linking the next', async () => {
+  const q = (await call('GET', '/api/queue', { as: viewer })).body.find((c: { channel: string }) => c.channel === channel.name);
+  const group = q.groups.find((g: { category: string }) => g.category === 'validation');
+  assert.match(group.members, /^\/api\/queue\/members\?channel=/);
+  const ids: string[] = [];
+  const sizes: number[] = [];
+  let next: string | null = `${group.members}&limit=2`;
+  for (let n = 0; next !== null; n++) {
+    assert.ok(n < 5, 'the pages end');
+    const r = await call('GET', next, { as: viewer });
+    assert.equal(r.status, 200, r.text);
+    sizes.push(r.body.length);
+    ids.push(...r.body.map((d: { controlId: string; overdue: boolean; category: string }) => `${d.controlId}:${d.category}:${d.overdue}`));
+    next = r.link === null ? null : /^<([^>]+)>; rel="next"$/.exec(r.link)![1]!;
+  }
+  assert.deepEqual(sizes, [2, 1], 'a full page with a link, then the last without');
+  assert.deepEqual(ids.sort(), ['CON-1:validation:true', 'CON-2:validation:true', 'CON-3:validation:true']);
+  const params = new URLSearchParams(group.members.split('?')[1]);
+  params.delete('stage');
+  const noStage = await call('GET', `/api/queue/members?${params}`, { as: viewer });
+  assert.equal(noStage.status, 400);
+  assert.match(noStage.body.error, /stage is required/);
+  assert.equal((await call('GET', `${group.members}&after=junk`, { as: viewer })).status, 400, 'a cursor not from a Link header');
+  assert.equal((await call('GET', `/api/queue/members?channel=nope&category=validation&stage=transform&cause=x`, { as: viewer })).status, 409, 'a channel this console does not serve');
+  assert.equal((await call('GET', group.members)).status, 401);
+});
+
+test('the dead-letter list comes a page at a time, oldest first, each full page linking the next', async () => {
+  const all = await call('GET', `/api/dead-letters?channel=${channel.name}`, { as: viewer });
+  assert.equal(all.status, 200, all.text);
+  assert.equal(all.body.length, 4, 'three validation failures and the ORU refused at ingest');
+  assert.equal(all.link, null, 'a page that is not full has no next page');
+  const pages: unknown[][] = [];
+  let next: string | null = `/api/dead-letters?channel=${channel.name}&limit=3`;
+  while (next !== null && pages.length < 10) {
+    const r: Answer = await call('GET', next, { as: viewer });
+    assert.equal(r.status, 200, r.text);
+    pages.push(r.body);
+    next = r.link === null ? null : /^<([^>]+)>; rel="next"$/.exec(r.link)![1]!;
+    if (next !== null) assert.match(next, new RegExp(`^/api/dead-letters\\?channel=${channel.name}&limit=3&after=[A-Za-z0-9_-]+$`));
+  }
+  assert.deepEqual(pages.map((p) => p.length), [3, 1], 'a full page, then the rest without a link');
+  assert.deepEqual(pages.flat(), all.body);
+  assert.equal((await call('GET', `/api/dead-letters?channel=${channel.name}&after=junk`, { as: viewer })).status, 400, 'a cursor not from a Link header');
+  const unknown = await call('GET', `/api/dead-letters?chanel=${channel.name}`, { as: viewer });
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.body.error, /unknown parameter chanel/);
+});
+
+test('the queue is in the metrics: waiting by channel and category, overdue, oldest age, as the inbound direction', async () => {
   const text = await running.metrics.registry.metrics();
-  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{channel="${channel.name}",category="validation"\\} 3\n`));
-  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{channel="${channel.name}",category="rejected"\\} 1\n`));
-  assert.match(text, new RegExp(`hl7_console_dlq_overdue\\{channel="${channel.name}"\\} 4\n`));
-  const oldest = new RegExp(`hl7_console_dlq_oldest_age_seconds\\{channel="${channel.name}"\\} (\\d+)`).exec(text);
+  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{direction="inbound",channel="${channel.name}",category="validation"\\} 3\n`));
+  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{direction="inbound",channel="${channel.name}",category="rejected"\\} 1\n`));
+  assert.match(text, new RegExp(`hl7_console_dlq_overdue\\{direction="inbound",channel="${channel.name}"\\} 4\n`));
+  const oldest = new RegExp(`hl7_console_dlq_oldest_age_seconds\\{direction="inbound",channel="${channel.name}"\\} (\\d+)`).exec(text);
   assert.ok(oldest && Number(oldest[1]) >= 2 * 3600 - 120, text);
 });
 
@@ -338,6 +389,13 @@ test('deleting the index rebuilds it from Kafka with the same answers', async ()
   ];
   const answers = [];
   for (const q of questions) answers.push((await call('GET', q, { as: viewer })).body);
+  // Each group's first page of members, read the same way from the rebuilt index.
+  const groups = (answers[4] as Array<{ groups: Array<{ members: string }> }>).flatMap((e) => e.groups.map((g) => g.members));
+  assert.ok(groups.length > 0, 'something still waits to compare');
+  for (const m of groups) {
+    questions.push(m);
+    answers.push((await call('GET', m, { as: viewer })).body);
+  }
   const letters = answers[5] as Array<{ ref: { topic: string; partition: number; offset: string } }>;
   const details = [];
   for (const d of letters) details.push((await call('GET', `/api/dead-letters/${ref(d.ref)}`, { as: viewer })).body);

@@ -19,7 +19,7 @@ import { readTopic, testKafka } from '../support/kafka.js';
 import { RawMllpClient, readAck } from '../support/mllp-client.js';
 import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
-import { addUsers, openTestConsole, PASSWORD } from './fixture.js';
+import { addUsers, openTestConsole, PASSWORD, showQueue } from './fixture.js';
 
 interface ChromiumScript {
   ensureChromium(): string;
@@ -43,7 +43,7 @@ async function noPhi(): Promise<void> {
 }
 
 async function openFromQueue(controlId: string): Promise<void> {
-  await page.click('#nav-queue');
+  await showQueue(page);
   await page.click(`#queue-body tr[data-control-id="${controlId}"] button`, { timeout: 10_000 });
   await page.waitForSelector(`#detail-title:has-text("${controlId}")`, { timeout: 10_000 });
 }
@@ -104,7 +104,7 @@ test('assigning a dead letter to a person shows the assignee on the page and in 
   await page.click('#decide-assign');
   await page.waitForSelector('#history tr:has-text("to maria")', { timeout: 20_000 });
   assert.match((await page.textContent('#detail-meta')) ?? '', /assigned to\s*maria/);
-  await page.click('#nav-queue');
+  await showQueue(page);
   await page.waitForSelector('#queue-body tr[data-control-id="BOP-2"]:has-text("assigned to maria")', { timeout: 10_000 });
   await noPhi();
 });
@@ -130,7 +130,7 @@ test('edit-and-resubmit: the diff of the corrected MSH-12, then the dead letter 
   await page.waitForSelector('#detail-title:has-text("(resubmitted)")', { timeout: 30_000 });
   assert.match((await page.textContent('#message')) ?? '', /resubmitted as .*; audit record /);
   assert.match((await page.textContent('#history')) ?? '', /otto.*resubmit.*sender confirmed 2\.5\.1 by phone/s);
-  await page.click('#nav-queue');
+  await showQueue(page);
   await page.waitForSelector('#queue-body tr[data-control-id="BOP-2"]', { timeout: 10_000 });
   assert.equal(await page.locator('#queue-body tr[data-control-id="BOP-1"]').count(), 0, 'the resubmitted dead letter left the queue');
   await page.click('#nav-search');

@@ -25,6 +25,7 @@ import { RawMllpClient, readAck } from '../support/mllp-client.js';
 import { freePort } from '../support/net.js';
 import { REPO_DIR } from '../support/repo.js';
 import { testKafka } from '../support/kafka.js';
+import { showQueue } from './fixture.js';
 
 interface ChromiumScript {
   ensureChromium(): string;
@@ -105,6 +106,55 @@ after(async () => {
   await running?.stop();
 });
 
+test('the queue shows a group\'s counts and age; opening it lists its first page of members, and "Next page" follows the API\'s Link header, as on the message search', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  // Pages of one, so two dead letters and four messages make several pages: the page follows
+  // whatever next link the API gives, so the test only shrinks the page size of the first request.
+  await page.route(/\/api\/queue$/, async (route) => {
+    const res = await route.fetch();
+    const queues = (await res.json()) as Array<{ groups: Array<{ members: string }> }>;
+    for (const q of queues) for (const g of q.groups) g.members += '&limit=1';
+    await route.fulfill({ response: res, json: queues });
+  });
+  await page.route(/\/api\/messages\?(?!.*limit=)/, (route) => route.continue({ url: `${route.request().url()}&limit=1` }));
+  await login(page, 'vera');
+  await page.click('#nav-queue');
+  const group = page.locator('#queue-body .group');
+  await group.waitFor({ timeout: 20_000 });
+  assert.equal(await group.count(), 1, 'the two validation failures are one group');
+  assert.match((await group.locator('h4').textContent()) ?? '', /^validation at transform \(2\): /);
+  assert.match((await group.locator('.group-figures').textContent()) ?? '', /^2 waiting, oldest \d+ min, 0 overdue$/);
+  assert.equal(await page.locator('#queue-body tr').count(), 0, 'no members until the group is opened');
+  await group.locator('.open-group').click();
+  await page.waitForSelector('#queue-body tr[data-control-id="BRW-1"]', { timeout: 10_000 });
+  assert.equal(await page.locator('#queue-body tr').count(), 1);
+  await page.click('#queue-body .next-members');
+  await page.waitForSelector('#queue-body tr[data-control-id="BRW-2"]', { timeout: 10_000 });
+  assert.equal(await page.locator('#queue-body tr').count(), 1);
+  assert.match((await page.textContent('#queue-body .page-number')) ?? '', /page 2/);
+  await snapshot(page);
+  await page.click('#nav-search');
+  await page.click('#search-form button[type=submit]');
+  const seen: string[] = [];
+  for (let n = 1; ; n++) {
+    assert.ok(n <= 10, 'the pages end');
+    await page.waitForSelector(`#message:has-text("page ${n}")`, { timeout: 10_000 });
+    const rows = await page.locator('#results tbody tr').allTextContents();
+    // A full page links the next one; after the last full page comes an empty one without a link.
+    if (rows.length === 0) {
+      assert.equal(await page.isHidden('#next-page'), true, 'an empty page links no next page');
+      break;
+    }
+    assert.equal(rows.length, 1, `page ${n} has one row`);
+    seen.push(rows[0]!);
+    assert.equal(await page.isVisible('#next-page'), true, `page ${n} is full and links the next`);
+    await page.click('#next-page');
+  }
+  assert.equal(new Set(seen).size, seen.length, 'no message twice');
+  assert.ok(seen.some((r) => r.includes('BRW-1')) && seen.some((r) => r.includes('BRW-2')), seen.join('\n'));
+  await page.close();
+});
+
 test('an operator finds a message by control id, dry-runs and replays its dead letter, and sees the audit entry and the queue shrink', async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   await login(page, 'otto');
@@ -130,7 +180,7 @@ test('an operator finds a message by control id, dry-runs and replays its dead l
   await snapshot(page);
   const shot = process.env['UPDATE_SCREENSHOTS'] === '1' ? join(REPO_DIR, 'docs', 'console.png') : join(work, 'console.png');
   assert.ok((await page.screenshot({ path: shot })).length > 10_000, 'a screenshot of the page');
-  await page.click('#nav-queue');
+  await showQueue(page);
   await page.waitForSelector('#queue-body tr[data-control-id="BRW-2"]', { timeout: 10_000 });
   assert.equal(await page.locator('#queue-body tr[data-control-id="BRW-1"]').count(), 0, 'the replayed dead letter left the queue');
   await snapshot(page);
@@ -140,7 +190,7 @@ test('an operator finds a message by control id, dry-runs and replays its dead l
 test('a viewer sees the dead letter read-only, with no replay button, and the API refuses a replay from that session', async () => {
   const page = await browser.newPage();
   await login(page, 'vera');
-  await page.click('#nav-queue');
+  await showQueue(page);
   await page.click('#queue-body tr[data-control-id="BRW-2"] button');
   await page.waitForSelector('#read-only', { timeout: 10_000 });
   assert.equal(await page.locator('#replay, #dry-run').count(), 0);
@@ -150,8 +200,9 @@ test('a viewer sees the dead letter read-only, with no replay button, and the AP
   assert.equal(await page.locator('.group-actions').count(), 0, 'no group decision buttons for a viewer');
   const status = await page.evaluate(async () => {
     const s = (await (await fetch('/api/session')).json()) as { csrfToken: string };
-    const q = (await (await fetch('/api/queue')).json()) as Array<{ groups: Array<{ deadLetters: Array<{ ref: { topic: string; partition: number; offset: string } }> }> }>;
-    const r = q[0]!.groups[0]!.deadLetters[0]!.ref;
+    const q = (await (await fetch('/api/queue')).json()) as Array<{ groups: Array<{ members: string }> }>;
+    const [m] = (await (await fetch(q[0]!.groups[0]!.members)).json()) as Array<{ ref: { topic: string; partition: number; offset: string } }>;
+    const r = m!.ref;
     const res = await fetch(`/api/dead-letters/${encodeURIComponent(r.topic)}/${r.partition}/${r.offset}/replay`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrfToken },
@@ -166,7 +217,7 @@ test('a viewer sees the dead letter read-only, with no replay button, and the AP
 test('an operator escalates, then resolves, a whole queue group from the queue page; each is one audit record in every member\'s history', async () => {
   const page = await browser.newPage();
   await login(page, 'otto');
-  await page.click('#nav-queue');
+  await showQueue(page);
   await page.waitForSelector('#queue-body tr[data-control-id="BRW-2"]', { timeout: 10_000 });
   assert.equal(await page.locator('.group-actions').count(), 1, 'one group waits: the validation failure of BRW-2');
   await page.fill('.group-actions .group-reason', 'every admission of this sender fails the same way');

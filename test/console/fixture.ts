@@ -7,6 +7,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Kafka } from 'kafkajs';
+import type { Page } from 'playwright-core';
 import { runUsers, type Role } from '../../src/auth/index.js';
 import type { ChannelConfig } from '../../src/channel/index.js';
 import { startConsole, type RunningConsole } from '../../src/console/index.js';
@@ -97,3 +98,13 @@ export async function call(base: string, method: string, path: string, opts: { a
 
 /** A record position as the API's paths spell it. */
 export const refPath = (r: { topic: string; partition: number; offset: string }): string => `${encodeURIComponent(r.topic)}/${r.partition}/${r.offset}`;
+
+/**
+ * The queue page with every group opened (its first page of members listed): the page shows a
+ * group's counts only until an analyst opens it, and keeps it open across reloads after that.
+ */
+export async function showQueue(page: Page): Promise<void> {
+  await page.click('#nav-queue');
+  await page.waitForSelector('#queue-body h3', { timeout: 20_000 });
+  for (const button of await page.locator('#queue-body .open-group', { hasText: 'Open group' }).all()) await button.click();
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadChannelFile, type ChannelConfig } from '../../src/channel/index.js';
-import { ConsoleQueries, IndexStore, pageCursor, parsePageCursor, type PageCursor, type SearchFilter } from '../../src/console/index.js';
+import { ConsoleQueries, IndexStore, pageCursor, parseMemberCursor, parsePageCursor, type PageCursor, type SearchFilter } from '../../src/console/index.js';
 import type { IndexedRecord } from '../../src/console/index-store.js';
 
 let dir: string;
@@ -266,7 +266,9 @@ test('a dead letter\'s state is the same whether its audit records, its successo
       s.applyBatch(topic, p, next, records as unknown as IndexedRecord[], audits as unknown as Parameters<IndexStore['applyBatch']>[4]);
     }
     const q = new ConsoleQueries(s, [channel], () => new Date(Date.UTC(2026, 10, 1, 12)));
-    const out = { all: q.deadLetters({ status: 'all' }), waiting: q.deadLetters({ channel: 'q' }).map((d) => d.controlId), queue: q.queue() };
+    const queue = q.queue();
+    const members = queue.flatMap((e) => e.groups.flatMap((g) => q.groupPage({ queue: e.channel, ...g }, { slaMinutes: 60 }).members));
+    const out = { all: q.deadLetters({ status: 'all' }), waiting: q.deadLetters({ channel: 'q' }).map((d) => d.controlId), queue, members };
     s.close();
     return out;
   };
@@ -280,13 +282,70 @@ test('a dead letter\'s state is the same whether its audit records, its successo
     ['RESUBMITTED', 'resubmitted', null, false, ['a5']],
   ]);
   assert.deepEqual(recordsFirst.waiting, ['ASSIGNED', 'RESUBMIT-FAILED', 'REPLACED']);
-  // The queue reads the kept state alone; it lists the same three, with the assignee and the flag.
-  const [queue] = recordsFirst.queue as Array<{ waiting: number; groups: Array<{ deadLetters: Array<{ controlId: string; assignee: string | null; escalated: boolean; attempts: number }> }> }>;
+  // The queue reads the kept state alone: one group of three, whose page lists them with the assignee and the flag.
+  const [queue] = recordsFirst.queue;
   assert.equal(queue!.waiting, 3);
-  assert.deepEqual(queue!.groups.flatMap((g) => g.deadLetters.map((d) => [d.controlId, d.assignee, d.escalated, d.attempts])), [
+  assert.deepEqual(queue!.groups.map((g) => g.count), [3]);
+  assert.deepEqual(recordsFirst.members.map((d) => [d.controlId, d.assignee, d.escalated, d.attempts]), [
     ['ASSIGNED', 'mira', true, 1], ['RESUBMIT-FAILED', null, false, 1], ['REPLACED', null, false, 2],
   ]);
   // Audits first, then the successor before the dead letter it replaces, the resubmitted raw record before its dead letter.
   assert.deepEqual(answers(['audits', 'raw', 'dlq1', 'dlq0']), recordsFirst);
   assert.deepEqual(answers(['dlq1', 'audits', 'dlq0', 'raw']), recordsFirst);
+});
+
+test('the queue counts each group from the kept counts: decisions, a failed resubmit, a successor and a batch indexed twice move them, and the pages of a group chain to its whole membership', () => {
+  const s = store();
+  const at = (m: number): string => new Date(Date.UTC(2026, 10, 1, 8, m)).toISOString();
+  const audit = (off: number, extra: Record<string, unknown>) => {
+    const body = { v: 1, id: `a${off}`, kind: 'dlq-decision', operator: 'otto', host: 'h', at: at(100 + off), channel: 'q', reason: 'why', ...extra };
+    return { offset: String(off), id: body.id, kind: 'dlq-decision', operator: 'otto', at: body.at, channel: 'q', reason: 'why', body: JSON.stringify(body) };
+  };
+  // Seven PID-3 mapping failures (0-6) a minute apart, two validation failures (7-8), one ingest refusal (9).
+  const batch = [
+    ...[0, 1, 2, 3, 4, 5, 6].map((o) => dlq(0, o, `M${o}`, at(o))),
+    ...[7, 8].map((o) => dlq(0, o, `V${o}`, at(o), { category: 'validation', cause: 'Encounter.period.start after end' })),
+    dlq(0, 9, 'R9', at(9), { category: 'rejected', stage: 'ingest', cause: 'type not accepted' }),
+  ];
+  s.applyBatch('q.dlq', 0, '10', batch, []);
+  // The same batch again (re-read after a crash): the counts must not double.
+  s.applyBatch('q.dlq', 0, '10', batch, []);
+  s.applyBatch('hl7-engine.audit', 0, '3', [], [
+    { audit: audit(0, { outcome: 'recorded', decision: { action: 'discard', target: ref('q.dlq', 0, 0) } }), targets: [{ topic: 'q.dlq', partition: 0, from: '0', to: '0' }] },
+    { audit: audit(1, { outcome: 'recorded', decision: { action: 'resubmit', target: ref('q.dlq', 0, 7) } }), targets: [{ topic: 'q.dlq', partition: 0, from: '7', to: '7' }] },
+    { audit: audit(2, { outcome: 'failed', decision: { action: 'resubmit', target: ref('q.dlq', 0, 7) } }), targets: [{ topic: 'q.dlq', partition: 0, from: '7', to: '7' }] },
+  ]);
+  // A replay of M1 failed again: its successor waits in its place (written later, so it is the youngest).
+  s.applyBatch('q.dlq', 1, '1', [dlq(1, 0, 'M1', at(50), { previous: ref('q.dlq', 0, 1), attempts: 2 })], []);
+  // At 9:05 with a 60-minute SLA, what waits since before 8:05 is overdue.
+  const q = new ConsoleQueries(s, [channel], () => new Date(Date.UTC(2026, 10, 1, 9, 5)));
+  const [queue] = q.queue();
+  assert.deepEqual(queue!.groups.map((g) => [g.category, g.stage, g.cause, g.count, g.overdue, g.oldestAgeSeconds]), [
+    // M0 discarded, M1 replaced by its successor: M2-M6 and the successor wait; M2-M4 since before 8:05.
+    ['mapping', 'transform', 'PID-3 missing', 6, 3, 63 * 60],
+    // V7's resubmit failed, so it waits again beside V8.
+    ['validation', 'transform', 'Encounter.period.start after end', 2, 0, 58 * 60],
+    ['rejected', 'ingest', 'type not accepted', 1, 0, 56 * 60],
+  ]);
+  assert.deepEqual([queue!.waiting, queue!.overdue, queue!.oldestAgeSeconds], [9, 3, 63 * 60]);
+  assert.equal(q.groupSize('q', 'mapping'), 6);
+  assert.equal(q.groupSize('q', 'validation', 'Encounter.period.start after end'), 2);
+  assert.equal(q.groupSize('q', 'validation', 'another cause'), 0);
+  // Pages of two, chained by their cursors, give the group oldest first, each member once.
+  const key = { queue: 'q', category: 'mapping', stage: 'transform', cause: 'PID-3 missing' };
+  const seen: string[] = [];
+  let page = q.groupPage(key, { limit: 2, slaMinutes: 60 });
+  for (let n = 0; ; n++) {
+    assert.ok(n < 10, 'the pages end');
+    seen.push(...page.members.map((m) => `${m.controlId}@${m.ref.partition}:${m.ref.offset}${m.overdue ? '!' : ''}`));
+    if (!page.next) break;
+    const after = parseMemberCursor(page.next);
+    assert.ok(after);
+    page = q.groupPage(key, { limit: 2, slaMinutes: 60, after });
+  }
+  assert.deepEqual(seen, ['M2@0:2!', 'M3@0:3!', 'M4@0:4!', 'M5@0:5', 'M6@0:6', 'M1@1:0']);
+  assert.deepEqual(q.groupMembers('q', 'mapping').map((d) => d.controlId), ['M2', 'M3', 'M4', 'M5', 'M6', 'M1']);
+  assert.equal(parseMemberCursor('not a cursor'), null);
+  assert.equal(parseMemberCursor(Buffer.from(JSON.stringify([-1, 'q.dlq', 0, '1'])).toString('base64url')), null);
+  s.close();
 });

@@ -44,9 +44,20 @@ interface QueueEntry {
   channel: string;
   destination?: string;
   direction: string;
+  slaMinutes: number;
   waiting: number;
-  groups: Array<{ category: string; stage: string; cause: string; count: number; deadLetters: Array<{ ref: { topic: string; partition: number; offset: string }; controlId: string; ageSeconds: number }> }>;
+  overdue: number;
+  groups: Array<{ category: string; stage: string; cause: string; count: number; overdue: number; members: string }>;
 }
+interface Member {
+  ref: { topic: string; partition: number; offset: string };
+  controlId: string;
+  ageSeconds: number;
+  overdue: boolean;
+}
+
+/** An hour after the dead letters were written: past the destination's review.slaMinutes (30). */
+const LATER = (): Date => new Date(Date.now() + 3600_000);
 
 const outboundQueue = async (): Promise<QueueEntry> => {
   const q = await call(running.url, 'GET', '/api/queue', { as: viewer });
@@ -55,6 +66,16 @@ const outboundQueue = async (): Promise<QueueEntry> => {
   const entry = (q.body as QueueEntry[]).find((e) => e.destination === destination.name);
   assert.ok(entry, `the queue has an entry for destination ${destination.name}: ${q.text}`);
   return entry;
+};
+/** The members of the destination's one group, as its members URL pages them. */
+const outboundMembers = async (): Promise<Member[]> => {
+  const q = await outboundQueue();
+  assert.equal(q.groups.length, 1, JSON.stringify(q.groups));
+  const r = await call(running.url, 'GET', q.groups[0]!.members, { as: viewer });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.link, null, 'one page holds them');
+  for (const p of PHI) assert.ok(!r.text.includes(p), `the members page shows ${p}`);
+  return r.body as Member[];
 };
 const letterOf = async (controlId: string) => {
   const all = await call(running.url, 'GET', `/api/dead-letters?channel=${destination.name}&status=all`, { as: viewer });
@@ -84,7 +105,7 @@ before(async () => {
   const topic = `${name}.src`;
   writeFileSync(
     join(work, 'wb.yaml'),
-    `name: ${name}\nsource: { topic: ${topic} }\nmapping: { passThrough: true }\ntarget: { host: 127.0.0.1, port: ${receiver.port}, ackTimeoutMs: 5000 }\nretry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 }\n`,
+    `name: ${name}\nsource: { topic: ${topic} }\nmapping: { passThrough: true }\ntarget: { host: 127.0.0.1, port: ${receiver.port}, ackTimeoutMs: 5000 }\nretry: { maxAttempts: 2, backoffMs: 10, maxBackoffMs: 10 }\nreview: { slaMinutes: 30 }\n`,
   );
   const loaded = loadDestination(join(work, 'wb.yaml'));
   assert.deepEqual(loaded.errors, []);
@@ -104,7 +125,7 @@ before(async () => {
   }
   const usersFile = join(work, 'users.json');
   await addUsers(usersFile, [['vera', 'viewer'], ['otto', 'operator']]);
-  running = await openTestConsole({ kafka, channels: [], destinations: [destination], work, usersFile, indexFile: join(work, 'index.sqlite') });
+  running = await openTestConsole({ kafka, channels: [], destinations: [destination], work, usersFile, indexFile: join(work, 'index.sqlite'), now: LATER });
   viewer = await login(running.url, 'vera');
   operator = await login(running.url, 'otto');
 });
@@ -115,13 +136,19 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('the dead letters a destination\'s receiver refused wait in the queue under the destination, labelled outbound, with category, cause and age', async () => {
+test('the dead letters a destination\'s receiver refused wait in the queue under the destination, labelled outbound, with category, cause, age and the destination file\'s SLA', async () => {
   const q = await outboundQueue();
   assert.equal(q.direction, 'outbound');
   assert.equal(q.waiting, 3);
-  assert.deepEqual(q.groups.map((g) => [g.category, g.stage, g.cause, g.count]), [['rejected', 'delivery', 'the receiver rejected the message (AR)', 3]]);
-  assert.deepEqual(q.groups[0]!.deadLetters.map((d) => [d.ref.topic, d.controlId]), ['OQ-0001', 'OQ-0002', 'OQ-0003'].map((c) => [dlqTopicOf(destination), c]));
-  assert.ok(q.groups[0]!.deadLetters.every((d) => Number.isInteger(d.ageSeconds) && d.ageSeconds >= 0));
+  assert.equal(q.slaMinutes, 30, 'review.slaMinutes of the destination file');
+  assert.equal(q.overdue, 3, 'an hour later, all three are past 30 minutes');
+  assert.deepEqual(q.groups.map((g) => [g.category, g.stage, g.cause, g.count, g.overdue]), [['rejected', 'delivery', 'the receiver rejected the message (AR)', 3, 3]]);
+  const members = await outboundMembers();
+  assert.deepEqual(members.map((d) => [d.ref.topic, d.controlId, d.overdue]), ['OQ-0001', 'OQ-0002', 'OQ-0003'].map((c) => [dlqTopicOf(destination), c, true]));
+  assert.ok(members.every((d) => Number.isInteger(d.ageSeconds) && d.ageSeconds >= 3600 - 120));
+  const text = await running.metrics.registry.metrics();
+  assert.match(text, new RegExp(`hl7_console_dlq_waiting\\{direction="outbound",channel="${destination.name}",category="rejected"\\} 3\n`));
+  assert.match(text, new RegExp(`hl7_console_dlq_overdue\\{direction="outbound",channel="${destination.name}"\\} 3\n`));
   const d = await letterOf('OQ-0001');
   assert.deepEqual([d.direction, d.channel, d.status, d.messageType, d.attempts], ['outbound', destination.name, 'waiting', 'ORU^R01', 1]);
 });
@@ -165,10 +192,10 @@ test('an assignment in the console is the audit record `dlq assign --destination
   const list = await dlqCommand(['list']);
   assert.equal(list.code, 0, list.err);
   assert.match(list.out, new RegExp(`^destination ${destination.name}: 2 waiting in `, 'm'));
-  assert.deepEqual((await outboundQueue()).groups[0]!.deadLetters.map((x) => x.controlId), ['OQ-0001', 'OQ-0002']);
+  assert.deepEqual((await outboundMembers()).map((x) => x.controlId), ['OQ-0001', 'OQ-0002']);
 });
 
-test('a replay needs its dry run first; the dry run sends nothing; the replay delivers through the outbound path and the dead letter leaves the queue with the replay in its history', async () => {
+test('a replay needs its dry run first; the dry run sends nothing; the replay runs as a job the page polls, delivers through the outbound path, and the dead letter leaves the queue with the replay in its history', async () => {
   const d = await letterOf('OQ-0001');
   const path = `/api/dead-letters/${refPath(d.ref)}/replay`;
   const early = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'receiver fixed' } });
@@ -180,8 +207,21 @@ test('a replay needs its dry run first; the dry run sends nothing; the replay de
   assert.deepEqual(dry.body.diff, [`dlq ${d.ref.partition}:${d.ref.offset} ORU^R01 OQ-0001: would send the stored message (${Buffer.byteLength(MESSAGES[0]!)} bytes) to 127.0.0.1:${receiver.port}`]);
   assert.equal(received.length, sentBefore, 'a dry run sends nothing');
   answer = 'AA';
-  const real = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'the receiver registered the patient' } });
-  assert.equal(real.status, 201, real.text);
+  // async: the answer comes at once (202) with a job; the replay, the receiver's answer included, runs on.
+  const started = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'the receiver registered the patient', async: true } });
+  assert.equal(started.status, 202, started.text);
+  assert.deepEqual([started.body.kind, started.body.state, started.body.operator, started.body.result], ['replay', 'running', 'otto', null]);
+  assert.equal((await call(running.url, 'GET', `/api/jobs/${started.body.id}`, { as: viewer })).status, 403, 'jobs are for operators');
+  const again = await call(running.url, 'POST', path, { as: operator, body: { dryRun: false, reason: 'second click', async: true } });
+  assert.equal(again.status, 409, `a second real replay needs its own dry run: ${again.text}`);
+  let job = started.body;
+  for (const deadline = Date.now() + 60_000; job.state === 'running'; ) {
+    assert.ok(Date.now() < deadline, 'the replay job finished within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+    job = (await call(running.url, 'GET', `/api/jobs/${started.body.id}`, { as: operator })).body;
+  }
+  assert.equal(job.state, 'done', JSON.stringify(job.error));
+  const real = { body: job.result };
   assert.deepEqual([real.body.outcome, real.body.counts.selected, real.body.counts.delivered, real.body.counts.failedAgain], ['completed', 1, 1, 0]);
   assert.deepEqual(received.slice(sentBefore), ['OQ-0001'], 'only the replayed one was sent again, with its MSH-10');
   assert.equal(real.body.deadLetter.status, 'resolved');
@@ -189,7 +229,7 @@ test('a replay needs its dry run first; the dry run sends nothing; the replay de
     real.body.deadLetter.history.map((h: { kind: string; operator: string; reason: string; replayId?: string }) => [h.kind, h.operator, h.reason, h.replayId]),
     [['replay-finished', 'otto', 'the receiver registered the patient', real.body.replayId]],
   );
-  assert.deepEqual((await outboundQueue()).groups[0]!.deadLetters.map((x) => x.controlId), ['OQ-0002']);
+  assert.deepEqual((await outboundMembers()).map((x) => x.controlId), ['OQ-0002']);
 });
 
 test('in the browser, the queue page shows the destination\'s dead letter under an outbound heading, and its page offers replay but no editor', async () => {
@@ -205,7 +245,9 @@ test('in the browser, the queue page shows the destination\'s dead letter under 
     await page.click('#nav-queue');
     const heading = page.locator(`#queue-body h3.outbound[data-destination="${destination.name}"]`);
     await heading.waitFor({ timeout: 20_000 });
-    assert.match((await heading.textContent()) ?? '', new RegExp(`^Outbound to destination ${destination.name}: 1 waiting, 0 overdue`));
+    assert.match((await heading.textContent()) ?? '', new RegExp(`^Outbound to destination ${destination.name}: 1 waiting, 1 overdue \\(SLA 30 min\\)`));
+    // The group shows its figures; its members appear when it is opened.
+    await page.click('#queue-body .group .open-group');
     const row = page.locator('#queue-body tr[data-control-id="OQ-0002"]');
     assert.match((await row.textContent()) ?? '', /ORU\^R01.*assigned to mira/);
     await row.locator('button').click();
@@ -236,7 +278,7 @@ test('an index rebuilt from Kafka gives the same outbound queue and the same dea
   const histories = async (base: string, as: Client, list: Array<{ ref: { topic: string; partition: number; offset: string } }>) =>
     Promise.all(list.map(async (d) => (await call(base, 'GET', `/api/dead-letters/${refPath(d.ref)}`, { as })).body));
   const first = await histories(running.url, viewer, before.body);
-  const rebuilt = await openTestConsole({ kafka, channels: [], destinations: [destination], work, usersFile: join(work, 'users.json'), indexFile: join(work, 'index-rebuilt.sqlite') });
+  const rebuilt = await openTestConsole({ kafka, channels: [], destinations: [destination], work, usersFile: join(work, 'users.json'), indexFile: join(work, 'index-rebuilt.sqlite'), now: LATER });
   try {
     const vera = await login(rebuilt.url, 'vera');
     const after = await call(rebuilt.url, 'GET', `/api/dead-letters?channel=${destination.name}&status=all`, { as: vera });

@@ -88,3 +88,28 @@ test('a throttle written as words, or without its rate, is reported where it sta
     assert.match(messages[1] ?? '', /b\.yaml:4:11: throttle\.messagesPerSecond is required/);
   });
 });
+
+test('review.slaMinutes sets how long the console lets a dead letter of the destination wait; 240 without it', () => {
+  const files = {
+    'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nreview:\n  slaMinutes: 30\n',
+    'b.yaml': 'name: b\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\n',
+  };
+  withFiles(files, (dir) => {
+    const { destinations, errors } = loadDestinations(dir);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(destinations.map((d) => [d.name, d.review.slaMinutes]), [['a', 30], ['b', 240]]);
+  });
+});
+
+test('a review.slaMinutes of 0, or an unknown review key, is reported at its line and column', () => {
+  const files = {
+    'a.yaml': 'name: a\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nreview:\n  slaMinutes: 0\n',
+    'b.yaml': 'name: b\nsource: { topic: x.fhir }\ntarget: { host: h, port: 2575 }\nreview: { maxGroupSize: 10 }\n',
+  };
+  withFiles(files, (dir) => {
+    const messages = loadDestinations(dir).errors.map((e) => e.message).sort();
+    assert.equal(messages.length, 2, messages.join('\n'));
+    assert.match(messages[0] ?? '', /a\.yaml:5:15: review\.slaMinutes /);
+    assert.match(messages[1] ?? '', /b\.yaml:4:11: review\.maxGroupSize is not a known setting; known keys here: slaMinutes/);
+  });
+});

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { decodeMessage } from '../../src/charset/index.js';
 import { parseMessage } from '../../src/hl7/index.js';
 import { MappingLoadError } from '../../src/mapping/index.js';
-import { encodeOutbound, generateMessage, loadOutboundSet, runConvertToV2 } from '../../src/outbound/index.js';
+import { encodeOutbound, generateMessage, loadOutboundSet, parseOutValue, runConvertToV2 } from '../../src/outbound/index.js';
 import { REPO_DIR } from '../support/repo.js';
 import { expectedBundle, loadDefaultOutbound, MESSAGE_TIME, OUTBOUND_DIR } from './cases.js';
 
@@ -194,4 +194,46 @@ test('convert --to v2 on a file that is not FHIR exits 2 and says why', () => {
   const code = runConvertToV2(['--to', 'v2', join(REPO_DIR, 'package.json')], { stdout: () => undefined, stderr: (t) => (err += t) });
   assert.equal(code, 2);
   assert.match(err, /not a FHIR resource or Bundle/);
+});
+
+test('referencedBy() names a resource type and the path of its reference; anything else is an error that says so', () => {
+  assert.deepEqual(parseOutValue('referencedBy(Observation.focus)'), {
+    kind: 'path',
+    root: { kind: 'context' },
+    steps: [{ kind: 'referencedBy', type: 'Observation', path: ['focus'] }],
+  });
+  assert.throws(() => parseOutValue('referencedBy(Observation)'), /needs the element that holds the reference, e\.g\. referencedBy\(Observation\.focus\)/);
+  assert.throws(() => parseOutValue('referencedBy(focus)'), /takes a resource type and the path of its reference/);
+});
+
+test('referencedBy() finds the resources whose reference points at the current one, and no others', () => {
+  const bundle = {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: [
+      { fullUrl: 'urn:uuid:s1', resource: { resourceType: 'Specimen', id: 's1' } },
+      { fullUrl: 'urn:uuid:o1', resource: { resourceType: 'Observation', id: 'o1', focus: [{ reference: 'urn:uuid:s1' }] } },
+      { fullUrl: 'urn:uuid:o2', resource: { resourceType: 'Observation', id: 'o2', focus: [{ reference: 'Specimen/other' }] } },
+      { fullUrl: 'urn:uuid:o3', resource: { resourceType: 'Observation', id: 'o3', specimen: { reference: 'Specimen/s1' } } },
+    ],
+  };
+  const yaml = [
+    'id: specimen_obx',
+    'focus: Specimen',
+    'message: ORU^R01^ORU_R01',
+    'version: "2.5.1"',
+    'segments:',
+    '  - segment: SPM',
+    '    forEach: "%focus"',
+    '    fields: { SPM-1: "\'1\'" }',
+    '    segments:',
+    '      - segment: OBX',
+    '        forEach: "referencedBy(Observation.focus)"',
+    '        fields: { OBX-1: "%setId", OBX-4: "id" }',
+    '',
+  ].join('\n');
+  withMapping(yaml, (dir) => {
+    const r = generateMessage(bundle, loadOutboundSet(dir, { inbound: join(REPO_DIR, 'mappings/default') }), { messageTime: MESSAGE_TIME });
+    assert.deepEqual(r.text?.split('\r').slice(1), ['SPM|1', 'OBX|1|||o1', '']);
+  });
 });

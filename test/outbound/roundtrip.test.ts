@@ -8,8 +8,8 @@
  *
  * In scope: the message types with an outbound twin (ADT, ORU, OUL → ORU, ORM, OML, VXU). Left out,
  * each with its reason: messages about two patients (an ADT^A08/A31 carries one), merges (the
- * Bundle's first Patient is not PID's), A20 (no patient), OUL^R22 (specimen-level OBX after SPM,
- * which the ORU mapping does not write).
+ * Bundle's first Patient is not PID's), A20 (no patient), OUL^R22 (one specimen shared by two
+ * orders: ORU^R01 nests SPM in each order, so the SPM and its OBX come back once per order).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,7 +33,7 @@ const LEFT_OUT: Readonly<Record<string, string>> = {
   'adt/adt-a39.hl7': 'merge: the first Patient of the Bundle is not PID',
   'adt/adt-a46.hl7': 'merge: the first Patient of the Bundle is not PID',
   'adt/adt-a20.hl7': 'bed status: no patient',
-  'oul/oul-r22.hl7': 'specimen-level OBX (after SPM) are not written by the ORU mapping',
+  'oul/oul-r22.hl7': 'one specimen shared by two orders: ORU^R01 nests SPM per order, so its OBX come back twice',
   'orm/omg-o19.hl7': 'OMG^O19 has no outbound twin (its OBX are not ORM order detail)',
 };
 const FIELDS: Readonly<Record<string, readonly number[]>> = { PID: [3, 5, 7, 8], OBR: [4], OBX: [3, 5, 6], ORC: [2] };
@@ -125,6 +125,9 @@ test('every round-trip output parses in HAPI HL7v2, which re-encodes it to the s
   }
 });
 
+/** Whole outputs of the focused tests below, for the HAPI check at the end of this file. */
+const focusedOutputs: string[] = [];
+
 /** v2 text (segments joined by CR) → FHIR → v2; the output's segments that match `keep`. */
 function roundTrip(lines: readonly string[], keep: RegExp): string[] {
   const p = parseMessage(`${lines.join('\r')}\r`);
@@ -133,7 +136,20 @@ function roundTrip(lines: readonly string[], keep: RegExp): string[] {
   assert.ok(bundle, 'inbound conversion gives a Bundle');
   const r = generateMessage(bundle, outbound, { messageTime: MESSAGE_TIME });
   assert.ok(r.text);
+  focusedOutputs.push(r.text);
   return r.text.split('\r').filter((s) => keep.test(s));
+}
+
+const ORU_HEAD = [
+  'MSH|^~\\&|LAB|GENLAB|EHR|GENHOSP|20261121100000-0500||ORU^R01^ORU_R01|R1|P|2.5.1',
+  'PID|1||123456789^^^GENHOSP^MR||DOE^JANE||19800215|F',
+  'ORC|RE|ORD1^EPIC|FIL1^LAB',
+  'OBR|1|ORD1^EPIC|FIL1^LAB|5196-1^HBsAg^LN|||20261121090000-0500',
+];
+
+/** OBX-2, OBX-5 and OBX-6 of each OBX the ORU round trip of these OBX gives back. */
+function obxValues(obx: readonly string[]): string[] {
+  return roundTrip([...ORU_HEAD, ...obx], /^OBX\|/).map((s) => s.split('|').slice(2, 7).filter((_, i) => i !== 1 && i !== 2).join('|'));
 }
 
 test('ORU: answers to ask-at-order-entry questions (OBX-29 QST) come back after the results, OBX-29 kept, OBX-1 counting on', () => {
@@ -205,4 +221,61 @@ test('a local identifier type (CX.5 not in table 0203) comes back as sent, from 
     /^PID\|/,
   ).map((s) => s.split('|')[3] ?? '');
   assert.deepEqual(pid3, ['123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR']);
+});
+
+test('an SN ratio (valueRatio inbound) comes back as SN with its separator, its numbers as sent and its units', () => {
+  assert.deepEqual(obxValues(['OBX|1|SN|5196-1^HBsAg titer^LN||^1.0^/^4.0|{titer}^titer^UCUM|||||F', 'OBX|2|SN|5196-1^HBsAg titer^LN||^1^:^128||||||F']), [
+    'SN|^1.0^/^4.0|{titer}^titer^UCUM',
+    'SN|^1^:^128|',
+  ]);
+});
+
+test('an SN range comes back as SN and an NR as NR (both valueRange inbound; only the SN keeps its original text)', () => {
+  assert.deepEqual(obxValues(['OBX|1|SN|2345-7^Glucose^LN||^10^-^20|mg/dL^mg/dL^UCUM|||||F', 'OBX|2|NR|2345-7^Glucose^LN||10^20||||||F']), [
+    'SN|^10^-^20|mg/dL^mg/dL^UCUM',
+    'NR|10^20|',
+  ]);
+});
+
+test('an SN with a comparator comes back with it; a separator and second number IG SN[Quantity] keeps only as text come back from that text', () => {
+  assert.deepEqual(obxValues(['OBX|1|SN|2345-7^Glucose^LN||<^0.001|mg/dL^mg/dL^UCUM|||||F', 'OBX|2|SN|2345-7^Glucose^LN||>^1^.^3||||||F']), [
+    'SN|<^0.001|mg/dL^mg/dL^UCUM',
+    'SN|>^1^.^3|',
+  ]);
+});
+
+test('ORU: a specimen (SPM) comes back after the results with its own OBX (Observation.focus inbound), found by referencedBy()', () => {
+  const lines = roundTrip(
+    [
+      ...ORU_HEAD,
+      'OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT||||||F',
+      'SPM|1|S-1&EPIC^F-1&LAB||119297000^Blood specimen^SCT|||||||||||||20261121083000-0500',
+      'OBX|1|NM|35659-2^Age at specimen collection^LN||42|a^year^UCUM|||||F',
+    ],
+    /^(OBR|OBX|SPM)\|/,
+  );
+  assert.deepEqual(lines.map((s) => s.split('|').slice(0, 6).join('|')), [
+    'OBR|1|ORD1^EPIC|FIL1^LAB|5196-1^HBsAg^LN|',
+    'OBX|1|CWE|94500-6^SARS-CoV-2 RNA^LN||260373001^Detected^SCT',
+    'SPM|1|S-1&EPIC^F-1&LAB||119297000^Blood specimen^SCT|',
+    'OBX|1|NM|35659-2^Age at specimen collection^LN||42',
+  ]);
+  assert.equal(lines[2]?.split('|')[17], '20261121083000-0500', 'SPM-17 collection time');
+});
+
+test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
+  assert.equal(focusedOutputs.length, 9, "every focused round trip above ran first and gave an output");
+  const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
+  try {
+    const files = focusedOutputs.map((text, i) => {
+      const f = join(dir, `${String(i).padStart(3, '0')}.hl7`);
+      writeFileSync(f, text);
+      return f;
+    });
+    const verdicts = hapiCheck(files);
+    assert.deepEqual(verdicts.filter((v) => !v.ok).map((v) => `${v.file}: ${v.detail}`), []);
+    verdicts.forEach((v, i) => assert.equal(v.encoded?.replace(/\r?$/, '\r'), focusedOutputs[i], `${v.file}: HAPI re-encodes to the same text`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
