@@ -158,6 +158,29 @@ export class Hl7Message {
     return out;
   }
 
+  /**
+   * The raw text of repetition `rep` (1-based) of `field` in the segment at 0-based `index`: what
+   * getAllAt(index, "<field>[*]", true)[rep - 1] gives, without building the array. Undefined
+   * when the field is absent or empty (an empty field has no repetitions) or has fewer repetitions.
+   */
+  repetitionRawAt(index: number, field: number, rep: number): string | undefined {
+    if (index < 0 || index >= this.#starts.length || !this.#select(index, field, 0, 0, 0)) return undefined;
+    if (this.#atomic) return rep === 1 ? this.text.slice(this.#from, this.#to) : undefined;
+    const fieldEnd = this.#to;
+    let start = this.#from;
+    if (start === fieldEnd) return undefined;
+    const text = this.text;
+    const code = this.#repetitionCode;
+    for (let k = 1; ; k++) {
+      let end = start;
+      if (code >= 0) while (end < fieldEnd && text.charCodeAt(end) !== code) end++;
+      else end = fieldEnd;
+      if (k === rep) return text.slice(start, end);
+      if (end >= fieldEnd) return undefined;
+      start = end + 1;
+    }
+  }
+
   /** Number of fields in the segment at 0-based `index` (for MSH, MSH-1 counts). */
   fieldCountAt(index: number): number {
     if (index < 0 || index >= this.#starts.length) return 0;

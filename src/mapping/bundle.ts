@@ -13,6 +13,7 @@ import { compileMapping, Run, type BuiltResource, type CompiledMapping, type Com
 import type { MessageMapping, ResourceDef } from './model.js';
 import type { ResourceRef } from './resource-ref.js';
 import type { ConversionIssue } from './types.js';
+import { IssueLog } from './issue-log.js';
 
 interface Instance extends BuiltResource {
   readonly def: ResourceDef;
@@ -28,7 +29,7 @@ interface Request {
 
 /** One message through one mapping: run() once, then read `issues`. */
 export class BundleBuilder implements EvalHost {
-  readonly issues: ConversionIssue[] = [];
+  private readonly log = new IssueLog();
   private readonly entries: BundleEntry[] = [];
   private readonly all: Instance[] = [];
   private readonly refEntries = new Set<string>();
@@ -45,30 +46,24 @@ export class BundleBuilder implements EvalHost {
   ) {
     const msh = message.msh();
     this.messageKey = `${msh.sendingApplication}|${msh.sendingFacility}|${msh.controlId}`;
-    this.run_ = new Run(message, mapping.groups, env, this, this.issues);
+    this.run_ = new Run(message, mapping.groups, env, this, this.log);
     this.compiled = compileMapping(mapping, env);
   }
 
   run(): Bundle {
     this.buildAll(this.compiled.resources, this.run_.root());
     this.reportUnmapped();
-    // Identity and map may read the same value (PID-3 for the key and for identifier[]): one
-    // issue per distinct finding.
-    const seen = new Set<string>();
-    const unique = this.issues.filter((i) => {
-      const k = `${i.severity}|${i.code}|${i.location ?? ''}|${i.table ?? ''}|${i.message}`;
-      if (seen.has(k)) return false;
-      seen.add(k);
-      return true;
-    });
-    this.issues.length = 0;
-    this.issues.push(...unique);
     return {
       resourceType: 'Bundle',
       id: deterministicId(this.env.site.name, 'Bundle', this.messageKey),
       type: 'transaction',
       entry: this.entries,
     };
+  }
+
+  /** Each distinct issue met, in the order first met. */
+  get issues(): ConversionIssue[] {
+    return this.log.list;
   }
 
   // ---------------------------------------------------------------- EvalHost
@@ -133,7 +128,7 @@ export class BundleBuilder implements EvalHost {
       // apart by its position, which is stable for the same message.
       key = `${key}|#${ordinal}`;
       id = cachedId(this.env.site.name, def.type, key);
-      this.issues.push({
+      this.log.report({
         severity: 'warning',
         code: 'identity-fallback',
         message: `${def.type} "${def.name}" repeats the business key of an earlier one in this message; told apart by its position (${ordinal})`,
@@ -160,7 +155,7 @@ export class BundleBuilder implements EvalHost {
     Object.assign(resource, body);
     for (const el of def.required) {
       if (!hasElement(resource, el)) {
-        this.issues.push({
+        this.log.report({
           severity: 'error',
           code: 'missing-required',
           message: `${def.type}.${el} is required by FHIR but the message gives nothing for it (mapping ${this.mapping.id}, resource ${def.name})`,
@@ -189,7 +184,7 @@ export class BundleBuilder implements EvalHost {
       const parts = c.key.map((f) => f(this.run_, scope).join('~'));
       if (parts.some((p) => p !== '')) return { key: parts.join('|'), identifierQuery };
     }
-    this.issues.push({
+    this.log.report({
       severity: 'information',
       code: 'identity-fallback',
       message: `${def.type} "${def.name}" has no business identifier here; its id is derived from the message control id`,
@@ -209,9 +204,9 @@ export class BundleBuilder implements EvalHost {
     const read = this.run_.read;
     const seen = new Set<string>();
     this.run_.segmentIds.forEach((id, i) => {
-      if (read.has(i) || this.mapping.ignore.includes(id) || seen.has(id)) return;
+      if (read[i] === 1 || this.mapping.ignore.includes(id) || seen.has(id)) return;
       seen.add(id);
-      this.issues.push({
+      this.log.report({
         severity: 'information',
         code: 'unmapped-segment',
         message: `segment ${id} is not used by mapping ${this.mapping.id}`,

@@ -17,7 +17,6 @@ import { buildTree, descendants, type GroupDef, type GroupNode } from './structu
 import {
   V2Value,
   type CodeSystemRegistry,
-  type ConversionIssue,
   type Converter,
   type ConverterArg,
   type ConverterContext,
@@ -109,6 +108,47 @@ export type Value = V2Value | unknown;
 
 const NO_SEGMENTS: readonly number[] = Object.freeze([]);
 const NONE: Value[] = [];
+let runs = 0;
+
+/** Converter result markers: the converter gave undefined; its result may not be shared (call again). */
+const NOTHING = Symbol('nothing');
+const UNSHARED = Symbol('unshared');
+
+/**
+ * A converter result that may be handed out again: text, numbers, booleans and resource
+ * references (the bundle builder copies what it keeps of those), never a plain object or array
+ * that a map could still add to.
+ */
+function reused(res: unknown): boolean {
+  if (Array.isArray(res)) {
+    for (const x of res) if (!reusedItem(x)) return false;
+    return true;
+  }
+  return reusedItem(res);
+}
+
+function reusedItem(x: unknown): boolean {
+  return typeof x !== 'object' || x === null || isResourceRef(x);
+}
+
+/**
+ * The evaluated arguments as the start of a memo key: each value length-prefixed, so no two
+ * different argument lists (or a list and the input after it) give the same key.
+ */
+function argsKey(argv: Readonly<Record<string, ConverterArg>>, count: number): string {
+  if (count === 0) return ':';
+  let k = '';
+  for (const name in argv) {
+    const a = argv[name];
+    k += a === undefined ? 'u' : typeof a === 'string' ? `s${a.length}:${a}` : `v${a.level}${a.raw.length}:${a.raw}`;
+  }
+  return `${k}:`;
+}
+
+/** The arguments of a converter called without any (converters only read them). */
+const NO_ARGS: Readonly<Record<string, ConverterArg>> = Object.freeze({});
+/** What a path that finds nothing yields; shared, so never added to (no caller does). */
+const NO_VALUES: V2Value[] = [];
 
 export function isEmptyValue(v: unknown): boolean {
   if (v === undefined || v === null || v === '') return true;
@@ -178,16 +218,18 @@ interface CompiledPath {
   readonly subcomponent: number | undefined;
   /** Every repetition of the field ("5[*]"), parsed once. */
   readonly all: FieldPath;
+  /** The one repetition read (1-based) when `repetition` names one or is absent (the first). */
+  readonly single: number;
 }
 
 /** The state of one message through one compiled mapping: what was read, segment indexes, issues. */
 export class Run {
-  /** Message segment indices some path read (0 = MSH, always): the rest are reported unmapped. */
-  readonly read = new Set<number>();
+  /** 1 for each message segment some path read (0 = MSH, always): the rest are reported unmapped. */
+  readonly read: Uint8Array;
   readonly segmentIds: readonly string[];
   readonly delimiters: Delimiters;
-  readonly sink: IssueSink;
-  private readonly segmentIndex = new Map<GroupNode, Map<string, number[]>>();
+  /** Tells this message's converter results from another's at each call site (Compiler.pipe). */
+  readonly id = ++runs;
   private readonly groupIndex = new Map<GroupNode, Map<string, GroupNode[]>>();
 
   constructor(
@@ -195,16 +237,17 @@ export class Run {
     private readonly groups: ReadonlyMap<string, GroupDef>,
     readonly env: ConvertEnv,
     readonly host: EvalHost,
-    readonly issues: ConversionIssue[],
+    /** Keeps each distinct issue once (issue-log.ts). */
+    readonly sink: IssueSink,
   ) {
     this.segmentIds = message.segmentIds();
     this.delimiters = message.delimiters;
-    this.sink = { report: (i) => this.issues.push(i) };
+    this.read = new Uint8Array(this.segmentIds.length);
   }
 
   /** The whole message, grouped by the mapping's groups. */
   root(): Scope {
-    this.read.add(0);
+    this.read[0] = 1;
     return new Scope(buildTree(this.message, this.groups, this.segmentIds), null, null, null);
   }
 
@@ -220,7 +263,7 @@ export class Run {
       const first = this.descendants(scope.node, name)[0];
       return first ? scope.child({ node: first }) : null;
     }
-    return this.findSegments(scope, name, 1).length ? scope : null;
+    return this.findSegment(scope, name, 1) >= 0 ? scope : null;
   }
 
   /** Group instances named `name` below `node`; several resources walk the same groups (OBSERVATION per order). */
@@ -243,9 +286,9 @@ export class Run {
   }
 
   private segmentsIn(node: GroupNode, id: string): readonly number[] {
-    // Hot: every path lookup walks the scope chain; index each group's segments once.
-    let index = this.segmentIndex.get(node);
-    if (!index) {
+    // Hot: every path lookup walks the scope chain; index each group's segments once, on the node.
+    let index = node.index;
+    if (index === null) {
       index = new Map();
       for (const i of node.segments) {
         const sid = this.segmentIds[i]!;
@@ -253,9 +296,21 @@ export class Run {
         if (list) list.push(i);
         else index.set(sid, [i]);
       }
-      this.segmentIndex.set(node, index);
+      node.index = index;
     }
     return index.get(id) ?? NO_SEGMENTS;
+  }
+
+  /** findSegments for one occurrence (1-based), without an array: the segment index or -1. */
+  private findSegment(scope: Scope, id: string, occurrence: number): number {
+    for (let s: Scope | null = scope; s; s = s.parent) {
+      if (s.pinned && s.pinned.id === id) return occurrence <= 1 ? s.pinned.index : -1;
+    }
+    for (let node: GroupNode | null = scope.node; node; node = node.parent) {
+      const found = this.segmentsIn(node, id);
+      if (found.length) return found[occurrence - 1] ?? -1;
+    }
+    return -1;
   }
 
   /** Segment indices for `id` as seen from a scope: the pinned one, else the nearest group holding it. */
@@ -271,10 +326,22 @@ export class Run {
   }
 
   readPath(p: CompiledPath, scope: Scope): V2Value[] {
+    if (p.occurrence !== 0 && p.repetition !== 0) {
+      // Most paths name one segment and one repetition: no arrays but the result.
+      const index = this.findSegment(scope, p.segment, p.occurrence);
+      if (index < 0) return NO_VALUES;
+      this.read[index] = 1;
+      const raw = this.message.repetitionRawAt(index, p.all.field, p.single);
+      if (raw === undefined) return NO_VALUES;
+      let v = new V2Value(raw, 0, this.delimiters);
+      if (p.component !== undefined) v = v.part(p.component);
+      if (p.subcomponent !== undefined) v = v.part(p.subcomponent);
+      return [v];
+    }
     const out: V2Value[] = [];
     const d = this.delimiters;
     for (const index of this.findSegments(scope, p.segment, p.occurrence)) {
-      this.read.add(index);
+      this.read[index] = 1;
       const from = p.repetition === undefined ? 0 : p.repetition === 0 ? 0 : p.repetition - 1;
       const to = p.repetition === undefined ? 1 : p.repetition === 0 ? Infinity : p.repetition;
       const reps = this.message.getAllAt(index, p.all, true, to);
@@ -361,6 +428,7 @@ class Compiler {
       const out: Record<string, unknown> = {};
       for (const entry of entries) {
         const raw = entry.rule(r, s);
+        if (raw.length === 0) continue; // most entries of a map find nothing in a given message
         const values: unknown[] = [];
         for (const v of raw) {
           const m = r.materialize(v);
@@ -393,7 +461,7 @@ class Compiler {
         } else {
           const distinct = values.length > 1 ? new Set(values.map((v) => JSON.stringify(v))) : null;
           if (distinct && distinct.size > 1) {
-            r.issues.push({
+            r.sink.report({
               severity: 'information',
               code: 'dropped-repetition',
               message: `${entry.loc} takes one value; ${distinct.size} were found and the first was kept`,
@@ -428,10 +496,10 @@ class Compiler {
         const name = rule.name;
         if (name === '*') return (r) => r.host.finished().map((b) => ({ reference: uuidUrn(b.id) }));
         const many = rule.many;
+        if (many) return (_r, s) => s.lookup(name).map((b) => ({ reference: uuidUrn(b.id) }));
         return (_r, s) => {
-          const found = s.lookup(name);
-          const list = many ? found : found.slice(0, 1);
-          return list.map((b) => ({ reference: uuidUrn(b.id) }));
+          const found = s.lookup(name)[0];
+          return found === undefined ? NONE : [{ reference: uuidUrn(found.id) }];
         };
       }
       case 'first': {
@@ -492,6 +560,7 @@ class Compiler {
           component: e.component,
           subcomponent: e.subcomponent,
           all: parseFieldPath(e.allRepetitions),
+          single: e.repetition === undefined ? 1 : e.repetition,
         };
         return (r, s) => r.readPath(p, s);
       }
@@ -536,16 +605,25 @@ class Compiler {
             const v = f(r, s);
             return v.length ? textOf(v[0]) : '';
           });
+        // Every right side is evaluated (a path read counts as mapped); only the first is compared.
+        const rightText = (r: Run, s: Scope): string => {
+          let first = '';
+          for (let i = 0; i < rights.length; i++) {
+            const v = rights[i]!(r, s);
+            if (i === 0 && v.length) first = textOf(v[0]);
+          }
+          return first;
+        };
         switch (e.op) {
           case '==':
             return (r, s) => {
               const a = leftText(r, s);
-              return [a === rightTexts(r, s)[0]];
+              return [a === rightText(r, s)];
             };
           case '!=':
             return (r, s) => {
               const a = leftText(r, s);
-              return [a !== rightTexts(r, s)[0]];
+              return [a !== rightText(r, s)];
             };
           case 'in':
             return (r, s) => {
@@ -556,7 +634,7 @@ class Compiler {
             const op = e.op;
             return (r, s) => {
               const a = Number(leftText(r, s));
-              const b = Number(rightTexts(r, s)[0]);
+              const b = Number(rightText(r, s));
               if (Number.isNaN(a) || Number.isNaN(b)) return [false];
               return [op === '>' ? a > b : op === '<' ? a < b : op === '>=' ? a >= b : a <= b];
             };
@@ -597,8 +675,11 @@ class Compiler {
     // Positional first argument of the table converters is the table id.
     const tableFirst = name === 'code' || name === 'concept';
     const args = e.args.map((a, i) => ({ key: a.name ?? String(i), asTable: tableFirst && a.name === null && i === 0, value: this.expr(a.value, loc) }));
-    const evalArgs = (r: Run, s: Scope): Record<string, ConverterArg> => {
-      const out: Record<string, ConverterArg> = {};
+    // One arguments object per call site, refilled per call: the same keys every time, so it keeps
+    // one shape, and converters only read it during the call (none keeps it).
+    let shared: Record<string, ConverterArg> | null = null;
+    const evalArgs = args.length === 0 ? () => NO_ARGS : (r: Run, s: Scope): Record<string, ConverterArg> => {
+      const out = (shared ??= {});
       for (const a of args) {
         const v = a.value(r, s)[0];
         const arg: ConverterArg = v === undefined ? undefined : v instanceof V2Value ? v : textOf(v);
@@ -607,16 +688,48 @@ class Compiler {
       }
       return out;
     };
+    // This call site's results in the current message (by Run.id): the first one held as is, a
+    // Map only from the second distinct value on (an ADT^A01 calls most sites once).
+    let memoRun = -1;
+    let firstKey: string | null = null;
+    let firstRes: unknown = undefined;
+    let memo: Map<string, unknown> | null = null;
     return (r, s) => {
       const inputs = input(r, s);
       // Arguments are read even when there is no input: what they read counts as mapped.
       const argv = evalArgs(r, s);
       let out: Value[] | null = null;
       let ctx: ConverterContext | null = null;
+      let argKey: string | null = null;
       for (const x of inputs) {
         if (isEmptyValue(x)) continue;
         const v = x instanceof V2Value ? x : new V2Value(textOf(x), 0, r.delimiters);
-        const res = conv(v, argv, (ctx ??= r.ctx(location)));
+        // The same value through the same call site gives the same result: converters are pure
+        // apart from issues, and this site's issues for it were reported (and are kept once) on
+        // the first call. Only results nothing can modify later are reused (reused() below).
+        argKey ??= argsKey(argv, args.length);
+        const key = `${v.level}${argKey}${v.raw}`;
+        if (memoRun !== r.id) {
+          memoRun = r.id;
+          firstKey = null;
+          firstRes = undefined;
+          memo = null;
+        }
+        let res = firstKey === key ? firstRes : memo?.get(key);
+        if (res === undefined) {
+          res = conv(v, argv, (ctx ??= r.ctx(location)));
+          const kept = reused(res) ? (res === undefined ? NOTHING : res) : UNSHARED;
+          if (firstKey === null) {
+            firstKey = key;
+            firstRes = kept;
+          } else {
+            (memo ??= new Map()).set(key, kept);
+          }
+        } else if (res === NOTHING) {
+          res = undefined;
+        } else if (res === UNSHARED) {
+          res = conv(v, argv, (ctx ??= r.ctx(location)));
+        }
         if (Array.isArray(res)) {
           for (const y of res) if (!isEmptyValue(y)) (out ??= []).push(y);
         } else if (!isEmptyValue(res)) (out ??= []).push(res);

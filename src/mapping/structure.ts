@@ -24,12 +24,14 @@ export interface GroupNode {
   readonly children: GroupNode[];
   readonly parent: GroupNode | null;
   started: boolean;
+  /** This instance's segment indices by segment id, built on the first path lookup (evaluate.ts). */
+  index: Map<string, number[]> | null;
 }
 
 export const ROOT = '$message';
 
 function newNode(name: string, parent: GroupNode | null): GroupNode {
-  const n: GroupNode = { name, segments: [], children: [], parent, started: false };
+  const n: GroupNode = { name, segments: [], children: [], parent, started: false, index: null };
   parent?.children.push(n);
   return n;
 }

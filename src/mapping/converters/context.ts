@@ -39,13 +39,8 @@ export function report(
   where?: string,
   table?: string,
 ): void {
-  const issue: ConversionIssue = {
-    severity,
-    code,
-    message,
-    location: where ?? ctx.location,
-    ...(table === undefined ? {} : { table }),
-  };
+  const location = where ?? ctx.location;
+  const issue: ConversionIssue = table === undefined ? { severity, code, message, location } : { severity, code, message, location, table };
   ctx.issues.report(issue);
 }
 

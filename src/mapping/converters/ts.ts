@@ -39,8 +39,25 @@ function offsetOk(hh: string | undefined, mm: string | undefined): boolean {
   return hh === undefined || mm === undefined || (Number(hh) <= 14 && Number(mm) < 60);
 }
 
+/**
+ * Parsed DTMs by text. One message repeats its timestamps (every OBX of a result carries the same
+ * OBX-14 and OBX-19), so most parses are a lookup. Bounded: cleared when full.
+ */
+const parsed = new Map<string, V2DateTime | null>();
+const PARSED_MAX = 4096;
+
 /** Parses a v2 DTM; undefined when it is not one (wrong shape or an impossible date). */
 export function parseDtm(text: string): V2DateTime | undefined {
+  const known = parsed.get(text);
+  if (known !== undefined) return known ?? undefined;
+  const d = readDtm(text);
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  // Frozen: the same object goes to every caller that parses this text.
+  parsed.set(text, d === undefined ? null : Object.freeze(d));
+  return d;
+}
+
+function readDtm(text: string): V2DateTime | undefined {
   const m = DTM.exec(text);
   if (m === null) return undefined;
   const [, year = '', month, day, hour, minute, second, fraction, sign, oh, om] = m;
@@ -53,16 +70,16 @@ export function parseDtm(text: string): V2DateTime | undefined {
   // Leap seconds (60) are not representable in FHIR dateTime.
   if (second !== undefined && Number(second) > 59) return undefined;
   if (!offsetOk(oh, om)) return undefined;
-  return {
-    year,
-    ...(month === undefined ? {} : { month }),
-    ...(day === undefined ? {} : { day }),
-    ...(hour === undefined ? {} : { hour }),
-    ...(minute === undefined ? {} : { minute }),
-    ...(second === undefined ? {} : { second }),
-    ...(fraction === undefined ? {} : { fraction }),
-    ...(sign === undefined ? {} : { offset: `${sign}${oh}:${om}` }),
-  };
+  // Only the parts sent are keys, in this order.
+  const d: { -readonly [K in keyof V2DateTime]: V2DateTime[K] } = { year };
+  if (month !== undefined) d.month = month;
+  if (day !== undefined) d.day = day;
+  if (hour !== undefined) d.hour = hour;
+  if (minute !== undefined) d.minute = minute;
+  if (second !== undefined) d.second = second;
+  if (fraction !== undefined) d.fraction = fraction;
+  if (sign !== undefined) d.offset = `${sign}${oh}:${om}`;
+  return d;
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
