@@ -593,7 +593,8 @@ try {
       total: written, counts: f.counts, fillSeconds: f.wallMs / 1000, perSecondWall: written / (f.wallMs / 1000), perSecondApply: written / (f.applyMs / 1000),
       bytes, bytesPerRecord: bytes / written, load: { beforeFill: loadBefore, afterFill: loadAfterFill, beforeSearch: loadSearch, afterSearch: loadavg() }, searches: results,
     });
-    if (!values.keep) for (const x of [file, `${file}-wal`, `${file}-shm`]) rmSync(x, { force: true });
+    // A reused index is someone's kept file: never removed here.
+    if (!values.keep && !values.reuse) for (const x of [file, `${file}-wal`, `${file}-shm`]) rmSync(x, { force: true });
   }
   if (!values['no-kafka'] && KAFKA_RECORDS > 0) {
     console.log(`\n== the real indexer from Kafka: ${KAFKA_RECORDS.toLocaleString('en')} records`);
