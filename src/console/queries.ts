@@ -43,13 +43,13 @@ export interface PageCursor {
   readonly ref: RecordRef;
 }
 
-/** The cursor of the page that follows `last`, as an opaque URL-safe string. */
-export function pageCursor(last: MessageView): string {
-  return Buffer.from(JSON.stringify([last.receivedAt, last.ref.topic, last.ref.partition, last.ref.offset]), 'utf8').toString('base64url');
+/** An opaque URL-safe cursor: the head of a sort key and the record a page ended on. */
+function encodeCursor(head: string | number | null, ref: RecordRef): string {
+  return Buffer.from(JSON.stringify([head, ref.topic, ref.partition, ref.offset]), 'utf8').toString('base64url');
 }
 
-/** The cursor pageCursor wrote, or null for anything else. */
-export function parsePageCursor(text: string): PageCursor | null {
+/** The head and record encodeCursor wrote (the head still to be checked by the caller), or null. */
+function decodeCursor(text: string): { head: unknown; ref: RecordRef } | null {
   let v: unknown;
   try {
     v = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
@@ -57,11 +57,24 @@ export function parsePageCursor(text: string): PageCursor | null {
     return null;
   }
   if (!Array.isArray(v) || v.length !== 4) return null;
-  const [at, topic, partition, offset] = v as unknown[];
-  if (!(at === null || (typeof at === 'string' && !Number.isNaN(Date.parse(at))))) return null;
+  const [head, topic, partition, offset] = v as unknown[];
   if (typeof topic !== 'string' || topic === '' || !Number.isSafeInteger(partition) || (partition as number) < 0) return null;
   if (typeof offset !== 'string' || !/^\d{1,16}$/.test(offset)) return null;
-  return { receivedAt: at as string | null, ref: { topic, partition: partition as number, offset } };
+  return { head, ref: { topic, partition: partition as number, offset } };
+}
+
+/** The cursor of the page that follows `last`, as an opaque URL-safe string. */
+export function pageCursor(last: MessageView): string {
+  return encodeCursor(last.receivedAt, last.ref);
+}
+
+/** The cursor pageCursor wrote, or null for anything else. */
+export function parsePageCursor(text: string): PageCursor | null {
+  const c = decodeCursor(text);
+  if (!c) return null;
+  const at = c.head;
+  if (!(at === null || (typeof at === 'string' && !Number.isNaN(Date.parse(at))))) return null;
+  return { receivedAt: at as string | null, ref: c.ref };
 }
 
 export interface MessageView {
@@ -256,23 +269,16 @@ export interface MemberCursor {
 
 /** The cursor of the page of members that follows `last`, as an opaque URL-safe string. */
 export function memberCursor(last: { readonly sinceMs: number; readonly ref: RecordRef }): string {
-  return Buffer.from(JSON.stringify([last.sinceMs, last.ref.topic, last.ref.partition, last.ref.offset]), 'utf8').toString('base64url');
+  return encodeCursor(last.sinceMs, last.ref);
 }
 
 /** The cursor memberCursor wrote, or null for anything else. */
 export function parseMemberCursor(text: string): MemberCursor | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(v) || v.length !== 4) return null;
-  const [since, topic, partition, offset] = v as unknown[];
+  const c = decodeCursor(text);
+  if (!c) return null;
+  const since = c.head;
   if (!Number.isSafeInteger(since) || (since as number) < 0) return null;
-  if (typeof topic !== 'string' || topic === '' || !Number.isSafeInteger(partition) || (partition as number) < 0) return null;
-  if (typeof offset !== 'string' || !/^\d{1,16}$/.test(offset)) return null;
-  return { sinceMs: since as number, ref: { topic, partition: partition as number, offset } };
+  return { sinceMs: since as number, ref: c.ref };
 }
 
 /** A write-back destination whose dead letters the console shows (its name is the queue's). */
@@ -563,8 +569,8 @@ export class ConsoleQueries {
       if (want === 'all' || d.status === want) deadLetters.push(d);
     }
     const last = rows[rows.length - 1]!;
-    const cursor = [last.state_at, String(last['topic']), Number(last['part']), String(last['off'])];
-    return { deadLetters, next: n !== null && rows.length >= n ? Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url') : null };
+    const ref = { topic: String(last['topic']), partition: Number(last['part']), offset: String(last['off']) };
+    return { deadLetters, next: n !== null && rows.length >= n ? encodeCursor(last.state_at, ref) : null };
   }
 
   /**
