@@ -11,7 +11,7 @@ export interface GroupDef {
   readonly name: string;
   /** The segment that begins an instance of the group (a second one begins the next instance). */
   readonly start: string;
-  /** Segments that may precede `start` in the same instance (ORC before OBR). */
+  /** Segments that may precede `start` in the same instance (ORC before OBR), each once per instance. */
   readonly leading: readonly string[];
   /** Segment ids and group names an instance holds directly. */
   readonly members: readonly string[];
@@ -62,7 +62,16 @@ export function buildTree(message: Hl7Message, groups: ReadonlyMap<string, Group
         break;
       }
       const def = groups.get(cur.name)!;
-      if (cur.started && (id === def.start || def.leading.includes(id))) {
+      // A segment of the group's head (leading ones, then start) occurs once per instance in the
+      // v2 structures that have one ([ORC] OBR in ORU_R01, ORC [OBR] in ORM_O01/OML_O21): met
+      // again, or a leading one met after the start, it begins the next instance. So an order
+      // that is only an ORC (ORC RXO ORC RXO) stays apart from the next one, and an OBR after an
+      // OBR is an order of its own even without an ORC of its own.
+      if (def.leading.includes(id) && (cur.started || cur.segments.some((j) => ids[j] === id))) {
+        stack.pop();
+        continue;
+      }
+      if (cur.started && id === def.start) {
         stack.pop();
         continue;
       }
