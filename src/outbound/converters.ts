@@ -72,10 +72,16 @@ const dt: OutConverter = (item, args, cx) => {
   return d === undefined ? undefined : rep(d.slice(0, 8));
 };
 
+/**
+ * FHIR time (hh:mm:ss[.f…]) → v2 TM (hhmmss[.ffff]): the fraction of a second as given, to the
+ * four digits TM carries (inbound keeps a sent 223100.0000 as 22:31:00.0000, so it comes back).
+ */
 const tm: OutConverter = (item) => {
   const text = str(item.value);
-  const m = text === undefined ? null : /^(\d{2}):(\d{2})(?::(\d{2}))?/.exec(text);
-  return m === null ? undefined : rep(`${m[1]}${m[2]}${m[3] ?? ''}`);
+  const m = text === undefined ? null : /^(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?$/.exec(text);
+  if (m === null) return undefined;
+  const fraction = m[3] !== undefined && m[4] !== undefined ? m[4].slice(0, 5) : '';
+  return rep(`${m[1]}${m[2]}${m[3] ?? ''}${fraction}`);
 };
 
 // ---------------------------------------------------------------- identifiers

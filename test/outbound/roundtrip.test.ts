@@ -263,8 +263,17 @@ test('ORU: a specimen (SPM) comes back after the results with its own OBX (Obser
   assert.equal(lines[2]?.split('|')[17], '20261121083000-0500', 'SPM-17 collection time');
 });
 
+test('a TM keeps its fraction of a second (valueTime 22:31:00.0000 inbound; FHIR time holds it, v2 TM up to four digits)', () => {
+  assert.deepEqual(obxValues(['OBX|1|TM|8675-3^Time^LN||223100.0000||||||F', 'OBX|2|TM|8675-3^Time^LN||0815||||||F', 'OBX|3|TM|8675-3^Time^LN||081530||||||F']), [
+    'TM|223100.0000|',
+    // A time to the minute is padded to seconds inbound (FHIR time has them; padded-precision).
+    'TM|081500|',
+    'TM|081530|',
+  ]);
+});
+
 test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
-  assert.equal(focusedOutputs.length, 9, "every focused round trip above ran first and gave an output");
+  assert.equal(focusedOutputs.length, 10, "every focused round trip above ran first and gave an output");
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
   try {
     const files = focusedOutputs.map((text, i) => {
