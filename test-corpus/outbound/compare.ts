@@ -65,6 +65,11 @@ function rawReps(m: Hl7Message, index: number, n: number): string[] {
   return m.getAllIn(index, n, true);
 }
 
+/** Every repetition of OBX-5 ("5" alone reads the first, as the inbound language does). */
+function fieldReps(m: Hl7Message, key: string, index: number, n: number): string[] {
+  return key === 'OBX-5' ? m.getAllIn(index, `${n}[*]`, true) : rawReps(m, index, n);
+}
+
 function systemKey(name: string): string {
   const upper = name.toUpperCase();
   return Object.hasOwn(STANDARD_CODE_SYSTEMS, upper) ? (STANDARD_CODE_SYSTEMS[upper] ?? name) : name;
@@ -126,7 +131,7 @@ function fieldOf(m: Hl7Message, seg: string, n: number): Field {
     // OBX-2 by its first component: the value type ("CWE^^HL70125" says CWE, as inbound reads it).
     const type = seg === 'OBX' ? s.get('2.1') : undefined;
     return trimTrailing(
-      rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type)),
+      fieldReps(m, key, s.index, n).map((r) => normaliseRep(m, key, r, type)),
       (r) => r.length === 0,
     );
   });

@@ -272,8 +272,18 @@ test('a TM keeps its fraction of a second (valueTime 22:31:00.0000 inbound; FHIR
   ]);
 });
 
+test('a repeated OBX-5 (Observation.component inbound, each with the OBX-3 code) comes back as its repetitions, with OBX-2 and OBX-6', () => {
+  assert.deepEqual(
+    obxValues([
+      'OBX|1|CWE|INV161^Confirmation Method^PHINQUESTION||39154008^Clinical diagnosis^SCT~46159000^Laboratory diagnosis^SCT||||||F',
+      'OBX|2|NM|2345-7^Glucose^LN||95~110|mg/dL^mg/dL^UCUM|||||F',
+    ]),
+    ['CWE|39154008^Clinical diagnosis^SCT~46159000^Laboratory diagnosis^SCT|', 'NM|95~110|mg/dL^mg/dL^UCUM'],
+  );
+});
+
 test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
-  assert.equal(focusedOutputs.length, 10, "every focused round trip above ran first and gave an output");
+  assert.equal(focusedOutputs.length, 11, "every focused round trip above ran first and gave an output");
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
   try {
     const files = focusedOutputs.map((text, i) => {
