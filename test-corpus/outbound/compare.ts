@@ -21,7 +21,7 @@
  *      example, the following two values with different representations, "01.20" and "1.2", are
  *      identical." and "In the absence of a sign, the number is assumed to be positive". Only
  *      those zeros go: "1.2" and "12", "100" and "1", "1.02" and "1.2" still differ;
- *    - PID-7, and OBX-5 of type TS/DTM, with a time but no offset is compared with the default
+ *    - PID-7, and OBX-5 of type TS/DTM (and each half of a DR), with a time but no offset is compared with the default
  *      site's offset (+0000) added: inbound reads it in that zone, and the output writes the zone
  *      out; a time to the hour or minute is compared padded to seconds (FHIR dateTime has them);
  *    - ORC-2 is compared per order: each OBR's placer number is the ORC-2 of its order group, or
@@ -92,6 +92,8 @@ function normaliseRep(m: Hl7Message, key: string, raw: string, obxType: string |
   if ((key === 'PID-7' || (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM'))) && rep.length >= 1 && rep[0]?.length === 1) {
     rep = [[sameInstant(rep[0][0] ?? '')], ...rep.slice(1)];
   }
+  // DR: each of its two components is a DTM (TS up to v2.5), normalised as one.
+  if (key === 'OBX-5' && obxType === 'DR') rep = rep.map((c, i) => (i < 2 && c.length === 1 ? [sameInstant(c[0] ?? '')] : c));
   return rep;
 }
 

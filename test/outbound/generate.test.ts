@@ -315,3 +315,34 @@ test('ORU: an Observation whose components have other codes (a panel) writes no 
   const r = generateMessage(bundle, set, { messageTime: MESSAGE_TIME });
   assert.deepEqual(r.text?.split('\r').filter((s) => s.startsWith('OBX')), ['OBX|1||85354-9^^LN||||||||F']);
 });
+
+test('an attachment\'s contentType goes back as ED.2/ED.3 (tables 0191, 0291); a type 0191 has no code for goes whole in ED.3', () => {
+  const withAttachment = (contentType: string): string => {
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:p1', resource: { resourceType: 'Patient', id: 'p1', identifier: [{ value: '1' }] } },
+        { fullUrl: 'urn:uuid:r1', resource: { resourceType: 'DiagnosticReport', id: 'r1', status: 'final', code: { text: 'Report' }, subject: { reference: 'urn:uuid:p1' }, result: [{ reference: 'urn:uuid:o1' }] } },
+        {
+          fullUrl: 'urn:uuid:o1',
+          resource: {
+            resourceType: 'Observation',
+            id: 'o1',
+            status: 'final',
+            code: { text: 'Report' },
+            extension: [{ url: 'https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment', valueAttachment: { contentType, data: 'AAAA' } }],
+          },
+        },
+      ],
+    };
+    const obx = generateMessage(bundle, set, { messageTime: MESSAGE_TIME }).text?.split('\r').find((s) => s.startsWith('OBX')) ?? '';
+    const f = obx.split('|');
+    return `${f[2] ?? ''}|${f[5] ?? ''}`;
+  };
+  assert.equal(withAttachment('application/pdf'), 'ED|^AP^PDF^Base64^AAAA');
+  assert.equal(withAttachment('image/jpeg'), 'ED|^IM^JPEG^Base64^AAAA');
+  assert.equal(withAttachment('text/plain'), 'ED|^TEXT^^Base64^AAAA');
+  assert.equal(withAttachment('application/x-hl7-cda-level-one+xml'), 'ED|^AP^x-hl7-cda-level-one+xml^Base64^AAAA');
+  assert.equal(withAttachment('video/mp4'), 'ED|^AP^video/mp4^Base64^AAAA');
+});

@@ -282,8 +282,28 @@ test('a repeated OBX-5 (Observation.component inbound, each with the OBX-3 code)
   );
 });
 
+test('a DR (valuePeriod inbound) comes back as DR, start ^ end', () => {
+  assert.deepEqual(obxValues(['OBX|1|DR|8675-3^Interval^LN||20230501102531-0400^20230501112531-0400||||||F', 'OBX|2|DR|8675-3^Interval^LN||20230501||||||F']), [
+    'DR|20230501102531-0400^20230501112531-0400|',
+    // A date alone stays a date (inbound keeps the precision sent).
+    'DR|20230501|',
+  ]);
+});
+
+test('an ED or RP (the IG valueAttachment extension inbound) comes back as ED with Base64 data, or RP with its url', () => {
+  assert.deepEqual(
+    obxValues([
+      'OBX|1|ED|11502-2^Lab report^LN||LAB^AP^PDF^Base64^JVBERi0xLjQK||||||F',
+      // Hex and A (text) data are kept as base64 inbound, so they come back as Base64.
+      'OBX|2|ED|11502-2^Lab report^LN||^TEXT^^A^Hello||||||F',
+      'OBX|3|RP|11502-2^Lab report^LN||https://lab.example/r/1.pdf^^AP^PDF||||||F',
+    ]),
+    ['ED|^AP^PDF^Base64^JVBERi0xLjQK|', 'ED|^TEXT^^Base64^SGVsbG8=|', 'RP|https://lab.example/r/1.pdf^^AP^PDF|'],
+  );
+});
+
 test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
-  assert.equal(focusedOutputs.length, 11, "every focused round trip above ran first and gave an output");
+  assert.equal(focusedOutputs.length, 13, "every focused round trip above ran first and gave an output");
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
   try {
     const files = focusedOutputs.map((text, i) => {
