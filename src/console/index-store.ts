@@ -123,8 +123,13 @@ export type Row = Record<(typeof COLUMNS)[number] | 'outcome', string | number |
 
 /** Page cache per open index (SQLite's default is 2 MiB): 256 MiB, in KiB as cache_size takes it. */
 const CACHE_KIB = 256 * 1024;
-/** Reads through a memory map up to this size; the file grows past it at ~10M records and the rest is read normally. */
-const MMAP_BYTES = 4 * 2 ** 30;
+/**
+ * Reads through a memory map up to this size. The SQLite builds of better-sqlite3 12 and 13 cap
+ * mmap_size at 0x7fff0000 (SQLITE_MAX_MMAP_SIZE) and silently lower any larger value, so asking for
+ * more only misleads a reader: the first ~2 GiB of the file are mapped (about 3M records) and the rest
+ * is read through the page cache above and the OS's.
+ */
+const MMAP_BYTES = 0x7fff0000;
 
 export class IndexStore {
   readonly db: Database.Database;
