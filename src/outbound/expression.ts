@@ -8,7 +8,7 @@
  *   root      := %focus | %context | ResourceType (every one in the Bundle) | element (relative to the context)
  *   step      := element | resolve() | first() | where(condition) | referencedBy(Type.element…)
  *   condition := 'not' '(' condition ')' | test (('and' | 'or') condition)?
- *   test      := value (('=' | '!=') ('text' | value))?      a value alone means "exists"
+ *   test      := value (('=' | '!=') ('text' | %variable path))?   a value alone means "exists"
  *
  * `%context` is the item the expression started from (the segment's forEach item), which
  * where() does not move: `component.where(code = %context.code)` compares each component's code
@@ -247,7 +247,9 @@ class Parser {
         this.next();
         return { kind: 'compare', expr, op: op.v, value: lit.v };
       }
-      if (lit.t !== 'ident' && lit.t !== 'var') throw new OutExpressionError(`compare with a text in quotes (= 'A04') or a path (= %context.code)`, lit.at);
+      // Only a %variable path on the right: a bare word there (status = final) is far more
+      // often a text missing its quotes than a path, and would quietly never match.
+      if (lit.t !== 'var') throw new OutExpressionError(`compare with a text in quotes, e.g. = 'A04'`, lit.at);
       return { kind: 'equal', left: expr, op: op.v, right: this.value() };
     }
     return { kind: 'exists', expr };
