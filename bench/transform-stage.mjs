@@ -17,7 +17,9 @@
 // Every figure is printed with the load average at the time: this machine is shared, so a
 // figure is only comparable with the others of the same run.
 //
-//   node bench/transform-stage.mjs --part fairness [--backlog 50000] [--fair-rate 200]
+//   node bench/transform-stage.mjs --part fairness [--backlog 50000] [--fair-rate 200] [--repeat N]
+//     --repeat N measures idle then backlog N times on the one broker: on a shared machine one
+//     pair's ratio swings with the neighbours' load, the median of N pairs much less.
 //   node bench/transform-stage.mjs --part rate [--rate 1000] [--seconds 60]
 //   node bench/transform-stage.mjs --part drain [--drain 100000] [--processes 1,2] [--cpu-prof DIR]
 import { fork } from 'node:child_process';
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     nice: { type: 'string' },
     'only-threads': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const ADT_FILE = join(root, 'test-messages/adt/adt-a01.hl7');
@@ -202,10 +205,12 @@ async function fairness(broker, kafka) {
     await drive(warm.port, { connections, rate, seconds: 10 });
     await warm.stop();
   }
+  const repeat = Math.max(1, Number(values.repeat));
+  for (let run = 1; run <= repeat; run++)
   for (const workers of values['only-threads'] ? [values.workers] : [values.workers, 0]) {
-    const label = workers === undefined ? 'threads (default)' : `workers=${workers}`;
+    const label = (workers === undefined ? 'threads (default)' : `workers=${workers}`) + (repeat > 1 ? ` #${run}` : '');
     for (const state of ['idle', 'backlog']) {
-      const channel = `fair-${workers ?? 'd'}-${state}-${Date.now().toString(36)}`;
+      const channel = `fair-${workers ?? 'd'}-${state}-${run}-${Date.now().toString(36)}`;
       if (state === 'backlog') await preload(kafka, channel, backlog);
       const engine = await startEngine(broker.bootstrap, channel, { workers });
       try {
@@ -227,6 +232,22 @@ async function fairness(broker, kafka) {
   for (const r of rows) {
     const idle = rows.find((x) => x.label === r.label && x.state === 'idle');
     console.log(`| ${r.label} | ${r.state === 'idle' ? 'idle' : `backlog of ${fmt(backlog)}`} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.state === 'idle' ? '1' : fmt(r.p99 / idle.p99, 2)} | ${fmt(r.converted)} | ${r.load} |`);
+  }
+  if (repeat > 1) {
+    const median = (xs) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    };
+    for (const base of new Set(rows.map((r) => r.label.replace(/ #\d+$/, '')))) {
+      const mine = rows.filter((r) => r.label.replace(/ #\d+$/, '') === base);
+      const idle = mine.filter((r) => r.state === 'idle').map((r) => r.p99);
+      const busy = mine.filter((r) => r.state === 'backlog');
+      const ratios = busy.map((r) => r.p99 / mine.find((x) => x.label === r.label && x.state === 'idle').p99);
+      console.log(
+        `\n${base}, ${repeat} pairs: median idle p99 ${fmt(median(idle), 2)} ms, median backlog p99 ${fmt(median(busy.map((r) => r.p99)), 2)} ms ` +
+          `(ratio of medians ${fmt(median(busy.map((r) => r.p99)) / median(idle), 2)}); per-pair ratios ${ratios.map((x) => fmt(x, 2)).join(', ')} (median ${fmt(median(ratios), 2)})`,
+      );
+    }
   }
 }
 

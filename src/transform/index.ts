@@ -6,5 +6,5 @@ export { bundleRecord, dlqRecord } from './records.js';
 export type { MessageConverter, RecordPublisher } from './types.js';
 export { converterForChannel, converterSpecOf, convertChecked, mappingSetDir, type ChannelConverterOptions, type CheckedConversion } from './mapping-converter.js';
 export { ConversionPool, type ConversionPoolOptions } from './pool.js';
-export { poolItem, type PoolItem } from './pool-protocol.js';
+export { poolItem, resultsToWire, resultFromWire, type PoolItem, type WireResult } from './pool-protocol.js';
 export { runConvert, CONVERT_USAGE, type CommandIo, type ExitCode } from './convert-command.js';

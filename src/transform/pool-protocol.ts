@@ -4,6 +4,7 @@
  */
 import type { KafkaMessage } from 'kafkajs';
 import type { ChannelConfig } from '../channel/index.js';
+import type { OutRecord } from '../kafka/index.js';
 import type { RecordRef } from '../records/index.js';
 import type { ConverterSpec } from './mapping-converter.js';
 import type { ConvertedRecord } from './transform-record.js';
@@ -42,9 +43,42 @@ export type ToThread =
 /** A converted record, or null: this thread could not build the set, convert it in the engine's thread. */
 export type PoolResult = ConvertedRecord | null;
 
+type WithBytes<T> = T extends { readonly record: OutRecord } ? Omit<T, 'record'> & { readonly record: Omit<OutRecord, 'value'> & { readonly value: Uint8Array } } : never;
+
+/** A converted record on its way back from a thread: its value as UTF-8 bytes (see resultsToWire). */
+export type WireResult = WithBytes<ConvertedRecord> | null;
+
+/**
+ * A thread's results ready to post, with the buffers to transfer. Each value (a Bundle or dead
+ * letter, several kB of JSON) goes back as UTF-8 bytes in a buffer of its own that is moved, not
+ * copied: as a string it was cloned onto the engine's heap, lived there until Kafka acknowledged
+ * it, and was encoded to bytes again on the event loop that answers MLLP, and under a backlog that
+ * garbage was the main thread's largest added cost (profile in the transform-fair report).
+ */
+export function resultsToWire(results: readonly PoolResult[]): { readonly results: WireResult[]; readonly transfer: ArrayBuffer[] } {
+  const transfer: ArrayBuffer[] = [];
+  const encoder = new TextEncoder();
+  const wire = results.map((r): WireResult => {
+    if (r === null) return null;
+    // TextEncoder gives each value its own buffer; a Buffer could share a pooled slab, and moving
+    // that would take its neighbours with it.
+    const bytes = typeof r.record.value === 'string' ? encoder.encode(r.record.value) : new Uint8Array(r.record.value);
+    transfer.push(bytes.buffer as ArrayBuffer);
+    return { ...r, record: { ...r.record, value: bytes } } as WireResult;
+  });
+  return { results: wire, transfer };
+}
+
+/** A thread's result as the worker publishes it: the moved bytes viewed as a Buffer, no copy. */
+export function resultFromWire(r: WireResult): PoolResult {
+  if (r === null) return null;
+  const v = r.record.value;
+  return { ...r, record: { ...r.record, value: Buffer.from(v.buffer, v.byteOffset, v.byteLength) } } as PoolResult;
+}
+
 export type FromThread =
   /** Sent once the thread's modules loaded: from here on it counts as running. */
   | { readonly type: 'ready' }
   /** A `prepare` done (`ok` false: the set could not be built here; its records convert in the engine's thread). */
   | { readonly type: 'prepared'; readonly id: number; readonly ok: boolean }
-  | { readonly type: 'done'; readonly id: number; readonly results: readonly PoolResult[] };
+  | { readonly type: 'done'; readonly id: number; readonly results: readonly WireResult[] };

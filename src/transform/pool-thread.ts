@@ -9,7 +9,7 @@ import { converterFromSpec } from './mapping-converter.js';
 import { convertedRecord, transformRecord } from './transform-record.js';
 import type { MessageConverter } from './types.js';
 import type { ConverterSpec } from './mapping-converter.js';
-import type { FromThread, PoolItem, PoolResult, ThreadChannel, ToThread } from './pool-protocol.js';
+import { resultsToWire, type FromThread, type PoolItem, type PoolResult, type ThreadChannel, type ToThread } from './pool-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('pool-thread.js runs only as a worker thread of the transform pool');
@@ -66,7 +66,7 @@ port.on('message', (m: ToThread) => {
   }
   lowerPriority();
   const convert = converterFor(m.specId, m.spec);
-  const results = m.items.map((item) => convertOne(item, convert, m.channel));
-  port.postMessage({ type: 'done', id: m.id, results } satisfies FromThread);
+  const { results, transfer } = resultsToWire(m.items.map((item) => convertOne(item, convert, m.channel)));
+  port.postMessage({ type: 'done', id: m.id, results } satisfies FromThread, transfer);
 });
 port.postMessage({ type: 'ready' } satisfies FromThread);

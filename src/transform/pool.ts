@@ -20,7 +20,7 @@ import type { Logger } from '../ops/logger.js';
 import type { EngineMetrics } from '../ops/metrics.js';
 import { backoffDelay } from '../kafka/retry.js';
 import type { ConverterSpec } from './mapping-converter.js';
-import type { FromThread, PoolItem, PoolResult, ThreadChannel, ToThread } from './pool-protocol.js';
+import { resultFromWire, type FromThread, type PoolItem, type PoolResult, type ThreadChannel, type ToThread } from './pool-protocol.js';
 
 export interface ConversionPoolOptions {
   /** Number of conversion threads (at least 1; 0 means no pool: convert in the caller's thread). */
@@ -249,7 +249,7 @@ export class ConversionPool {
       if (!request) return;
       slot.inFlight.delete(reply.id);
       this.threadRecords += reply.results.filter((r) => r !== null).length;
-      request.resolve(reply.results);
+      request.resolve(reply.results.map(resultFromWire));
     });
     thread.on('error', (err) => {
       // Followed by 'exit'; the name only: a message could quote record content.

@@ -12,11 +12,12 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { Kafka } from 'kafkajs';
 import type { ChannelConfig } from '../../src/channel/index.js';
 import { GroupCommitProducer } from '../../src/kafka/index.js';
 import type { EngineMetrics } from '../../src/ops/index.js';
-import { ConversionPool, TransformWorker, converterForChannel, poolItem, transformRecord, type MessageConverter } from '../../src/transform/index.js';
+import { ConversionPool, TransformWorker, converterForChannel, poolItem, resultFromWire, resultsToWire, transformRecord, type MessageConverter } from '../../src/transform/index.js';
 import { REPO_DIR } from '../support/repo.js';
 import { readTopic, type ReadRecord } from '../support/kafka.js';
 import { channelWithTopics, endOffsets, eventually, freshMetrics, quietLogger, testKafka, writeRaw } from './support.js';
@@ -106,6 +107,25 @@ test('a record handed to a thread carries its own bytes, not the Kafka fetch buf
   assert.equal(item.value?.buffer.byteLength, text.length, 'the backing buffer is exactly the value');
   assert.equal(Buffer.from(item.value!).toString('latin1'), text);
   assert.deepEqual({ key: item.key, headers: item.headers, at: item.at }, { key: 'MRN-1', headers: { 'hl7-channel': 'adt' }, at: { topic: 'adt.raw', partition: 2, offset: '7' } });
+});
+
+test('a converted record goes back from a thread as its own UTF-8 bytes, moved rather than copied, and arrives as the same value', () => {
+  // A string value would be cloned onto the engine's heap and encoded again there.
+  const value = '{"resourceType":"Bundle","id":"é"}';
+  const converted = { kind: 'bundle', category: null, issues: [], controlId: 'C1', seconds: 0.001, record: { topic: 'adt.fhir', key: 'MRN-1', value, headers: { hl7_control_id: 'C1' } } } as const;
+  const { results, transfer } = resultsToWire([converted, null]);
+  assert.equal(transfer.length, 1, 'one buffer per value');
+  assert.equal(transfer[0]!.byteLength, Buffer.byteLength(value), 'the moved buffer holds exactly the value');
+  const { port1, port2 } = new MessageChannel();
+  port1.postMessage(results, transfer);
+  assert.equal(transfer[0]!.byteLength, 0, 'the buffer was moved to the other side, not copied');
+  const received = receiveMessageOnPort(port2)!.message as typeof results;
+  port1.close();
+  const [back, none] = received.map(resultFromWire);
+  assert.equal(none, null);
+  assert.ok(Buffer.isBuffer(back!.record.value), 'the worker publishes a Buffer');
+  assert.equal((back!.record.value as Buffer).toString('utf8'), value);
+  assert.deepEqual({ ...back!, record: { ...back!.record, value: null } }, { ...converted, record: { ...converted.record, value: null } });
 });
 
 test('with 3 threads, the Bundles of each patient are published in the order their raw records were stored, byte-identical to converting on the main thread', async () => {
