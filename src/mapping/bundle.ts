@@ -34,9 +34,7 @@ export class BundleBuilder implements EvalHost {
   private readonly log = new IssueLog();
   private readonly entries: BundleEntry[] = [];
   private readonly all: Instance[] = [];
-  /** Referenced resources met: by id, and by `type|identifierQuery` → the id of the entry holding it. */
   private readonly refEntries = new Set<string>();
-  private readonly refQueries = new Map<string, string>();
   private readonly usedIds = new Set<string>();
   private readonly messageKey: string;
   private readonly run_: Run;
@@ -83,24 +81,7 @@ export class BundleBuilder implements EvalHost {
     // references are the same person or place: the content decides, so different people sent
     // with the same bare id do not collapse into one resource.
     const key = ref.identifierQuery ? ref.key : `${ref.key}|${JSON.stringify(ref.resource)}`;
-    // One entry per identifier: two `POST ifNoneExist` on one identifier in one transaction each
-    // create a resource on a server that does not merge them, and then every later match on that
-    // identifier (a resend of this message, or any other message naming the same person or place)
-    // finds two and fails with 412. The server keeps only one resource per identifier anyway, so
-    // a second name sent under the same identifier (a placeholder ID such as "1") refers to the
-    // first entry instead of becoming a second one.
-    const query = ref.identifierQuery ? `${type}|${ref.identifierQuery}` : null;
-    const first = query === null ? undefined : this.refQueries.get(query);
-    if (first !== undefined && first !== cachedId(this.env.site.name, type, key)) {
-      this.log.report({
-        severity: 'warning',
-        code: 'identity-fallback',
-        message: `${type} sent with different details under an identifier already used in this message; it refers to the first one`,
-      });
-      return { reference: uuidUrn(first) };
-    }
     const id = cachedId(this.env.site.name, type, key);
-    if (query !== null) this.refQueries.set(query, id);
     if (!this.refEntries.has(id)) {
       this.refEntries.add(id);
       const resource: Record<string, unknown> = { resourceType: type };

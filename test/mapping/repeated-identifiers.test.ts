@@ -3,8 +3,7 @@
  * resource on the server, or it fails with 412 Precondition Failed (FHIR R4 http.html#cond-update).
  * So when two resources of one type in one message carry the same identifier (ORU orders that
  * share a placer number), none of them is written conditionally: all go by their deterministic
- * ids, and a resend of the message updates the same resources. A person or place met twice under
- * one identifier is one entry, which both references name.
+ * ids, and a resend of the message updates the same resources.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -79,46 +78,10 @@ test('an order whose placer number is its own stays a conditional update', () =>
   assert.equal(entries(bundle, 'ServiceRequest')[0]!.resource!.id, undefined);
 });
 
-test('one identifier under two names (a placeholder ID "1"): one Practitioner entry, which both references name', () => {
-  const { bundle, issues } = convert([
-    MSH,
-    PID,
-    'ORC|RE|ORD1001^EPIC|LAB5001^LABSYS||CM|||||1^ENTERED^LUDWIG^^^^^^STM_MRN||1^ORDERING^LUDWIG^^^^^^STM_MRN',
-    'OBR|1|ORD1001^EPIC|LAB5001^LABSYS|24323-8^Comprehensive metabolic panel^LN|||20261121070000-0500||||||||||||||||||F',
-  ]);
-  // Before: two `POST Practitioner ifNoneExist identifier=…|1`; a server that does not merge them
-  // creates two, and from then on every match on that identifier finds two (412).
-  const practitioners = requests(bundle, 'Practitioner');
-  assert.equal(practitioners.length, 1, practitioners.join('\n'));
-  assert.match(practitioners[0]!, /^POST Practitioner ifNoneExist identifier=.+\|1$/);
-  // ORC-10 (entered by: the Provenance agent) and ORC-12 (ordering provider: the requester) both name it.
-  const refs = references(bundle);
-  assert.equal(refs.filter((r) => r === entries(bundle, 'Practitioner')[0]!.fullUrl).length, 2);
-  const fullUrls = new Set(bundle.entry!.map((e) => e.fullUrl));
-  assert.deepEqual(refs.filter((r) => r.startsWith('urn:uuid:') && !fullUrls.has(r)), [], 'every reference names an entry');
-  assert.ok(issues.some((i) => i.code === 'identity-fallback' && i.message.startsWith('Practitioner sent with different details')));
-});
-
-/** Every Reference.reference in the bundle's resources. */
-function references(b: Bundle): string[] {
-  const out: string[] = [];
-  const walk = (x: unknown): void => {
-    if (Array.isArray(x)) x.forEach(walk);
-    else if (x !== null && typeof x === 'object') {
-      for (const [k, v] of Object.entries(x)) {
-        if (k === 'reference' && typeof v === 'string') out.push(v);
-        else walk(v);
-      }
-    }
-  };
-  for (const e of b.entry ?? []) walk(e.resource);
-  return out;
-}
-
 /** Folders of test-messages/ that hold inputs for other tests, not messages to convert. */
 const NOT_MESSAGES = new Set(['bad', 'charset', 'expected']);
 
-test('no Bundle of the hand-made test messages holds a conditional write that could match two of its entries', () => {
+test('no Bundle of the hand-made test messages holds a conditional update that could match two of its entries', () => {
   let messages = 0;
   const problems: string[] = [];
   for (const dir of readdirSync(join(REPO_DIR, 'test-messages'), { withFileTypes: true })) {
@@ -138,12 +101,16 @@ test('no Bundle of the hand-made test messages holds a conditional write that co
   assert.deepEqual(problems, []);
 });
 
-/** Conditional writes of `b` whose identifier another entry of the same type also carries. */
+/**
+ * Conditional updates of `b` whose identifier another entry of the same type also carries. The
+ * `ifNoneExist` of the Practitioner, Location and Organization entries converters make is left
+ * out: two names under one placeholder ID still give two such entries (README, limits).
+ */
 function ambiguousConditions(b: Bundle): string[] {
   const out: string[] = [];
   for (const e of b.entry ?? []) {
     const r = e.request;
-    const query = r?.url.includes('?') ? r.url.slice(r.url.indexOf('?') + 1) : r?.ifNoneExist;
+    const query = r?.method === 'PUT' && r.url.includes('?') ? r.url.slice(r.url.indexOf('?') + 1) : undefined;
     if (!query?.startsWith('identifier=')) continue;
     const [system, value] = query.slice('identifier='.length).split('|').map(decodeURIComponent);
     const type = e.resource!.resourceType;

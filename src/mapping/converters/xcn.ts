@@ -15,10 +15,10 @@ const V2_0360 = 'http://terminology.hl7.org/CodeSystem/v2-0360';
 /**
  * Bundle key of a Practitioner with an identifier. With a system, the name joins it: a message
  * that sends two different names under one identifier (a placeholder ID such as "1", or "DOE^J"
- * beside "DOE^JANE") gives two keys, so the bundle builder sees they differ and says so
- * (identity-fallback). The bundle still holds one entry per identifier, the first met, since an
- * `ifNoneExist` on that identifier must match at most one record on the server. Without a system
- * the evaluator already keys by content.
+ * beside "DOE^JANE") keeps each as sent instead of silently keeping the first. The key decides
+ * nothing on the server: both entries are created only if no Practitioner has the identifier
+ * (ifNoneExist), so they resolve to one record there. Without a system the evaluator already
+ * keys by content.
  */
 function practitionerKey(system: string | undefined, value: string, name: HumanName | undefined): string {
   const base = `Practitioner|${system ?? ''}|${value}`;

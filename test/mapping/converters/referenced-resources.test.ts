@@ -49,10 +49,9 @@ test('XCN: the same person in two messages gets the same key, whatever the case 
   assert.equal(a.key, b.key);
 });
 
-test('XCN: two names under one identifier get two keys and one identifier query', () => {
-  // Senders that fill XCN.1 with a placeholder ("1") send different people under it. The keys
-  // differ, so the bundle builder can say so; the query is the same, so the bundle holds one
-  // entry for both (test/mapping/repeated-identifiers.test.ts).
+test('XCN: two names under one identifier stay two bundle entries that the server matches by the same identifier', () => {
+  // Senders that fill XCN.1 with a placeholder ("1") send different people under it; the names
+  // are kept as sent, and ifNoneExist still resolves both to one record on the server.
   const a = ref(xcn(field('1^ORDERING^LUDWIG^^^^^^STM_MRN'), args(), context()));
   const b = ref(xcn(field('1^ENTERED^LUDWIG^^^^^^STM_MRN'), args(), context()));
   assert.notEqual(a.key, b.key);
