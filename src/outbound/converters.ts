@@ -72,10 +72,16 @@ const dt: OutConverter = (item, args, cx) => {
   return d === undefined ? undefined : rep(d.slice(0, 8));
 };
 
+/**
+ * FHIR time (hh:mm:ss[.f…]) → v2 TM (hhmmss[.ffff]): the fraction of a second as given, to the
+ * four digits TM carries (inbound keeps a sent 223100.0000 as 22:31:00.0000, so it comes back).
+ */
 const tm: OutConverter = (item) => {
   const text = str(item.value);
-  const m = text === undefined ? null : /^(\d{2}):(\d{2})(?::(\d{2}))?/.exec(text);
-  return m === null ? undefined : rep(`${m[1]}${m[2]}${m[3] ?? ''}`);
+  const m = text === undefined ? null : /^(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?$/.exec(text);
+  if (m === null) return undefined;
+  const fraction = m[3] !== undefined && m[4] !== undefined ? m[4].slice(0, 5) : '';
+  return rep(`${m[1]}${m[2]}${m[3] ?? ''}${fraction}`);
 };
 
 // ---------------------------------------------------------------- identifiers
@@ -426,6 +432,47 @@ function rangeValue(v: Json): { readonly type: 'SN' | 'NR'; readonly value: V2Re
   return { type: 'SN', value: rep(undefined, sentNumber(low, sent.num1), '-', sentNumber(high, sent.num2)) };
 }
 
+/** Period → DR: start ^ end, each a DTM as given (IG DR[Period] backwards). */
+function periodDr(v: Json): V2Rep | undefined {
+  const start = str(v['start']);
+  const end = str(v['end']);
+  const from = start === undefined ? undefined : toDtm(start);
+  const to = end === undefined ? undefined : toDtm(end);
+  return from === undefined && to === undefined ? undefined : rep(from, to);
+}
+
+/** MIME top-level type → ED.2 / RP.3 type of data (table 0191), the reverse of inbound's. */
+const TYPE_OF_DATA: Readonly<Record<string, string>> = { application: 'AP', image: 'IM', audio: 'AU', text: 'TEXT', multipart: 'multipart' };
+
+/**
+ * A contentType → type of data and subtype (tables 0191, 0291): "application/pdf" is AP^PDF,
+ * "text/plain" TEXT with no subtype (inbound reads TEXT alone as text/plain). A top-level type
+ * 0191 has no code for ("video/mp4") goes as AP with the whole MIME type as subtype, which
+ * inbound reads back whole.
+ */
+function mimeParts(contentType: string | undefined): [string | undefined, string | undefined] {
+  if (contentType === undefined) return [undefined, undefined];
+  const [top = '', sub = ''] = contentType.toLowerCase().split(';')[0]!.trim().split('/');
+  const type = TYPE_OF_DATA[top];
+  if (type === undefined) return ['AP', contentType];
+  if ((top === 'text' && sub === 'plain') || (top === 'application' && sub === 'octet-stream') || sub === '') return [type, undefined];
+  // 0291's subtypes are written in upper case (PDF, JPEG, XML); an x- type keeps its case.
+  return [type, /^[a-z0-9]+$/.test(sub) ? sub.toUpperCase() : sub];
+}
+
+/**
+ * Attachment → ED (data) or RP (a url only), the reverse of inbound ED[Attachment] and
+ * RP[Attachment]: ED is ^type^subtype^Base64^data (inbound keeps the data as base64 whatever ED.4
+ * said, and keeps no ED.1 source application); RP is url^^type^subtype.
+ */
+function attachmentValue(v: Json): { readonly type: 'ED' | 'RP'; readonly value: V2Rep } | undefined {
+  const [type, subtype] = mimeParts(str(v['contentType']));
+  const data = str(v['data']);
+  if (data !== undefined) return { type: 'ED', value: rep(undefined, type, subtype, 'Base64', data) };
+  const url = str(v['url']);
+  return url === undefined ? undefined : { type: 'RP', value: rep(url, undefined, type, subtype) };
+}
+
 /** OBX-2 for a value[x]: the v2 datatype its value travels as. */
 const obxType: OutConverter = (item, _args, c) => {
   switch (item.choice) {
@@ -460,6 +507,15 @@ const obxType: OutConverter = (item, _args, c) => {
       const v = obj(item.value);
       const r = v === undefined ? undefined : rangeValue(v);
       return r === undefined ? undefined : rep(r.type);
+    }
+    case 'Period': {
+      const v = obj(item.value);
+      return v === undefined || periodDr(v) === undefined ? undefined : rep('DR');
+    }
+    case 'Attachment': {
+      const v = obj(item.value);
+      const a = v === undefined ? undefined : attachmentValue(v);
+      return a === undefined ? undefined : rep(a.type);
     }
     case undefined:
       return undefined;
@@ -497,6 +553,14 @@ const obxValue: OutConverter = (item, args, c) => {
     case 'Range': {
       const v = obj(item.value);
       return v === undefined ? undefined : rangeValue(v)?.value;
+    }
+    case 'Period': {
+      const v = obj(item.value);
+      return v === undefined ? undefined : periodDr(v);
+    }
+    case 'Attachment': {
+      const v = obj(item.value);
+      return v === undefined ? undefined : attachmentValue(v)?.value;
     }
     default:
       return undefined;

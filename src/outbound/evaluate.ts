@@ -72,6 +72,8 @@ export interface Scope {
   readonly bundle: BundleIndex;
   readonly focus: Item | undefined;
   readonly context: Item | undefined;
+  /** %context: the item the expression started from; where() moves `context`, never this. */
+  readonly start?: Item | undefined;
   /** 1-based position in the enclosing forEach (OBX-1, NTE-1). */
   readonly index: number;
   /**
@@ -123,6 +125,11 @@ export function evalPath(e: Extract<OutExpr, { kind: 'path' }>, s: Scope): Item[
       items = s.bundle.ofType(type).map((value) => ({ value }));
       break;
     }
+    case 'start': {
+      const start = s.start ?? s.context;
+      items = start === undefined ? [] : [start];
+      break;
+    }
     default:
       items = s.context === undefined ? [] : [s.context];
   }
@@ -147,7 +154,7 @@ export function evalPath(e: Extract<OutExpr, { kind: 'path' }>, s: Scope): Item[
         });
         break;
       case 'where':
-        items = items.filter((i) => evalCondition(step.test, { ...s, context: i }));
+        items = items.filter((i) => evalCondition(step.test, { ...s, context: i, start: s.start ?? s.context }));
         break;
       case 'referencedBy':
         items = items.flatMap((i) => referrers(s.bundle, i.value, step.type, step.path).map((value) => ({ value })));
@@ -199,6 +206,23 @@ function texts(e: OutExpr, s: Scope): string[] {
   return evalValue(e, s).map((r) => r[0]?.[0] ?? '');
 }
 
+/** JSON with object keys sorted: two FHIR values that say the same compare equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isObj(v)) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** A value as a collection of comparable items: FHIR values for a path, v2 repetitions for the rest. */
+function collection(e: OutExpr, s: Scope): string[] {
+  return e.kind === 'path' ? evalPath(e, s).map((i) => canonical(i.value)) : evalValue(e, s).map(canonical);
+}
+
 export function evalCondition(c: OutCondition, s: Scope): boolean {
   switch (c.kind) {
     case 'exists':
@@ -206,6 +230,14 @@ export function evalCondition(c: OutCondition, s: Scope): boolean {
     case 'compare': {
       const hit = texts(c.expr, s).includes(c.value);
       return c.op === '=' ? hit : !hit;
+    }
+    case 'equal': {
+      // FHIRPath: an empty side gives empty (false); otherwise the same items in the same order.
+      const left = collection(c.left, s);
+      const right = collection(c.right, s);
+      if (left.length === 0 || right.length === 0) return false;
+      const same = left.length === right.length && left.every((x, i) => x === right[i]);
+      return c.op === '=' ? same : !same;
     }
     case 'not':
       return !evalCondition(c.inner, s);

@@ -5,10 +5,15 @@
  *   value     := term ('|' converter ('(' arg (',' arg)* ')')?)?
  *   term      := 'text' | number | %index | %setId | %event | %messageTime | path
  *   path      := root ('.' step | '[' n ']')*
- *   root      := %focus | ResourceType (every one in the Bundle) | element (relative to the context)
+ *   root      := %focus | %context | ResourceType (every one in the Bundle) | element (relative to the context)
  *   step      := element | resolve() | first() | where(condition) | referencedBy(Type.element…)
  *   condition := 'not' '(' condition ')' | test (('and' | 'or') condition)?
- *   test      := value (('=' | '!=') 'text')?      a value alone means "exists"
+ *   test      := value (('=' | '!=') ('text' | %variable path))?   a value alone means "exists"
+ *
+ * `%context` is the item the expression started from (the segment's forEach item), which
+ * where() does not move: `component.where(code = %context.code)` compares each component's code
+ * with the Observation's own. Compared with a value rather than a text, `=` is FHIRPath's
+ * equality of collections: the same items in the same order, each compared whole.
  *
  * A choice element is named without its type (`value`, `effective`, `occurrence`): the item keeps
  * the type it was found with, so OBX-2 and OBX-5 can follow it.
@@ -37,7 +42,7 @@ type Tok =
   | { t: 'punct'; v: string; at: number }
   | { t: 'end'; at: number };
 
-const VARIABLES = ['focus', 'index', 'setId', 'event', 'messageTime'];
+const VARIABLES = ['focus', 'context', 'index', 'setId', 'event', 'messageTime'];
 
 function lex(src: string): Tok[] {
   const out: Tok[] = [];
@@ -149,8 +154,9 @@ class Parser {
     if (t.t === 'var') {
       if (!VARIABLES.includes(t.v)) throw new OutExpressionError(`unknown variable %${t.v} (use ${VARIABLES.map((v) => `%${v}`).join(', ')})`, t.at);
       this.next();
-      if (t.v !== 'focus') return { kind: 'var', name: t.v };
-      return this.pathFrom({ kind: 'focus' });
+      if (t.v === 'focus') return this.pathFrom({ kind: 'focus' });
+      if (t.v === 'context') return this.pathFrom({ kind: 'start' });
+      return { kind: 'var', name: t.v };
     }
     if (t.t === 'ident') {
       // A capitalised first name is a resource type (FHIR element names start in lower case).
@@ -236,9 +242,15 @@ class Parser {
     const expr = this.value();
     if (this.isPunct('=') || this.isPunct('!=')) {
       const op = this.next() as { v: '=' | '!=' };
-      const lit = this.next();
-      if (lit.t !== 'str' && lit.t !== 'num') throw new OutExpressionError(`compare with a text in quotes, e.g. = 'A04'`, lit.at);
-      return { kind: 'compare', expr, op: op.v, value: lit.v };
+      const lit = this.peek();
+      if (lit.t === 'str' || lit.t === 'num') {
+        this.next();
+        return { kind: 'compare', expr, op: op.v, value: lit.v };
+      }
+      // Only a %variable path on the right: a bare word there (status = final) is far more
+      // often a text missing its quotes than a path, and would quietly never match.
+      if (lit.t !== 'var') throw new OutExpressionError(`compare with a text in quotes, e.g. = 'A04'`, lit.at);
+      return { kind: 'equal', left: expr, op: op.v, right: this.value() };
     }
     return { kind: 'exists', expr };
   }
@@ -271,6 +283,10 @@ export function convertersUsed(e: OutExpr | OutCondition, out: Set<string> = new
     case 'exists':
     case 'compare':
       convertersUsed(e.expr, out);
+      break;
+    case 'equal':
+      convertersUsed(e.left, out);
+      convertersUsed(e.right, out);
       break;
     case 'not':
       convertersUsed(e.inner, out);

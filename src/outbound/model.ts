@@ -31,6 +31,7 @@ export type OutExpr =
 export type PathRoot =
   | { readonly kind: 'context' } // relative: the resource (or item) the segment iterates over
   | { readonly kind: 'focus' } // %focus: the resource the message is about
+  | { readonly kind: 'start' } // %context: the item the expression started from, which where() does not move
   | { readonly kind: 'type'; readonly type: string }; // every resource of that type in the Bundle
 
 export type Step =
@@ -45,6 +46,8 @@ export type Step =
 export type OutCondition =
   | { readonly kind: 'exists'; readonly expr: OutExpr }
   | { readonly kind: 'compare'; readonly expr: OutExpr; readonly op: '=' | '!='; readonly value: string }
+  /** Two values compared whole (FHIRPath equality of collections): `code = %context.code`. */
+  | { readonly kind: 'equal'; readonly left: OutExpr; readonly op: '=' | '!='; readonly right: OutExpr }
   | { readonly kind: 'not'; readonly inner: OutCondition }
   | { readonly kind: 'and' | 'or'; readonly left: OutCondition; readonly right: OutCondition };
 

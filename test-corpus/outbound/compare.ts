@@ -15,7 +15,13 @@
  *    - OBX-2, which decides how OBX-5 is normalised, is read by its first component;
  *    - OBX-5 of type SN with no comparator ("^23") or the comparator "=" is compared as the plain
  *      number (what NM says);
- *    - PID-7, and OBX-5 of type TS/DTM, with a time but no offset is compared with the default
+ *    - the numbers of an OBX-5 of type NM, SN (SN.2, SN.4) or NR (NR.1, NR.2) are compared
+ *      without a leading "+", leading zeros and trailing zeros after the point: v2.5.1 2.A.47 (NM)
+ *      says "Leading zeros, or trailing zeros after a decimal point, are not significant. For
+ *      example, the following two values with different representations, "01.20" and "1.2", are
+ *      identical." and "In the absence of a sign, the number is assumed to be positive". Only
+ *      those zeros go: "1.2" and "12", "100" and "1", "1.02" and "1.2" still differ;
+ *    - PID-7, and OBX-5 of type TS/DTM (and each half of a DR), with a time but no offset is compared with the default
  *      site's offset (+0000) added: inbound reads it in that zone, and the output writes the zone
  *      out; a time to the hour or minute is compared padded to seconds (FHIR dateTime has them);
  *    - ORC-2 is compared per order: each OBR's placer number is the ORC-2 of its order group, or
@@ -23,10 +29,7 @@
  *      4.5.3.2); the output always writes an ORC per order, the input often has none.
  * 2. Attribution: what still differs is named by where it is: `PID-3.6` (a component),
  *    `PID-3 repetitions` (a different number of them), `OBX segments` (a different number of
- *    segments), and by what it is where one cause has its own reason: `OBX-5 number zeros` (a
- *    number of an NM, SN or NR value that differs only by leading zeros or trailing zeros after
- *    the point, "1.0" against "1"). The test holds the count of each against a table with the
- *    reason for each name.
+ *    segments). The test holds the count of each against a table with the reason for each name.
  */
 import type { Hl7Message } from '../../src/hl7/index.js';
 import { unescapeValue } from '../../src/hl7/index.js';
@@ -62,6 +65,11 @@ function rawReps(m: Hl7Message, index: number, n: number): string[] {
   return m.getAllIn(index, n, true);
 }
 
+/** Every repetition of OBX-5 ("5" alone reads the first, as the inbound language does). */
+function fieldReps(m: Hl7Message, key: string, index: number, n: number): string[] {
+  return key === 'OBX-5' ? m.getAllIn(index, `${n}[*]`, true) : rawReps(m, index, n);
+}
+
 function systemKey(name: string): string {
   const upper = name.toUpperCase();
   return Object.hasOwn(STANDARD_CODE_SYSTEMS, upper) ? (STANDARD_CODE_SYSTEMS[upper] ?? name) : name;
@@ -75,12 +83,35 @@ function normaliseRep(m: Hl7Message, key: string, raw: string, obxType: string |
     // CWE.9 (original text) that repeats CWE.2 says nothing CWE.2 does not.
     if (rep.length === 9 && JSON.stringify(rep[8]) === JSON.stringify(rep[1])) rep = trimTrailing(rep.slice(0, 8), (c) => c.length === 0);
   }
+  if (key === 'OBX-5' && obxType !== undefined && NUMBER_COMPONENTS[obxType] !== undefined) {
+    const at = NUMBER_COMPONENTS[obxType];
+    rep = rep.map((c, i) => (at.includes(i + 1) && c.length === 1 ? [numberDigits(c[0] ?? '') ?? (c[0] ?? '')] : c));
+  }
   // SN "=^0.5" says what "^0.5" says (equal to): the comparator "=" is no comparator.
   if (key === 'OBX-5' && obxType === 'SN' && rep.length === 2 && ((rep[0]?.length ?? 0) === 0 || JSON.stringify(rep[0]) === '["="]')) rep = [rep[1] ?? []];
   if ((key === 'PID-7' || (key === 'OBX-5' && (obxType === 'TS' || obxType === 'DTM'))) && rep.length >= 1 && rep[0]?.length === 1) {
     rep = [[sameInstant(rep[0][0] ?? '')], ...rep.slice(1)];
   }
+  // DR: each of its two components is a DTM (TS up to v2.5), normalised as one.
+  if (key === 'OBX-5' && obxType === 'DR') rep = rep.map((c, i) => (i < 2 && c.length === 1 ? [sameInstant(c[0] ?? '')] : c));
   return rep;
+}
+
+/** The OBX-5 components that hold an NM, per value type (SN.1 is the comparator, SN.3 the separator). */
+const NUMBER_COMPONENTS: Readonly<Record<string, readonly number[]>> = { NM: [1], SN: [2, 4], NR: [1, 2] };
+
+/**
+ * An NM as v2.5.1 2.A.47 reads it: without a "+" sign, leading zeros, or trailing zeros after the
+ * point ("0065.880" is "65.88", "-0.0" is "0"); undefined if the text is no NM (then it is compared
+ * as sent). The digits themselves are kept in place, so "1.2" and "12" never meet.
+ */
+function numberDigits(t: string): string | undefined {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(t);
+  if (m === null || ((m[2] ?? '') === '' && (m[3] ?? '') === '')) return undefined;
+  const whole = (m[2] ?? '').replace(/^0+/, '') || '0';
+  const fraction = (m[3] ?? '').replace(/0+$/, '');
+  const sign = m[1] === '-' && (whole !== '0' || fraction !== '') ? '-' : '';
+  return `${sign}${whole}${fraction === '' ? '' : `.${fraction}`}`;
 }
 
 /**
@@ -102,7 +133,7 @@ function fieldOf(m: Hl7Message, seg: string, n: number): Field {
     // OBX-2 by its first component: the value type ("CWE^^HL70125" says CWE, as inbound reads it).
     const type = seg === 'OBX' ? s.get('2.1') : undefined;
     return trimTrailing(
-      rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type)),
+      fieldReps(m, key, s.index, n).map((r) => normaliseRep(m, key, r, type)),
       (r) => r.length === 0,
     );
   });
@@ -145,26 +176,6 @@ export interface Difference {
   readonly output: string;
 }
 
-/** Value types whose OBX-5 components hold v2 numbers (NM). */
-const NUMERIC_TYPES: ReadonlySet<string> = new Set(['NM', 'SN', 'NR']);
-
-/** An NM without its leading zeros and the trailing zeros after its point; undefined if not a number. */
-function numberDigits(t: string): string | undefined {
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(t);
-  if (m === null || ((m[2] ?? '') === '' && (m[3] ?? '') === '')) return undefined;
-  const whole = (m[2] ?? '').replace(/^0+/, '') || '0';
-  const fraction = (m[3] ?? '').replace(/0+$/, '');
-  const sign = m[1] === '-' && (whole !== '0' || fraction !== '') ? '-' : '';
-  return `${sign}${whole}${fraction === '' ? '' : `.${fraction}`}`;
-}
-
-/** Both components are one number each, equal but for zeros (v2.5.1 2.A.47: not significant). */
-function sameNumber(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== 1 || b.length !== 1) return false;
-  const x = numberDigits(a[0] ?? '');
-  return x !== undefined && x === numberDigits(b[0] ?? '');
-}
-
 /** Each difference with the normalised values on both sides. */
 export function differenceDetails(input: Hl7Message, output: Hl7Message): Difference[] {
   const found: Difference[] = [];
@@ -184,10 +195,8 @@ export function differenceDetails(input: Hl7Message, output: Hl7Message): Differ
         }
         continue;
       }
-      const types = seg === 'OBX' && n === 5 ? input.segments('OBX').map((s) => s.get('2.1')) : [];
       a.forEach((ra, i) => {
         const rb = b[i] ?? [];
-        const numeric = NUMERIC_TYPES.has(types[i] ?? '');
         if (ra.length !== rb.length) {
           add(`${key} repetitions`, ra, rb);
           return;
@@ -197,7 +206,7 @@ export function differenceDetails(input: Hl7Message, output: Hl7Message): Differ
           const width = Math.max(ca.length, cb.length);
           for (let c = 0; c < width; c++) {
             if (JSON.stringify(ca[c] ?? []) === JSON.stringify(cb[c] ?? [])) continue;
-            add(numeric && sameNumber(ca[c] ?? [], cb[c] ?? []) ? `${key} number zeros` : `${key}.${c + 1}`, ca, cb);
+            add(`${key}.${c + 1}`, ca, cb);
           }
         });
       });

@@ -237,3 +237,113 @@ test('referencedBy() finds the resources whose reference points at the current o
     assert.deepEqual(r.text?.split('\r').slice(1), ['SPM|1', 'OBX|1|||o1', '']);
   });
 });
+
+test('%context is the item the expression started from; a comparison with a path compares whole values', () => {
+  assert.deepEqual(parseOutValue("component.where(code = %context.code)"), {
+    kind: 'path',
+    root: { kind: 'context' },
+    steps: [
+      { kind: 'field', name: 'component' },
+      {
+        kind: 'where',
+        test: {
+          kind: 'equal',
+          op: '=',
+          left: { kind: 'path', root: { kind: 'context' }, steps: [{ kind: 'field', name: 'code' }] },
+          right: { kind: 'path', root: { kind: 'start' }, steps: [{ kind: 'field', name: 'code' }] },
+        },
+      },
+    ],
+  });
+  // A bare word on the right is a text missing its quotes far more often than a path.
+  assert.throws(() => parseOutValue('component.where(code = code)'), /compare with a text in quotes, e\.g\. = 'A04'/);
+});
+
+test('where(code = %context.code) keeps the components with the Observation\'s own code (keys in any order), and != the others', () => {
+  const code = { coding: [{ system: 'http://loinc.org', code: '8480-6' }] };
+  const bundle = {
+    resourceType: 'Observation',
+    id: 'o1',
+    code,
+    component: [
+      { code: { coding: [{ code: '8480-6', system: 'http://loinc.org' }] }, valueString: 'same code, keys swapped' },
+      { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueString: 'another code' },
+      { code, valueString: 'same code' },
+    ],
+  };
+  const yaml = [
+    'id: components',
+    'focus: Observation',
+    'message: ORU^R01^ORU_R01',
+    'version: "2.5.1"',
+    'segments:',
+    '  - segment: OBX',
+    '    forEach: "%focus"',
+    '    fields:',
+    '      OBX-5: "component.where(code = %context.code).value | text"',
+    '      OBX-6: "component.where(code != %context.code).value | text"',
+    '      OBX-7: "component.where(code = %focus.code).value | text"',
+    '',
+  ].join('\n');
+  withMapping(yaml, (dir) => {
+    const r = generateMessage(bundle, loadOutboundSet(dir, { inbound: join(REPO_DIR, 'mappings/default') }), { messageTime: MESSAGE_TIME });
+    assert.deepEqual(r.text?.split('\r').slice(1), ['OBX|||||same code, keys swapped~same code|another code|same code, keys swapped~same code', '']);
+  });
+});
+
+test('ORU: an Observation whose components have other codes (a panel) writes no OBX-5 repetitions from them', () => {
+  const bundle = {
+    resourceType: 'Bundle',
+    type: 'collection',
+    entry: [
+      { fullUrl: 'urn:uuid:p1', resource: { resourceType: 'Patient', id: 'p1', identifier: [{ value: '1' }] } },
+      { fullUrl: 'urn:uuid:r1', resource: { resourceType: 'DiagnosticReport', id: 'r1', status: 'final', code: { text: 'BP' }, subject: { reference: 'urn:uuid:p1' }, result: [{ reference: 'urn:uuid:o1' }] } },
+      {
+        fullUrl: 'urn:uuid:o1',
+        resource: {
+          resourceType: 'Observation',
+          id: 'o1',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+          component: [
+            { code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] }, valueQuantity: { value: 120, unit: 'mm[Hg]' } },
+            { code: { coding: [{ system: 'http://loinc.org', code: '8462-4' }] }, valueQuantity: { value: 80, unit: 'mm[Hg]' } },
+          ],
+        },
+      },
+    ],
+  };
+  const r = generateMessage(bundle, set, { messageTime: MESSAGE_TIME });
+  assert.deepEqual(r.text?.split('\r').filter((s) => s.startsWith('OBX')), ['OBX|1||85354-9^^LN||||||||F']);
+});
+
+test('an attachment\'s contentType goes back as ED.2/ED.3 (tables 0191, 0291); a type 0191 has no code for goes whole in ED.3', () => {
+  const withAttachment = (contentType: string): string => {
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: 'urn:uuid:p1', resource: { resourceType: 'Patient', id: 'p1', identifier: [{ value: '1' }] } },
+        { fullUrl: 'urn:uuid:r1', resource: { resourceType: 'DiagnosticReport', id: 'r1', status: 'final', code: { text: 'Report' }, subject: { reference: 'urn:uuid:p1' }, result: [{ reference: 'urn:uuid:o1' }] } },
+        {
+          fullUrl: 'urn:uuid:o1',
+          resource: {
+            resourceType: 'Observation',
+            id: 'o1',
+            status: 'final',
+            code: { text: 'Report' },
+            extension: [{ url: 'https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment', valueAttachment: { contentType, data: 'AAAA' } }],
+          },
+        },
+      ],
+    };
+    const obx = generateMessage(bundle, set, { messageTime: MESSAGE_TIME }).text?.split('\r').find((s) => s.startsWith('OBX')) ?? '';
+    const f = obx.split('|');
+    return `${f[2] ?? ''}|${f[5] ?? ''}`;
+  };
+  assert.equal(withAttachment('application/pdf'), 'ED|^AP^PDF^Base64^AAAA');
+  assert.equal(withAttachment('image/jpeg'), 'ED|^IM^JPEG^Base64^AAAA');
+  assert.equal(withAttachment('text/plain'), 'ED|^TEXT^^Base64^AAAA');
+  assert.equal(withAttachment('application/x-hl7-cda-level-one+xml'), 'ED|^AP^x-hl7-cda-level-one+xml^Base64^AAAA');
+  assert.equal(withAttachment('video/mp4'), 'ED|^AP^video/mp4^Base64^AAAA');
+});

@@ -263,8 +263,47 @@ test('ORU: a specimen (SPM) comes back after the results with its own OBX (Obser
   assert.equal(lines[2]?.split('|')[17], '20261121083000-0500', 'SPM-17 collection time');
 });
 
+test('a TM keeps its fraction of a second (valueTime 22:31:00.0000 inbound; FHIR time holds it, v2 TM up to four digits)', () => {
+  assert.deepEqual(obxValues(['OBX|1|TM|8675-3^Time^LN||223100.0000||||||F', 'OBX|2|TM|8675-3^Time^LN||0815||||||F', 'OBX|3|TM|8675-3^Time^LN||081530||||||F']), [
+    'TM|223100.0000|',
+    // A time to the minute is padded to seconds inbound (FHIR time has them; padded-precision).
+    'TM|081500|',
+    'TM|081530|',
+  ]);
+});
+
+test('a repeated OBX-5 (Observation.component inbound, each with the OBX-3 code) comes back as its repetitions, with OBX-2 and OBX-6', () => {
+  assert.deepEqual(
+    obxValues([
+      'OBX|1|CWE|INV161^Confirmation Method^PHINQUESTION||39154008^Clinical diagnosis^SCT~46159000^Laboratory diagnosis^SCT||||||F',
+      'OBX|2|NM|2345-7^Glucose^LN||95~110|mg/dL^mg/dL^UCUM|||||F',
+    ]),
+    ['CWE|39154008^Clinical diagnosis^SCT~46159000^Laboratory diagnosis^SCT|', 'NM|95~110|mg/dL^mg/dL^UCUM'],
+  );
+});
+
+test('a DR (valuePeriod inbound) comes back as DR, start ^ end', () => {
+  assert.deepEqual(obxValues(['OBX|1|DR|8675-3^Interval^LN||20230501102531-0400^20230501112531-0400||||||F', 'OBX|2|DR|8675-3^Interval^LN||20230501||||||F']), [
+    'DR|20230501102531-0400^20230501112531-0400|',
+    // A date alone stays a date (inbound keeps the precision sent).
+    'DR|20230501|',
+  ]);
+});
+
+test('an ED or RP (the IG valueAttachment extension inbound) comes back as ED with Base64 data, or RP with its url', () => {
+  assert.deepEqual(
+    obxValues([
+      'OBX|1|ED|11502-2^Lab report^LN||LAB^AP^PDF^Base64^JVBERi0xLjQK||||||F',
+      // Hex and A (text) data are kept as base64 inbound, so they come back as Base64.
+      'OBX|2|ED|11502-2^Lab report^LN||^TEXT^^A^Hello||||||F',
+      'OBX|3|RP|11502-2^Lab report^LN||https://lab.example/r/1.pdf^^AP^PDF||||||F',
+    ]),
+    ['ED|^AP^PDF^Base64^JVBERi0xLjQK|', 'ED|^TEXT^^Base64^SGVsbG8=|', 'RP|https://lab.example/r/1.pdf^^AP^PDF|'],
+  );
+});
+
 test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
-  assert.equal(focusedOutputs.length, 9, "every focused round trip above ran first and gave an output");
+  assert.equal(focusedOutputs.length, 13, "every focused round trip above ran first and gave an output");
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
   try {
     const files = focusedOutputs.map((text, i) => {

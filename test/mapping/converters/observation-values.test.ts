@@ -162,6 +162,11 @@ test('obxValue TM: valueTime', () => {
   assert.deepEqual(obxValue(field('143000'), args({ type: 'TM' }), context()), { valueTime: '14:30:00' });
 });
 
+test('obxValue TM: a fraction of a second is kept as sent (FHIR time allows one)', () => {
+  assert.deepEqual(obxValue(field('223100.0000'), args({ type: 'TM' }), context()), { valueTime: '22:31:00.0000' });
+  assert.deepEqual(obxValue(field('080000.5'), args({ type: 'TM' }), context()), { valueTime: '08:00:00.5' });
+});
+
 test('obxValue ED Base64: the IG valueAttachment extension with contentType from ED.2/ED.3 and the data as sent', () => {
   const ctx = context();
   assert.deepEqual(obxValue(field('LAB^AP^PDF^Base64^JVBERi0xLjQK'), args({ type: 'ED' }), ctx), {
