@@ -18,6 +18,8 @@ import { IssueLog } from './issue-log.js';
 interface Instance extends BuiltResource {
   readonly def: ResourceDef;
   readonly identifierQuery: string | null;
+  /** Its place in `entries`, so run() can change its request once the whole bundle is known. */
+  readonly entryIndex: number;
   resource: Record<string, unknown> | null;
 }
 
@@ -34,7 +36,6 @@ export class BundleBuilder implements EvalHost {
   private readonly all: Instance[] = [];
   private readonly refEntries = new Set<string>();
   private readonly usedIds = new Set<string>();
-  private readonly usedQueries = new Set<string>();
   private readonly messageKey: string;
   private readonly run_: Run;
   private readonly compiled: CompiledMapping;
@@ -52,6 +53,7 @@ export class BundleBuilder implements EvalHost {
 
   run(): Bundle {
     this.buildAll(this.compiled.resources, this.run_.root());
+    this.unconditionRepeatedIdentifiers();
     this.reportUnmapped();
     return {
       resourceType: 'Bundle',
@@ -128,19 +130,20 @@ export class BundleBuilder implements EvalHost {
       // apart by its position, which is stable for the same message.
       key = `${key}|#${ordinal}`;
       id = cachedId(this.env.site.name, def.type, key);
+      const byId = identifierQuery !== null && def.identity.request !== 'put' ? `; every ${def.type} with that identifier is written by id (PUT ${def.type}/id), since a conditional write on it would match more than one` : '';
       this.log.report({
         severity: 'warning',
         code: 'identity-fallback',
-        message: `${def.type} "${def.name}" repeats the business key of an earlier one in this message; told apart by its position (${ordinal})`,
+        message: `${def.type} "${def.name}" repeats the business key of an earlier one in this message; told apart by its position (${ordinal})${byId}`,
       });
     }
     this.usedIds.add(id);
-    const inst: Instance = { name: def.name, def, id, key, identifierQuery, resource: null };
+    const entryIndex = this.entries.length;
+    const inst: Instance = { name: def.name, def, id, key, identifierQuery, entryIndex, resource: null };
     // Registered before its children and its own map, so both can refer to it.
     if (scope !== enclosing) scope.register(inst);
     else enclosing.register(inst);
     this.all.push(inst);
-    const entryIndex = this.entries.length;
     this.entries.push({}); // keeps parents before children in the bundle
     // A resource's own nested resources are its alone: `$refs: observation` in a report that
     // has none must not reach up to the message and take the previous reports' results.
@@ -148,9 +151,7 @@ export class BundleBuilder implements EvalHost {
     this.buildAll(c.children, scope);
     const body = c.map(this.run_, scope);
     const resource: Record<string, unknown> = { resourceType: def.type };
-    const dupQuery = identifierQuery !== null && this.usedQueries.has(`${def.type}|${identifierQuery}`);
-    if (identifierQuery !== null) this.usedQueries.add(`${def.type}|${identifierQuery}`);
-    const request = this.request(def, id, dupQuery ? null : identifierQuery);
+    const request = this.request(def, id, identifierQuery);
     if (request.method === 'PUT' && !request.url.includes('?')) resource['id'] = id;
     Object.assign(resource, body);
     for (const el of def.required) {
@@ -165,6 +166,40 @@ export class BundleBuilder implements EvalHost {
     }
     inst.resource = resource;
     this.entries[entryIndex] = { fullUrl: uuidUrn(id), resource: resource as unknown as Resource, request };
+  }
+
+  /**
+   * Two resources of one type in one message with the same identifier (ORU orders that share a
+   * placer number) cannot be written conditionally: after the first delivery the server holds
+   * both, so a resend's `PUT Type?identifier=…` (or `ifNoneExist`) matches two and fails with
+   * 412 (FHIR R4 http.html#cond-update). All of them, the first included, go by their
+   * deterministic ids instead, so a resend updates the same resources. Only known once every
+   * resource is built, hence this pass at the end; references are urn:uuid fullUrls and follow.
+   */
+  private unconditionRepeatedIdentifiers(): void {
+    const holders = new Map<string, Instance[]>();
+    for (const inst of this.all) {
+      if (inst.identifierQuery === null || inst.resource === null) continue;
+      const q = `${inst.def.type}|${inst.identifierQuery}`;
+      const list = holders.get(q);
+      if (list) list.push(inst);
+      else holders.set(q, [inst]);
+    }
+    for (const list of holders.values()) {
+      if (list.length < 2) continue;
+      for (const inst of list) {
+        const entry = this.entries[inst.entryIndex]!;
+        const resource = inst.resource!;
+        if (resource['id'] === undefined) {
+          // In place (others may hold this object) and with the id right after resourceType, as
+          // a PUT by id is written everywhere else.
+          const { resourceType, ...rest } = resource;
+          for (const k of Object.keys(resource)) delete resource[k];
+          Object.assign(resource, { resourceType, id: inst.id }, rest);
+        }
+        entry.request = { method: 'PUT', url: `${inst.def.type}/${inst.id}` };
+      }
+    }
   }
 
   private identity(c: CompiledResource, scope: Scope, ordinal: number): { key: string; identifierQuery: string | null } {
