@@ -4,6 +4,8 @@
  *
  * 1. Normalisation: differences of representation only, where both sides say the same thing.
  *    Each rule is applied to input and output alike:
+ *    - every repetition of every compared field is compared, in order (a field's later repetitions
+ *      are values as much as its first);
  *    - values are compared unescaped and split on each message's own delimiters (escape forms and
  *      delimiter choice are representation);
  *    - leading and trailing spaces of a (sub)component are dropped, then trailing empty
@@ -61,13 +63,9 @@ function splitRep(m: Hl7Message, raw: string): string[][] {
   return trimTrailing(comps, (c) => c.length === 0);
 }
 
+/** Every repetition of a field ("5" alone reads the first, as the inbound language does). */
 function rawReps(m: Hl7Message, index: number, n: number): string[] {
-  return m.getAllIn(index, n, true);
-}
-
-/** Every repetition of OBX-5 ("5" alone reads the first, as the inbound language does). */
-function fieldReps(m: Hl7Message, key: string, index: number, n: number): string[] {
-  return key === 'OBX-5' ? m.getAllIn(index, `${n}[*]`, true) : rawReps(m, index, n);
+  return m.getAllIn(index, `${n}[*]`, true);
 }
 
 function systemKey(name: string): string {
@@ -133,7 +131,7 @@ function fieldOf(m: Hl7Message, seg: string, n: number): Field {
     // OBX-2 by its first component: the value type ("CWE^^HL70125" says CWE, as inbound reads it).
     const type = seg === 'OBX' ? s.get('2.1') : undefined;
     return trimTrailing(
-      fieldReps(m, key, s.index, n).map((r) => normaliseRep(m, key, r, type)),
+      rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type)),
       (r) => r.length === 0,
     );
   });
