@@ -144,6 +144,17 @@ export function evalPath(e: Extract<OutExpr, { kind: 'path' }>, s: Scope): Item[
       case 'first':
         items = items.slice(0, 1);
         break;
+      case 'distinct': {
+        // Equal as `=` compares items: the whole value, object keys in any order.
+        const seen = new Set<string>();
+        items = items.filter((i) => {
+          const k = canonical(i.value);
+          if (seen.has(k)) return false;
+          seen.add(k);
+          return true;
+        });
+        break;
+      }
       case 'resolve':
         items = items.flatMap((i) => {
           const r = s.bundle.resolve(i.value);

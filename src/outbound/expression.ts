@@ -6,7 +6,7 @@
  *   term      := 'text' | number | %index | %setId | %event | %messageTime | path
  *   path      := root ('.' step | '[' n ']')*
  *   root      := %focus | %context | ResourceType (every one in the Bundle) | element (relative to the context)
- *   step      := element | resolve() | first() | where(condition) | referencedBy(Type.element…)
+ *   step      := element | resolve() | first() | distinct() | where(condition) | referencedBy(Type.element…)
  *   condition := 'not' '(' condition ')' | test (('and' | 'or') condition)?
  *   test      := value (('=' | '!=') ('text' | %variable path))?   a value alone means "exists"
  *
@@ -192,7 +192,7 @@ class Parser {
     if (t.t !== 'ident') throw new OutExpressionError('expected an element name', t.at);
     if (!this.isPunct('(')) return { kind: 'field', name: t.v };
     this.next();
-    if (t.v === 'resolve' || t.v === 'first') {
+    if (t.v === 'resolve' || t.v === 'first' || t.v === 'distinct') {
       this.expect(')', `after ${t.v}(`);
       return { kind: t.v };
     }
@@ -215,7 +215,7 @@ class Parser {
       this.expect(')', 'to close where(');
       return { kind: 'where', test };
     }
-    throw new OutExpressionError(`unknown function ${t.v}() (use resolve(), first(), where(...), referencedBy(Type.element))`, t.at);
+    throw new OutExpressionError(`unknown function ${t.v}() (use resolve(), first(), distinct(), where(...), referencedBy(Type.element))`, t.at);
   }
 
   condition(): OutCondition {

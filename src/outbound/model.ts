@@ -39,6 +39,8 @@ export type Step =
   | { readonly kind: 'index'; readonly index: number }
   | { readonly kind: 'resolve' }
   | { readonly kind: 'first' }
+  /** FHIRPath distinct(): each item once (equal as a whole), in first-seen order. */
+  | { readonly kind: 'distinct' }
   /** The resources of `type` in the Bundle whose reference at `path` points at the current item. */
   | { readonly kind: 'referencedBy'; readonly type: string; readonly path: readonly string[] }
   | { readonly kind: 'where'; readonly test: OutCondition };

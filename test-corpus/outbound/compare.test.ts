@@ -41,3 +41,17 @@ test('SN and NR: the number components (SN.2, SN.4, NR.1, NR.2) are read as NM, 
 test('a value of another type keeps its zeros (ST "1.0" is text)', () => {
   assert.deepEqual(diff('OBX|1|ST|GLU^Glucose^L||1.0', 'OBX|1|ST|GLU^Glucose^L||1'), ['OBX-5.1']);
 });
+
+function adt(pid5: string): ReturnType<typeof parseMessage> & { ok: true } {
+  const r = parseMessage(`MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.5.1\rPID|1||123||${pid5}\r`);
+  assert.ok(r.ok);
+  return r;
+}
+
+test('PID-5: an empty repetition says nothing ("~^^^^^^S", no legal name then a pseudonym, is "^^^^^^S"); names and their order still count', () => {
+  const d = (input: string, output: string): string[] => differences(adt(input).message, adt(output).message);
+  assert.deepEqual(d('~^^^^^^S', '^^^^^^S'), []);
+  assert.deepEqual(d('DOE^JANE~~ROE^JANE^^^^^M', 'DOE^JANE~ROE^JANE^^^^^M'), []);
+  assert.deepEqual(d('~^^^^^^S', ''), ['PID-5 repetitions']);
+  assert.deepEqual(d('DOE^JANE~ROE^JANE', 'ROE^JANE~DOE^JANE'), ['PID-5.1']);
+});

@@ -4,6 +4,8 @@
  *
  * 1. Normalisation: differences of representation only, where both sides say the same thing.
  *    Each rule is applied to input and output alike:
+ *    - every repetition of every compared field is compared, in order (a field's later repetitions
+ *      are values as much as its first);
  *    - values are compared unescaped and split on each message's own delimiters (escape forms and
  *      delimiter choice are representation);
  *    - leading and trailing spaces of a (sub)component are dropped, then trailing empty
@@ -11,6 +13,7 @@
  *    - coding system names (CWE.3/.6, CE) are compared by the FHIR system they stand for, so
  *      aliases of one system (C4 and CPT) are equal; CWE.9 (original text) equal to CWE.2 is
  *      dropped (it repeats the text);
+ *    - an empty PID-5 repetition anywhere is dropped, not only a trailing one (see fieldOf);
  *    - PID-8 is compared by its first component (IS in every version; "F^Female^HL70001" says F);
  *    - OBX-2, which decides how OBX-5 is normalised, is read by its first component;
  *    - OBX-5 of type SN with no comparator ("^23") or the comparator "=" is compared as the plain
@@ -61,13 +64,9 @@ function splitRep(m: Hl7Message, raw: string): string[][] {
   return trimTrailing(comps, (c) => c.length === 0);
 }
 
+/** Every repetition of a field ("5" alone reads the first, as the inbound language does). */
 function rawReps(m: Hl7Message, index: number, n: number): string[] {
-  return m.getAllIn(index, n, true);
-}
-
-/** Every repetition of OBX-5 ("5" alone reads the first, as the inbound language does). */
-function fieldReps(m: Hl7Message, key: string, index: number, n: number): string[] {
-  return key === 'OBX-5' ? m.getAllIn(index, `${n}[*]`, true) : rawReps(m, index, n);
+  return m.getAllIn(index, `${n}[*]`, true);
 }
 
 function systemKey(name: string): string {
@@ -132,10 +131,12 @@ function fieldOf(m: Hl7Message, seg: string, n: number): Field {
   return m.segments(seg).map((s) => {
     // OBX-2 by its first component: the value type ("CWE^^HL70125" says CWE, as inbound reads it).
     const type = seg === 'OBX' ? s.get('2.1') : undefined;
-    return trimTrailing(
-      fieldReps(m, key, s.index, n).map((r) => normaliseRep(m, key, r, type)),
-      (r) => r.length === 0,
-    );
+    const reps = rawReps(m, s.index, n).map((r) => normaliseRep(m, key, r, type));
+    // PID-5: each name says what it is in XPN.7, so an empty repetition says nothing. v2.3 asked
+    // for an empty first one when the legal name is not sent ("~^^^^^^S": no legal name, then a
+    // pseudonym); a name list without an official name says the same.
+    if (key === 'PID-5') return reps.filter((r) => r.length > 0);
+    return trimTrailing(reps, (r) => r.length === 0);
   });
 }
 

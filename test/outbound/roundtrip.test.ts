@@ -302,8 +302,34 @@ test('an ED or RP (the IG valueAttachment extension inbound) comes back as ED wi
   );
 });
 
+test('PID-3 gets back PID-3\'s identifiers once: a PID-2 or PID-4 equal to one of them is not repeated, the SSN (PID-19) goes back to PID-19', () => {
+  const pid = roundTrip(
+    [
+      'MSH|^~\\&|EHR|GENHOSP|X|Y|20261121100000-0500||ADT^A04^ADT_A01|A1|P|2.5.1',
+      'EVN|A04|20261121100000-0500',
+      'PID|1|123456789^^^GENHOSP^MR|123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR|123456789^^^GENHOSP^MR|DOE^JANE||19800215|F|||||||||||444-33-3333',
+      'PV1|1|O',
+    ],
+    /^PID\|/,
+  ).map((s) => s.split('|'));
+  assert.deepEqual(pid.map((f) => [f[2] ?? '', f[3] ?? '', f[4] ?? '', f[19] ?? '']), [['', '123456789^^^GENHOSP^MR~9434765919^^^NHS^NHSNMBR', '', '444-33-3333']]);
+});
+
+test('ORU: the SSN goes back to PID-19, not PID-3; an SS identifier sent in PID-3 stays in PID-3', () => {
+  const pid = roundTrip(
+    [
+      'MSH|^~\\&|LAB|GENHOSP|X|Y|20261121100000-0500||ORU^R01^ORU_R01|R1|P|2.5.1',
+      'PID|1||PAT1^^^GENHOSP^MR~555-12-3456^^^SSA^SS||DOE^JANE||19800215|F|||||||||||123-45-6789',
+      'OBR|1|P1|F1|2345-7^Glucose^LN|||20261121090000-0500',
+      'OBX|1|NM|2345-7^Glucose^LN||95|mg/dL^mg/dL^UCUM|||||F',
+    ],
+    /^PID\|/,
+  ).map((s) => s.split('|'));
+  assert.deepEqual(pid.map((f) => [f[3] ?? '', f[19] ?? '']), [['PAT1^^^GENHOSP^MR~555-12-3456^^^SSA^SS', '123-45-6789']]);
+});
+
 test('the outputs of the focused round trips above parse in HAPI HL7v2, which re-encodes them to the same text', () => {
-  assert.equal(focusedOutputs.length, 13, "every focused round trip above ran first and gave an output");
+  assert.equal(focusedOutputs.length, 15, "every focused round trip above ran first and gave an output");
   const dir = mkdtempSync(join(tmpdir(), 'hl7-outbound-focused-'));
   try {
     const files = focusedOutputs.map((text, i) => {
