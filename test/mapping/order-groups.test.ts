@@ -6,21 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import type { Bundle, Condition, Observation, ServiceRequest } from '@medplum/fhirtypes';
-import { convertMessage, loadMappingSet } from '../../src/mapping/index.js';
-import { parseMessage } from '../../src/hl7/index.js';
-import { REPO_DIR } from '../support/repo.js';
+import { convertLines } from '../support/convert-lines.js';
 
-const set = loadMappingSet(join(REPO_DIR, 'mappings/default'), 'general-hospital');
-
-function convert(lines: readonly string[]): Bundle {
-  const p = parseMessage(`${lines.join('\r')}\r`);
-  assert.ok(p.ok);
-  const r = convertMessage(p.message, set);
-  assert.ok(r.bundle);
-  return r.bundle;
-}
+const convert = (lines: readonly string[]): Bundle => convertLines(lines).bundle;
 
 /** Each ServiceRequest as "placer: code; reasons [DG1 codes]; answers [OBX codes]". */
 function orders(b: Bundle): string[] {
