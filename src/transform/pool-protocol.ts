@@ -53,7 +53,7 @@ export type WireResult = WithBytes<ConvertedRecord> | null;
  * letter, several kB of JSON) goes back as UTF-8 bytes in a buffer of its own that is moved, not
  * copied: as a string it was cloned onto the engine's heap, lived there until Kafka acknowledged
  * it, and was encoded to bytes again on the event loop that answers MLLP, and under a backlog that
- * garbage was the main thread's largest added cost (profile in the transform-fair report).
+ * garbage was the main thread's largest added cost (BENCHMARKS.md, "Fairness").
  */
 export function resultsToWire(results: readonly PoolResult[]): { readonly results: WireResult[]; readonly transfer: ArrayBuffer[] } {
   const transfer: ArrayBuffer[] = [];
