@@ -217,8 +217,8 @@ function texts(e: OutExpr, s: Scope): string[] {
   return evalValue(e, s).map((r) => r[0]?.[0] ?? '');
 }
 
-/** JSON with object keys sorted: two FHIR values that say the same compare equal. */
-function canonical(v: unknown): string {
+/** JSON with object keys sorted: two FHIR values that say the same compare equal (and hash the same: generate.ts's content key). */
+export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (isObj(v)) {
     return `{${Object.keys(v)

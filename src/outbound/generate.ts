@@ -12,7 +12,7 @@ import { ConfigError, configErrorsOf } from '../config/index.js';
 import { DEFAULT_DELIMITERS } from '../hl7/index.js';
 import { DEFAULT_SITE, loadSite, loadTables, MappingLoadError, type CodeTables, type SiteConfig } from '../mapping/index.js';
 import { toDtm, type OutContext } from './converters.js';
-import { BundleIndex, evalCondition, evalPath, evalValue, type Scope } from './evaluate.js';
+import { BundleIndex, canonical, evalCondition, evalPath, evalValue, type Scope } from './evaluate.js';
 import { loadOutboundFile, outboundFiles } from './loader.js';
 import type { OutboundIssue, OutboundMapping, SegmentRule } from './model.js';
 import { SegmentBuilder } from './writer.js';
@@ -93,18 +93,6 @@ export interface GenerateResult {
   readonly mappingId: string | null;
   readonly controlId: string | null;
   readonly issues: readonly OutboundIssue[];
-}
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /** 20 characters: what MSH-10 (ST, 20) holds in every version from 2.3 on. */
