@@ -24,7 +24,7 @@
 //   node bench/transform-stage.mjs --part drain [--drain 100000] [--processes 1,2] [--cpu-prof DIR]
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { loadavg, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -51,6 +51,8 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     nice: { type: 'string' },
     'only-threads': { type: 'boolean', default: false },
+    split: { type: 'boolean', default: false },
+    'process-nice': { type: 'string' },
     repeat: { type: 'string', default: '1' },
   },
 });
@@ -63,6 +65,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // ---- processes ----------------------------------------------------------------------------------
 
 async function startEngine(brokers, channel, { workers, role } = {}) {
+  // --split: the listener in one process (--role ingest), the conversion in another (--role
+  // transform, at --process-nice), as `hl7-engine start` runs them by default.
+  if (values.split && role === undefined) {
+    const transform = await startEngine(brokers, channel, { workers, role: 'transform' });
+    const ingest = await startEngine(brokers, channel, { workers, role: 'ingest' });
+    return { port: ingest.port, stop: async () => Promise.all([ingest.stop(), transform.stop()]) };
+  }
   const port = await freePort();
   const args = ['--port', String(port), '--mode', 'end-to-end', '--channel', channel, '--brokers', brokers, '--dedupe-window', '0'];
   if (workers !== undefined) args.push('--workers', String(workers));
@@ -71,6 +80,7 @@ async function startEngine(brokers, channel, { workers, role } = {}) {
   // --cpu-prof DIR: a V8 CPU profile of each engine process and of each of its threads.
   const execArgv = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
   const child = fork(join(root, 'bench/servers/engine.mjs'), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (role === 'transform' && values['process-nice'] !== undefined) setPriority(child.pid, Number(values['process-nice']));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the engine did not start within 600 s')), 600_000);
     child.on('message', (m) => m?.ready && (clearTimeout(timer), resolve()));
@@ -208,7 +218,7 @@ async function fairness(broker, kafka) {
   const repeat = Math.max(1, Number(values.repeat));
   for (let run = 1; run <= repeat; run++)
   for (const workers of values['only-threads'] ? [values.workers] : [values.workers, 0]) {
-    const label = (workers === undefined ? 'threads (default)' : `workers=${workers}`) + (repeat > 1 ? ` #${run}` : '');
+    const label = (workers === undefined ? 'threads (default)' : `workers=${workers}`) + (values.split ? ', split processes' : '') + (repeat > 1 ? ` #${run}` : '');
     for (const state of ['idle', 'backlog']) {
       const channel = `fair-${workers ?? 'd'}-${state}-${run}-${Date.now().toString(36)}`;
       if (state === 'backlog') await preload(kafka, channel, backlog);

@@ -6,12 +6,14 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadChannels } from './channel/index.js';
 import { loadMappingSet, MappingLoadError } from './mapping/index.js';
 import { mappingSetDir, CONVERT_USAGE, runConvert } from './transform/index.js';
-import { ConfigReloader, ENGINE_ROLES, Engine } from './engine/index.js';
+import { ConfigReloader, ENGINE_ROLES, Engine, TRANSFORM_CHILD_ENV, TransformChild, reportStarted, serveParent } from './engine/index.js';
 import { brokersFromEnv, loadDevBroker, DevBrokerError, type DevBroker } from './kafka/index.js';
-import { createLogger, EngineMetrics, startOpsServer, type OpsServer } from './ops/index.js';
+import { createLogger, EngineMetrics, startOpsServer, type OpsServer, type Readiness } from './ops/index.js';
+import type { ChannelConfig } from './channel/index.js';
 import { splitMessagesInFile } from './mllp/split-file.js';
 import { MllpSender } from './mllp/sender.js';
 import { DLQ_USAGE, kafkaFor, runDlq } from './dlq/index.js';
@@ -23,14 +25,18 @@ import { CONVERT_V2_USAGE, runConvertToV2 } from './outbound/index.js';
 import { DELIVER_USAGE, runDeliver } from './delivery/index.js';
 
 const START_USAGE = `  hl7-engine start [--channels DIR] [--mappings DIR] [--role ingest|transform|all] [--transform-workers N]
+                   [--transform-nice N] [--transform-inline]
       Runs every channel in DIR (default ./channels). Kafka: $KAFKA_BROKERS (host:port,...);
       when unset, a local Apache Kafka is assembled and started for you. A channel naming a
       mapping set also converts its messages to FHIR; sets are looked up in --mappings
       (default: the mappings folder beside the channels folder). --role (default all) runs
       only the listeners (ingest) or only the conversion (transform), so each can run as its
       own processes; transform processes of a channel share its consumer group.
+      With --role all the conversion runs in a child process (--role transform) at nice
+      --transform-nice (default 10), restarted if it exits, so a backlog never delays ACKs;
+      --transform-inline runs it in this process instead.
       --transform-workers N conversion threads (default: the cores available; 0 converts on
-      the event loop that answers MLLP).
+      the event loop of the process that converts).
       --console [HOST:]PORT also serves the operator console (see hl7-engine console), with
       --users FILE, --index FILE, --destinations DIR, --console-cert F --console-key F,
       --identity-header NAME --trusted-proxy ADDR[,ADDR…] as there.`;
@@ -75,7 +81,16 @@ function loadOrExit(dir: string) {
 async function start(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' }, role: { type: 'string', default: 'all' }, 'transform-workers': { type: 'string' }, console: { type: 'string' }, ...CONSOLE_OPTIONS },
+    options: {
+      channels: { type: 'string', default: 'channels' },
+      mappings: { type: 'string' },
+      role: { type: 'string', default: 'all' },
+      'transform-workers': { type: 'string' },
+      'transform-nice': { type: 'string', default: '10' },
+      'transform-inline': { type: 'boolean', default: false },
+      console: { type: 'string' },
+      ...CONSOLE_OPTIONS,
+    },
   });
   const role = ENGINE_ROLES.find((r) => r === values.role);
   if (!role) fail(`--role must be one of ${ENGINE_ROLES.join(', ')} (got "${values.role}")\n${START_USAGE}`);
@@ -84,15 +99,28 @@ async function start(argv: string[]): Promise<void> {
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0 && workers <= 256)) {
     fail(`--transform-workers must be a whole number from 0 to 256 (got "${workersArg}")\n${START_USAGE}`);
   }
+  const nice = Number(values['transform-nice']);
+  if (!(Number.isInteger(nice) && nice >= 0 && nice <= 19)) fail(`--transform-nice must be a whole number from 0 to 19 (got "${values['transform-nice']}")\n${START_USAGE}`);
+  // Started by a parent `start` (role all) to convert: no operations server, no banner; the
+  // parent asks for readiness and metrics over the IPC channel.
+  const asChild = role === 'transform' && process.env[TRANSFORM_CHILD_ENV] === '1' && typeof process.send === 'function';
+  const split = role === 'all' && !values['transform-inline'];
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
+  const mappingsRoot = values.mappings ? resolve(values.mappings) : undefined;
+  // The transform process loads the mapping sets too, but a broken one must refuse this start
+  // (exit 2 with each file:line:col), as it does when conversion runs here.
+  if (split) {
+    const broken = mappingSetErrors(channels, mappingsRoot);
+    if (broken.size > 0) fail(`${[...broken.values()].flat().join('\n')}\n${broken.size} channel(s) with a mapping set that does not load; nothing started`);
+  }
   let consoleOpts: ReturnType<typeof consoleOptionsFrom> | null = null;
   try {
     if (values.console !== undefined) consoleOpts = consoleOptionsFrom(values.console, values);
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
   }
-  const logger = createLogger();
+  const logger = createLogger(asChild ? { role: 'transform' } : {});
   let brokers = brokersFromEnv();
   let local: DevBroker | null = null;
   if (!brokers) {
@@ -108,34 +136,60 @@ async function start(argv: string[]): Promise<void> {
     process.stdout.write(`local Kafka ${local.name} serving at ${local.bootstrap} (log: ${local.logFile})\n`);
   }
   const metrics = new EngineMetrics();
-  const engine = new Engine({ channels, brokers, logger, metrics, role, transform: { ...(values.mappings ? { mappingsRoot: resolve(values.mappings) } : {}), ...(workers !== undefined ? { workers } : {}) } });
-  // Operations HTTP server, up before the engine so /healthz answers and /readyz says 503 while
-  // topics are created and listeners bind.
-  let ops: OpsServer;
-  try {
-    ops = await startOpsServer({ registry: metrics.registry, readiness: () => engine.readiness(), logger });
-  } catch (err) {
-    if (local) await local.stop({ removeData: false });
-    fail(err instanceof Error ? err.message : String(err), 1);
-  }
-  process.stdout.write(`operations: ${ops.url}/metrics, ${ops.url}/healthz, ${ops.url}/readyz\n`);
+  const engine = new Engine({
+    channels,
+    brokers,
+    logger,
+    metrics,
+    role: split ? 'ingest' : role,
+    transform: { ...(mappingsRoot ? { mappingsRoot } : {}), ...(workers !== undefined ? { workers } : {}) },
+  });
+  const transformChild = split
+    ? new TransformChild({
+        script: fileURLToPath(import.meta.url),
+        args: ['start', '--role', 'transform', '--channels', dir, ...(mappingsRoot ? ['--mappings', mappingsRoot] : []), ...(workersArg !== undefined ? ['--transform-workers', workersArg] : [])],
+        env: { ...process.env, KAFKA_BROKERS: brokers.join(',') },
+        nice,
+        logger,
+        metrics,
+      })
+    : null;
+  const readiness = async (): Promise<Readiness> => {
+    const own = await engine.readiness();
+    return transformChild ? transformChild.readiness(own) : own;
+  };
   let stopping = false;
   let reloader: ConfigReloader | null = null;
   let operatorConsole: RunningConsole | null = null;
-  // SIGHUP would end the process by default; until the reloader takes it over, it is ignored.
-  const hupDuringStart = (): void => logger.warn({ signal: 'SIGHUP' }, 'configuration reload requested while starting; ignored');
-  process.on('SIGHUP', hupDuringStart);
+  let ops: OpsServer | null = null;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight ACKs');
     await reloader?.close();
     await operatorConsole?.stop().catch(() => undefined);
-    await engine.stop().catch((err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'stop failed'));
-    await ops.close();
+    const stopped = (err: unknown) => logger.error({ err: err instanceof Error ? err.message : String(err) }, 'stop failed');
+    await Promise.all([engine.stop().catch(stopped), transformChild?.stop().catch(stopped)]);
+    await ops?.close();
     if (local) await local.stop({ removeData: false });
     process.exit(0);
   };
+  if (asChild) {
+    serveParent({ readiness, registry: metrics.registry, stop: (why) => void stop(why) });
+  } else {
+    // Operations HTTP server, up before the engine so /healthz answers and /readyz says 503 while
+    // topics are created and listeners bind.
+    try {
+      ops = await startOpsServer({ registry: transformChild ? transformChild.metricsSource(metrics.registry) : metrics.registry, readiness, logger });
+    } catch (err) {
+      if (local) await local.stop({ removeData: false });
+      fail(err instanceof Error ? err.message : String(err), 1);
+    }
+    process.stdout.write(`operations: ${ops.url}/metrics, ${ops.url}/healthz, ${ops.url}/readyz\n`);
+  }
+  // SIGHUP would end the process by default; until the reloader takes it over, it is ignored.
+  const hupDuringStart = (): void => logger.warn({ signal: 'SIGHUP' }, 'configuration reload requested while starting; ignored');
+  process.on('SIGHUP', hupDuringStart);
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
   try {
@@ -147,16 +201,22 @@ async function start(argv: string[]): Promise<void> {
     if (err instanceof MappingLoadError) fail(err.message);
     process.exit(1);
   }
+  // After the listeners: ingest never waits for the conversion. Resolves once the child runs or
+  // its first start failed (it is then retried with backoff, and /readyz says so).
+  await transformChild?.start();
+  if (asChild) reportStarted();
   logger.info(
     { channels: channels.map((c) => ({ name: c.name, host: c.listener.host, port: c.listener.port, tls: c.listener.tls !== null, accept: c.accept.messageTypes, topics: c.topics })), brokers, role },
     'engine started',
   );
   // Hot reload: edits to the channels folder or a mapping set in use, or SIGHUP, apply without a restart.
-  const mappingsRoot = values.mappings ? resolve(values.mappings) : undefined;
   reloader = new ConfigReloader({ engine, channelsDir: dir, channels, logger, metrics, ...(mappingsRoot ? { mappingsRoot } : {}) });
   reloader.watch();
   reloader.listenForSignal();
   process.off('SIGHUP', hupDuringStart);
+  // The transform process watches the same files; a SIGHUP sent to this process reaches it too.
+  if (transformChild) process.on('SIGHUP', () => transformChild.reload());
+  if (asChild) return;
   for (const r of engine.channels) {
     const a = r.listener.address;
     const types = r.channel.accept.messageTypes?.join(', ') ?? 'all message types';
@@ -169,7 +229,7 @@ async function start(argv: string[]): Promise<void> {
       channels,
       logger,
       registry: metrics.registry,
-      engine: { registry: metrics.registry, readiness: () => engine.readiness() },
+      engine: { registry: metrics.registry, readiness },
       ...consoleOpts,
       ...(values.mappings ? { mappingsRoot: resolve(values.mappings) } : {}),
     });
@@ -180,6 +240,7 @@ async function start(argv: string[]): Promise<void> {
     process.stdout.write(`Edits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
     return;
   }
+  if (transformChild) process.stdout.write(`transform: conversion runs in process ${transformChild.pid ?? '(restarting)'} (--role transform, nice ${nice}), restarted if it exits\n`);
   process.stdout.write(`try: node dist/src/cli.js send test-messages/adt/adt-a01.hl7 --to 127.0.0.1:${engine.channels[0]?.listener.address.port}\nEdits to ${dir} or its mapping sets apply on save (or: kill -HUP ${process.pid}). Ctrl-C stops.\n`);
 }
 
@@ -209,24 +270,33 @@ async function consoleAlone(argv: string[]): Promise<void> {
   process.once('SIGTERM', () => void stop());
 }
 
+/** Each problem of a mapping set that does not load, per channel naming one (none when all load). */
+function mappingSetErrors(channels: readonly ChannelConfig[], mappingsRoot: string | undefined): Map<ChannelConfig, string[]> {
+  const out = new Map<ChannelConfig, string[]>();
+  for (const c of channels) {
+    const setDir = mappingSetDir(c, mappingsRoot);
+    if (!setDir) continue;
+    try {
+      loadMappingSet(setDir, c.site ?? undefined);
+    } catch (err) {
+      out.set(c, err instanceof MappingLoadError ? err.errors.map((e) => e.message) : [`${c.file}: mapping set ${setDir}: ${err instanceof Error ? err.message : String(err)}`]);
+    }
+  }
+  return out;
+}
+
 function check(argv: string[]): void {
   const { values } = parseArgs({ args: argv, options: { channels: { type: 'string', default: 'channels' }, mappings: { type: 'string' } } });
   const dir = resolve(values.channels!);
   const channels = loadOrExit(dir);
-  let failed = 0;
+  const mappingsRoot = values.mappings ? resolve(values.mappings) : undefined;
+  // A channel is only good if its mapping set loads too: the same check `start` makes.
+  const broken = mappingSetErrors(channels, mappingsRoot);
+  for (const errors of broken.values()) for (const e of errors) process.stderr.write(`${e}\n`);
+  const failed = broken.size;
   for (const c of channels) {
-    // A channel is only good if its mapping set loads too: the same check `start` makes.
-    const setDir = mappingSetDir(c, values.mappings ? resolve(values.mappings) : undefined);
-    if (setDir) {
-      try {
-        loadMappingSet(setDir, c.site ?? undefined);
-      } catch (err) {
-        failed++;
-        if (err instanceof MappingLoadError) for (const e of err.errors) process.stderr.write(`${e.message}\n`);
-        else process.stderr.write(`${c.file}: mapping set ${setDir}: ${err instanceof Error ? err.message : String(err)}\n`);
-        continue;
-      }
-    }
+    if (broken.has(c)) continue;
+    const setDir = mappingSetDir(c, mappingsRoot);
     const mapping = setDir ? `, mapping ${c.mapping}${c.site ? ` (site ${c.site})` : ''}` : ', raw only (no mapping)';
     process.stdout.write(`ok ${c.file}: channel ${c.name} on ${c.listener.host}:${c.listener.port}${mapping}\n`);
   }

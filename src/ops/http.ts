@@ -30,7 +30,8 @@ export const OPS_LIMITS: OpsLimits = Object.freeze({
 });
 
 export interface OpsServerOptions {
-  readonly registry: Registry;
+  /** What /metrics renders: a registry, or one merged from several processes' (TransformChild). */
+  readonly registry: Pick<Registry, 'contentType' | 'metrics'>;
   /** Must settle within a few seconds (the engine's probe has its own timeout). */
   readonly readiness: ReadinessCheck;
   readonly host?: string;

@@ -41,12 +41,13 @@ function capFields(x: unknown, depth: number): unknown {
   return out;
 }
 
-export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream; role?: string } = {}): Logger {
   const level = opts.level ?? process.env['LOG_LEVEL'] ?? 'info';
   return pino(
     {
       level,
-      base: { service: 'hl7-engine' },
+      // `role` tells the transform process's lines from its parent's in the one stream they share.
+      base: { service: 'hl7-engine', ...(opts.role ? { role: opts.role } : {}) },
       redact: {
         paths: ['text', 'raw', 'message.text', '*.text', '*.raw', 'patient', '*.patient', 'pid', '*.pid'],
         censor: '[redacted]',

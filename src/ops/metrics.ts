@@ -118,6 +118,8 @@ export class EngineMetrics {
   readonly kafkaUp = new Gauge({
     name: 'hl7_kafka_up',
     help: '1 when the last Kafka reachability check (describeCluster) succeeded in time, else 0',
+    // With the transform in a process of its own, each process probes: down if either is down.
+    aggregator: 'min',
     registers: [this.registry],
   });
 
@@ -194,11 +196,15 @@ export class EngineMetrics {
     name: 'hl7_config_reloads_total',
     help: 'Configuration reloads (channels/ and mappings/), by result: success, or failure when an edit was rejected and the last good config kept running',
     labelNames: ['result'] as const,
+    // Both processes of `start` (ingest and its transform process) reload the same edit: one reload.
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly configLastReloadSuccess = new Gauge({
     name: 'hl7_config_last_reload_success_timestamp_seconds',
     help: 'Unix time of the last configuration that loaded and was applied (the start-up config counts)',
+    // The older of the two processes' times: an edit only one of them took is not yet applied.
+    aggregator: 'min',
     registers: [this.registry],
   });
   // ---- end of hot reload ---------------------------------------------------------------------

@@ -440,7 +440,8 @@ test('hl7-engine start, as an operator runs it: SIGHUP reloads without ending th
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('configuration reloaded'));
+      // The listeners' process; its transform process reloads the same edit and logs with role "transform".
+      .filter((l) => l['role'] !== 'transform' && typeof l['msg'] === 'string' && l['msg'].startsWith('configuration reloaded'));
   let sender: RawMllpClient | null = null;
   try {
     await until('the engine to start', () => stdout.includes('Ctrl-C stops.') || exited !== undefined, 60_000);

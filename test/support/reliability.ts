@@ -99,6 +99,8 @@ export interface EngineProcessOptions {
   readonly nodeOptions?: readonly string[];
   /** `start --role` (default: none given, i.e. all). A transform-only process is ready once it prints its transform line. */
   readonly role?: 'ingest' | 'transform' | 'all';
+  /** More `start` options, after the others (e.g. --transform-inline). */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -128,10 +130,13 @@ export class EngineProcess {
   }
 
   static async start(o: EngineProcessOptions): Promise<EngineProcess> {
-    const child = spawn(process.execPath, [...(o.nodeOptions ?? []), CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT, ...(o.role ? ['--role', o.role] : [])], {
+    const child = spawn(process.execPath, [...(o.nodeOptions ?? []), CLI, 'start', '--channels', o.channelsDir, '--mappings', MAPPINGS_ROOT, ...(o.role ? ['--role', o.role] : []), ...(o.extraArgs ?? [])], {
       cwd: REPO_DIR,
       env: { ...process.env, KAFKA_BROKERS: o.brokers, METRICS_PORT: '0', LOG_LEVEL: o.logLevel ?? 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, so kill9() takes the transform process `start` runs with it,
+      // as a container kill or an OOM kill of the service would.
+      detached: true,
     });
     if (child.pid === undefined) throw new Error('could not spawn the engine process');
     const engine = new EngineProcess(child, child.pid);
@@ -184,10 +189,17 @@ export class EngineProcess {
     return rssKb(this.pid);
   }
 
-  /** SIGKILL: no shutdown hook runs, in-flight ACKs and uncommitted offsets are simply lost. */
+  /**
+   * SIGKILL to the engine and its transform process together: no shutdown hook runs, in-flight
+   * ACKs and uncommitted offsets are simply lost.
+   */
   async kill9(): Promise<void> {
     if (this.exitInfo) return;
-    this.child.kill('SIGKILL');
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {
+      this.child.kill('SIGKILL');
+    }
     await this.exit;
   }
 
