@@ -20,7 +20,9 @@
 //   node bench/transform-stage.mjs --part fairness [--backlog 50000] [--fair-rate 200] [--repeat N]
 //     --repeat N measures idle then backlog N times on the one broker: on a shared machine one
 //     pair's ratio swings with the neighbours' load, the median of N pairs much less.
-//   node bench/transform-stage.mjs --part rate [--rate 1000] [--seconds 60]
+//   node bench/transform-stage.mjs --part rate [--rate 1000] [--seconds 60]   (--rate 0: closed loop)
+//   --split (every part but drain) runs the listener and the conversion as two processes, the
+//   conversion at --process-nice, as `hl7-engine start` does by default.
 //   node bench/transform-stage.mjs --part drain [--drain 100000] [--processes 1,2] [--cpu-prof DIR]
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -280,12 +282,15 @@ async function offeredRate(broker, kafka) {
       const out = (await total(admin, `${channel}.fhir`)) + (await total(admin, `${channel}.dlq`));
       lag.push({ t: Math.round((Date.now() - from) / 1000), lag: raw - out, load: loadavg()[0].toFixed(1) });
     }, 5000);
+    const convertedBefore = (await total(admin, `${channel}.fhir`)) + (await total(admin, `${channel}.dlq`));
     const r = await drive(engine.port, { connections: 16, rate, seconds, warmup: 0 });
     clearInterval(timer);
+    // Records converted while the senders ran, over the same seconds as the AA/s.
+    const bundlesPerSecond = ((await total(admin, `${channel}.fhir`)) + (await total(admin, `${channel}.dlq`)) - convertedBefore) / seconds;
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline && (await total(admin, `${channel}.raw`)) > (await total(admin, `${channel}.fhir`)) + (await total(admin, `${channel}.dlq`))) await sleep(500);
     const l = await aaToBundle(kafka, channel, from);
-    console.log(`  ${fmt(rate)} ADT/s offered for ${seconds} s: ${fmt(r.msgsPerSecond)} AA/s, ACK p50 ${fmt(r.latencyMs.p50, 2)} p99 ${fmt(r.latencyMs.p99, 2)} ms`);
+    console.log(`  ${rate ? `${fmt(rate)} ADT/s offered` : 'closed loop'} for ${seconds} s: ${fmt(r.msgsPerSecond)} AA/s, ACK p50 ${fmt(r.latencyMs.p50, 2)} p99 ${fmt(r.latencyMs.p99, 2)} ms; converted meanwhile ${fmt(bundlesPerSecond)}/s (${fmt(bundlesPerSecond / r.msgsPerSecond, 2)} × AA/s)`);
     console.log(`  AA→Bundle over ${fmt(l.n)} Bundles: p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms`);
     console.log(`  lag (raw records not yet converted) every 5 s: ${lag.map((x) => `${x.t}s:${x.lag}(load ${x.load})`).join(' ')}`);
   } finally {
